@@ -1,0 +1,3 @@
+from batch_sender.cli import main
+
+main()

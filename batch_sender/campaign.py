@@ -1,0 +1,337 @@
+"""A whole run, read -> validate -> send -> record -> report, as a library (no Click).
+
+`send` reads the input three times, each time streaming chunk by chunk:
+1. plan: validate every row (bad input fails here, before anything is sent)
+   and compare with the journal of earlier runs;
+2. send: the rows still to send go through the Sender;
+3. report: the result file is rebuilt from the input and the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from batch_sender import esms
+from batch_sender.client import HttpRefused, Transient, new_session, post_json
+from batch_sender.errors import AccountError, InputError, UsageError
+from batch_sender.exit_codes import ExitCode
+from batch_sender.journal import FINAL, Journal, journal_path
+from batch_sender.progress import progress_bar
+from batch_sender.ratelimit import rate_limiter
+from batch_sender.reader import Table
+from batch_sender.results import CsvWriter, atomic_text_file, report_rows, result_rows
+from batch_sender.retry import retrying
+from batch_sender.sender import SendConfig, Sender, Stop
+from batch_sender.summary import Tally
+from batch_sender.validate import DUPLICATE, INVALID, VALID, Campaign, Validator
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def checked_chunks(
+    table: Table, campaign: Campaign
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(input chunk, validation) pairs in input order; raise if the file has no rows."""
+    validator = Validator(campaign, table.fields)
+    rows = 0
+    for chunk in table.chunks():
+        rows += len(chunk)
+        yield chunk, validator.check(chunk)
+    if rows == 0:
+        raise InputError(table.source.path, "has a header but no rows")
+
+
+# --- validate ------------------------------------------------------------------
+
+
+def validate_file(
+    table: Table, campaign: Campaign, report: Path | None = None, *, excel: bool = False
+) -> Tally:
+    """The dry run: check every row, write the report if asked, send nothing."""
+    tally = Tally()
+    if report is None:
+        for chunk, checked in checked_chunks(table, campaign):
+            tally.add(report_rows(chunk, checked))
+        return tally
+    with atomic_text_file(report, bom=excel) as f:
+        writer = CsvWriter(f)
+        for chunk, checked in checked_chunks(table, campaign):
+            rows = report_rows(chunk, checked)
+            tally.add(rows)
+            writer.write(rows)
+    return tally
+
+
+# --- send ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendJob:
+    table: Table
+    output: Path
+    campaign: Campaign
+    config: SendConfig
+    rate: float = 10.0
+    excel: bool = False
+    resend_stale: bool = False
+    show_progress: bool = False
+
+
+@dataclass
+class Plan:
+    """What pass 1 found: the input's rows against the journal of earlier runs."""
+
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicate: int = 0
+    done_before: int = 0
+    to_send: int = 0
+    stale: int = 0
+    known: int = 0
+    """Rows of this input the journal already knew."""
+    journal_rows: int = 0
+
+    @property
+    def gone(self) -> int:
+        """Journal rows whose content is no longer in the input (rows edited or removed)."""
+        return max(self.journal_rows - self.known, 0)
+
+
+@dataclass
+class SendReport:
+    plan: Plan
+    tally: Tally
+    sent: int
+    seconds: float
+    stopped: Stop | None = None
+    balance: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.stopped is not None:
+            return ExitCode.ACCOUNT if self.stopped.account else ExitCode.INTERRUPTED
+        return self.tally.exit_code()
+
+
+def make_plan(
+    table: Table, campaign: Campaign, journal: Journal, *, resend_stale: bool, now: float
+) -> Plan:
+    plan = Plan(journal_rows=journal.count())
+    for _chunk, checked in checked_chunks(table, campaign):
+        counts = checked["status"].value_counts()
+        plan.rows += len(checked)
+        plan.valid += int(counts.get(VALID, 0))
+        plan.invalid += int(counts.get(INVALID, 0))
+        plan.duplicate += int(counts.get(DUPLICATE, 0))
+        ids = checked["RequestId"][checked["status"] == VALID]
+        records = journal.lookup(ids)
+        plan.known += len(records)
+        for rid in ids:
+            record = records.get(rid)
+            if record is not None and record.status in FINAL:
+                plan.done_before += 1
+            elif record is not None and not resend_stale and record.is_stale(now):
+                plan.stale += 1
+            else:
+                plan.to_send += 1
+    return plan
+
+
+def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
+    lines = []
+    if plan.journal_rows:
+        line = (
+            f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
+            f"{plan.to_send:,} to send"
+        )
+        if plan.stale:
+            line += f", {plan.stale:,} held back (no answer for over 24 hours)"
+        lines.append(line)
+        if plan.gone:
+            lines.append(
+                f"the input changed since the last run: {plan.gone:,} earlier rows are no "
+                f"longer in it, {plan.valid - plan.known:,} rows are new or edited"
+            )
+    else:
+        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send")
+    skipped = plan.invalid + plan.duplicate
+    if skipped:
+        lines.append(
+            f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
+            "(run `batch-sender validate` for details)"
+        )
+    return lines
+
+
+async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
+    """Send what the input and the journal say is still to send; write the result file."""
+    _check_output(job)
+    started = time.monotonic()
+    now = time.time()
+    journal = Journal.open(journal_path(job.output), job.campaign.id)
+    try:
+        plan = await asyncio.to_thread(
+            make_plan, job.table, job.campaign, journal, resend_stale=job.resend_stale, now=now
+        )
+        for line in describe_plan(job.campaign, plan):
+            say(line)
+        report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
+        if plan.to_send:
+            await _send(job, journal, plan, report, say, now)
+        journal.commit()
+        report.seconds = time.monotonic() - started
+        report.tally = await asyncio.to_thread(write_results, job, journal, report.stopped, now)
+        return report
+    finally:
+        journal.close()
+
+
+def _check_output(job: SendJob) -> None:
+    output = job.output
+    if output.suffix.lower() != ".csv":
+        raise UsageError(f"{output}: the result file must be a .csv file")
+    if output.resolve() == job.table.source.path.resolve():
+        raise UsageError(f"{output}: -o is the input file; choose another name for the results")
+    if not output.parent.is_dir():
+        raise UsageError(f"{output}: the folder {output.parent} does not exist")
+
+
+async def _send(
+    job: SendJob, journal: Journal, plan: Plan, report: SendReport, say: Say, now: float
+) -> None:
+    session = new_session(job.config.concurrency)
+    try:
+        report.balance = await check_account(session, job.config)
+        with progress_bar(plan.to_send, enabled=job.show_progress) as advance:
+            sender = Sender(
+                job.config,
+                session,
+                rate_limiter(job.rate),
+                journal,
+                on_done=lambda _m, _o: advance(),
+            )
+            with _stop_on_signals(sender, journal, say):
+                await sender.run(_messages(job, journal, now))
+        report.sent = sender.sent
+        report.stopped = sender.stopped
+    finally:
+        await session.close()
+
+
+async def _messages(job: SendJob, journal: Journal, now: float) -> AsyncIterator[esms.Message]:
+    chunks = checked_chunks(job.table, job.campaign)
+    while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
+        _chunk, checked = pair
+        valid = checked[checked["status"] == VALID]
+        records = journal.lookup(valid["RequestId"])
+        for line, rid, user_id, text, url in zip(
+            valid.index,
+            valid["RequestId"],
+            valid["user_id"],
+            valid["text"],
+            valid["url"],
+            strict=True,
+        ):
+            record = records.get(rid)
+            if record is not None and (
+                record.status in FINAL or (not job.resend_stale and record.is_stale(now))
+            ):
+                continue
+            yield esms.Message(int(line), rid, user_id, text, url)
+
+
+async def check_account(session: object, config: SendConfig) -> str:
+    """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
+    import aiohttp
+
+    assert isinstance(session, aiohttp.ClientSession)
+    url = config.base_url.rstrip("/") + esms.BALANCE_PATH
+    body = esms.balance_body(config.credentials)
+    try:
+        async for attempt in retrying(
+            max_attempts=config.max_attempts, backoff=config.backoff
+        ):  # pragma: no branch
+            with attempt:
+                data = await post_json(session, url, body, config.timeout)
+    except Transient as exc:
+        raise AccountError(
+            "", f"cannot reach eSMS at {config.base_url} ({exc.reason}): check the network "
+            "and --base-url, then rerun"
+        ) from None
+    except HttpRefused as exc:
+        raise AccountError("", f"{exc}: check --base-url") from None
+    code = str(data.get("CodeResponse", data.get("CodeResult", ""))).strip()
+    if code == esms.ACCEPTED:
+        return str(data.get("Balance", ""))
+    if code in esms.ACCOUNT_CODES:
+        raise AccountError(code, esms.ACCOUNT_CODES[code])
+    message = str(data.get("ErrorMessage") or "")
+    raise AccountError(code, f"eSMS refused the account check: code {code} {message}".strip())
+
+
+class _stop_on_signals:  # noqa: N801 - used as a context manager
+    """Ctrl-C / SIGTERM: stop starting requests; a second one quits at once."""
+
+    def __init__(self, sender: Sender, journal: Journal, say: Say) -> None:
+        self.sender, self.journal, self.say = sender, journal, say
+        self.installed: list[signal.Signals] = []
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or not a Unix loop
+            self.installed.append(sig)
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self.installed:
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self) -> None:
+        if self.sender.stopped is not None and not self.sender.stopped.account:
+            self.journal.commit()
+            self.say("interrupted again: quitting now; rerun the same command to continue")
+            os._exit(ExitCode.INTERRUPTED)
+        self.say("stopping: finishing the requests in flight (Ctrl-C again to quit at once)")
+        self.sender.stop(Stop("interrupted", account=False))
+
+
+def write_results(job: SendJob, journal: Journal, stopped: Stop | None, now: float) -> Tally:
+    if stopped is None:
+        unsent = "not sent: rerun the same command to send it"
+    elif stopped.account:
+        unsent = f"not sent: the run stopped: {stopped.reason}"
+    else:
+        unsent = "not sent: the run was interrupted; rerun the same command to send it"
+    tally = Tally()
+    with atomic_text_file(job.output, bom=job.excel) as f:
+        writer = CsvWriter(f)
+        for chunk, checked in checked_chunks(job.table, job.campaign):
+            valid_ids = checked["RequestId"][checked["status"] == VALID]
+            records = journal.lookup(valid_ids)
+            stale = (
+                frozenset()
+                if job.resend_stale
+                else frozenset(r for r, rec in records.items() if rec.is_stale(now))
+            )
+            rows = result_rows(chunk, checked, records, unsent_reason=unsent, stale_ids=stale)
+            tally.add(rows)
+            writer.write(rows)
+    return tally

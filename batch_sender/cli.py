@@ -1,0 +1,486 @@
+"""The `batch-sender` command: thin Click commands over the library.
+
+Heavy modules (pandas, aiohttp) are imported inside the commands, so that
+`batch-sender --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from batch_sender import __version__
+from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from batch_sender.reader import Table
+    from batch_sender.summary import Tally
+    from batch_sender.validate import Campaign
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_BASE_URL = "https://rest.esms.vn"
+
+
+def handle_errors(command: F) -> F:
+    """One line on stderr and the right exit code; never a traceback for a known error."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BatchSenderError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: rerun the same command to continue.", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def input_options(command: F) -> F:
+    """INPUT and how to read it: shared by validate and send."""
+    decorators = [
+        click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
+        click.option(
+            "--user-id-column",
+            default="user_id",
+            show_default=True,
+            help="Column with the Zalo user_id.",
+        ),
+        click.option(
+            "--text-column", default="text", show_default=True, help="Column with the text."
+        ),
+        click.option(
+            "--url-column", default="url", show_default=True, help="Column with the image URL."
+        ),
+        click.option(
+            "--encoding",
+            default=None,
+            help="Encoding of a CSV input (default: UTF-8, with or without BOM).",
+        ),
+        click.option(
+            "--delimiter",
+            type=click.Choice([",", ";", "\t", "|", "tab"]),
+            default=None,
+            help="CSV delimiter (default: detected from the header line).",
+        ),
+        click.option("--sheet", default=None, help="XLSX sheet name (default: the first sheet)."),
+        click.option(
+            "--campaign-id",
+            default=None,
+            help="Seeds every RequestId (default: INPUT's file name without extension).",
+        ),
+        click.option(
+            "--excel",
+            is_flag=True,
+            help="Write the output CSV with a BOM so that Excel shows Vietnamese correctly.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _open_input(
+    input_path: Path,
+    user_id_column: str,
+    text_column: str,
+    url_column: str,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+    campaign_id: str | None,
+) -> tuple[Table, Campaign]:
+    from batch_sender.reader import Columns, Source, open_table
+    from batch_sender.validate import Campaign
+
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(f"unknown --encoding {encoding!r}") from None
+    source = Source(
+        path=input_path,
+        columns=Columns(user_id_column, text_column, url_column),
+        encoding=encoding,
+        sheet=sheet,
+        delimiter="\t" if delimiter == "tab" else delimiter,
+    )
+    table = open_table(source)
+    campaign = Campaign(campaign_id) if campaign_id else Campaign.for_input(input_path)
+    return table, campaign
+
+
+def _print_tally(name: str, tally: Tally) -> None:
+    click.echo(f"{name}: {tally.status_line()}")
+    code_line = tally.code_line()
+    if code_line:
+        click.echo(code_line)
+    for line in tally.problem_lines():
+        click.echo(line)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="batch-sender")
+def cli() -> None:
+    """Send Zalo OA messages with a photo to many followers through eSMS.vn.
+
+    \b
+    Check a sheet first (sends nothing):
+      batch-sender validate campaign.csv -o report.csv
+    Then send it:
+      batch-sender send campaign.csv -o results.csv
+    Try it all against a local eSMS simulator:
+      batch-sender send campaign.csv -o results.csv --simulate
+
+    Settings come from options, the environment, or a .env file in the
+    working directory (ESMS_API_KEY, ESMS_SECRET_KEY, ESMS_OAID, ...).
+    """
+    from dotenv import load_dotenv
+
+    # The environment wins over .env, and options win over both (Click envvar).
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+@cli.command()
+@input_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the report: the result file's columns, status valid/invalid/duplicate.",
+)
+@handle_errors
+def validate(
+    input_path: Path,
+    output: Path | None,
+    excel: bool,
+    **read_options: Any,
+) -> None:
+    """Check every row of INPUT and send nothing (a dry run).
+
+    Finds every bad row with its line number and what is wrong: user_id not
+    digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
+    an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
+    repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
+    cannot be used.
+
+    \b
+    Examples:
+      batch-sender validate campaign.csv
+      batch-sender validate crm-export.xlsx --sheet "Tháng 12" -o report.csv
+      batch-sender validate export.csv --user-id-column zalo_id --url-column banner
+    """
+    from batch_sender.campaign import validate_file
+
+    table, campaign = _open_input(input_path, **read_options)
+    if output is not None and output.resolve() == input_path.resolve():
+        raise UsageError(f"{output}: -o is the input file; choose another name for the report")
+    tally = validate_file(table, campaign, output, excel=excel)
+    _print_tally(input_path.name, tally)
+    if output is not None:
+        click.echo(f"report: {output}")
+    sys.exit(tally.exit_code())
+
+
+@cli.command()
+@input_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Result file (CSV). Its journal is kept beside it as OUTPUT.journal.sqlite.",
+)
+@click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY].")
+@click.option(
+    "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
+)
+@click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
+@click.option(
+    "--callback-url",
+    envvar="ESMS_CALLBACK_URL",
+    help="Where eSMS reports delivery [env: ESMS_CALLBACK_URL].",
+)
+@click.option(
+    "--base-url",
+    envvar="ESMS_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="eSMS API base [env: ESMS_BASE_URL].",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Requests per second at most (0 = no limit).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=1024),
+    default=None,
+    help="Requests in flight at most (default: the rate, at least 4; 16 without a rate).",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1, max=100),
+    default=5,
+    show_default=True,
+    help="HTTP requests per row at most (network errors, 5xx, 429, 160, 105).",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds before the first retry; doubles each time, with jitter.",
+)
+@click.option("--sandbox", is_flag=True, help='Pass eSMS\'s Sandbox "1": validated, not delivered.')
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Send to a built-in eSMS simulator started for this run (no credentials needed).",
+)
+@click.option(
+    "--resend-stale",
+    is_flag=True,
+    help="Resend rows whose earlier request got no answer over 24 hours ago.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no plan lines.")
+@handle_errors
+def send(
+    input_path: Path,
+    output: Path,
+    excel: bool,
+    api_key: str | None,
+    secret_key: str | None,
+    oaid: str | None,
+    callback_url: str | None,
+    base_url: str,
+    rate: float,
+    timeout: float,
+    concurrency: int | None,
+    max_attempts: int,
+    backoff: float,
+    sandbox: bool,
+    simulate: bool,
+    resend_stale: bool,
+    quiet: bool,
+    **read_options: Any,
+) -> None:
+    """Send INPUT's valid rows and write one result row per input row to OUTPUT.
+
+    Each row goes out with a RequestId derived from the campaign and its
+    content, so eSMS refuses a second delivery for 24 hours. Running the same
+    command again continues the campaign: accepted rows are never sent again;
+    failed and unsent rows are.
+
+    \b
+    Exit status: 0 every row accepted; 1 some rows need attention;
+    2 bad input or options (nothing sent); 3 stopped by an account error
+    (keys, balance, OAID); 130 interrupted.
+
+    \b
+    Examples:
+      export ESMS_API_KEY=... ESMS_SECRET_KEY=... ESMS_OAID=...
+      batch-sender send campaign.csv -o results.csv
+      batch-sender send campaign.csv -o results.csv --rate 20 --callback-url https://example.vn/esms
+      batch-sender send campaign.csv -o results.csv --simulate
+    """
+    from batch_sender.campaign import SendJob, send_campaign
+    from batch_sender.esms import Credentials, SendOptions
+    from batch_sender.sender import SendConfig
+    from batch_sender.summary import rate_line
+
+    if not simulate:
+        missing = [
+            f"{env} ({option})"
+            for value, env, option in (
+                (api_key, "ESMS_API_KEY", "--api-key"),
+                (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
+                (oaid, "ESMS_OAID", "--oaid"),
+            )
+            if not value
+        ]
+        if missing:
+            raise UsageError(
+                f"missing credentials: {', '.join(missing)}; set them in the environment "
+                "or .env, or pass --simulate to try against the simulator"
+            )
+    table, campaign = _open_input(input_path, **read_options)
+    if concurrency is None:
+        concurrency = max(4, min(256, math.ceil(rate))) if rate > 0 else 16
+
+    def say(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
+    async def run() -> Any:
+        from batch_sender import simulator as sim
+
+        config = SendConfig(
+            base_url=base_url,
+            credentials=Credentials(
+                api_key or sim.SIMULATOR_API_KEY,
+                secret_key or sim.SIMULATOR_SECRET_KEY,
+                oaid or sim.SIMULATOR_OAID,
+            ),
+            options=SendOptions(callback_url=callback_url, sandbox=sandbox),
+            timeout=timeout,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            backoff=backoff,
+        )
+        job = SendJob(
+            table=table,
+            output=output,
+            campaign=campaign,
+            config=config,
+            rate=rate,
+            excel=excel,
+            resend_stale=resend_stale,
+            show_progress=not quiet and sys.stderr.isatty(),
+        )
+        if not simulate:
+            return await send_campaign(job, say)
+        simulator = sim.Simulator(
+            sim.SimulatorConfig(
+                api_key=config.credentials.api_key,
+                secret_key=config.credentials.secret_key,
+                oaid=config.credentials.oaid,
+            )
+        )
+        async with sim.serve(simulator) as url:
+            say(f"simulating eSMS at {url}")
+            return await send_campaign(_with_base_url(job, url), say)
+
+    report = asyncio.run(run())
+    _print_tally(input_path.name, report.tally)
+    if report.sent:
+        click.echo(rate_line(report.sent, report.seconds))
+    click.echo(f"results: {output}")
+    if report.stopped is not None:
+        if report.stopped.account:
+            click.echo(f"Error: stopped: {report.stopped.reason}", err=True)
+        else:
+            click.echo("Interrupted: rerun the same command to continue.", err=True)
+    sys.exit(report.exit_code)
+
+
+def _with_base_url(job: Any, url: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(job, config=dataclasses.replace(job.config, base_url=url))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help="0 = any."
+)
+@click.option("--http-500", type=click.FloatRange(0, 1), default=0.0, help="Share of HTTP 500s.")
+@click.option(
+    "--code-160", type=click.FloatRange(0, 1), default=0.0, help="Share of CodeResult 160."
+)
+@click.option(
+    "--drop",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted requests whose connection is dropped before the answer.",
+)
+@click.option(
+    "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds before each answer."
+)
+@click.option(
+    "--balance", type=click.IntRange(min=0), default=10**12, help="Starting account balance."
+)
+@click.option(
+    "--price", type=click.IntRange(min=0), default=300, show_default=True, help="Per message."
+)
+@click.option("--seed", type=int, default=None, help="Seed the fault dice (repeatable runs).")
+@click.option("--api-key", default=None, help="ApiKey it accepts (default SIMULATOR-API-KEY).")
+@click.option(
+    "--secret-key", default=None, help="SecretKey it accepts (default SIMULATOR-SECRET-KEY)."
+)
+@click.option("--oaid", default=None, help="OAID it accepts (default SIMULATOR-OAID).")
+@handle_errors
+def simulator(
+    host: str,
+    port: int,
+    http_500: float,
+    code_160: float,
+    drop: float,
+    latency: float,
+    balance: int,
+    price: int,
+    seed: int | None,
+    api_key: str | None,
+    secret_key: str | None,
+    oaid: str | None,
+) -> None:
+    """Run a local eSMS stand-in that speaks the documented API.
+
+    It answers the Zalo send and GetBalance_json endpoints as eSMS documents
+    them and can inject faults. GET /_simulator/stats shows what it accepted.
+
+    \b
+    Examples:
+      batch-sender simulator --port 8900
+      batch-sender simulator --port 8900 --http-500 0.05 --code-160 0.05 --drop 0.05
+      batch-sender send campaign.csv -o results.csv --base-url http://127.0.0.1:8900 \\
+          --api-key SIMULATOR-API-KEY --secret-key SIMULATOR-SECRET-KEY --oaid SIMULATOR-OAID
+    """
+    from batch_sender import simulator as sim
+
+    config = sim.SimulatorConfig(
+        api_key=api_key or sim.SIMULATOR_API_KEY,
+        secret_key=secret_key or sim.SIMULATOR_SECRET_KEY,
+        oaid=oaid or sim.SIMULATOR_OAID,
+        balance=balance,
+        price=price,
+        faults=sim.Faults(http_500=http_500, code_160=code_160, drop=drop, latency=latency),
+        seed=seed,
+    )
+    instance = sim.Simulator(config)
+
+    async def run() -> None:
+        try:
+            async with sim.serve(instance, host, port) as url:
+                click.echo(f"eSMS simulator listening on {url}", err=False)
+                sys.stdout.flush()
+                await asyncio.Event().wait()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        stats = instance.snapshot()
+        click.echo(
+            f"simulator stopped: {stats['requests']:,} requests, {stats['accepted']:,} accepted"
+        )
+
+
+def main() -> None:
+    cli(prog_name="batch-sender")

@@ -1,0 +1,128 @@
+"""One HTTP request to eSMS and what its outcome means: an Answer, or a Transient failure.
+
+Secrets travel only in request bodies, and no body is ever put in an error
+message, so nothing raised here can leak them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from batch_sender.esms import Answer, Verdict
+
+MAX_RETRY_AFTER = 300.0
+
+
+class Transient(Exception):
+    """No definitive answer for this attempt; retrying with the same RequestId is safe."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        ambiguous: bool,
+        retry_after: float | None = None,
+        answer: Answer | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ambiguous = ambiguous
+        """The request may have reached eSMS and been accepted (timeout, drop, 5xx)."""
+        self.retry_after = retry_after
+        self.answer = answer
+
+
+class HttpRefused(Exception):
+    """An HTTP error that retrying will not fix (wrong URL, 4xx other than 429)."""
+
+    def __init__(self, status: int, reason: str, url: str) -> None:
+        super().__init__(f"eSMS answered HTTP {status} {reason} at {url}")
+        self.status = status
+
+
+def new_session(concurrency: int) -> aiohttp.ClientSession:
+    """One pooled session for the whole run: at most `concurrency` connections."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": "batch-sender"},
+        # Our timeout is per request (post_json); the session's default would cap it at 300 s.
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+
+async def post_json(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """POST body as JSON; the answer's JSON object, or Transient / HttpRefused."""
+    try:
+        async with session.post(
+            url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            status, reason = response.status, response.reason or ""
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raw = await response.read()
+    except TimeoutError:
+        raise Transient(f"no answer within {timeout:g} s", ambiguous=True) from None
+    except aiohttp.ClientConnectorError as exc:
+        why = exc.os_error.strerror or str(exc.os_error) if exc.os_error else "connection failed"
+        # The request never left this machine: no chance it was accepted.
+        raise Transient(f"cannot connect to {exc.host}:{exc.port} ({why})", ambiguous=False) from None
+    except aiohttp.ClientError as exc:
+        name = type(exc).__name__
+        raise Transient(f"connection lost before the answer ({name})", ambiguous=True) from None
+    if status == 429:
+        raise Transient("HTTP 429 Too Many Requests", ambiguous=False, retry_after=retry_after)
+    if status >= 500:
+        raise Transient(f"HTTP {status} {reason}".strip(), ambiguous=True, retry_after=retry_after)
+    if status >= 400:
+        raise HttpRefused(status, reason, url)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise Transient(f"HTTP {status} answer is not JSON", ambiguous=True) from None
+    if not isinstance(data, dict):
+        raise Transient(f"HTTP {status} answer is not a JSON object", ambiguous=True)
+    return data
+
+
+async def send_message(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], timeout: float
+) -> Answer:
+    """One send attempt: a final Answer, or Transient when it should be tried again."""
+    data = await post_json(session, url, body, timeout)
+    if "CodeResult" not in data:
+        raise Transient("answer has no CodeResult", ambiguous=True)
+    answer = Answer.from_json(data)
+    if answer.verdict is Verdict.RETRY:
+        reason = f"CodeResult {answer.code}" + (f" {answer.message}" if answer.message else "")
+        raise Transient(reason, ambiguous=False, answer=answer)
+    return answer
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+async def aclose(session: aiohttp.ClientSession) -> None:
+    await session.close()
+    # Let the connector's transports finish closing before the loop ends.
+    await asyncio.sleep(0)

@@ -1,0 +1,131 @@
+"""eSMS facts: endpoint paths, request body, and what each CodeResult means for a run.
+
+Everything here comes from ../shared/esms-api (the endpoint page and
+REFERENCE.md); nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+DEFAULT_BASE_URL = "https://rest.esms.vn"
+SEND_PATH = "/MainService.svc/json/SendZaloFollowerMessage_V5_post_json/"
+BALANCE_PATH = "/MainService.svc/json/GetBalance_json"
+
+ACCEPTED = "100"
+ALREADY_ACCEPTED = "124"
+"""RequestId used within 24 h: for our own RequestId an earlier attempt got through."""
+
+RETRYABLE_CODES = frozenset({"105", "160"})
+"""Not yet known (105) and over the requests-per-second limit (160): try again later."""
+
+ACCOUNT_CODES: dict[str, str] = {
+    "101": "eSMS refused the ApiKey/SecretKey (101): check ESMS_API_KEY and ESMS_SECRET_KEY",
+    "102": "the account has no price list (102): ask eSMS to set one up",
+    "103": "the account balance is too low (103): top up the account, then rerun",
+    "104": "eSMS does not know the sender (104): check the account's Zalo OA set-up",
+    "118": "the account may not send this message type (118): ask eSMS to enable Zalo OA",
+    "140": "this machine's IP is not on the account's allow-list (140): add it in eSMS",
+    "143": "the eSMS account is inactive or locked (143): contact eSMS",
+    "204": "the OAID does not exist (204): check ESMS_OAID / --oaid",
+    "799": "the OAID is inactive, wrong, or not linked to the account (799): check --oaid",
+}
+"""Codes about the account, not the row: every further row would fail the same way."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    oaid: str
+
+    def secrets(self) -> tuple[str, str]:
+        return self.api_key, self.secret_key
+
+
+@dataclass(frozen=True)
+class Message:
+    """One row's message, as validated."""
+
+    line: int
+    request_id: str
+    user_id: str
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    callback_url: str | None = None
+    sandbox: bool = False
+    send_date: str | None = None
+
+
+def send_body(credentials: Credentials, message: Message, options: SendOptions) -> dict[str, Any]:
+    """The JSON body exactly as the endpoint page shows it, plus RequestId."""
+    body: dict[str, Any] = {
+        "ApiKey": credentials.api_key,
+        "SecretKey": credentials.secret_key,
+        "OAID": credentials.oaid,
+        "Payload": {
+            "recipient": {"user_id": message.user_id},
+            "message": {
+                "text": message.text,
+                "attachment": {
+                    "type": "template",
+                    "payload": {
+                        "template_type": "media",
+                        "elements": [{"media_type": "image", "url": message.url}],
+                    },
+                },
+            },
+        },
+        "RequestId": message.request_id,
+    }
+    if options.callback_url:
+        body["CallbackUrl"] = options.callback_url
+    if options.sandbox:
+        body["Sandbox"] = "1"
+    if options.send_date:
+        body["SendDate"] = options.send_date
+    return body
+
+
+def balance_body(credentials: Credentials) -> dict[str, str]:
+    return {"ApiKey": credentials.api_key, "SecretKey": credentials.secret_key}
+
+
+class Verdict(Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    RETRY = "retry"
+    ACCOUNT = "account"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What eSMS answered to one request (CodeResult kept as the string it sent)."""
+
+    code: str
+    smsid: str = ""
+    message: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Answer:
+        return cls(
+            code=str(data["CodeResult"]).strip(),
+            smsid=str(data.get("SMSID") or ""),
+            message=str(data.get("ErrorMessage") or ""),
+        )
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.code in (ACCEPTED, ALREADY_ACCEPTED):
+            return Verdict.ACCEPTED
+        if self.code in RETRYABLE_CODES:
+            return Verdict.RETRY
+        if self.code in ACCOUNT_CODES:
+            return Verdict.ACCOUNT
+        return Verdict.REJECTED

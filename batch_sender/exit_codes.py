@@ -1,0 +1,16 @@
+"""Exit codes: the contract with schedulers and shell scripts (PRODUCT.md)."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    """Every row accepted or excluded (validate: valid or excluded)."""
+    NEEDS_ATTENTION = 1
+    """Finished; some rows are invalid, duplicate, rejected, failed or unsent."""
+    USAGE = 2
+    """Bad option, missing column, unreadable file, missing credentials: nothing sent."""
+    ACCOUNT = 3
+    """Stopped by an account-level error; rerun after fixing it."""
+    INTERRUPTED = 130
+    """Ctrl-C or SIGTERM; in-flight rows were recorded; rerun to continue."""

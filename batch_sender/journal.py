@@ -1,0 +1,238 @@
+"""Record: the campaign's journal, one SQLite row per message, beside the result file.
+
+Every send outcome goes through here, and the result file is rebuilt from it,
+so a run killed at any instant loses nothing a rerun cannot recover:
+
+* before a request goes out, its RequestId is marked `sending`;
+* when the answer comes, the outcome replaces the mark.
+
+Commits are batched (every `commit_interval` seconds). A crash can lose the
+last batch; that is safe because a lost `sending` mark or answer only means
+the row is sent again with the same RequestId, which eSMS refuses for 24 hours
+with CodeResult 124, which we record as accepted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch_sender.errors import UsageError
+
+SCHEMA_VERSION = "1"
+JOURNAL_SUFFIX = ".journal.sqlite"
+DUPLICATE_BLOCK_SECONDS = 24 * 3600
+"""How long eSMS refuses a repeated RequestId: past it, a resend may deliver twice."""
+
+SENDING = "sending"
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+FAILED = "failed"
+FINAL = frozenset({ACCEPTED, REJECTED})
+"""Never sent again. Failed rows and rows left `sending` by a crash are."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    request_id TEXT PRIMARY KEY,
+    line INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    code TEXT NOT NULL DEFAULT '',
+    smsid TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_sent_at REAL,
+    ambiguous_since REAL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A row's final result for this run."""
+
+    status: str
+    code: str = ""
+    smsid: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    request_id: str
+    line: int
+    status: str
+    code: str
+    smsid: str
+    message: str
+    attempts: int
+    last_sent_at: float | None
+    ambiguous_since: float | None
+
+    def unanswered_since(self) -> float | None:
+        """When the earliest request with an unknown fate went out, if any."""
+        if self.status in FINAL:
+            return None
+        times = [t for t in (self.ambiguous_since,) if t is not None]
+        if self.status == SENDING and self.last_sent_at is not None:
+            times.append(self.last_sent_at)  # a crash cut this attempt short
+        return min(times) if times else None
+
+    def is_stale(self, now: float) -> bool:
+        """eSMS no longer blocks a repeat: resending could deliver a second time."""
+        since = self.unanswered_since()
+        return since is not None and now - since > DUPLICATE_BLOCK_SECONDS
+
+
+def journal_path(results: Path) -> Path:
+    return results.with_name(results.name + JOURNAL_SUFFIX)
+
+
+class Journal:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        commit_interval: float = 0.2,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.commit_interval = commit_interval
+        self.clock = clock
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process; only power loss can drop
+        # the last commits, and those are recoverable (see module docstring).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._in_tx = False
+        self._last_commit = time.monotonic()
+
+    @classmethod
+    def open(cls, path: Path, campaign_id: str, **kwargs: float) -> Journal:
+        """Open or create the journal; refuse one that belongs to another campaign."""
+        try:
+            journal = cls(path, **kwargs)  # type: ignore[arg-type]
+            known = journal.meta("campaign_id")
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path}: not a batch-sender journal ({exc})") from None
+        if known is None:
+            journal.set_meta("campaign_id", campaign_id)
+            journal.set_meta("schema", SCHEMA_VERSION)
+            journal.commit()
+        elif known != campaign_id:
+            journal.close()
+            raise UsageError(
+                f"{path} belongs to campaign {known!r}, not {campaign_id!r}: "
+                f"pass --campaign-id {known!r} to continue it, or choose another -o"
+            )
+        return journal
+
+    # --- meta -----------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # --- writes ---------------------------------------------------------------
+
+    def sending(self, request_id: str, line: int) -> None:
+        """Mark that a request for this row is about to go out."""
+        now = self.clock()
+        self._write(
+            """
+            INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)
+            VALUES (?, ?, 'sending', 1, ?, ?)
+            ON CONFLICT (request_id) DO UPDATE SET
+                line = excluded.line, status = 'sending', attempts = attempts + 1,
+                last_sent_at = excluded.last_sent_at, updated_at = excluded.updated_at
+            """,
+            (request_id, line, now, now),
+        )
+
+    def ambiguous(self, request_id: str) -> None:
+        """The last request got no definitive answer: it may have been accepted."""
+        self._write(
+            """
+            UPDATE messages SET ambiguous_since = COALESCE(ambiguous_since, last_sent_at)
+            WHERE request_id = ?
+            """,
+            (request_id,),
+        )
+
+    def record(self, request_id: str, line: int, outcome: Outcome) -> None:
+        """The row's outcome for this run."""
+        now = self.clock()
+        self._write(
+            """
+            INSERT INTO messages (request_id, line, status, code, smsid, message, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (request_id) DO UPDATE SET
+                status = excluded.status, code = excluded.code, smsid = excluded.smsid,
+                message = excluded.message, updated_at = excluded.updated_at,
+                ambiguous_since = CASE WHEN excluded.status = 'accepted'
+                                       THEN NULL ELSE ambiguous_since END
+            """,
+            (
+                request_id,
+                line,
+                outcome.status,
+                outcome.code,
+                outcome.smsid,
+                outcome.message,
+                now,
+            ),
+        )
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        if not self._in_tx:
+            self._db.execute("BEGIN")
+            self._in_tx = True
+        self._db.execute(sql, params)
+        if time.monotonic() - self._last_commit >= self.commit_interval:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self._db.execute("COMMIT")
+            self._in_tx = False
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()
+
+    # --- reads ----------------------------------------------------------------
+
+    def lookup(self, request_ids: Iterable[str]) -> dict[str, Record]:
+        """Records for these RequestIds (those the journal has)."""
+        ids = [r for r in request_ids if r]
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in self._db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE request_id IN ({marks})",
+                batch,
+            ):
+                record = Record(*row)
+                found[record.request_id] = record
+        return found
+
+    def records(self) -> Iterator[Record]:
+        yield from (Record(*row) for row in self._db.execute(f"SELECT {_COLUMNS} FROM messages"))
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+
+_COLUMNS = (
+    "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since"
+)

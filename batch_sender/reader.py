@@ -1,0 +1,351 @@
+"""Read: a CSV or XLSX sheet as chunks of text cells, each row keeping its line number.
+
+Every cell is text from the first byte read: a 19-digit Zalo id must never
+pass through a float. Each chunk is a DataFrame whose index is the row's line
+number in the file as Excel shows it (header = 1), with blank rows dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from batch_sender.errors import InputError
+
+DELIMITERS = ",;\t|"
+DEFAULT_ENCODING = "utf-8-sig"  # reads UTF-8 with or without a BOM
+LONG_NUMBER_IDS = "long_number_ids"
+"""DataFrame.attrs key: line numbers whose user_id was an XLSX number cell of over 15 digits."""
+
+# Excel keeps 15 significant digits; a longer number cell has been rounded.
+EXCEL_DIGITS = 15
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input columns hold the three fields a message needs."""
+
+    user_id: str = "user_id"
+    text: str = "text"
+    url: str = "url"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"user_id": self.user_id, "text": self.text, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where and how to read the campaign's rows."""
+
+    path: Path
+    columns: Columns = field(default_factory=Columns)
+    encoding: str | None = None
+    sheet: str | None = None
+    delimiter: str | None = None
+    chunk_rows: int = 20_000
+
+    @property
+    def is_excel(self) -> bool:
+        return self.path.suffix.lower() in {".xlsx", ".xlsm"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """An opened input: its header, the real names of the three fields, and its rows."""
+
+    source: Source
+    header: list[str]
+    fields: dict[str, str]
+    """Logical field (user_id, text, url) -> the column's name in the file."""
+    delimiter: str
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        if self.source.is_excel:
+            yield from _xlsx_chunks(self)
+        else:
+            yield from _csv_chunks(self)
+
+
+def open_table(source: Source) -> Table:
+    """Check the file and its header; raise InputError with one line if unusable."""
+    path = source.path
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a CSV or XLSX file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "the file is empty; it needs a header line and rows")
+    if source.is_excel:
+        header = _xlsx_header(source)
+        delimiter = ""
+    else:
+        delimiter = source.delimiter or detect_delimiter(source)
+        header = _csv_header(source, delimiter)
+    fields = _find_fields(source, header)
+    return Table(source=source, header=header, fields=fields, delimiter=delimiter)
+
+
+def _find_fields(source: Source, header: list[str]) -> dict[str, str]:
+    # Headers exported by hand often carry stray spaces: match on the trimmed name.
+    by_trimmed = {name.strip(): name for name in reversed(header)}
+    fields: dict[str, str] = {}
+    missing: list[str] = []
+    for logical, wanted in source.columns.as_dict().items():
+        actual = by_trimmed.get(wanted.strip())
+        if actual is None:
+            missing.append(f"{wanted!r} (--{logical.replace('_', '-')}-column)")
+        else:
+            fields[logical] = actual
+    if missing:
+        found = ", ".join(repr(name) for name in header) or "none"
+        raise InputError(
+            source.path,
+            f"missing column {', '.join(missing)}; columns found: {found}",
+            line=1,
+        )
+    return fields
+
+
+# --- CSV ---------------------------------------------------------------------
+
+
+def _encoding(source: Source) -> str:
+    return source.encoding or DEFAULT_ENCODING
+
+
+def detect_delimiter(source: Source) -> str:
+    """The delimiter the header line uses most: `,` `;` tab or `|` (`,` if none)."""
+    with source.path.open("rb") as f:
+        first = f.readline(1 << 20)
+    try:
+        line = first.decode(_encoding(source))
+    except UnicodeDecodeError as exc:
+        raise _decode_error(source, exc) from None
+    counts = {d: _count_outside_quotes(line, d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, char: str) -> int:
+    count, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
+
+
+def _read_csv_args(table_source: Source, delimiter: str) -> dict[str, Any]:
+    return {
+        "sep": delimiter,
+        "dtype": str,
+        "keep_default_na": False,
+        "na_filter": False,
+        # Blank lines stay as empty rows so that every row keeps its line number.
+        "skip_blank_lines": False,
+        "encoding": _encoding(table_source),
+        "engine": "c",
+        "quoting": csv.QUOTE_MINIMAL,
+    }
+
+
+def _csv_header(source: Source, delimiter: str) -> list[str]:
+    try:
+        frame = pd.read_csv(source.path, nrows=0, **_read_csv_args(source, delimiter))
+    except UnicodeDecodeError as exc:
+        raise _decode_error(source, exc) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(source.path, "the file is empty; it needs a header line and rows") from None
+    except pd.errors.ParserError as exc:
+        raise _parser_error(source, exc) from None
+    return [str(c) for c in frame.columns]
+
+
+def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
+    source = table.source
+    first_line = 2
+    try:
+        reader = pd.read_csv(
+            source.path,
+            chunksize=source.chunk_rows,
+            **_read_csv_args(source, table.delimiter),
+        )
+        with reader:
+            for chunk in reader:
+                count = len(chunk)
+                chunk.index = pd.RangeIndex(first_line, first_line + count)
+                first_line += count
+                yield _drop_blank(chunk)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(source, exc) from None
+    except pd.errors.ParserError as exc:
+        raise _parser_error(source, exc) from None
+
+
+def _drop_blank(chunk: pd.DataFrame) -> pd.DataFrame:
+    if chunk.empty:
+        return chunk
+    blank = (chunk == "").all(axis=1)
+    return chunk[~blank] if blank.any() else chunk
+
+
+_FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_EOF_ERROR = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _parser_error(source: Source, exc: Exception) -> InputError:
+    text = str(exc)
+    if m := _FIELDS_ERROR.search(text):
+        expected, line, saw = (int(g) for g in m.groups())
+        return InputError(
+            source.path,
+            f"this row has {saw} fields but the header has {expected}; "
+            "quote cells that contain the delimiter",
+            line=line,
+        )
+    if m := _EOF_ERROR.search(text):
+        return InputError(
+            source.path,
+            'a quoted cell is never closed (a missing `"`)',
+            line=int(m.group(1)) + 1,
+        )
+    return InputError(source.path, f"cannot parse the file as CSV: {text.splitlines()[-1]}")
+
+
+def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
+    encoding = _encoding(source)
+    line, column = _locate_undecodable(source.path, encoding)
+    hint = (
+        "; pass --encoding (e.g. --encoding cp1258 or --encoding latin-1) to read it"
+        if source.encoding is None
+        else ""
+    )
+    return InputError(
+        source.path,
+        f"not valid {encoding.replace('-sig', '').upper()} ({exc.reason}){hint}",
+        line=line,
+        column=column,
+    )
+
+
+def _locate_undecodable(path: Path, encoding: str) -> tuple[int | None, int | None]:
+    """Line and column (1-based, in characters) of the first byte that does not decode."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode(encoding if number == 1 else encoding.replace("-sig", ""))
+            except UnicodeDecodeError as exc:
+                prefix = raw[: exc.start].decode(encoding, errors="replace")
+                return number, len(prefix) + 1
+    return None, None
+
+
+# --- XLSX --------------------------------------------------------------------
+# openpyxl directly rather than pandas.read_excel: pandas hides whether a cell
+# was a number (a rounded id) or text, loses blank rows' line numbers, and
+# loads the whole sheet at once, where openpyxl's read-only mode streams.
+
+
+def _open_sheet(source: Source) -> tuple[Any, Any]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = openpyxl.load_workbook(source.path, read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise InputError(source.path, f"cannot open as an XLSX workbook: {exc}") from None
+    except Exception as exc:  # a corrupt zip raises zipfile.BadZipFile and others
+        raise InputError(source.path, f"cannot open as an XLSX workbook: {exc}") from None
+    if source.sheet is None:
+        return book, book.worksheets[0]
+    if source.sheet not in book.sheetnames:
+        names = ", ".join(repr(n) for n in book.sheetnames)
+        book.close()
+        raise InputError(source.path, f"no sheet named {source.sheet!r}; sheets: {names}")
+    return book, book[source.sheet]
+
+
+def _xlsx_header(source: Source) -> list[str]:
+    book, sheet = _open_sheet(source)
+    try:
+        first = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), None)
+    finally:
+        book.close()
+    header = [cell_text(v) for v in (first or ())]
+    while header and header[-1] == "":
+        header.pop()
+    if not header:
+        raise InputError(source.path, "line 1 is empty; the header must be on line 1", line=1)
+    return header
+
+
+def _xlsx_chunks(table: Table) -> Iterator[pd.DataFrame]:
+    source = table.source
+    width = len(table.header)
+    id_position = table.header.index(table.fields["user_id"])
+    book, sheet = _open_sheet(source)
+    try:
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        long_ids: set[int] = set()
+        for line, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
+            cells = list(values[:width]) + [None] * (width - len(values))
+            if all(v is None or v == "" for v in cells):
+                continue
+            if _is_long_number(cells[id_position]):
+                long_ids.add(line)
+            rows.append([cell_text(v) for v in cells])
+            lines.append(line)
+            if len(rows) >= source.chunk_rows:
+                yield _xlsx_frame(table.header, rows, lines, long_ids)
+                rows, lines, long_ids = [], [], set()
+        if rows:
+            yield _xlsx_frame(table.header, rows, lines, long_ids)
+    finally:
+        book.close()
+
+
+def _xlsx_frame(
+    header: list[str], rows: list[list[str]], lines: list[int], long_ids: set[int]
+) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines), dtype=object)
+    frame.attrs[LONG_NUMBER_IDS] = frozenset(long_ids)
+    return frame
+
+
+def _is_long_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return abs(value) >= 10**EXCEL_DIGITS
+
+
+def cell_text(value: object) -> str:
+    """An XLSX cell as the text a user sees in it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 10**EXCEL_DIGITS:
+            return str(int(value))
+        if value.is_integer():
+            # What Excel shows for a rounded long number, never a made-up full id.
+            return f"{value:.{EXCEL_DIGITS}G}"
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,132 @@
+"""Report: the result file, one row per input row, written whole or not at all.
+
+Each output row is the input row untouched, followed by RESULT_COLUMNS. The
+file is written to a temporary name beside the destination and renamed into
+place at the end, so a reader never sees half a file, even after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from batch_sender.journal import ACCEPTED, FAILED, SENDING, Record
+from batch_sender.validate import VALID
+
+RESULT_COLUMNS = ["row", "status", "RequestId", "SMSID", "CodeResult", "ErrorMessage", "attempts"]
+UNSENT = "unsent"
+
+
+def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
+    """validate's report: status valid / invalid / duplicate, nothing sent."""
+    valid = checked["status"] == VALID
+    extra = pd.DataFrame(
+        {
+            "row": chunk.index,
+            "status": checked["status"].to_numpy(),
+            "RequestId": checked["RequestId"].where(valid, "").to_numpy(),
+            "SMSID": "",
+            "CodeResult": "",
+            "ErrorMessage": checked["ErrorMessage"].to_numpy(),
+            "attempts": 0,
+        },
+        index=chunk.index,
+    )
+    return _join(chunk, extra)
+
+
+def result_rows(
+    chunk: pd.DataFrame,
+    checked: pd.DataFrame,
+    records: dict[str, Record],
+    *,
+    unsent_reason: str,
+    stale_ids: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """send's result: each valid row's outcome from the journal, or `unsent`."""
+    status, request_id, smsid, code, message, attempts = [], [], [], [], [], []
+    for row_status, rid, error in zip(
+        checked["status"], checked["RequestId"], checked["ErrorMessage"], strict=True
+    ):
+        record = records.get(rid) if row_status == VALID else None
+        if row_status != VALID:
+            values = (row_status, "", "", "", error, 0)
+        elif rid in stale_ids and record is not None:
+            values = (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
+        elif record is None:
+            values = (UNSENT, rid, "", "", unsent_reason, 0)
+        elif record.status == SENDING:
+            # Only a crash leaves this; the rerun resends with the same RequestId.
+            values = (FAILED, rid, "", "", "no answer recorded: rerun to find out", record.attempts)
+        else:
+            smsid_value = record.smsid if record.status == ACCEPTED else ""
+            values = (
+                record.status,
+                rid,
+                smsid_value,
+                record.code,
+                record.message,
+                record.attempts,
+            )
+        for column, value in zip(
+            (status, request_id, smsid, code, message, attempts), values, strict=True
+        ):
+            column.append(value)
+    extra = pd.DataFrame(
+        {
+            "row": chunk.index,
+            "status": status,
+            "RequestId": request_id,
+            "SMSID": smsid,
+            "CodeResult": code,
+            "ErrorMessage": message,
+            "attempts": attempts,
+        },
+        index=chunk.index,
+    )
+    return _join(chunk, extra)
+
+
+STALE_MESSAGE = (
+    "an earlier request got no answer over 24 hours ago and eSMS no longer blocks a repeat, "
+    "so it was not sent again; check whether it arrived, then rerun with --resend-stale"
+)
+
+
+def _join(chunk: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    # concat, not assign: an input column that shares a name with ours stays intact.
+    return pd.concat([chunk, extra], axis=1)
+
+
+@contextlib.contextmanager
+def atomic_text_file(path: Path, *, bom: bool = False) -> Iterator[IO[str]]:
+    """A file that appears at `path` complete, or not at all."""
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+class CsvWriter:
+    """Streams chunks of output rows into one CSV file."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self.f = f
+        self.header_written = False
+
+    def write(self, rows: pd.DataFrame) -> None:
+        rows.to_csv(self.f, index=False, header=not self.header_written, lineterminator="\n")
+        self.header_written = True

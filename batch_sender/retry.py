@@ -1,0 +1,60 @@
+"""Retry policy: which failures are tried again, and how long to wait between tries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    stop_when_event_set,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.wait import wait_base
+
+from batch_sender.client import Transient
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class wait_retry_after(wait_base):  # noqa: N801 - tenacity's naming style
+    """Wait what the server asked for (Retry-After), else fall back to `fallback`."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, Transient) and exc.retry_after is not None:
+            return exc.retry_after
+        return self.fallback(retry_state)
+
+
+def retrying(
+    *,
+    max_attempts: int,
+    backoff: float,
+    max_backoff: float = 30.0,
+    stop_event: asyncio.Event | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> AsyncRetrying:
+    """Transient failures only, exponential backoff with jitter, no retry once stopping."""
+    stop = stop_after_attempt(max_attempts)
+    if stop_event is not None:
+        stop = stop_any(stop, stop_when_event_set(stop_event))  # type: ignore[arg-type]
+    return AsyncRetrying(
+        retry=retry_if_exception_type(Transient),
+        stop=stop,
+        # backoff * 2**n, plus up to `backoff` of jitter so that rows that failed
+        # together do not all come back in the same instant.
+        wait=wait_retry_after(
+            wait_exponential(multiplier=backoff, max=max_backoff) + wait_random(0, backoff)
+        ),
+        sleep=sleep,
+        reraise=True,
+    )

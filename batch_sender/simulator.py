@@ -1,0 +1,265 @@
+"""A local eSMS stand-in that speaks the documented API, with faults on demand.
+
+It answers SendZaloFollowerMessage_V5_post_json and GetBalance_json as
+../shared/esms-api documents them (101 for wrong keys, 210 for a malformed
+Payload, 852/853 for the user_id, 124 for a repeated RequestId, Sandbox, an
+SMSID per accepted message), counts what it accepted, and can inject faults:
+HTTP 500, CodeResult 160, accepted-then-dropped connections, and latency.
+
+GET /_simulator/stats tells what it accepted; POST /_simulator/balance
+{"Balance": N} sets the balance (for "top up, then rerun" trials).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from batch_sender import esms
+
+SIMULATOR_API_KEY = "SIMULATOR-API-KEY"
+SIMULATOR_SECRET_KEY = "SIMULATOR-SECRET-KEY"
+SIMULATOR_OAID = "SIMULATOR-OAID"
+STATS_PATH = "/_simulator/stats"
+SET_BALANCE_PATH = "/_simulator/balance"
+
+
+@dataclass
+class Faults:
+    """Shares (0..1) of send requests that fail each way, and added latency."""
+
+    http_500: float = 0.0
+    code_160: float = 0.0
+    drop: float = 0.0
+    """Accepted, then the connection is closed before the answer."""
+    latency: float = 0.0
+
+
+@dataclass
+class SimulatorConfig:
+    api_key: str = SIMULATOR_API_KEY
+    secret_key: str = SIMULATOR_SECRET_KEY
+    oaid: str = SIMULATOR_OAID
+    balance: int = 10**12
+    price: int = 300
+    """What one accepted message costs; 103 when the balance cannot pay it."""
+    faults: Faults = field(default_factory=Faults)
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    smsid: str
+    user_id: str
+    text: str
+    url: str
+    sandbox: bool
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.balance = self.config.balance
+        self.rng = random.Random(self.config.seed)
+        self.accepted: dict[str, Accepted] = {}
+        """RequestId -> what was accepted; a message is delivered once per entry."""
+        self.unkeyed: list[Accepted] = []
+        """Accepted requests that carried no RequestId (nothing stops their repeats)."""
+        self.codes: Counter[str] = Counter()
+        self.requests = 0
+        self.dropped = 0
+        self.http_errors = 0
+        self.starts: list[float] = []
+
+    # --- the app ----------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post(esms.SEND_PATH, self.send)
+        app.router.add_post(esms.SEND_PATH.rstrip("/"), self.send)
+        app.router.add_post(esms.BALANCE_PATH, self.get_balance)
+        app.router.add_get(STATS_PATH, self.stats)
+        app.router.add_post(SET_BALANCE_PATH, self.set_balance)
+        return app
+
+    async def send(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        self.starts.append(time.monotonic())
+        faults = self.config.faults
+        if faults.latency:
+            await asyncio.sleep(faults.latency)
+        roll = self.rng.random()
+        if roll < faults.http_500:
+            self.http_errors += 1
+            return web.Response(status=500, text="<html><body>Internal Server Error</body></html>")
+        if roll < faults.http_500 + faults.code_160:
+            return self._answer("160", ErrorMessage="Request per second over limit")
+        body = await _json_body(request)
+        if body is None:
+            return self._answer("110", ErrorMessage="Invalid request data")
+        answer = self._accept(body)
+        if answer["CodeResult"] == esms.ACCEPTED and self.rng.random() < faults.drop:
+            self.dropped += 1
+            # Accepted, but the caller never hears it: only RequestId saves a resend.
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("simulated drop after accepting")
+        return self._answer(**answer)
+
+    def _accept(self, body: dict[str, Any]) -> dict[str, str]:
+        config = self.config
+        if body.get("ApiKey") != config.api_key or body.get("SecretKey") != config.secret_key:
+            return {"CodeResult": "101", "ErrorMessage": "Authorize Failed"}
+        if body.get("OAID") != config.oaid:
+            return {"CodeResult": "799", "ErrorMessage": "OAID is not active or wrong"}
+        payload = body.get("Payload")
+        problem = _payload_problem(payload)
+        if problem is not None:
+            return problem
+        assert isinstance(payload, dict)
+        request_id = body.get("RequestId")
+        if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 50):
+            return {"CodeResult": "110", "ErrorMessage": "RequestId is invalid"}
+        if request_id and request_id in self.accepted:
+            return {"CodeResult": esms.ALREADY_ACCEPTED, "ErrorMessage": "Request exist 1"}
+        sandbox = str(body.get("Sandbox", "")) == "1"
+        if not sandbox and self.balance < config.price:
+            return {"CodeResult": "103", "ErrorMessage": "Balance not enough to send message"}
+        smsid = f"{self.rng.getrandbits(128):032x}{len(self.accepted) % 1000:03d}"
+        message = payload["message"]
+        accepted = Accepted(
+            smsid=smsid,
+            user_id=payload["recipient"]["user_id"],
+            text=message["text"],
+            url=message["attachment"]["payload"]["elements"][0]["url"],
+            sandbox=sandbox,
+        )
+        if request_id:
+            self.accepted[request_id] = accepted
+        else:
+            self.unkeyed.append(accepted)
+        if not sandbox:
+            self.balance -= config.price
+        return {"CodeResult": esms.ACCEPTED, "SMSID": smsid}
+
+    def _answer(self, CodeResult: str, **fields: str) -> web.Response:  # noqa: N803
+        self.codes[CodeResult] += 1
+        return web.json_response({"CodeResult": CodeResult, "CountRegenerate": 0, **fields})
+
+    async def get_balance(self, request: web.Request) -> web.Response:
+        body = await _json_body(request) or {}
+        if (
+            body.get("ApiKey") != self.config.api_key
+            or body.get("SecretKey") != self.config.secret_key
+        ):
+            return web.json_response({"CodeResponse": "101", "ErrorMessage": "Authorize Failed"})
+        return web.json_response({"Balance": self.balance, "CodeResponse": "100", "UserID": 1})
+
+    async def set_balance(self, request: web.Request) -> web.Response:
+        body = await _json_body(request) or {}
+        self.balance = int(body.get("Balance", self.balance))
+        return web.json_response({"Balance": self.balance})
+
+    async def stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        delivered = [a for a in self.accepted.values() if not a.sandbox]
+        return {
+            "requests": self.requests,
+            "accepted": len(delivered) + len(self.unkeyed),
+            "sandbox": len(self.accepted) - len(delivered),
+            "dropped": self.dropped,
+            "http_errors": self.http_errors,
+            "codes": dict(self.codes),
+            "balance": self.balance,
+            "busiest_second": busiest_second(self.starts),
+            "messages": {
+                rid: {"SMSID": a.smsid, "user_id": a.user_id, "sandbox": a.sandbox}
+                for rid, a in self.accepted.items()
+            },
+        }
+
+
+def busiest_second(starts: list[float]) -> int:
+    """The most request starts in any one-second window [t, t+1)."""
+    ordered = sorted(starts)
+    return max(
+        (bisect.bisect_left(ordered, t + 1.0) - i for i, t in enumerate(ordered)),
+        default=0,
+    )
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | None:
+    # eSMS's own samples send JSON as text/plain: read the body whatever its type.
+    try:
+        data = json.loads(await request.text())
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _payload_problem(payload: object) -> dict[str, str] | None:
+    def bad(what: str) -> dict[str, str]:
+        return {"CodeResult": "210", "ErrorMessage": f"Payload is invalid: {what}"}
+
+    if not isinstance(payload, dict):
+        return bad("missing")
+    recipient = payload.get("recipient")
+    user_id = recipient.get("user_id") if isinstance(recipient, dict) else None
+    if not user_id:
+        return {"CodeResult": "853", "ErrorMessage": "Zalo user_id is missing"}
+    if not isinstance(user_id, str):
+        return bad("user_id must be a string")
+    if len(user_id) > 20:
+        return {"CodeResult": "852", "ErrorMessage": "Zalo user_id is longer than 20 characters"}
+    message = payload.get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        return bad("message.text missing")
+    if len(message["text"]) > 2000:
+        return bad("message.text is longer than 2000 characters")
+    attachment = message.get("attachment")
+    if not isinstance(attachment, dict) or attachment.get("type") != "template":
+        return bad("attachment.type must be template")
+    inner = attachment.get("payload")
+    if not isinstance(inner, dict) or inner.get("template_type") != "media":
+        return bad("template_type must be media")
+    elements = inner.get("elements")
+    if not isinstance(elements, list) or len(elements) != 1:
+        return bad("exactly one element is required")
+    element = elements[0]
+    if (
+        not isinstance(element, dict)
+        or element.get("media_type") != "image"
+        or not isinstance(element.get("url"), str)
+    ):
+        return bad("the element must be an image with a url")
+    return None
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    simulator: Simulator, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Run the simulator in this event loop; yields its base URL."""
+    runner = web.AppRunner(simulator.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    try:
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        bound = sockets[0].getsockname()[1] if sockets else port
+        yield f"http://{host}:{bound}"
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,84 @@
+"""Report: counts per status and per CodeResult, and the lines a user reads at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from batch_sender.exit_codes import ExitCode
+
+FINE = frozenset({"accepted", "excluded", "valid"})
+STATUS_ORDER = (
+    "valid",
+    "accepted",
+    "rejected",
+    "failed",
+    "unsent",
+    "invalid",
+    "duplicate",
+    "excluded",
+)
+
+
+@dataclass
+class Tally:
+    """What the result file holds, counted as it is written."""
+
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    problems: list[tuple[int, str, str]] = field(default_factory=list)
+    keep_problems: int = 10
+
+    def add(self, out: pd.DataFrame) -> None:
+        self.rows += len(out)
+        self.statuses.update(out["status"].tolist())
+        codes = out["CodeResult"]
+        self.codes.update(codes[codes != ""].tolist())
+        room = self.keep_problems - len(self.problems)
+        if room > 0:
+            bad = out[~out["status"].isin(FINE)].head(room)
+            self.problems.extend(
+                (int(r), s, m)
+                for r, s, m in zip(bad["row"], bad["status"], bad["ErrorMessage"], strict=True)
+            )
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(n for status, n in self.statuses.items() if status not in FINE)
+
+    def exit_code(self) -> ExitCode:
+        return ExitCode.NEEDS_ATTENTION if self.needs_attention else ExitCode.OK
+
+    def status_line(self) -> str:
+        parts = [
+            f"{self.statuses[s]:,} {s}"
+            for s in sorted(self.statuses, key=lambda s: _rank(s))
+            if self.statuses[s]
+        ]
+        return f"{self.rows:,} rows: " + ", ".join(parts)
+
+    def code_line(self) -> str | None:
+        if not self.codes:
+            return None
+        ordered = sorted(self.codes.items(), key=lambda kv: (-kv[1], kv[0]))
+        return "CodeResult: " + ", ".join(f"{code} x{n:,}" for code, n in ordered)
+
+    def problem_lines(self) -> list[str]:
+        lines = [f"  line {row}: {status}: {message}" for row, status, message in self.problems]
+        shown = len(self.problems)
+        total = sum(n for s, n in self.statuses.items() if s not in FINE)
+        if total > shown:
+            lines.append(f"  ... and {total - shown:,} more (see the status column)")
+        return lines
+
+
+def _rank(status: str) -> int:
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+
+
+def rate_line(sent: int, seconds: float) -> str:
+    speed = sent / seconds if seconds > 0 else 0.0
+    return f"sent {sent:,} messages in {seconds:.1f} s ({speed:,.1f} messages/s)"

@@ -1,0 +1,162 @@
+"""Shared fixtures: input files, and the eSMS simulator on 127.0.0.1 in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aioresponses.core
+import pytest
+
+from batch_sender.simulator import (
+    SIMULATOR_API_KEY,
+    SIMULATOR_OAID,
+    SIMULATOR_SECRET_KEY,
+    Faults,
+    Simulator,
+    SimulatorConfig,
+    serve,
+)
+
+def _aioresponses_compat() -> None:
+    """aioresponses 0.7.9 builds ClientResponse without aiohttp 3.14's `stream_writer`.
+
+    Known upstream (pnuckowski/aioresponses#289); aiohttp 3.14 is a security
+    release, so the test double adapts instead of pinning aiohttp back.
+    """
+    import inspect
+    from unittest.mock import Mock
+
+    base = aiohttp.ClientResponse
+    if "stream_writer" not in inspect.signature(base.__init__).parameters:
+        return
+
+    class CompatResponse(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", Mock(output_size=0))
+            super().__init__(*args, **kwargs)
+
+    aioresponses.core.ClientResponse = CompatResponse  # type: ignore[misc]
+
+
+_aioresponses_compat()
+
+HEADER = ["user_id", "text", "url"]
+LONG_ID = "7800378501923859642"
+CREDENTIALS = [
+    "--api-key",
+    SIMULATOR_API_KEY,
+    "--secret-key",
+    SIMULATOR_SECRET_KEY,
+    "--oaid",
+    SIMULATOR_OAID,
+]
+
+
+def write_csv(
+    path: Path,
+    rows: Sequence[Sequence[str]],
+    header: Sequence[str] = HEADER,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+) -> Path:
+    with path.open("w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def message_rows(count: int, start: int = 0) -> list[list[str]]:
+    """Distinct valid rows with 19-digit ids."""
+    return [
+        [
+            str(7800378501923859642 + i),
+            f"Xin chào bạn số {i}, Shop Hoa Sen gửi bạn ưu đãi tháng 12.",
+            f"https://cdn.example.vn/banner-{i % 7}.jpg",
+        ]
+        for i in range(start, start + count)
+    ]
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+@dataclass
+class RunningSimulator:
+    simulator: Simulator
+    url: str
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run fn in the simulator's loop thread (its state is not thread-safe)."""
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # pragma: no cover - surfaces in the test
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return future.result(timeout=10)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.call(self.simulator.snapshot))
+
+    def set_balance(self, balance: int) -> None:
+        def update() -> None:
+            self.simulator.balance = balance
+
+        self.call(update)
+
+    @property
+    def args(self) -> list[str]:
+        return ["--base-url", self.url, *CREDENTIALS]
+
+
+def start_simulator(config: SimulatorConfig) -> Iterator[RunningSimulator]:
+    simulator = Simulator(config)
+    ready: Future[RunningSimulator] = Future()
+    stop: asyncio.Event | None = None
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with serve(simulator) as url:
+            ready.set_result(RunningSimulator(simulator, url, loop))
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    running = ready.result(timeout=10)
+    try:
+        yield running
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.fixture
+def esms() -> Iterator[RunningSimulator]:
+    """A fault-free simulator."""
+    yield from start_simulator(SimulatorConfig(seed=1))
+
+
+@pytest.fixture
+def faulty_esms() -> Iterator[RunningSimulator]:
+    """5% HTTP 500, 5% CodeResult 160, 5% accepted-then-dropped."""
+    faults = Faults(http_500=0.05, code_160=0.05, drop=0.05)
+    yield from start_simulator(SimulatorConfig(seed=7, faults=faults))

@@ -1,0 +1,186 @@
+"""Sending one row: retry classification (aioresponses), account stops, and the journal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from batch_sender.esms import SEND_PATH, Credentials, Message
+from batch_sender.journal import Journal
+from batch_sender.ratelimit import Unlimited
+from batch_sender.sender import SendConfig, Sender
+
+from .conftest import LONG_ID
+
+BASE = "https://esms.test"
+URL = BASE + SEND_PATH
+CREDS = Credentials("the-api-key", "the-secret-key", "4321")
+
+
+def msg(n: int = 0) -> Message:
+    return Message(2 + n, f"c-{n:04d}", LONG_ID, "Chào", "https://x.vn/a.jpg")
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal.open(tmp_path / "r.csv.journal.sqlite", "c")
+    yield j
+    j.close()
+
+
+class Harness:
+    def __init__(self, journal: Journal, **config: object) -> None:
+        self.waits: list[float] = []
+        self.now = 0.0
+        self.journal = journal
+        self.config = SendConfig(base_url=BASE, credentials=CREDS, **config)  # type: ignore[arg-type]
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def sender(self, session: aiohttp.ClientSession) -> Sender:
+        return Sender(
+            self.config,
+            session,
+            Unlimited(),
+            self.journal,
+            sleep=self.sleep,
+            clock=lambda: self.now,
+        )
+
+
+async def deliver(h: Harness, message: Message | None = None):
+    async with aiohttp.ClientSession() as session:
+        sender = h.sender(session)
+        outcome = await sender.deliver(message or msg())
+        return sender, outcome
+
+
+def requests_made(m: aioresponses) -> int:
+    return sum(len(calls) for calls in m.requests.values())
+
+
+async def test_500_then_100_is_accepted_on_the_second_attempt(mocked, journal) -> None:
+    mocked.post(URL, status=500, body="<html>oops</html>")
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "sms-1"})
+    h = Harness(journal)
+    _, outcome = await deliver(h)
+    assert (outcome.status, outcome.code, outcome.smsid) == ("accepted", "100", "sms-1")
+    assert requests_made(mocked) == 2
+    assert journal.lookup(["c-0000"])["c-0000"].attempts == 2
+    assert 0.5 <= h.waits[0] <= 1.5  # backoff with jitter
+
+
+async def test_dropped_then_124_is_accepted(mocked, journal) -> None:
+    mocked.post(URL, exception=aiohttp.ServerDisconnectedError())
+    mocked.post(URL, payload={"CodeResult": "124", "ErrorMessage": "Request exist 1"})
+    _, outcome = await deliver(Harness(journal))
+    assert (outcome.status, outcome.code, outcome.smsid) == ("accepted", "124", "")
+    journal.record("c-0000", 2, outcome)
+    record = journal.lookup(["c-0000"])["c-0000"]
+    assert record.ambiguous_since is None  # accepted: nothing left in doubt
+
+
+async def test_the_same_request_id_goes_out_on_every_attempt(mocked, journal) -> None:
+    mocked.post(URL, exception=asyncio.TimeoutError())
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s"})
+    await deliver(Harness(journal))
+    bodies = [call.kwargs["json"] for calls in mocked.requests.values() for call in calls]
+    assert [b["RequestId"] for b in bodies] == ["c-0000", "c-0000"]
+
+
+async def test_101_is_not_retried_and_stops_the_run(mocked, journal) -> None:
+    mocked.post(URL, payload={"CodeResult": "101", "ErrorMessage": "Authorize Failed"})
+    sender, outcome = await deliver(Harness(journal))
+    assert requests_made(mocked) == 1
+    assert (outcome.status, outcome.code) == ("failed", "101")
+    assert sender.stopped is not None and sender.stopped.account
+    assert "ESMS_API_KEY" in sender.stopped.reason
+
+
+async def test_a_row_level_code_is_rejected_without_retry(mocked, journal) -> None:
+    mocked.post(URL, payload={"CodeResult": "99", "ErrorMessage": "User blocked"})
+    sender, outcome = await deliver(Harness(journal))
+    assert requests_made(mocked) == 1
+    assert (outcome.status, outcome.code, outcome.message) == ("rejected", "99", "User blocked")
+    assert sender.stopped is None
+
+
+async def test_160_is_retried_then_fails_with_its_code(mocked, journal) -> None:
+    for _ in range(3):
+        mocked.post(URL, payload={"CodeResult": "160", "ErrorMessage": "Too fast"})
+    h = Harness(journal, max_attempts=3)
+    _, outcome = await deliver(h)
+    assert requests_made(mocked) == 3
+    assert outcome.status == "failed"
+    assert outcome.code == "160"
+    assert outcome.message == "CodeResult 160 Too fast; gave up after 3 attempts"
+    assert len(h.waits) == 2 and h.waits[1] > h.waits[0] - 1  # exponential, jittered
+
+
+async def test_429_honours_retry_after(mocked, journal) -> None:
+    mocked.post(URL, status=429, headers={"Retry-After": "7"})
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s"})
+    h = Harness(journal)
+    _, outcome = await deliver(h)
+    assert outcome.status == "accepted"
+    assert h.waits == [7.0]
+
+
+async def test_a_body_that_is_not_json_is_retried(mocked, journal) -> None:
+    mocked.post(URL, status=200, body="<html>gateway</html>")
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s"})
+    _, outcome = await deliver(Harness(journal))
+    assert outcome.status == "accepted"
+
+
+async def test_http_404_stops_the_run_with_a_hint(mocked, journal) -> None:
+    mocked.post(URL, status=404)
+    sender, outcome = await deliver(Harness(journal))
+    assert outcome.status == "failed"
+    assert sender.stopped is not None
+    assert sender.stopped.reason.endswith("check --base-url")
+
+
+async def test_unreachable_for_a_while_stops_the_run(mocked, journal) -> None:
+    for _ in range(10):
+        mocked.post(URL, exception=aiohttp.ClientConnectionError("refused"))
+    h = Harness(journal, max_attempts=10, backoff=20.0, unreachable_after=60.0)
+    sender, outcome = await deliver(h)
+    assert outcome.status == "failed"
+    assert sender.stopped is not None and sender.stopped.account
+    assert "has not answered" in sender.stopped.reason
+    assert requests_made(mocked) < 10  # stopped early instead of burning the retries
+
+
+async def messages(n: int) -> AsyncIterator[Message]:
+    for i in range(n):
+        yield msg(i)
+
+
+async def test_run_stops_taking_rows_after_an_account_error(mocked, journal) -> None:
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s1"})
+    mocked.post(URL, payload={"CodeResult": "103", "ErrorMessage": "Balance"}, repeat=True)
+    h = Harness(journal, concurrency=1)
+    async with aiohttp.ClientSession() as session:
+        sender = h.sender(session)
+        await sender.run(messages(20))
+    assert requests_made(mocked) == 2
+    records = journal.lookup([f"c-{i:04d}" for i in range(20)])
+    assert {r: rec.status for r, rec in records.items()} == {
+        "c-0000": "accepted",
+        "c-0001": "failed",
+    }
+    assert sender.stopped is not None and sender.stopped.code == "103"
