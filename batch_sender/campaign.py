@@ -21,13 +21,20 @@ import pandas as pd
 
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, new_session, post_json
-from batch_sender.errors import AccountError, InputError, UsageError
+from batch_sender.errors import AccountError, InputError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal import FINAL, Journal, journal_path
 from batch_sender.progress import progress_bar
 from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
-from batch_sender.results import CsvWriter, atomic_text_file, report_rows, result_rows
+from batch_sender.results import (
+    CsvWriter,
+    atomic_text_file,
+    check_output_path,
+    remove_orphans,
+    report_rows,
+    result_rows,
+)
 from batch_sender.retry import retrying
 from batch_sender.sender import SendConfig, Sender, Stop
 from batch_sender.summary import Tally
@@ -40,9 +47,7 @@ def _quiet(_: str) -> None:
     return None
 
 
-def checked_chunks(
-    table: Table, campaign: Campaign
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+def checked_chunks(table: Table, campaign: Campaign) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """(input chunk, validation) pairs in input order; raise if the file has no rows."""
     validator = Validator(campaign, table.fields)
     rows = 0
@@ -103,6 +108,7 @@ class Plan:
     known: int = 0
     """Rows of this input the journal already knew."""
     journal_rows: int = 0
+    resumed: bool = False
 
     @property
     def gone(self) -> int:
@@ -130,7 +136,7 @@ class SendReport:
 def make_plan(
     table: Table, campaign: Campaign, journal: Journal, *, resend_stale: bool, now: float
 ) -> Plan:
-    plan = Plan(journal_rows=journal.count())
+    plan = Plan(journal_rows=journal.count(), resumed=journal.resumed)
     for _chunk, checked in checked_chunks(table, campaign):
         counts = checked["status"].value_counts()
         plan.rows += len(checked)
@@ -153,7 +159,7 @@ def make_plan(
 
 def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
     lines = []
-    if plan.journal_rows:
+    if plan.resumed:
         line = (
             f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
             f"{plan.to_send:,} to send"
@@ -179,11 +185,12 @@ def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
 
 async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
     """Send what the input and the journal say is still to send; write the result file."""
-    _check_output(job)
+    check_output_path(job.output, job.table.source.path)
     started = time.monotonic()
     now = time.time()
     journal = Journal.open(journal_path(job.output), job.campaign.id)
     try:
+        journal.lock_for_sending()
         plan = await asyncio.to_thread(
             make_plan, job.table, job.campaign, journal, resend_stale=job.resend_stale, now=now
         )
@@ -198,16 +205,6 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
         return report
     finally:
         journal.close()
-
-
-def _check_output(job: SendJob) -> None:
-    output = job.output
-    if output.suffix.lower() != ".csv":
-        raise UsageError(f"{output}: the result file must be a .csv file")
-    if output.resolve() == job.table.source.path.resolve():
-        raise UsageError(f"{output}: -o is the input file; choose another name for the results")
-    if not output.parent.is_dir():
-        raise UsageError(f"{output}: the folder {output.parent} does not exist")
 
 
 async def _send(
@@ -269,8 +266,9 @@ async def check_account(session: object, config: SendConfig) -> str:
                 data = await post_json(session, url, body, config.timeout)
     except Transient as exc:
         raise AccountError(
-            "", f"cannot reach eSMS at {config.base_url} ({exc.reason}): check the network "
-            "and --base-url, then rerun"
+            "",
+            f"cannot reach eSMS at {config.base_url} ({exc.reason}): check the network "
+            "and --base-url, then rerun",
         ) from None
     except HttpRefused as exc:
         raise AccountError("", f"{exc}: check --base-url") from None
@@ -283,7 +281,7 @@ async def check_account(session: object, config: SendConfig) -> str:
     raise AccountError(code, f"eSMS refused the account check: code {code} {message}".strip())
 
 
-class _stop_on_signals:  # noqa: N801 - used as a context manager
+class _stop_on_signals:
     """Ctrl-C / SIGTERM: stop starting requests; a second one quits at once."""
 
     def __init__(self, sender: Sender, journal: Journal, say: Say) -> None:
@@ -321,6 +319,8 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, now: flo
     else:
         unsent = "not sent: the run was interrupted; rerun the same command to send it"
     tally = Tally()
+    # Under the send lock, any temporary result file left here is a killed run's.
+    remove_orphans(job.output)
     with atomic_text_file(job.output, bom=job.excel) as f:
         writer = CsvWriter(f)
         for chunk, checked in checked_chunks(job.table, job.campaign):

@@ -185,10 +185,11 @@ def validate(
       batch-sender validate export.csv --user-id-column zalo_id --url-column banner
     """
     from batch_sender.campaign import validate_file
+    from batch_sender.results import check_output_path
 
+    if output is not None:
+        check_output_path(output, input_path)
     table, campaign = _open_input(input_path, **read_options)
-    if output is not None and output.resolve() == input_path.resolve():
-        raise UsageError(f"{output}: -o is the input file; choose another name for the report")
     tally = validate_file(table, campaign, output, excel=excel)
     _print_tally(input_path.name, tally)
     if output is not None:
@@ -310,9 +311,11 @@ def send(
     """
     from batch_sender.campaign import SendJob, send_campaign
     from batch_sender.esms import Credentials, SendOptions
+    from batch_sender.results import check_output_path
     from batch_sender.sender import SendConfig
     from batch_sender.summary import rate_line
 
+    check_output_path(output, input_path)
     if not simulate:
         missing = [
             f"{env} ({option})"

@@ -73,7 +73,9 @@ async def post_json(
     except aiohttp.ClientConnectorError as exc:
         why = exc.os_error.strerror or str(exc.os_error) if exc.os_error else "connection failed"
         # The request never left this machine: no chance it was accepted.
-        raise Transient(f"cannot connect to {exc.host}:{exc.port} ({why})", ambiguous=False) from None
+        raise Transient(
+            f"cannot connect to {exc.host}:{exc.port} ({why})", ambiguous=False
+        ) from None
     except aiohttp.ClientError as exc:
         name = type(exc).__name__
         raise Transient(f"connection lost before the answer ({name})", ambiguous=True) from None

@@ -14,11 +14,13 @@ with CodeResult 124, which we record as accepted.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from batch_sender.errors import UsageError
 
@@ -111,6 +113,9 @@ class Journal:
         self._db.executescript(_SCHEMA)
         self._in_tx = False
         self._last_commit = time.monotonic()
+        self.resumed = False
+        """The journal was there before: this run continues an earlier one."""
+        self._lock: IO[bytes] | None = None
 
     @classmethod
     def open(cls, path: Path, campaign_id: str, **kwargs: float) -> Journal:
@@ -130,7 +135,26 @@ class Journal:
                 f"{path} belongs to campaign {known!r}, not {campaign_id!r}: "
                 f"pass --campaign-id {known!r} to continue it, or choose another -o"
             )
+        else:
+            journal.resumed = True
         return journal
+
+    def lock_for_sending(self) -> None:
+        """One sender per campaign at a time (other readers, such as reports, may share).
+
+        flock on the database file: SQLite itself uses fcntl locks, which are
+        independent of flock on Linux, so this never blocks SQLite.
+        """
+        handle = self.path.open("rb")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise UsageError(
+                f"{self.path}: another batch-sender is sending this campaign; "
+                "wait for it to finish (or stop it), then rerun"
+            ) from None
+        self._lock = handle
 
     # --- meta -----------------------------------------------------------------
 
@@ -208,6 +232,9 @@ class Journal:
     def close(self) -> None:
         self.commit()
         self._db.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     # --- reads ----------------------------------------------------------------
 
@@ -233,6 +260,4 @@ class Journal:
         return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
 
 
-_COLUMNS = (
-    "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since"
-)
+_COLUMNS = "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since"

@@ -163,7 +163,9 @@ def _csv_header(source: Source, delimiter: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise _decode_error(source, exc) from None
     except pd.errors.EmptyDataError:
-        raise InputError(source.path, "the file is empty; it needs a header line and rows") from None
+        raise InputError(
+            source.path, "the file is empty; it needs a header line and rows"
+        ) from None
     except pd.errors.ParserError as exc:
         raise _parser_error(source, exc) from None
     return [str(c) for c in frame.columns]
@@ -324,7 +326,7 @@ def _xlsx_frame(
 def _is_long_number(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return abs(value) >= 10**EXCEL_DIGITS
+    return bool(abs(value) >= 10**EXCEL_DIGITS)
 
 
 def cell_text(value: object) -> str:

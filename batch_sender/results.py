@@ -8,6 +8,7 @@ place at the end, so a reader never sees half a file, even after a crash.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import IO
 
 import pandas as pd
 
+from batch_sender.errors import UsageError
 from batch_sender.journal import ACCEPTED, FAILED, SENDING, Record
 from batch_sender.validate import VALID
 
@@ -50,7 +52,12 @@ def result_rows(
     stale_ids: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """send's result: each valid row's outcome from the journal, or `unsent`."""
-    status, request_id, smsid, code, message, attempts = [], [], [], [], [], []
+    status: list[str] = []
+    request_id: list[str] = []
+    smsid: list[str] = []
+    code: list[str] = []
+    message: list[str] = []
+    attempts: list[int] = []
     for row_status, rid, error in zip(
         checked["status"], checked["RequestId"], checked["ErrorMessage"], strict=True
     ):
@@ -77,7 +84,7 @@ def result_rows(
         for column, value in zip(
             (status, request_id, smsid, code, message, attempts), values, strict=True
         ):
-            column.append(value)
+            column.append(value)  # type: ignore[attr-defined]
     extra = pd.DataFrame(
         {
             "row": chunk.index,
@@ -104,10 +111,34 @@ def _join(chunk: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([chunk, extra], axis=1)
 
 
+def check_output_path(output: Path, input_path: Path) -> None:
+    """Refuse, before anything is sent, an output that would fail or destroy the input."""
+    if output.suffix.lower() != ".csv":
+        raise UsageError(f"{output}: the output must be a .csv file")
+    if output.resolve() == input_path.resolve():
+        raise UsageError(f"{output}: -o is the input file; choose another name for the output")
+    parent = output.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise UsageError(f"{output}: the folder {parent} {what}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{output}: cannot write in the folder {parent}")
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_orphans(path: Path) -> None:
+    """Delete temporary files that a killed run left beside `path`."""
+    for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
+        orphan.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_text_file(path: Path, *, bom: bool = False) -> Iterator[IO[str]]:
     """A file that appears at `path` complete, or not at all."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as f:

@@ -15,6 +15,7 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from batch_sender.client import Transient
@@ -22,7 +23,7 @@ from batch_sender.client import Transient
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class wait_retry_after(wait_base):  # noqa: N801 - tenacity's naming style
+class wait_retry_after(wait_base):
     """Wait what the server asked for (Retry-After), else fall back to `fallback`."""
 
     def __init__(self, fallback: wait_base) -> None:
@@ -44,8 +45,9 @@ def retrying(
     sleep: Sleep = asyncio.sleep,
 ) -> AsyncRetrying:
     """Transient failures only, exponential backoff with jitter, no retry once stopping."""
-    stop = stop_after_attempt(max_attempts)
+    stop: stop_base = stop_after_attempt(max_attempts)
     if stop_event is not None:
+        # stop_when_event_set only calls is_set(), which asyncio.Event has too.
         stop = stop_any(stop, stop_when_event_set(stop_event))  # type: ignore[arg-type]
     return AsyncRetrying(
         retry=retry_if_exception_type(Transient),

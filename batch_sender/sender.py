@@ -8,8 +8,8 @@ retries reuse the row's RequestId, so eSMS itself refuses a second delivery.
 from __future__ import annotations
 
 import asyncio
-import time
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -89,9 +89,7 @@ class Sender:
 
     async def run(self, messages: AsyncIterator[Message]) -> None:
         queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=2 * self.config.concurrency)
-        workers = [
-            asyncio.create_task(self._worker(queue)) for _ in range(self.config.concurrency)
-        ]
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.config.concurrency)]
         try:
             async for message in messages:
                 if self.stop_event.is_set():
@@ -139,7 +137,9 @@ class Sender:
             if last is None:
                 return None
             code = last.answer.code if last.answer else ""
-            return Outcome(FAILED, code=code, message=f"{last.reason}; not retried: the run stopped")
+            return Outcome(
+                FAILED, code=code, message=f"{last.reason}; not retried: the run stopped"
+            )
         except Transient as exc:
             why = (
                 "not retried: the run stopped"
@@ -215,8 +215,7 @@ async def _put_unless(
         return
     put = asyncio.ensure_future(queue.put(message))
     stopped = asyncio.ensure_future(stop.wait())
-    done, pending = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    _, pending = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-

@@ -28,7 +28,7 @@ from aiohttp import web
 from batch_sender import esms
 
 SIMULATOR_API_KEY = "SIMULATOR-API-KEY"
-SIMULATOR_SECRET_KEY = "SIMULATOR-SECRET-KEY"
+SIMULATOR_SECRET_KEY = "SIMULATOR-SECRET-KEY"  # noqa: S105 - a public demo key
 SIMULATOR_OAID = "SIMULATOR-OAID"
 STATS_PATH = "/_simulator/stats"
 SET_BALANCE_PATH = "/_simulator/balance"
@@ -152,7 +152,7 @@ class Simulator:
             self.balance -= config.price
         return {"CodeResult": esms.ACCEPTED, "SMSID": smsid}
 
-    def _answer(self, CodeResult: str, **fields: str) -> web.Response:  # noqa: N803
+    def _answer(self, CodeResult: str, **fields: str) -> web.Response:
         self.codes[CodeResult] += 1
         return web.json_response({"CodeResult": CodeResult, "CountRegenerate": 0, **fields})
 
@@ -248,9 +248,7 @@ def _payload_problem(payload: object) -> dict[str, str] | None:
 
 
 @contextlib.asynccontextmanager
-async def serve(
-    simulator: Simulator, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[str]:
+async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Run the simulator in this event loop; yields its base URL."""
     runner = web.AppRunner(simulator.app(), access_log=None, handle_signals=False)
     await runner.setup()

@@ -25,6 +25,7 @@ from batch_sender.simulator import (
     serve,
 )
 
+
 def _aioresponses_compat() -> None:
     """aioresponses 0.7.9 builds ClientResponse without aiohttp 3.14's `stream_writer`.
 
@@ -43,7 +44,7 @@ def _aioresponses_compat() -> None:
             kwargs.setdefault("stream_writer", Mock(output_size=0))
             super().__init__(*args, **kwargs)
 
-    aioresponses.core.ClientResponse = CompatResponse  # type: ignore[misc]
+    setattr(aioresponses.core, "ClientResponse", CompatResponse)  # noqa: B010
 
 
 _aioresponses_compat()
@@ -160,3 +161,26 @@ def faulty_esms() -> Iterator[RunningSimulator]:
     """5% HTTP 500, 5% CodeResult 160, 5% accepted-then-dropped."""
     faults = Faults(http_500=0.05, code_160=0.05, drop=0.05)
     yield from start_simulator(SimulatorConfig(seed=7, faults=faults))
+
+
+ESMS_VARIABLES = (
+    "ESMS_API_KEY",
+    "ESMS_SECRET_KEY",
+    "ESMS_OAID",
+    "ESMS_CALLBACK_URL",
+    "ESMS_BASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test in its own folder (no stray .env) with no ESMS_* variables.
+
+    setenv-then-delenv makes monkeypatch remember the variable as absent, so
+    one that a test's .env loads is removed again afterwards.
+    """
+    for name in ESMS_VARIABLES:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -46,7 +46,9 @@ def test_optional_fields_only_when_set() -> None:
     body = send_body(
         CREDS,
         MESSAGE,
-        SendOptions(callback_url="https://hook.vn/cb", sandbox=True, send_date="2026-12-01 09:00:00"),
+        SendOptions(
+            callback_url="https://hook.vn/cb", sandbox=True, send_date="2026-12-01 09:00:00"
+        ),
     )
     assert body["CallbackUrl"] == "https://hook.vn/cb"
     assert body["Sandbox"] == "1"

@@ -28,7 +28,7 @@ def test_delimiter_is_detected(tmp_path: Path, delimiter: str) -> None:
         delimiter=delimiter,
     )
     frame = read_all(path)
-    assert frame.loc[2].tolist() == [LONG_ID, "a, b; c | d", "https://x.vn/a.jpg"]
+    assert list(frame.loc[2]) == [LONG_ID, "a, b; c | d", "https://x.vn/a.jpg"]
 
 
 def test_utf8_with_bom_reads_the_header_cleanly(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_missing_column_names_what_was_found_and_the_option(tmp_path: Path) -> N
 def test_not_utf8_names_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_bytes(
-        "user_id,text,url\n1,ok,https://x.vn/a.jpg\n".encode()
+        b"user_id,text,url\n1,ok,https://x.vn/a.jpg\n"
         + "2,Chào,https://x.vn/b.jpg\n".encode("cp1258")
     )
     with pytest.raises(InputError) as err:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -94,7 +93,7 @@ async def test_dropped_then_124_is_accepted(mocked, journal) -> None:
 
 
 async def test_the_same_request_id_goes_out_on_every_attempt(mocked, journal) -> None:
-    mocked.post(URL, exception=asyncio.TimeoutError())
+    mocked.post(URL, exception=TimeoutError())
     mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s"})
     await deliver(Harness(journal))
     bodies = [call.kwargs["json"] for calls in mocked.requests.values() for call in calls]
