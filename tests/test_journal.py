@@ -1,0 +1,123 @@
+"""The journal: what a rerun finds after a crash, stale rows, one campaign per journal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batch_sender.cli import cli
+from batch_sender.errors import UsageError
+from batch_sender.journal import DUPLICATE_BLOCK_SECONDS, Journal, Outcome, journal_path
+
+from .conftest import RunningSimulator, message_rows, read_results, write_csv
+
+DAY = DUPLICATE_BLOCK_SECONDS
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_records_survive_closing_and_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal.open(path, "c")
+    journal.sending("r1", 2)
+    journal.record("r1", 2, Outcome("accepted", "100", "sms-1"))
+    journal.sending("r2", 3)  # a crash right after this request went out
+    journal.close()
+
+    again = Journal.open(path, "c")
+    assert again.resumed
+    found = again.lookup(["r1", "r2", "r3"])
+    assert set(found) == {"r1", "r2"}
+    assert (found["r1"].status, found["r1"].smsid, found["r1"].attempts) == (
+        "accepted",
+        "sms-1",
+        1,
+    )
+    assert found["r2"].status == "sending"
+    again.close()
+
+
+def test_an_unanswered_request_goes_stale_after_24_hours(tmp_path: Path) -> None:
+    clock = Clock()
+    journal = Journal(tmp_path / "j.sqlite", clock=clock)
+    journal.sending("dropped", 2)
+    journal.ambiguous("dropped")
+    journal.record("dropped", 2, Outcome("failed", message="connection lost"))
+    journal.sending("refused", 3)  # never reached eSMS: not ambiguous
+    journal.record("refused", 3, Outcome("failed", message="cannot connect"))
+    journal.sending("crashed", 4)
+    journal.sending("accepted", 5)
+    journal.ambiguous("accepted")
+    journal.record("accepted", 5, Outcome("accepted", "124"))
+    records = journal.lookup(["dropped", "refused", "crashed", "accepted"])
+
+    later = clock.now + DAY - 1
+    assert not any(r.is_stale(later) for r in records.values())
+    much_later = clock.now + DAY + 1
+    assert {k for k, r in records.items() if r.is_stale(much_later)} == {"dropped", "crashed"}
+    journal.close()
+
+
+def test_a_journal_belongs_to_one_campaign(tmp_path: Path) -> None:
+    Journal.open(tmp_path / "j.sqlite", "thang-11").close()
+    with pytest.raises(UsageError) as err:
+        Journal.open(tmp_path / "j.sqlite", "thang-12")
+    assert str(err.value) == (
+        f"{tmp_path / 'j.sqlite'} belongs to campaign 'thang-11', not 'thang-12': "
+        "pass --campaign-id 'thang-11' to continue it, or choose another -o"
+    )
+
+
+def test_a_second_sender_on_the_same_campaign_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    first = Journal.open(path, "c")
+    first.lock_for_sending()
+    # flock is per open file: another process (here a child) must be refused.
+    code = (
+        "import sys; from pathlib import Path; from batch_sender.journal import Journal\n"
+        "from batch_sender.errors import UsageError\n"
+        f"j = Journal.open(Path({str(path)!r}), 'c')\n"
+        "try:\n    j.lock_for_sending()\nexcept UsageError as e:\n    print(e); sys.exit(2)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode == 2
+    assert "another batch-sender is sending this campaign" in child.stdout
+    first.close()
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode == 0, child.stdout + child.stderr
+
+
+def test_stale_rows_are_held_back_unless_asked(tmp_path: Path, esms: RunningSimulator) -> None:
+    rows = message_rows(3)
+    path = write_csv(tmp_path / "c.csv", rows)
+    args = ["send", str(path), "-o", "r.csv", *esms.args]
+    # A first run that crashed two days ago right after sending row 3.
+    first = CliRunner().invoke(cli, [*args, "--quiet"])
+    assert first.exit_code == 0
+    rid = read_results(Path("r.csv"))[1]["RequestId"]
+    journal = Journal(journal_path(Path("r.csv")), clock=lambda: 0.0)
+    journal.sending(rid, 3)
+    journal.close()
+
+    held = CliRunner().invoke(cli, args)
+    assert held.exit_code == 1
+    assert "2 done earlier, 0 to send, 1 held back (no answer for over 24 hours)" in held.stderr
+    row = read_results(Path("r.csv"))[1]
+    assert row["status"] == "failed"
+    assert row["ErrorMessage"].startswith("an earlier request got no answer over 24 hours ago")
+    assert esms.stats()["requests"] == 3
+
+    resent = CliRunner().invoke(cli, [*args, "--resend-stale"])
+    assert resent.exit_code == 0
+    assert read_results(Path("r.csv"))[1]["status"] == "accepted"
+    assert esms.stats()["requests"] == 4
