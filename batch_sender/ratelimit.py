@@ -1,6 +1,8 @@
-"""Rate limit: never more than `rate` requests started in any one second."""
+"""Rate limit: never more than `rate` requests started in any one second, in arrival order."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiolimiter import AsyncLimiter
 
@@ -12,7 +14,25 @@ class Unlimited:
         return None
 
 
-def rate_limiter(rate: float) -> AsyncLimiter | Unlimited:
+class FairLimiter:
+    """An aiolimiter bucket that serves waiters first come, first served.
+
+    AsyncLimiter lets a newcomer take capacity that has just leaked out ahead
+    of the tasks already waiting, so one row can wait far longer than the
+    rest. Queueing on an asyncio.Lock (FIFO) in front of it keeps rows going
+    out in input order.
+    """
+
+    def __init__(self, limiter: AsyncLimiter) -> None:
+        self._limiter = limiter
+        self._turn = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._turn:
+            await self._limiter.acquire()
+
+
+def rate_limiter(rate: float) -> FairLimiter | Unlimited:
     """A leaky bucket that holds one request, drained at `rate` per second.
 
     aiolimiter's usual AsyncLimiter(rate, 1) starts full and lets `rate`
@@ -22,4 +42,4 @@ def rate_limiter(rate: float) -> AsyncLimiter | Unlimited:
     """
     if rate <= 0:
         return Unlimited()
-    return AsyncLimiter(max_rate=1, time_period=1.0 / rate)
+    return FairLimiter(AsyncLimiter(max_rate=1, time_period=1.0 / rate))

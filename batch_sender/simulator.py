@@ -112,8 +112,8 @@ class Simulator:
             self.dropped += 1
             # Accepted, but the caller never hears it: only RequestId saves a resend.
             if request.transport is not None:
-                request.transport.close()
-            raise ConnectionResetError("simulated drop after accepting")
+                request.transport.abort()
+            return web.Response(status=204)
         return self._answer(**answer)
 
     def _accept(self, body: dict[str, Any]) -> dict[str, str]:
@@ -206,6 +206,8 @@ async def _json_body(request: web.Request) -> dict[str, Any] | None:
         data = json.loads(await request.text())
     except ValueError:
         return None
+    except ConnectionError:
+        return None  # the caller went away mid-request: nobody to answer
     return data if isinstance(data, dict) else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,13 +68,12 @@ def test_2000_rows_with_5_percent_faults_each_way(
 # --- subprocesses: the installed command, kill -9 and SIGTERM ------------------------
 
 
-@pytest.fixture
-def simulator_process(tmp_path: Path) -> Iterator[str]:
-    """`batch-sender simulator` in its own process, with latency; yields its URL."""
+@contextlib.contextmanager
+def simulator_subprocess(*options: str) -> Iterator[str]:
+    """`batch-sender simulator` in its own process; yields its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "batch_sender", "simulator", "--port", "0", "--latency", "0.02"],
+        [sys.executable, "-m", "batch_sender", "simulator", "--port", "0", *options],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
     )
     assert process.stdout is not None
@@ -84,6 +84,12 @@ def simulator_process(tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def simulator_process() -> Iterator[str]:
+    with simulator_subprocess("--latency", "0.02") as url:
+        yield url
 
 
 def stats_of(url: str) -> dict[str, Any]:
@@ -190,3 +196,29 @@ def test_python_dash_m_and_version() -> None:
         env={**os.environ},
     )
     assert out.stdout.startswith("batch-sender, version ")
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_quits_at_once_and_the_journal_stays_usable(tmp_path: Path) -> None:
+    rows = message_rows(20)
+    path = write_csv(tmp_path / "c.csv", rows)
+    with simulator_subprocess("--latency", "5") as url:
+        process = send_process(path, url)
+        wait_until(lambda: stats_of(url)["requests"] >= 8)  # eight answers 5 s away
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        while "stopping" not in process.stderr.readline():
+            pass
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        process.wait(timeout=30)
+        # Not the five seconds that finishing the requests in flight would take.
+        assert time.monotonic() - started < 2.5
+        assert process.returncode == 130
+
+    with simulator_subprocess() as fresh:
+        rerun = send_process(path, fresh)
+        _, err = rerun.communicate(timeout=60)
+        assert rerun.returncode == 0, err
+        assert "resuming campaign 'c'" in err
+        assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 20

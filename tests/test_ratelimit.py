@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from aiolimiter import AsyncLimiter
 
-from batch_sender.ratelimit import Unlimited, rate_limiter
+from batch_sender.ratelimit import FairLimiter, Unlimited, rate_limiter
 from batch_sender.simulator import busiest_second
 
 
-async def start_times(limiter: AsyncLimiter | Unlimited, count: int) -> list[float]:
+async def start_times(limiter: AsyncLimiter | FairLimiter | Unlimited, count: int) -> list[float]:
     loop = asyncio.get_running_loop()
     starts: list[float] = []
 
@@ -40,6 +40,25 @@ async def test_aiolimiter_default_bucket_would_burst_twice_the_rate() -> None:
     # Why ratelimit.py sizes the bucket at one: the default starts full.
     starts = await start_times(AsyncLimiter(10, 1), 40)
     assert busiest_second(starts) > 10
+
+
+@pytest.mark.looptime
+async def test_waiters_are_served_in_arrival_order() -> None:
+    limiter = rate_limiter(8)
+    loop = asyncio.get_running_loop()
+    order: list[int] = []
+
+    async def row(n: int) -> None:
+        await limiter.acquire()
+        order.append(n)
+
+    tasks = []
+    for n in range(20):
+        tasks.append(asyncio.create_task(row(n)))
+        await asyncio.sleep(0.01)  # rows keep arriving while others wait
+    await asyncio.gather(*tasks)
+    assert order == list(range(20))
+    assert loop.time() >= 19 / 8
 
 
 @pytest.mark.looptime

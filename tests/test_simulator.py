@@ -1,0 +1,120 @@
+"""The simulator answers as eSMS documents it, so that tests against it mean something."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from batch_sender.esms import BALANCE_PATH, SEND_PATH, Credentials, Message, SendOptions, send_body
+from batch_sender.simulator import (
+    SIMULATOR_API_KEY,
+    SIMULATOR_OAID,
+    SIMULATOR_SECRET_KEY,
+    Faults,
+    Simulator,
+    SimulatorConfig,
+)
+
+from .conftest import LONG_ID
+
+CREDS = Credentials(SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY, SIMULATOR_OAID)
+
+
+def body(request_id: str = "c-1", user_id: str = LONG_ID, **options: Any) -> dict[str, Any]:
+    message = Message(2, request_id, user_id, "Chào", "https://x.vn/a.jpg")
+    return send_body(CREDS, message, SendOptions(**options))
+
+
+async def client_for(simulator: Simulator) -> AsyncIterator[TestClient[Any, Any]]:
+    client = TestClient(TestServer(simulator.app()))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[Simulator, TestClient[Any, Any]]]:
+    simulator = Simulator(SimulatorConfig(seed=3, balance=1000, price=300))
+    async for client in client_for(simulator):
+        yield simulator, client
+
+
+async def post(client: TestClient[Any, Any], payload: Any, path: str = SEND_PATH) -> Any:
+    response = await client.post(path, json=payload)
+    assert response.status == 200
+    return await response.json()
+
+
+async def test_accepts_with_an_smsid_and_refuses_a_repeat_with_124(sim) -> None:
+    simulator, client = sim
+    first = await post(client, body())
+    assert first["CodeResult"] == "100" and len(first["SMSID"]) == 35
+    again = await post(client, body())
+    assert again == {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Request exist 1"}
+    assert simulator.snapshot()["accepted"] == 1
+
+
+async def test_wrong_keys_101_and_wrong_oaid_799(sim) -> None:
+    _, client = sim
+    assert (await post(client, {**body(), "SecretKey": "nope"}))["CodeResult"] == "101"
+    assert (await post(client, {**body(), "OAID": "nope"}))["CodeResult"] == "799"
+
+
+async def test_payload_problems(sim) -> None:
+    _, client = sim
+    assert (await post(client, body(user_id="1" * 21)))["CodeResult"] == "852"
+    assert (await post(client, body(user_id="")))["CodeResult"] == "853"
+    broken = body()
+    broken["Payload"]["message"]["attachment"]["payload"]["elements"] = []
+    assert (await post(client, broken))["CodeResult"] == "210"
+
+
+async def test_text_plain_body_like_esms_own_samples(sim) -> None:
+    _, client = sim
+    response = await client.post(
+        SEND_PATH, data=json.dumps(body()), headers={"Content-Type": "text/plain"}
+    )
+    assert (await response.json())["CodeResult"] == "100"
+
+
+async def test_sandbox_is_answered_but_not_delivered_or_charged(sim) -> None:
+    simulator, client = sim
+    assert (await post(client, body(sandbox=True)))["CodeResult"] == "100"
+    snapshot = simulator.snapshot()
+    assert (snapshot["accepted"], snapshot["sandbox"], snapshot["balance"]) == (0, 1, 1000)
+
+
+async def test_balance_runs_out_with_103_and_get_balance(sim) -> None:
+    _, client = sim
+    codes = [(await post(client, body(f"c-{i}")))["CodeResult"] for i in range(4)]
+    assert codes == ["100", "100", "100", "103"]
+    balance = await post(
+        client, {"ApiKey": SIMULATOR_API_KEY, "SecretKey": SIMULATOR_SECRET_KEY}, BALANCE_PATH
+    )
+    assert balance == {"Balance": 100, "CodeResponse": "100", "UserID": 1}
+    wrong = await post(client, {"ApiKey": "x", "SecretKey": "y"}, BALANCE_PATH)
+    assert wrong["CodeResponse"] == "101"
+
+
+async def test_faults_500_160_and_drop() -> None:
+    simulator = Simulator(SimulatorConfig(seed=1, faults=Faults(http_500=1.0)))
+    async for client in client_for(simulator):
+        response = await client.post(SEND_PATH, json=body())
+        assert response.status == 500
+    simulator = Simulator(SimulatorConfig(seed=1, faults=Faults(code_160=1.0)))
+    async for client in client_for(simulator):
+        assert (await post(client, body()))["CodeResult"] == "160"
+    simulator = Simulator(SimulatorConfig(seed=1, faults=Faults(drop=1.0)))
+    async for client in client_for(simulator):
+        with pytest.raises(aiohttp.ClientError):
+            await client.post(SEND_PATH, json=body())
+        # The drop came after acceptance: a repeat of the RequestId is refused.
+        assert (await post(client, body()))["CodeResult"] == "124"
+        assert simulator.snapshot()["dropped"] == 1
