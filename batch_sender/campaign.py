@@ -21,6 +21,7 @@ import pandas as pd
 
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, new_session, post_json
+from batch_sender.concurrency import Concurrency
 from batch_sender.errors import AccountError, InputError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal import FINAL, Journal, journal_path
@@ -88,7 +89,6 @@ class SendJob:
     output: Path
     campaign: Campaign
     config: SendConfig
-    rate: float = 10.0
     excel: bool = False
     resend_stale: bool = False
     show_progress: bool = False
@@ -210,14 +210,14 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
 async def _send(
     job: SendJob, journal: Journal, plan: Plan, report: SendReport, say: Say, now: float
 ) -> None:
-    session = new_session(job.config.concurrency)
+    session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
     try:
         report.balance = await check_account(session, job.config)
         with progress_bar(plan.to_send, enabled=job.show_progress) as advance:
             sender = Sender(
                 job.config,
                 session,
-                rate_limiter(job.rate),
+                rate_limiter(job.config.rate),
                 journal,
                 on_done=lambda _m, _o: advance(),
             )

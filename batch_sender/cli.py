@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -241,7 +240,8 @@ def validate(
     "--concurrency",
     type=click.IntRange(min=1, max=1024),
     default=None,
-    help="Requests in flight at most (default: the rate, at least 4; 16 without a rate).",
+    help="Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
+    "16 with --rate 0).",
 )
 @click.option(
     "--max-attempts",
@@ -332,8 +332,6 @@ def send(
                 "or .env, or pass --simulate to try against the simulator"
             )
     table, campaign = _open_input(input_path, **read_options)
-    if concurrency is None:
-        concurrency = max(4, min(256, math.ceil(rate))) if rate > 0 else 16
 
     def say(line: str) -> None:
         if not quiet:
@@ -351,6 +349,7 @@ def send(
             ),
             options=SendOptions(callback_url=callback_url, sandbox=sandbox),
             timeout=timeout,
+            rate=rate,
             concurrency=concurrency,
             max_attempts=max_attempts,
             backoff=backoff,
@@ -360,7 +359,6 @@ def send(
             output=output,
             campaign=campaign,
             config=config,
-            rate=rate,
             excel=excel,
             resend_stale=resend_stale,
             show_progress=not quiet and sys.stderr.isatty(),

@@ -1,10 +1,27 @@
-"""Rate limit: never more than `rate` requests started in any one second, in arrival order."""
+"""Rate limit: never more than `rate` requests started in any one second, spread evenly.
+
+Why not aiolimiter's leaky bucket: started full (its default) it lets twice
+the rate through in the first second; sized to hold one request it never
+bursts, but every millisecond the event loop wakes a waiter late is lost for
+good (measured: 90.7 messages/s at --rate 100 against 200 ms answers). A
+bucket cannot both forbid a burst and recover lateness. Two rules can:
+
+* schedule: starts follow an ideal clock, one every 1/rate seconds; a start
+  may come at most half an interval early, so a waiter the event loop woke
+  late is followed sooner and lateness does not add up (GCRA);
+* window: never `rate` starts already in the second before this one: the
+  hard limit, whatever the schedule allows.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import math
+from collections.abc import Awaitable, Callable
 
-from aiolimiter import AsyncLimiter
+MIN_SLEEP = 1e-6
+"""Float residue can leave a wait of 1e-16 s; sleeping less than the clock can tell spins."""
 
 
 class Unlimited:
@@ -14,32 +31,51 @@ class Unlimited:
         return None
 
 
-class FairLimiter:
-    """An aiolimiter bucket that serves waiters first come, first served.
-
-    AsyncLimiter lets a newcomer take capacity that has just leaked out ahead
-    of the tasks already waiting, so one row can wait far longer than the
-    rest. Queueing on an asyncio.Lock (FIFO) in front of it keeps rows going
-    out in input order.
-    """
-
-    def __init__(self, limiter: AsyncLimiter) -> None:
-        self._limiter = limiter
+class RateLimiter:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        if rate >= 1:
+            self.cap, self.period = math.floor(rate), 1.0
+        else:  # under one a second: one start per 1/rate seconds
+            self.cap, self.period = 1, 1.0 / rate
+        self.interval = self.period / self.cap
+        self.early = self.interval / 2
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: collections.deque[float] = collections.deque()
+        self._due = -math.inf
+        """When the next start is due on the ideal schedule."""
+        # FIFO: rows start in the order they asked; none waits behind newcomers.
         self._turn = asyncio.Lock()
+
+    def _now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
 
     async def acquire(self) -> None:
         async with self._turn:
-            await self._limiter.acquire()
+            while (wait := self._wait(self._now())) > 0:
+                await self._sleep(max(wait, MIN_SLEEP))
+            now = self._now()
+            self._starts.append(now)
+            self._due = max(self._due, now) + self.interval
+
+    def _wait(self, now: float) -> float:
+        starts = self._starts
+        while starts and now - starts[0] >= self.period:
+            starts.popleft()
+        wait = self._due - self.early - now
+        if len(starts) >= self.cap:
+            wait = max(wait, starts[0] + self.period - now)
+        return wait
 
 
-def rate_limiter(rate: float) -> FairLimiter | Unlimited:
-    """A leaky bucket that holds one request, drained at `rate` per second.
-
-    aiolimiter's usual AsyncLimiter(rate, 1) starts full and lets `rate`
-    requests through at once, then `rate` more within the same second: twice
-    the limit in the first second. A capacity of one spaces requests at least
-    1/rate apart, so no one-second window ever sees more than `rate` starts.
-    """
-    if rate <= 0:
-        return Unlimited()
-    return FairLimiter(AsyncLimiter(max_rate=1, time_period=1.0 / rate))
+def rate_limiter(rate: float) -> RateLimiter | Unlimited:
+    """The limiter for `--rate` (0 = none)."""
+    return RateLimiter(rate) if rate > 0 else Unlimited()

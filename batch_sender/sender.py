@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,6 +18,7 @@ import aiohttp
 
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, send_message
+from batch_sender.concurrency import Concurrency, Gate
 from batch_sender.esms import Credentials, Message, SendOptions, Verdict
 from batch_sender.journal import ACCEPTED, FAILED, REJECTED, Journal, Outcome
 from batch_sender.retry import Sleep, retrying
@@ -36,7 +37,9 @@ class SendConfig:
     credentials: Credentials
     options: SendOptions = field(default_factory=SendOptions)
     timeout: float = 30.0
-    concurrency: int = 16
+    rate: float = 10.0
+    concurrency: int | None = 16
+    """Requests in flight at most; None derives it from the rate and the latency."""
     max_attempts: int = 5
     backoff: float = 0.5
     unreachable_after: float = 60.0
@@ -80,6 +83,8 @@ class Sender:
         self.sent = 0
         """Rows that reached an outcome in this run."""
         self._last_response = clock()
+        self.concurrency = Concurrency(config.rate, config.concurrency)
+        self.gate = Gate(self.concurrency.limit())
 
     def stop(self, why: Stop) -> None:
         """Start no new request; the first reason given is the one reported."""
@@ -88,51 +93,61 @@ class Sender:
         self.stop_event.set()
 
     async def run(self, messages: AsyncIterator[Message]) -> None:
-        queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=2 * self.config.concurrency)
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.config.concurrency)]
+        """Send every message; a row starts only when an in-flight slot is free.
+
+        Rows are pulled from `messages` one at a time as slots free up, so
+        memory holds the in-flight rows only, whatever the campaign's size.
+        """
+        tasks: set[asyncio.Task[None]] = set()
         try:
             async for message in messages:
+                await self.gate.acquire()
                 if self.stop_event.is_set():
-                    break
-                await _put_unless(queue, message, self.stop_event)
+                    self.gate.release()
+                    break  # the rest stay unsent
+                task = asyncio.create_task(self._handle(message))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
         finally:
-            for _ in workers:
-                await queue.put(None)
-            await asyncio.gather(*workers)
+            if tasks:
+                await asyncio.gather(*tasks)
 
-    async def _worker(self, queue: asyncio.Queue[Message | None]) -> None:
-        while (message := await queue.get()) is not None:
-            if self.stop_event.is_set():
-                continue  # left unsent; drain so the producer never blocks
+    async def _handle(self, message: Message) -> None:
+        try:
             outcome = await self.deliver(message)
-            if outcome is not None:
-                self.journal.record(message.request_id, message.line, outcome)
-                self.sent += 1
-                if self.on_done:
-                    self.on_done(message, outcome)
+        finally:
+            self.gate.release()
+        if outcome is not None:
+            self.journal.record(message.request_id, message.line, outcome)
+            self.sent += 1
+            if self.on_done:
+                self.on_done(message, outcome)
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""
         body = esms.send_body(self.config.credentials, message, self.config.options)
         attempts = 0
         last: Transient | None = None
+
+        async def attempt() -> esms.Answer:
+            nonlocal attempts, last
+            await self.limiter.acquire()
+            if self.stop_event.is_set():
+                raise _Stopped
+            attempts += 1
+            try:
+                return await self._attempt(message, body)
+            except Transient as exc:
+                last = exc
+                raise
+
         try:
-            async for attempt in retrying(
-                max_attempts=self.config.max_attempts,
-                backoff=self.config.backoff,
-                stop_event=self.stop_event,
-                sleep=self.sleep,
-            ):
-                with attempt:
-                    await self.limiter.acquire()
-                    if self.stop_event.is_set():
-                        raise _Stopped
-                    attempts += 1
-                    try:
-                        answer = await self._attempt(message, body)
-                    except Transient as exc:
-                        last = exc
-                        raise
+            try:
+                # Most rows succeed at once: only a row that needs a retry pays
+                # for building tenacity's machinery.
+                answer = await attempt()
+            except Transient as first:
+                answer = await self._retry(attempt, first)
         except _Stopped:
             if last is None:
                 return None
@@ -154,8 +169,34 @@ class Sender:
             return Outcome(FAILED, message=str(exc))
         return self._outcome(answer)
 
+    async def _retry(
+        self, attempt: Callable[[], Awaitable[esms.Answer]], first: Transient
+    ) -> esms.Answer:
+        """Hand a row whose first attempt failed to the tenacity policy.
+
+        tenacity sees the first failure as its own attempt one (replayed, not
+        sent again), so its stop and wait rules count every request.
+        """
+        replay: Transient | None = first
+
+        async def again() -> esms.Answer:
+            nonlocal replay
+            if replay is not None:
+                failure, replay = replay, None
+                raise failure
+            return await attempt()
+
+        policy = retrying(
+            max_attempts=self.config.max_attempts,
+            backoff=self.config.backoff,
+            stop_event=self.stop_event,
+            sleep=self.sleep,
+        )
+        return await policy(again)
+
     async def _attempt(self, message: Message, body: dict[str, object]) -> esms.Answer:
         self.journal.sending(message.request_id, message.line)
+        started = self.clock()
         try:
             answer = await send_message(
                 self.session, self.config.send_url, body, self.config.timeout
@@ -172,6 +213,7 @@ class Sender:
             self._last_response = self.clock()
             raise
         self._last_response = self.clock()
+        self.gate.set_limit(self.concurrency.observe(self._last_response - started))
         return answer
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
@@ -204,18 +246,3 @@ class Sender:
 
 class _Stopped(Exception):
     """Raised inside an attempt when the run stops while it waited for the limiter."""
-
-
-async def _put_unless(
-    queue: asyncio.Queue[Message | None], message: Message, stop: asyncio.Event
-) -> None:
-    """Put, but give up if the run stops while the queue is full."""
-    if not queue.full():
-        queue.put_nowait(message)
-        return
-    put = asyncio.ensure_future(queue.put(message))
-    stopped = asyncio.ensure_future(stop.wait())
-    _, pending = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)

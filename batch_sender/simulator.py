@@ -184,6 +184,7 @@ class Simulator:
             "codes": dict(self.codes),
             "balance": self.balance,
             "busiest_second": busiest_second(self.starts),
+            "send_seconds": (self.starts[-1] - self.starts[0]) if self.starts else 0.0,
             "messages": {
                 rid: {"SMSID": a.smsid, "user_id": a.user_id, "sandbox": a.sandbox}
                 for rid, a in self.accepted.items()
