@@ -1,4 +1,4 @@
-"""A whole run, read -> validate -> send -> record -> report, as a library (no Click).
+"""A whole send run, read -> validate -> send -> record -> report, as a library (no Click).
 
 `send` reads the input three times, each time streaming chunk by chunk:
 1. plan: validate every row (bad input fails here, before anything is sent)
@@ -13,16 +13,15 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
 
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, new_session, post_json
 from batch_sender.concurrency import Concurrency
-from batch_sender.errors import AccountError, InputError
+from batch_sender.dry_run import checked_chunks
+from batch_sender.errors import AccountError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal import FINAL, Journal, journal_path
 from batch_sender.progress import progress_bar
@@ -33,51 +32,18 @@ from batch_sender.results import (
     atomic_text_file,
     check_output_path,
     remove_orphans,
-    report_rows,
     result_rows,
 )
 from batch_sender.retry import retrying
 from batch_sender.sender import SendConfig, Sender, Stop
 from batch_sender.summary import Tally
-from batch_sender.validate import DUPLICATE, INVALID, VALID, Campaign, Validator
+from batch_sender.validate import DUPLICATE, INVALID, VALID, Campaign
 
 Say = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-def checked_chunks(table: Table, campaign: Campaign) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """(input chunk, validation) pairs in input order; raise if the file has no rows."""
-    validator = Validator(campaign, table.fields)
-    rows = 0
-    for chunk in table.chunks():
-        rows += len(chunk)
-        yield chunk, validator.check(chunk)
-    if rows == 0:
-        raise InputError(table.source.path, "has a header but no rows")
-
-
-# --- validate ------------------------------------------------------------------
-
-
-def validate_file(
-    table: Table, campaign: Campaign, report: Path | None = None, *, excel: bool = False
-) -> Tally:
-    """The dry run: check every row, write the report if asked, send nothing."""
-    tally = Tally()
-    if report is None:
-        for chunk, checked in checked_chunks(table, campaign):
-            tally.add(report_rows(chunk, checked))
-        return tally
-    with atomic_text_file(report, bom=excel) as f:
-        writer = CsvWriter(f)
-        for chunk, checked in checked_chunks(table, campaign):
-            rows = report_rows(chunk, checked)
-            tally.add(rows)
-            writer.write(rows)
-    return tally
 
 
 # --- send ----------------------------------------------------------------------
@@ -236,11 +202,11 @@ async def _messages(job: SendJob, journal: Journal, now: float) -> AsyncIterator
         valid = checked[checked["status"] == VALID]
         records = journal.lookup(valid["RequestId"])
         for line, rid, user_id, text, url in zip(
-            valid.index,
-            valid["RequestId"],
-            valid["user_id"],
-            valid["text"],
-            valid["url"],
+            valid.index.tolist(),
+            valid["RequestId"].tolist(),
+            valid["user_id"].tolist(),
+            valid["text"].tolist(),
+            valid["url"].tolist(),
             strict=True,
         ):
             record = records.get(rid)

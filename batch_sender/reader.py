@@ -182,6 +182,15 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
         )
         with reader:
             for chunk in reader:
+                if not isinstance(chunk.index, pd.RangeIndex):
+                    # pandas takes rows with more fields than the header as having
+                    # an index column, silently shifting every value one column left.
+                    raise InputError(
+                        source.path,
+                        f"this row has more fields than the header's {len(table.header)}; "
+                        "quote cells that contain the delimiter",
+                        line=first_line,
+                    )
                 count = len(chunk)
                 chunk.index = pd.RangeIndex(first_line, first_line + count)
                 first_line += count

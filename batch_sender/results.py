@@ -159,5 +159,7 @@ class CsvWriter:
         self.header_written = False
 
     def write(self, rows: pd.DataFrame) -> None:
-        rows.to_csv(self.f, index=False, header=not self.header_written, lineterminator="\n")
+        # CRLF (RFC 4180): the csv module then quotes a cell holding a lone \r
+        # too, which a "\n" terminator would leave bare, splitting the row.
+        rows.to_csv(self.f, index=False, header=not self.header_written, lineterminator="\r\n")
         self.header_written = True

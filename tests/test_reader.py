@@ -131,6 +131,20 @@ def test_too_many_fields_names_the_line(tmp_path: Path) -> None:
     )
 
 
+def test_every_row_with_an_extra_field_is_an_error_not_a_shift(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "user_id,text,url\n1,Chào, bạn,https://x.vn/a.jpg\n2,Hi, you,https://x.vn/b.jpg\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as err:
+        list(open_table(Source(path=path)).chunks())
+    assert str(err.value) == (
+        f"{path}: line 2: this row has more fields than the header's 3; "
+        "quote cells that contain the delimiter"
+    )
+
+
 def _xlsx(path: Path, rows: list[list[object]], title: str | None = None) -> Path:
     book = openpyxl.Workbook()
     sheet = book.active

@@ -1,0 +1,93 @@
+"""Streaming: inputs larger than a chunk keep order, counts and line numbers; --help is light."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batch_sender.cli import cli
+from batch_sender.concurrency import Concurrency, Gate
+
+from .conftest import RunningSimulator, message_rows, read_results
+
+
+def test_send_across_many_chunks(tmp_path: Path, esms: RunningSimulator) -> None:
+    rows = message_rows(2_500)
+    rows[1_700] = rows[300]  # a duplicate whose original is three chunks back
+    rows[2_100][0] = "not-an-id"
+    path = tmp_path / "big.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["user_id", "text", "url"])
+        for i, row in enumerate(rows):
+            if i % 1_000 == 999:
+                f.write("\n")  # blank lines move every later row down one line
+            writer.writerow(row)
+
+    result = CliRunner().invoke(
+        cli,
+        ["send", str(path), "-o", "r.csv", "--chunk-rows", "400", "--rate", "0", *esms.args],
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("big.csv: 2,500 rows: 2,498 accepted, 1 invalid, 1 duplicate")
+    results = read_results(Path("r.csv"))
+    expected_lines = [i + 2 + (i + 1) // 1_000 for i in range(2_500)]
+    assert [int(r["row"]) for r in results] == expected_lines
+    assert [r["user_id"] for r in results] == [row[0] for row in rows]
+    assert results[1_700]["status"] == "duplicate"
+    assert results[1_700]["ErrorMessage"] == (
+        f"same user_id, text and url as line {expected_lines[300]}; not sent twice"
+    )
+    assert results[2_100]["status"] == "invalid"
+    assert esms.stats()["accepted"] == 2_498
+
+
+def test_help_does_not_import_pandas_or_aiohttp() -> None:
+    code = (
+        "import sys\n"
+        "from batch_sender.cli import main\n"
+        "sys.argv = ['batch-sender', 'send', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('pandas', 'aiohttp', 'numpy') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+
+
+def test_auto_concurrency_follows_rate_and_latency() -> None:
+    auto = Concurrency(rate=100)
+    assert auto.limit() == 152  # before any answer: a second's worth, with headroom
+    for _ in range(50):
+        limit = auto.observe(0.2)
+    assert limit == 32  # 100/s x 0.2 s x 1.5 + 2
+    assert Concurrency(rate=10).observe(0.05) == 4  # never below 4
+    assert Concurrency(rate=0).limit() == 16
+    assert Concurrency(rate=100, fixed=7).observe(5.0) == 7
+
+
+@pytest.mark.looptime
+async def test_gate_is_fifo_and_follows_its_limit() -> None:
+    gate = Gate(2)
+    order: list[int] = []
+
+    async def holder(n: int) -> None:
+        await gate.acquire()
+        order.append(n)
+        await asyncio.sleep(1)
+        gate.release()
+
+    tasks = [asyncio.create_task(holder(n)) for n in range(6)]
+    await asyncio.sleep(0.5)
+    assert (gate.active, order) == (2, [0, 1])
+    gate.set_limit(4)
+    await asyncio.sleep(0)
+    assert (gate.active, order) == (4, [0, 1, 2, 3])
+    await asyncio.gather(*tasks)
+    assert order == list(range(6)) and gate.active == 0
