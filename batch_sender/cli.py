@@ -82,7 +82,7 @@ def input_options(command: F) -> F:
         click.option(
             "--chunk-rows",
             type=click.IntRange(min=1),
-            default=20_000,
+            default=5_000,
             hidden=True,  # memory/speed trade-off; tests use it to cross chunk borders
         ),
         click.option(

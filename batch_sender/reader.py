@@ -49,7 +49,7 @@ class Source:
     encoding: str | None = None
     sheet: str | None = None
     delimiter: str | None = None
-    chunk_rows: int = 20_000
+    chunk_rows: int = 5_000
 
     @property
     def is_excel(self) -> bool:
