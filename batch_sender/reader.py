@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from batch_sender.errors import InputError
@@ -204,7 +205,12 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
 def _drop_blank(chunk: pd.DataFrame) -> pd.DataFrame:
     if chunk.empty:
         return chunk
-    blank = (chunk == "").all(axis=1)
+    # A blank row has an empty first cell: only those need the full check.
+    maybe = chunk.iloc[:, 0].to_numpy() == ""
+    if not maybe.any():
+        return chunk
+    blank = np.zeros(len(chunk), dtype=bool)
+    blank[maybe] = (chunk[maybe] == "").all(axis=1).to_numpy()
     return chunk[~blank] if blank.any() else chunk
 
 

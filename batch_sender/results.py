@@ -8,6 +8,7 @@ place at the end, so a reader never sees half a file, even after a crash.
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import os
 import tempfile
@@ -129,6 +130,12 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def remove_orphans(path: Path) -> None:
     """Delete temporary files that a killed run left beside `path`."""
     for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
@@ -141,7 +148,11 @@ def atomic_text_file(path: Path, *, bom: bool = False) -> Iterator[IO[str]]:
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     temp = Path(temp_name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as f:
+        # mkstemp makes the file private (0600); a result file is an ordinary
+        # file, readable as the user's umask allows, like one `open` makes.
+        os.chmod(handle, 0o666 & ~_umask())
+        encoding = "utf-8-sig" if bom else "utf-8"
+        with os.fdopen(handle, "w", encoding=encoding, newline="", buffering=1 << 20) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -155,11 +166,16 @@ class CsvWriter:
     """Streams chunks of output rows into one CSV file."""
 
     def __init__(self, f: IO[str]) -> None:
-        self.f = f
+        # CRLF (RFC 4180): the csv module then quotes a cell holding a lone \r
+        # too, which a "\n" terminator would leave bare, splitting the row.
+        self.writer = csv.writer(f, lineterminator="\r\n")
         self.header_written = False
 
     def write(self, rows: pd.DataFrame) -> None:
-        # CRLF (RFC 4180): the csv module then quotes a cell holding a lone \r
-        # too, which a "\n" terminator would leave bare, splitting the row.
-        rows.to_csv(self.f, index=False, header=not self.header_written, lineterminator="\r\n")
-        self.header_written = True
+        if not self.header_written:
+            self.writer.writerow(rows.columns)
+            self.header_written = True
+        # Column lists into csv.writer: the same bytes as DataFrame.to_csv for
+        # text and integer cells, without its per-cell formatting machinery.
+        columns = [rows.iloc[:, i].tolist() for i in range(rows.shape[1])]
+        self.writer.writerows(zip(*columns, strict=True))

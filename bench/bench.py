@@ -2,7 +2,8 @@
 
 Builds its own data in a temporary folder, starts the simulator on
 127.0.0.1 in its own process, runs every command as a subprocess and reads
-its peak memory (RSS) from the kernel (wait4), then prints one table.
+its peak memory (RSS) from the kernel (wait4), then prints one table. Timed
+pairs run three times, alternating, and the medians are compared.
 
     python bench/bench.py [--quick]
 
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,24 @@ def measure(args: list[str], cwd: Path) -> Run:
         stderr = process.stderr.read() if process.stderr else ""
         raise SystemExit(f"{' '.join(args)} failed ({code}): {stderr}")
     return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, code)
+
+
+def median_pair(first: Callable[[], Run], second: Callable[[], Run], times: int) -> tuple[Run, Run]:
+    """Alternate the two measurements `times` times; the median run of each.
+
+    Alternating spreads the machine's slow moments over both sides, so the
+    ratio compares like with like.
+    """
+    a: list[Run] = []
+    b: list[Run] = []
+    for _ in range(times):
+        a.append(first())
+        b.append(second())
+    return _median(a), _median(b)
+
+
+def _median(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
 
 
 def make_campaign(path: Path, rows: int) -> Path:
@@ -152,9 +171,12 @@ def main() -> None:
         )
 
         print("validate ...", file=sys.stderr)
-        bare = measure([PYTHON, str(HERE / "lean_validate.py"), str(huge), "bare.csv"], work)
-        checked = measure(
-            [PYTHON, "-m", "batch_sender", "validate", str(huge), "-o", "report.csv"], work
+        bare, checked = median_pair(
+            lambda: measure([PYTHON, str(HERE / "lean_validate.py"), str(huge), "bare.csv"], work),
+            lambda: measure(
+                [PYTHON, "-m", "batch_sender", "validate", str(huge), "-o", "report.csv"], work
+            ),
+            3,
         )
         rows.append(
             (

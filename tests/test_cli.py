@@ -225,6 +225,11 @@ def test_long_ids_survive_xlsx_to_request_to_result(tmp_path: Path, esms: Runnin
     assert "format the column as Text" in rows[1]["ErrorMessage"]
 
 
+def test_report_is_an_ordinary_readable_file(tmp_path: Path) -> None:
+    run("validate", str(campaign(tmp_path)), "-o", "report.csv")
+    assert Path("report.csv").stat().st_mode & 0o044 == 0o044  # not mkstemp's private 0600
+
+
 def test_excel_flag_writes_a_bom(tmp_path: Path) -> None:
     run("validate", str(campaign(tmp_path)), "-o", "report.csv", "--excel")
     assert Path("report.csv").read_bytes().startswith(b"\xef\xbb\xbf")
