@@ -150,7 +150,7 @@ def atomic_text_file(path: Path, *, bom: bool = False) -> Iterator[IO[str]]:
     try:
         # mkstemp makes the file private (0600); a result file is an ordinary
         # file, readable as the user's umask allows, like one `open` makes.
-        os.chmod(handle, 0o666 & ~_umask())
+        temp.chmod(0o666 & ~_umask())
         encoding = "utf-8-sig" if bom else "utf-8"
         with os.fdopen(handle, "w", encoding=encoding, newline="", buffering=1 << 20) as f:
             yield f
