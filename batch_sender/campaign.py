@@ -31,6 +31,7 @@ from batch_sender.results import (
     CsvWriter,
     atomic_text_file,
     check_output_path,
+    output_rows,
     remove_orphans,
     result_rows,
 )
@@ -164,21 +165,24 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
             say(line)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
         if plan.to_send:
-            await _send(job, journal, plan, report, say, now)
+            await _send(job, journal, plan, report, say)
         journal.commit()
         report.seconds = time.monotonic() - started
-        report.tally = await asyncio.to_thread(write_results, job, journal, report.stopped, now)
+        report.tally = await asyncio.to_thread(write_results, job, journal, report.stopped)
         return report
     finally:
         journal.close()
 
 
-async def _send(
-    job: SendJob, journal: Journal, plan: Plan, report: SendReport, say: Say, now: float
-) -> None:
+async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, say: Say) -> None:
     session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
     try:
-        report.balance = await check_account(session, job.config)
+        try:
+            report.balance = await check_account(session, job.config)
+        except AccountError as exc:
+            # Nothing was sent: every row to send is `unsent` in the result file.
+            report.stopped = Stop(str(exc), account=True, code=exc.code)
+            return
         with progress_bar(plan.to_send, enabled=job.show_progress) as advance:
             sender = Sender(
                 job.config,
@@ -188,17 +192,18 @@ async def _send(
                 on_done=lambda _m, _o: advance(),
             )
             with _stop_on_signals(sender, journal, say):
-                await sender.run(_messages(job, journal, now))
+                await sender.run(_messages(job, journal))
         report.sent = sender.sent
         report.stopped = sender.stopped
     finally:
         await session.close()
 
 
-async def _messages(job: SendJob, journal: Journal, now: float) -> AsyncIterator[esms.Message]:
+async def _messages(job: SendJob, journal: Journal) -> AsyncIterator[esms.Message]:
     chunks = checked_chunks(job.table, job.campaign)
     while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
         _chunk, checked = pair
+        now = time.time()  # a long run reaches late rows hours after it started
         valid = checked[checked["status"] == VALID]
         records = journal.lookup(valid["RequestId"])
         for line, rid, user_id, text, url in zip(
@@ -277,7 +282,8 @@ class _stop_on_signals:
         self.sender.stop(Stop("interrupted", account=False))
 
 
-def write_results(job: SendJob, journal: Journal, stopped: Stop | None, now: float) -> Tally:
+def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally:
+    now = time.time()
     if stopped is None:
         unsent = "not sent: rerun the same command to send it"
     elif stopped.account:
@@ -297,7 +303,7 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, now: flo
                 if job.resend_stale
                 else frozenset(r for r, rec in records.items() if rec.is_stale(now))
             )
-            rows = result_rows(chunk, checked, records, unsent_reason=unsent, stale_ids=stale)
-            tally.add(rows)
-            writer.write(rows)
+            extra = result_rows(chunk, checked, records, unsent_reason=unsent, stale_ids=stale)
+            tally.add(extra)
+            writer.write(output_rows(chunk, extra))
     return tally

@@ -276,6 +276,11 @@ def validate(
     is_flag=True,
     help="Resend rows whose earlier request got no answer over 24 hours ago.",
 )
+@click.option(
+    "--allow-insecure-http",
+    is_flag=True,
+    help="Allow a plain http:// --base-url that is not this machine (keys travel in clear).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no plan lines.")
 @handle_errors
 def send(
@@ -295,6 +300,7 @@ def send(
     sandbox: bool,
     simulate: bool,
     resend_stale: bool,
+    allow_insecure_http: bool,
     quiet: bool,
     **read_options: Any,
 ) -> None:
@@ -325,6 +331,7 @@ def send(
 
     check_output_path(output, input_path)
     if not simulate:
+        check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         missing = [
             f"{env} ({option})"
             for value, env, option in (
@@ -397,6 +404,28 @@ def send(
     sys.exit(report.exit_code)
 
 
+def check_base_url(url: str, *, allow_insecure_http: bool) -> None:
+    """Refuse a base URL that would send the keys in clear over a network."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {url!r} must be an http:// or https:// URL")
+    if parts.scheme == "https" or allow_insecure_http:
+        return
+    host = parts.hostname
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--base-url {url} is plain http: the ApiKey and SecretKey would cross the "
+            "network in clear; use https://, or pass --allow-insecure-http"
+        )
+
+
 def _with_base_url(job: Any, url: str) -> Any:
     import dataclasses
 
@@ -417,6 +446,42 @@ def _with_base_url(job: Any, url: str) -> Any:
     type=click.FloatRange(0, 1),
     default=0.0,
     help="Share of accepted requests whose connection is dropped before the answer.",
+)
+@click.option(
+    "--html-502", type=click.FloatRange(0, 1), default=0.0, help="Share of HTML 502 pages."
+)
+@click.option(
+    "--code-429",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of HTTP 429 with Retry-After (see --retry-after).",
+)
+@click.option(
+    "--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds."
+)
+@click.option(
+    "--slow",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted requests answered only after --slow-seconds.",
+)
+@click.option(
+    "--slow-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Seconds."
+)
+@click.option(
+    "--truncated",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted requests answered with JSON cut short.",
+)
+@click.option(
+    "--outage-every",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Go away every this many seconds (refuse connections, cut open ones).",
+)
+@click.option(
+    "--outage-for", type=click.FloatRange(min=0), default=0.0, help="Seconds each outage lasts."
 )
 @click.option(
     "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds before each answer."
@@ -440,6 +505,14 @@ def simulator(
     http_500: float,
     code_160: float,
     drop: float,
+    html_502: float,
+    code_429: float,
+    retry_after: float,
+    slow: float,
+    slow_seconds: float,
+    truncated: float,
+    outage_every: float,
+    outage_for: float,
     latency: float,
     balance: int,
     price: int,
@@ -468,7 +541,20 @@ def simulator(
         oaid=oaid or sim.SIMULATOR_OAID,
         balance=balance,
         price=price,
-        faults=sim.Faults(http_500=http_500, code_160=code_160, drop=drop, latency=latency),
+        faults=sim.Faults(
+            http_500=http_500,
+            html_502=html_502,
+            code_160=code_160,
+            code_429=code_429,
+            drop=drop,
+            slow=slow,
+            truncated=truncated,
+            latency=latency,
+            retry_after=retry_after,
+            slow_seconds=slow_seconds,
+            outage_every=outage_every,
+            outage_for=outage_for,
+        ),
         seed=seed,
     )
     instance = sim.Simulator(config)

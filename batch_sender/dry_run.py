@@ -12,7 +12,7 @@ import pandas as pd
 
 from batch_sender.errors import InputError
 from batch_sender.reader import Table
-from batch_sender.results import CsvWriter, atomic_text_file, report_rows
+from batch_sender.results import CsvWriter, atomic_text_file, output_rows, report_rows
 from batch_sender.summary import Tally
 from batch_sender.validate import Campaign, Validator
 
@@ -42,7 +42,7 @@ def validate_file(
     with atomic_text_file(report, bom=excel) as f:
         writer = CsvWriter(f)
         for chunk, checked in checked_chunks(table, campaign, request_ids=False):
-            rows = report_rows(chunk, checked)
-            tally.add(rows)
-            writer.write(rows)
+            extra = report_rows(chunk, checked)
+            tally.add(extra)
+            writer.write(output_rows(chunk, extra))
     return tally

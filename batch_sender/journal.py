@@ -6,14 +6,17 @@ so a run killed at any instant loses nothing a rerun cannot recover:
 * before a request goes out, its RequestId is marked `sending`;
 * when the answer comes, the outcome replaces the mark.
 
-Commits are batched (every `commit_interval` seconds). A crash can lose the
-last batch; that is safe because a lost `sending` mark or answer only means
-the row is sent again with the same RequestId, which eSMS refuses for 24 hours
-with CodeResult 124, which we record as accepted.
+A `sending` mark is committed before its request goes out (one commit shared
+by every request that starts in the same turn of the event loop). Answers
+are committed in batches (every `commit_interval` seconds): a crash can lose
+the last batch, which is safe, because the row's `sending` mark survives; a
+rerun within 24 hours sends it again with the same RequestId (eSMS answers
+124: accepted) and a rerun after that holds it back as stale.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import itertools
 import sqlite3
@@ -29,6 +32,8 @@ SCHEMA_VERSION = "1"
 JOURNAL_SUFFIX = ".journal.sqlite"
 DUPLICATE_BLOCK_SECONDS = 24 * 3600
 """How long eSMS refuses a repeated RequestId: past it, a resend may deliver twice."""
+STALE_AFTER = DUPLICATE_BLOCK_SECONDS - 3600
+"""An hour's margin: a row checked at 23:59 must not go out at 24:01."""
 
 SENDING = "sending"
 ACCEPTED = "accepted"
@@ -88,7 +93,7 @@ class Record:
     def is_stale(self, now: float) -> bool:
         """eSMS no longer blocks a repeat: resending could deliver a second time."""
         since = self.unanswered_since()
-        return since is not None and now - since > DUPLICATE_BLOCK_SECONDS
+        return since is not None and now - since > STALE_AFTER
 
 
 def journal_path(results: Path) -> Path:
@@ -114,6 +119,7 @@ class Journal:
         self._db.executescript(_SCHEMA)
         self._in_tx = False
         self._pending: list[tuple[str, tuple[object, ...]]] = []
+        self._group_commit: asyncio.Future[None] | None = None
         self._last_commit = time.monotonic()
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
@@ -179,10 +185,39 @@ class Journal:
             VALUES (?, ?, 'sending', 1, ?, ?)
             ON CONFLICT (request_id) DO UPDATE SET
                 line = excluded.line, status = 'sending', attempts = attempts + 1,
+                -- still 'sending': a crash cut the last request short, its fate unknown
+                ambiguous_since = CASE WHEN status = 'sending'
+                                       THEN COALESCE(ambiguous_since, last_sent_at)
+                                       ELSE ambiguous_since END,
                 last_sent_at = excluded.last_sent_at, updated_at = excluded.updated_at
             """,
             (request_id, line, now, now),
         )
+
+    async def sending_durable(self, request_id: str, line: int) -> None:
+        """`sending`, committed before this returns: only then may the request go out.
+
+        A mark that a crash lost would let a rerun more than 24 hours later
+        (when eSMS no longer refuses the RequestId) deliver the message again.
+        Every task that marks a row in the same turn of the event loop shares
+        one commit, so the cost is one commit per batch of requests.
+        """
+        self.sending(request_id, line)
+        if self._group_commit is None:
+            loop = asyncio.get_running_loop()
+            self._group_commit = loop.create_future()
+            loop.call_soon(self._commit_group)
+        await asyncio.shield(self._group_commit)
+
+    def _commit_group(self) -> None:
+        waiter, self._group_commit = self._group_commit, None
+        assert waiter is not None
+        try:
+            self.commit()
+        except BaseException as exc:  # every waiter must hear of it
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(None)
 
     def ambiguous(self, request_id: str) -> None:
         """The last request got no definitive answer: it may have been accepted."""

@@ -63,8 +63,8 @@ class Table:
 
     source: Source
     header: list[str]
-    fields: dict[str, str]
-    """Logical field (user_id, text, url) -> the column's name in the file."""
+    fields: dict[str, int]
+    """Logical field (user_id, text, url) -> the column's position in the file."""
     delimiter: str
 
     def chunks(self) -> Iterator[pd.DataFrame]:
@@ -93,22 +93,27 @@ def open_table(source: Source) -> Table:
     return Table(source=source, header=header, fields=fields, delimiter=delimiter)
 
 
-def _find_fields(source: Source, header: list[str]) -> dict[str, str]:
+def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
+    """Where each field's column is; headers may repeat, but not a field's own."""
     # Headers exported by hand often carry stray spaces: match on the trimmed name.
-    by_trimmed = {name.strip(): name for name in reversed(header)}
-    fields: dict[str, str] = {}
+    fields: dict[str, int] = {}
     missing: list[str] = []
     for logical, wanted in source.columns.as_dict().items():
-        actual = by_trimmed.get(wanted.strip())
-        if actual is None:
+        found = [i for i, name in enumerate(header) if name.strip() == wanted.strip()]
+        if not found:
             missing.append(f"{wanted!r} (--{logical.replace('_', '-')}-column)")
+        elif len(found) > 1:
+            where = " and ".join(str(i + 1) for i in found)
+            raise InputError(
+                source.path, f"column {wanted!r} appears more than once (columns {where})", line=1
+            )
         else:
-            fields[logical] = actual
+            fields[logical] = found[0]
     if missing:
-        found = ", ".join(repr(name) for name in header) or "none"
+        names = ", ".join(repr(name) for name in header) or "none"
         raise InputError(
             source.path,
-            f"missing column {', '.join(missing)}; columns found: {found}",
+            f"missing column {', '.join(missing)}; columns found: {names}",
             line=1,
         )
     return fields
@@ -159,17 +164,17 @@ def _read_csv_args(table_source: Source, delimiter: str) -> dict[str, Any]:
 
 
 def _csv_header(source: Source, delimiter: str) -> list[str]:
+    """The header's cells exactly as written (pandas would rename repeats and blanks)."""
     try:
-        frame = pd.read_csv(source.path, nrows=0, **_read_csv_args(source, delimiter))
+        with source.path.open(encoding=_encoding(source), newline="") as f:
+            header = next(csv.reader(f, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
         raise _decode_error(source, exc) from None
-    except pd.errors.EmptyDataError:
-        raise InputError(
-            source.path, "the file is empty; it needs a header line and rows"
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise _parser_error(source, exc) from None
-    return [str(c) for c in frame.columns]
+    except csv.Error as exc:
+        raise InputError(source.path, f"cannot read the header: {exc}", line=1) from None
+    if not header or all(name == "" for name in header):
+        raise InputError(source.path, "line 1 is empty; the header must be on line 1", line=1)
+    return header
 
 
 def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
@@ -179,6 +184,8 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
         reader = pd.read_csv(
             source.path,
             chunksize=source.chunk_rows,
+            header=0,
+            names=range(len(table.header)),  # positions; the real names go back on below
             **_read_csv_args(source, table.delimiter),
         )
         with reader:
@@ -194,6 +201,7 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
                     )
                 count = len(chunk)
                 chunk.index = pd.RangeIndex(first_line, first_line + count)
+                chunk.columns = pd.Index(table.header, dtype=object)
                 first_line += count
                 yield _drop_blank(chunk)
     except UnicodeDecodeError as exc:
@@ -282,12 +290,17 @@ def _open_sheet(source: Source) -> tuple[Any, Any]:
     except Exception as exc:  # a corrupt zip raises zipfile.BadZipFile and others
         raise InputError(source.path, f"cannot open as an XLSX workbook: {exc}") from None
     if source.sheet is None:
-        return book, book.worksheets[0]
-    if source.sheet not in book.sheetnames:
+        sheet = book.worksheets[0]
+    elif source.sheet not in book.sheetnames:
         names = ", ".join(repr(n) for n in book.sheetnames)
         book.close()
         raise InputError(source.path, f"no sheet named {source.sheet!r}; sheets: {names}")
-    return book, book[source.sheet]
+    else:
+        sheet = book[source.sheet]
+    # Some exporters write a wrong <dimension> (e.g. "A1"); read-only mode trusts it.
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()
+    return book, sheet
 
 
 def _xlsx_header(source: Source) -> list[str]:
@@ -307,15 +320,23 @@ def _xlsx_header(source: Source) -> list[str]:
 def _xlsx_chunks(table: Table) -> Iterator[pd.DataFrame]:
     source = table.source
     width = len(table.header)
-    id_position = table.header.index(table.fields["user_id"])
+    id_position = table.fields["user_id"]
     book, sheet = _open_sheet(source)
     try:
         rows: list[list[str]] = []
         lines: list[int] = []
         long_ids: set[int] = set()
         for line, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
+            beyond = [i for i, v in enumerate(values[width:], start=width) if _has_value(v)]
+            if beyond:
+                raise InputError(
+                    source.path,
+                    f"this row has a value beyond the header's {width} columns "
+                    f"(column {beyond[0] + 1}); give that column a header",
+                    line=line,
+                )
             cells = list(values[:width]) + [None] * (width - len(values))
-            if all(v is None or v == "" for v in cells):
+            if not any(_has_value(v) for v in cells):
                 continue
             if _is_long_number(cells[id_position]):
                 long_ids.add(line)
@@ -336,6 +357,10 @@ def _xlsx_frame(
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines), dtype=object)
     frame.attrs[LONG_NUMBER_IDS] = frozenset(long_ids)
     return frame
+
+
+def _has_value(value: object) -> bool:
+    return value is not None and value != ""
 
 
 def _is_long_number(value: object) -> bool:

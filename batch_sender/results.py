@@ -27,7 +27,7 @@ UNSENT = "unsent"
 
 
 def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
-    """validate's report: status valid / invalid / duplicate, nothing sent."""
+    """validate's RESULT_COLUMNS: status valid / invalid / duplicate, nothing sent."""
     valid = checked["status"] == VALID
     extra = pd.DataFrame(
         {
@@ -41,7 +41,7 @@ def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
         },
         index=chunk.index,
     )
-    return _join(chunk, extra)
+    return extra
 
 
 def result_rows(
@@ -52,7 +52,7 @@ def result_rows(
     unsent_reason: str,
     stale_ids: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """send's result: each valid row's outcome from the journal, or `unsent`."""
+    """send's RESULT_COLUMNS: each valid row's outcome from the journal, or `unsent`."""
     status: list[str] = []
     request_id: list[str] = []
     smsid: list[str] = []
@@ -98,7 +98,7 @@ def result_rows(
         },
         index=chunk.index,
     )
-    return _join(chunk, extra)
+    return extra
 
 
 STALE_MESSAGE = (
@@ -107,8 +107,12 @@ STALE_MESSAGE = (
 )
 
 
-def _join(chunk: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
-    # concat, not assign: an input column that shares a name with ours stays intact.
+def output_rows(chunk: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """The input row untouched, then RESULT_COLUMNS.
+
+    concat, not assign: an input column that shares a name with ours (a
+    result file fed back as input has `status`) stays intact beside it.
+    """
     return pd.concat([chunk, extra], axis=1)
 
 

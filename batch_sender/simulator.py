@@ -39,10 +39,32 @@ class Faults:
     """Shares (0..1) of send requests that fail each way, and added latency."""
 
     http_500: float = 0.0
+    html_502: float = 0.0
+    """An HTML 502 page, as a proxy in front of eSMS would answer."""
     code_160: float = 0.0
+    code_429: float = 0.0
+    """HTTP 429 with Retry-After: retry_after seconds."""
     drop: float = 0.0
     """Accepted, then the connection is closed before the answer."""
+    slow: float = 0.0
+    """Accepted, then the answer waits slow_seconds (longer than the caller's timeout)."""
+    truncated: float = 0.0
+    """Accepted, then the answer's JSON is cut short."""
     latency: float = 0.0
+    retry_after: float = 1.0
+    slow_seconds: float = 5.0
+    outage_every: float = 0.0
+    """Every this many seconds (0 = never) the server goes away for outage_for seconds:
+    connections refused, open ones cut."""
+    outage_for: float = 0.0
+
+    def before_accept(self) -> tuple[float, float, float, float]:
+        """Cumulative shares of the faults decided before looking at the request."""
+        a = self.http_500
+        b = a + self.html_502
+        c = b + self.code_160
+        d = c + self.code_429
+        return a, b, c, d
 
 
 @dataclass
@@ -78,7 +100,13 @@ class Simulator:
         self.codes: Counter[str] = Counter()
         self.requests = 0
         self.dropped = 0
+        self.slowed = 0
+        self.truncated = 0
         self.http_errors = 0
+        self.cut = 0
+        self.outages = 0
+        self.down = False
+        """An outage: new connections are refused, requests on open ones are cut."""
         self.starts: list[float] = []
 
     # --- the app ----------------------------------------------------------------
@@ -93,28 +121,55 @@ class Simulator:
         return app
 
     async def send(self, request: web.Request) -> web.StreamResponse:
+        if self.down:
+            self.cut += 1
+            return self._cut(request)
         self.requests += 1
         self.starts.append(time.monotonic())
         faults = self.config.faults
         if faults.latency:
             await asyncio.sleep(faults.latency)
         roll = self.rng.random()
-        if roll < faults.http_500:
+        http_500, html_502, code_160, code_429 = faults.before_accept()
+        if roll < http_500:
             self.http_errors += 1
             return web.Response(status=500, text="<html><body>Internal Server Error</body></html>")
-        if roll < faults.http_500 + faults.code_160:
+        if roll < html_502:
+            self.http_errors += 1
+            return web.Response(
+                status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html"
+            )
+        if roll < code_160:
             return self._answer("160", ErrorMessage="Request per second over limit")
+        if roll < code_429:
+            self.codes["HTTP 429"] += 1
+            return web.Response(status=429, headers={"Retry-After": f"{faults.retry_after:g}"})
         body = await _json_body(request)
         if body is None:
             return self._answer("110", ErrorMessage="Invalid request data")
         answer = self._accept(body)
-        if answer["CodeResult"] == esms.ACCEPTED and self.rng.random() < faults.drop:
+        if answer["CodeResult"] != esms.ACCEPTED:
+            return self._answer(**answer)
+        # Accepted: from here on a failure leaves the caller in doubt, and only
+        # the RequestId saves it from sending the message twice.
+        roll = self.rng.random()
+        if roll < faults.drop:
             self.dropped += 1
-            # Accepted, but the caller never hears it: only RequestId saves a resend.
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=204)
+            return self._cut(request)
+        if roll < faults.drop + faults.slow:
+            self.slowed += 1
+            await asyncio.sleep(faults.slow_seconds)
+        elif roll < faults.drop + faults.slow + faults.truncated:
+            self.truncated += 1
+            self.codes[answer["CodeResult"]] += 1
+            text = json.dumps({"CountRegenerate": 0, **answer})
+            return web.Response(text=text[: len(text) // 2], content_type="application/json")
         return self._answer(**answer)
+
+    def _cut(self, request: web.Request) -> web.Response:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=204)
 
     def _accept(self, body: dict[str, Any]) -> dict[str, str]:
         config = self.config
@@ -180,6 +235,10 @@ class Simulator:
             "accepted": len(delivered) + len(self.unkeyed),
             "sandbox": len(self.accepted) - len(delivered),
             "dropped": self.dropped,
+            "slowed": self.slowed,
+            "truncated": self.truncated,
+            "outages": self.outages,
+            "cut": self.cut,
             "http_errors": self.http_errors,
             "codes": dict(self.codes),
             "balance": self.balance,
@@ -257,10 +316,33 @@ async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) ->
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
+    sockets = getattr(site._server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    outages = None
+    faults = simulator.config.faults
+    if faults.outage_every > 0 and faults.outage_for > 0:
+        outages = asyncio.create_task(_outages(simulator, runner, site, host, bound))
     try:
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else port
         yield f"http://{host}:{bound}"
     finally:
+        if outages is not None:
+            outages.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await outages
         await runner.cleanup()
+
+
+async def _outages(
+    simulator: Simulator, runner: web.AppRunner, site: web.TCPSite, host: str, port: int
+) -> None:
+    """Go away (refuse connections, cut open ones) and come back, again and again."""
+    faults = simulator.config.faults
+    while True:
+        await asyncio.sleep(faults.outage_every)
+        simulator.down = True
+        simulator.outages += 1
+        await site.stop()
+        await asyncio.sleep(faults.outage_for)
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        simulator.down = False

@@ -112,7 +112,8 @@ class Validator:
     """Validates chunks in input order; remembers earlier rows to find duplicates."""
 
     campaign: Campaign
-    fields: dict[str, str]
+    fields: dict[str, int]
+    """Logical field -> the column's position in each chunk."""
     request_ids: bool = True
     """False for the dry run: nothing is sent, so a cheaper key finds duplicates."""
     seen: SeenRows = field(default_factory=SeenRows)
@@ -125,9 +126,9 @@ class Validator:
         their per-call overhead and the second pass each extra method costs.
         """
         n = len(chunk)
-        uids = [u.strip() for u in chunk[self.fields["user_id"]].tolist()]
-        texts = _prepare_texts(chunk[self.fields["text"]].tolist())
-        urls = [u.strip() for u in chunk[self.fields["url"]].tolist()]
+        uids = [u.strip() for u in chunk.iloc[:, self.fields["user_id"]].tolist()]
+        texts = _prepare_texts(chunk.iloc[:, self.fields["text"]].tolist())
+        urls = [u.strip() for u in chunk.iloc[:, self.fields["url"]].tolist()]
 
         id_length = np.fromiter(map(len, uids), np.int64, n)
         id_digits = _ascii_digits(uids, id_length)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import openpyxl
@@ -9,7 +10,15 @@ from click.testing import CliRunner, Result
 
 from batch_sender.cli import cli
 
-from .conftest import CREDENTIALS, LONG_ID, RunningSimulator, message_rows, read_results, write_csv
+from .conftest import (
+    CREDENTIALS,
+    HEADER,
+    LONG_ID,
+    RunningSimulator,
+    message_rows,
+    read_results,
+    write_csv,
+)
 
 
 def run(*args: str) -> Result:
@@ -131,9 +140,11 @@ def test_wrong_keys_exit_3_before_any_message(tmp_path: Path, esms: RunningSimul
     result = run("send", str(campaign(tmp_path)), "-o", "r.csv", *args, "--oaid", "x")
     assert result.exit_code == 3
     assert result.stderr.splitlines()[-1] == (
-        "Error: eSMS refused the ApiKey/SecretKey (101): check ESMS_API_KEY and ESMS_SECRET_KEY"
+        "Error: stopped: eSMS refused the ApiKey/SecretKey (101): "
+        "check ESMS_API_KEY and ESMS_SECRET_KEY"
     )
     assert esms.stats()["requests"] == 0  # the balance check stopped it
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["unsent"] * 3
     assert "wrong-key-123" not in result.output and "wrong-secret-456" not in result.output
 
 
@@ -228,6 +239,43 @@ def test_long_ids_survive_xlsx_to_request_to_result(tmp_path: Path, esms: Runnin
 def test_report_is_an_ordinary_readable_file(tmp_path: Path) -> None:
     run("validate", str(campaign(tmp_path)), "-o", "report.csv")
     assert Path("report.csv").stat().st_mode & 0o044 == 0o044  # not mkstemp's private 0600
+
+
+def test_a_result_file_fed_back_as_input_keeps_both_status_columns(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(
+        tmp_path / "again.csv",
+        [[*row, "failed", "7"] for row in message_rows(2)],
+        header=["user_id", "text", "url", "status", "row"],
+    )
+    result = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert result.exit_code == 0, result.output
+    with Path("r.csv").open(encoding="utf-8", newline="") as f:
+        header, first, _ = list(csv.reader(f))
+    assert header[:5] == ["user_id", "text", "url", "status", "row"]
+    assert header[5:7] == ["row", "status"]
+    assert first[3:7] == ["failed", "7", "2", "accepted"]
+
+
+def test_header_cells_are_kept_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(
+        f"user_id,text,url,note,note,\n{LONG_ID},hi,https://x.vn/a.jpg,a,b,c\n",
+        encoding="utf-8",
+    )
+    assert run("validate", str(path), "-o", "report.csv").exit_code == 0
+    header = Path("report.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("user_id,text,url,note,note,,row,status")
+
+
+def test_a_field_column_twice_is_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", [["1", "a", "u", "2"]], header=[*HEADER, "user_id"])
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path}: line 1: column 'user_id' appears more than once (columns 1 and 4)\n"
+    )
 
 
 def test_excel_flag_writes_a_bom(tmp_path: Path) -> None:

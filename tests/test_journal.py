@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,9 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
-from batch_sender.journal import DUPLICATE_BLOCK_SECONDS, Journal, Outcome, journal_path
+from batch_sender.journal import STALE_AFTER, Journal, Outcome, journal_path
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
-
-DAY = DUPLICATE_BLOCK_SECONDS
 
 
 class Clock:
@@ -61,10 +60,34 @@ def test_an_unanswered_request_goes_stale_after_24_hours(tmp_path: Path) -> None
     journal.record("accepted", 5, Outcome("accepted", "124"))
     records = journal.lookup(["dropped", "refused", "crashed", "accepted"])
 
-    later = clock.now + DAY - 1
+    later = clock.now + STALE_AFTER - 1
     assert not any(r.is_stale(later) for r in records.values())
-    much_later = clock.now + DAY + 1
+    much_later = clock.now + STALE_AFTER + 1
     assert {k for k, r in records.items() if r.is_stale(much_later)} == {"dropped", "crashed"}
+    journal.close()
+
+
+def test_a_rerun_keeps_the_doubt_a_crash_left(tmp_path: Path) -> None:
+    clock = Clock()
+    journal = Journal(tmp_path / "j.sqlite", clock=clock)
+    journal.sending("r", 2)  # a crash: this request's fate is unknown
+    clock.now += 60
+    journal.sending("r", 2)  # the rerun's request is refused outright...
+    journal.record("r", 2, Outcome("failed", message="cannot connect"))
+    record = journal.lookup(["r"])["r"]
+    # ...which says nothing about the first one: it still counts from the crash.
+    assert record.ambiguous_since == clock.now - 60
+    assert record.is_stale(clock.now - 60 + STALE_AFTER + 1)
+    journal.close()
+
+
+async def test_a_sending_mark_is_committed_before_the_request_goes_out(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, commit_interval=3600)  # answers would wait an hour
+    await journal.sending_durable("r", 2)
+    # Another connection (a rerun after kill -9) sees the mark at once.
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT status FROM messages").fetchall() == [("sending",)]
     journal.close()
 
 

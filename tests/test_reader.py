@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -78,7 +80,7 @@ def test_other_column_names_are_mapped(tmp_path: Path) -> None:
         tmp_path / "in.csv", [["1", "t", "https://x.vn/a.jpg"]], header=["zalo_id", "msg", "img"]
     )
     table = open_table(Source(path=path, columns=Columns("zalo_id", "msg", "img")))
-    assert table.fields == {"user_id": "zalo_id", "text": "msg", "url": "img"}
+    assert table.fields == {"user_id": 0, "text": 1, "url": 2}
 
 
 def test_missing_column_names_what_was_found_and_the_option(tmp_path: Path) -> None:
@@ -186,6 +188,28 @@ def test_xlsx_sheet_option(tmp_path: Path) -> None:
     assert read_all(path, sheet="Tháng 12").loc[2, "user_id"] == "1"
     with pytest.raises(InputError, match=r"no sheet named 'Khác'; sheets: 'Tháng 12'"):
         open_table(Source(path=path, sheet="Khác"))
+
+
+def test_xlsx_value_beyond_the_header_is_an_error(tmp_path: Path) -> None:
+    path = _xlsx(tmp_path / "in.xlsx", [["1", "a", "u"], ["2", "b", "u", "note in D"]])
+    with pytest.raises(InputError) as err:
+        list(open_table(Source(path=path)).chunks())
+    assert str(err.value) == (
+        f"{path}: line 3: this row has a value beyond the header's 3 columns (column 4); "
+        "give that column a header"
+    )
+
+
+def test_xlsx_with_a_wrong_dimension_tag_is_read_whole(tmp_path: Path) -> None:
+    good = _xlsx(tmp_path / "good.xlsx", [[LONG_ID, "a", "https://x.vn/a.jpg"]])
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1"/>', data)
+            dst.writestr(item, data)
+    assert list(read_all(bad).loc[2]) == [LONG_ID, "a", "https://x.vn/a.jpg"]
 
 
 def test_not_an_xlsx(tmp_path: Path) -> None:

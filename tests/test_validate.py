@@ -12,7 +12,7 @@ from batch_sender.validate import ROUNDED_HINT, Campaign, Validator
 
 from .conftest import LONG_ID
 
-FIELDS = {"user_id": "user_id", "text": "text", "url": "url"}
+FIELDS = {"user_id": 0, "text": 1, "url": 2}
 URL = "https://cdn.example.vn/banner.jpg"
 
 
