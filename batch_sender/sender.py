@@ -195,7 +195,7 @@ class Sender:
         return await policy(again)
 
     async def _attempt(self, message: Message, body: dict[str, object]) -> esms.Answer:
-        await self.journal.sending_durable(message.request_id, message.line)
+        self.journal.intend(message.request_id, message.line)
         started = self.clock()
         try:
             answer = await send_message(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -81,14 +80,22 @@ def test_a_rerun_keeps_the_doubt_a_crash_left(tmp_path: Path) -> None:
     journal.close()
 
 
-async def test_a_sending_mark_is_committed_before_the_request_goes_out(tmp_path: Path) -> None:
+def test_an_intent_survives_a_kill_before_any_commit(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    journal = Journal(path, commit_interval=3600)  # answers would wait an hour
-    await journal.sending_durable("r", 2)
-    # Another connection (a rerun after kill -9) sees the mark at once.
-    with sqlite3.connect(path) as other:
-        assert other.execute("SELECT status FROM messages").fetchall() == [("sending",)]
-    journal.close()
+    crashed = Journal.open(path, "c", commit_interval=3600)  # nothing committed for an hour
+    crashed.record("done", 2, Outcome("accepted", "100", "s"))
+    crashed.commit()
+    crashed.intend("done", 2)  # a (pointless) resend of an accepted row...
+    crashed.intend("r", 3)  # ...and a request that went out: then kill -9
+    del crashed  # no close(), no commit: the process is gone
+
+    rerun = Journal.open(path, "c")
+    found = rerun.lookup(["done", "r"])
+    assert found["r"].status == "sending"
+    assert found["r"].unanswered_since() is not None
+    assert found["done"].status == "accepted"  # final answers are never undone
+    assert rerun.intents_path.stat().st_size == 0
+    rerun.close()
 
 
 def test_a_journal_belongs_to_one_campaign(tmp_path: Path) -> None:
