@@ -23,14 +23,13 @@ from batch_sender.concurrency import Concurrency
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
 from batch_sender.exit_codes import ExitCode
-from batch_sender.journal import FINAL, Journal, journal_path
+from batch_sender.journal import FINAL, Journal, Outcome, journal_path
 from batch_sender.progress import progress_bar
 from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
 from batch_sender.results import (
-    CsvWriter,
-    atomic_text_file,
     check_output_path,
+    open_output,
     output_rows,
     remove_orphans,
     result_rows,
@@ -38,7 +37,7 @@ from batch_sender.results import (
 from batch_sender.retry import retrying
 from batch_sender.sender import SendConfig, Sender, Stop
 from batch_sender.summary import Tally
-from batch_sender.validate import DUPLICATE, INVALID, VALID, Campaign
+from batch_sender.validate import DUPLICATE, EXCLUDED, INVALID, VALID, Campaign, Checks
 
 Say = Callable[[str], None]
 
@@ -59,6 +58,11 @@ class SendJob:
     excel: bool = False
     resend_stale: bool = False
     show_progress: bool = False
+    checks: Checks = field(default_factory=Checks)
+    limit: int | None = None
+    """Send at most this many rows in this run (a test batch); the rest stay unsent."""
+    on_row: Callable[[esms.Message, Outcome], None] | None = None
+    """Called with each row's outcome as it is recorded (e.g. a JSON log line)."""
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Plan:
     valid: int = 0
     invalid: int = 0
     duplicate: int = 0
+    excluded: int = 0
     done_before: int = 0
     to_send: int = 0
     stale: int = 0
@@ -100,16 +105,16 @@ class SendReport:
         return self.tally.exit_code()
 
 
-def make_plan(
-    table: Table, campaign: Campaign, journal: Journal, *, resend_stale: bool, now: float
-) -> Plan:
+def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
+    resend_stale = job.resend_stale
     plan = Plan(journal_rows=journal.count(), resumed=journal.resumed)
-    for _chunk, checked in checked_chunks(table, campaign):
+    for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
         counts = checked["status"].value_counts()
         plan.rows += len(checked)
         plan.valid += int(counts.get(VALID, 0))
         plan.invalid += int(counts.get(INVALID, 0))
         plan.duplicate += int(counts.get(DUPLICATE, 0))
+        plan.excluded += int(counts.get(EXCLUDED, 0))
         ids = checked["RequestId"][checked["status"] == VALID]
         records = journal.lookup(ids)
         plan.known += len(records)
@@ -147,6 +152,8 @@ def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
             f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
             "(run `batch-sender validate` for details)"
         )
+    if plan.excluded:
+        lines.append(f"{plan.excluded:,} rows are excluded by the suppression lists")
     return lines
 
 
@@ -158,9 +165,7 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
     journal = Journal.open(journal_path(job.output), job.campaign.id)
     try:
         journal.lock_for_sending()
-        plan = await asyncio.to_thread(
-            make_plan, job.table, job.campaign, journal, resend_stale=job.resend_stale, now=now
-        )
+        plan = await asyncio.to_thread(make_plan, job, journal, now)
         for line in describe_plan(job.campaign, plan):
             say(line)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
@@ -189,7 +194,7 @@ async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, 
                 session,
                 rate_limiter(job.config.rate),
                 journal,
-                on_done=lambda _m, _o: advance(),
+                on_done=_row_done(advance, job.on_row),
             )
             with _stop_on_signals(sender, journal, say):
                 await sender.run(_messages(job, journal))
@@ -199,8 +204,20 @@ async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, 
         await session.close()
 
 
+def _row_done(
+    advance: Callable[[], None], on_row: Callable[[esms.Message, Outcome], None] | None
+) -> Callable[[esms.Message, Outcome], None]:
+    def done(message: esms.Message, outcome: Outcome) -> None:
+        advance()
+        if on_row is not None:
+            on_row(message, outcome)
+
+    return done
+
+
 async def _messages(job: SendJob, journal: Journal) -> AsyncIterator[esms.Message]:
-    chunks = checked_chunks(job.table, job.campaign)
+    chunks = checked_chunks(job.table, job.campaign, job.checks)
+    budget = job.limit
     while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
         _chunk, checked = pair
         now = time.time()  # a long run reaches late rows hours after it started
@@ -219,6 +236,10 @@ async def _messages(job: SendJob, journal: Journal) -> AsyncIterator[esms.Messag
                 record.status in FINAL or (not job.resend_stale and record.is_stale(now))
             ):
                 continue
+            if budget is not None:
+                if budget == 0:
+                    return  # --limit reached: the rest stay unsent
+                budget -= 1
             yield esms.Message(int(line), rid, user_id, text, url)
 
 
@@ -250,6 +271,21 @@ async def check_account(session: object, config: SendConfig) -> str:
         raise AccountError(code, esms.ACCOUNT_CODES[code])
     message = str(data.get("ErrorMessage") or "")
     raise AccountError(code, f"eSMS refused the account check: code {code} {message}".strip())
+
+
+async def account_balance(base_url: str, api_key: str, secret_key: str, timeout: float) -> str:
+    """The balance eSMS reports for these keys; AccountError if it refuses them."""
+    config = SendConfig(
+        base_url=base_url,
+        credentials=esms.Credentials(api_key, secret_key, ""),
+        timeout=timeout,
+        max_attempts=3,
+    )
+    session = new_session(1)
+    try:
+        return await check_account(session, config)
+    finally:
+        await session.close()
 
 
 class _stop_on_signals:
@@ -284,7 +320,9 @@ class _stop_on_signals:
 
 def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally:
     now = time.time()
-    if stopped is None:
+    if stopped is None and job.limit is not None:
+        unsent = f"not sent: --limit {job.limit} reached; run again without --limit to send it"
+    elif stopped is None:
         unsent = "not sent: rerun the same command to send it"
     elif stopped.account:
         unsent = f"not sent: the run stopped: {stopped.reason}"
@@ -293,9 +331,8 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally
     tally = Tally()
     # Under the send lock, any temporary result file left here is a killed run's.
     remove_orphans(job.output)
-    with atomic_text_file(job.output, bom=job.excel) as f:
-        writer = CsvWriter(f)
-        for chunk, checked in checked_chunks(job.table, job.campaign):
+    with open_output(job.output, bom=job.excel) as writer:
+        for chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
             valid_ids = checked["RequestId"][checked["status"] == VALID]
             records = journal.lookup(valid_ids)
             stale = (

@@ -22,7 +22,7 @@ from batch_sender.exit_codes import ExitCode
 if TYPE_CHECKING:
     from batch_sender.reader import Table
     from batch_sender.summary import Tally
-    from batch_sender.validate import Campaign
+    from batch_sender.validate import Campaign, Checks
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,10 +90,83 @@ def input_options(command: F) -> F:
             is_flag=True,
             help="Write the output CSV with a BOM so that Excel shows Vietnamese correctly.",
         ),
+        click.option(
+            "--template",
+            default=None,
+            help="One text for every row, {column} placeholders filled from the row "
+            "({{ and }} are literal braces); the text column is then not needed.",
+        ),
+        click.option(
+            "--template-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Read --template from this UTF-8 file.",
+        ),
+        click.option(
+            "--exclude",
+            "exclude",
+            multiple=True,
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Suppression list: a CSV with a user_id column, or one id per line. "
+            "Matching rows are `excluded`, never sent. Repeatable.",
+        ),
+        click.option(
+            "--check-images",
+            is_flag=True,
+            help="Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB.",
+        ),
+        click.option(
+            "--summary-json",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Also write the end-of-run summary as JSON (for schedulers).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def account_options(command: F) -> F:
+    """The account and where eSMS is: shared by send and balance."""
+    decorators = [
+        click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY]."),
+        click.option(
+            "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
+        ),
+        click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID]."),
+        click.option(
+            "--base-url",
+            envvar="ESMS_BASE_URL",
+            default=DEFAULT_BASE_URL,
+            show_default=True,
+            help="eSMS API base [env: ESMS_BASE_URL].",
+        ),
+        click.option(
+            "--allow-insecure-http",
+            is_flag=True,
+            help="Allow a plain http:// --base-url that is not this machine "
+            "(keys travel in clear).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _require_account(
+    base_url: str,
+    allow_insecure_http: bool,
+    credentials: tuple[tuple[str | None, str, str], ...],
+) -> None:
+    """Exit 2 before anything is sent: keys in clear, or credentials missing."""
+    check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    missing = [f"{env} ({option})" for value, env, option in credentials if not value]
+    if missing:
+        raise UsageError(
+            f"missing credentials: {', '.join(missing)}; set them in the environment "
+            "or .env, or pass --simulate to try against the simulator"
+        )
 
 
 def _open_input(
@@ -106,9 +179,16 @@ def _open_input(
     sheet: str | None,
     campaign_id: str | None,
     chunk_rows: int,
-) -> tuple[Table, Campaign]:
+    template: str | None,
+    template_file: Path | None,
+    exclude: tuple[Path, ...],
+    check_images: bool,
+) -> tuple[Table, Campaign, Checks]:
+    """Open INPUT and gather what the campaign adds to the rules (exit 2 on any problem)."""
     from batch_sender.reader import Columns, Source, open_table
-    from batch_sender.validate import Campaign
+    from batch_sender.suppression import load_exclusions
+    from batch_sender.template import Template
+    from batch_sender.validate import Campaign, Checks
 
     if encoding is not None:
         import codecs
@@ -117,9 +197,17 @@ def _open_input(
             codecs.lookup(encoding)
         except LookupError:
             raise UsageError(f"unknown --encoding {encoding!r}") from None
+    if template_file is not None:
+        if template is not None:
+            raise UsageError("give --template or --template-file, not both")
+        try:
+            template = template_file.read_text(encoding="utf-8-sig").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--template-file {template_file}: cannot read it ({exc})") from None
+    parsed = Template.parse(template) if template is not None else None
     source = Source(
         path=input_path,
-        columns=Columns(user_id_column, text_column, url_column),
+        columns=Columns(user_id_column, None if parsed else text_column, url_column),
         encoding=encoding,
         sheet=sheet,
         delimiter="\t" if delimiter == "tab" else delimiter,
@@ -127,7 +215,27 @@ def _open_input(
     )
     table = open_table(source)
     campaign = Campaign(campaign_id) if campaign_id else Campaign.for_input(input_path)
-    return table, campaign
+    checks = Checks(
+        template=parsed.bind(table.header) if parsed else None,
+        excluded=load_exclusions(exclude, user_id_column),
+    )
+    if check_images:
+        from batch_sender.images import check_images_of
+
+        checks = check_images_of(table, campaign, checks)
+    return table, campaign, checks
+
+
+def _write_summary(path: Path | None, summary: dict[str, Any]) -> None:
+    if path is None:
+        return
+    import json
+
+    from batch_sender.results import atomic_text_file
+
+    with atomic_text_file(path) as f:
+        json.dump(summary, f, ensure_ascii=False, indent=2)
+        f.write("\n")
 
 
 def _print_tally(name: str, tally: Tally) -> None:
@@ -196,16 +304,30 @@ def validate(
 
     if output is not None:
         check_output_path(output, input_path)
-    table, campaign = _open_input(input_path, **read_options)
-    tally = validate_file(table, campaign, output, excel=excel)
+    summary_json = read_options.pop("summary_json")
+    table, campaign, checks = _open_input(input_path, **read_options)
+    tally = validate_file(table, campaign, output, checks=checks, excel=excel)
     _print_tally(input_path.name, tally)
     if output is not None:
         click.echo(f"report: {output}")
-    sys.exit(tally.exit_code())
+    code = tally.exit_code()
+    _write_summary(
+        summary_json,
+        {
+            "command": "validate",
+            "input": str(input_path),
+            "report": None if output is None else str(output),
+            "campaign_id": campaign.id,
+            **tally.as_dict(),
+            "exit_code": int(code),
+        },
+    )
+    sys.exit(code)
 
 
 @cli.command()
 @input_options
+@account_options
 @click.option(
     "-o",
     "--output",
@@ -213,22 +335,10 @@ def validate(
     required=True,
     help="Result file (CSV). Its journal is kept beside it as OUTPUT.journal.sqlite.",
 )
-@click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY].")
-@click.option(
-    "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
-)
-@click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
 @click.option(
     "--callback-url",
     envvar="ESMS_CALLBACK_URL",
     help="Where eSMS reports delivery [env: ESMS_CALLBACK_URL].",
-)
-@click.option(
-    "--base-url",
-    envvar="ESMS_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="eSMS API base [env: ESMS_BASE_URL].",
 )
 @click.option(
     "--rate",
@@ -277,9 +387,25 @@ def validate(
     help="Resend rows whose earlier request got no answer over 24 hours ago.",
 )
 @click.option(
-    "--allow-insecure-http",
-    is_flag=True,
-    help="Allow a plain http:// --base-url that is not this machine (keys travel in clear).",
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Send only the first N rows still to send (a test batch); the rest stay unsent, "
+    "and the same command without --limit sends them.",
+)
+@click.option(
+    "--send-at",
+    default=None,
+    help='Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
+    "offset is given.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON line per event on stderr (each row's outcome with its row and "
+    "RequestId), instead of the plan lines and the progress bar.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no plan lines.")
 @handle_errors
@@ -301,6 +427,9 @@ def send(
     simulate: bool,
     resend_stale: bool,
     allow_insecure_http: bool,
+    limit: int | None,
+    send_at: str | None,
+    log_format: str,
     quiet: bool,
     **read_options: Any,
 ) -> None:
@@ -322,6 +451,8 @@ def send(
       batch-sender send campaign.csv -o results.csv
       batch-sender send campaign.csv -o results.csv --rate 20 --callback-url https://example.vn/esms
       batch-sender send campaign.csv -o results.csv --simulate
+      batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
+      batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
     """
     from batch_sender.campaign import SendJob, send_campaign
     from batch_sender.esms import Credentials, SendOptions
@@ -331,26 +462,42 @@ def send(
 
     check_output_path(output, input_path)
     if not simulate:
-        check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        missing = [
-            f"{env} ({option})"
-            for value, env, option in (
+        _require_account(
+            base_url,
+            allow_insecure_http,
+            (
                 (api_key, "ESMS_API_KEY", "--api-key"),
                 (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
                 (oaid, "ESMS_OAID", "--oaid"),
-            )
-            if not value
-        ]
-        if missing:
-            raise UsageError(
-                f"missing credentials: {', '.join(missing)}; set them in the environment "
-                "or .env, or pass --simulate to try against the simulator"
-            )
-    table, campaign = _open_input(input_path, **read_options)
+            ),
+        )
+    send_date = None
+    if send_at is not None:
+        from batch_sender.schedule import send_date as parse_send_date
+
+        send_date = parse_send_date(send_at)
+    summary_json = read_options.pop("summary_json")
+    table, campaign, checks = _open_input(input_path, **read_options)
+    json_log = log_format == "json"
 
     def say(line: str) -> None:
-        if not quiet:
+        if json_log:
+            _log_json({"event": "info", "message": line})
+        elif not quiet:
             click.echo(line, err=True)
+
+    def on_row(message: Any, outcome: Any) -> None:
+        _log_json(
+            {
+                "event": "row",
+                "row": message.line,
+                "RequestId": message.request_id,
+                "status": outcome.status,
+                "CodeResult": outcome.code,
+                "SMSID": outcome.smsid,
+                "ErrorMessage": outcome.message,
+            }
+        )
 
     async def run() -> Any:
         from batch_sender import simulator as sim
@@ -362,7 +509,7 @@ def send(
                 secret_key or sim.SIMULATOR_SECRET_KEY,
                 oaid or sim.SIMULATOR_OAID,
             ),
-            options=SendOptions(callback_url=callback_url, sandbox=sandbox),
+            options=SendOptions(callback_url=callback_url, sandbox=sandbox, send_date=send_date),
             timeout=timeout,
             rate=rate,
             concurrency=concurrency,
@@ -376,7 +523,10 @@ def send(
             config=config,
             excel=excel,
             resend_stale=resend_stale,
-            show_progress=not quiet and sys.stderr.isatty(),
+            show_progress=not quiet and not json_log and sys.stderr.isatty(),
+            checks=checks,
+            limit=limit,
+            on_row=on_row if json_log else None,
         )
         if not simulate:
             return await send_campaign(job, say)
@@ -401,7 +551,31 @@ def send(
             click.echo(f"Error: stopped: {report.stopped.reason}", err=True)
         else:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
+    _write_summary(
+        summary_json,
+        {
+            "command": "send",
+            "input": str(input_path),
+            "results": str(output),
+            "campaign_id": campaign.id,
+            **report.tally.as_dict(),
+            "sent": report.sent,
+            "seconds": round(report.seconds, 3),
+            "messages_per_second": round(report.sent / report.seconds, 1)
+            if report.seconds
+            else 0.0,
+            "stopped": None if report.stopped is None else report.stopped.reason,
+            "exit_code": int(report.exit_code),
+        },
+    )
     sys.exit(report.exit_code)
+
+
+def _log_json(event: dict[str, Any]) -> None:
+    import json
+    import time
+
+    click.echo(json.dumps({"time": round(time.time(), 3), **event}, ensure_ascii=False), err=True)
 
 
 def check_base_url(url: str, *, allow_insecure_http: bool) -> None:
@@ -430,6 +604,53 @@ def _with_base_url(job: Any, url: str) -> Any:
     import dataclasses
 
     return dataclasses.replace(job, config=dataclasses.replace(job.config, base_url=url))
+
+
+@cli.command()
+@account_options
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the answer.",
+)
+@handle_errors
+def balance(
+    api_key: str | None,
+    secret_key: str | None,
+    oaid: str | None,
+    base_url: str,
+    allow_insecure_http: bool,
+    timeout: float,
+) -> None:
+    """Show the account balance, and so whether the keys work (GetBalance_json).
+
+    Exit status 0 when eSMS accepts the keys, 3 when it refuses them or
+    cannot be reached, 2 when keys are missing.
+
+    \b
+    Examples:
+      batch-sender balance
+      batch-sender balance --api-key ... --secret-key ...
+    """
+    from batch_sender.campaign import account_balance
+
+    _require_account(
+        base_url,
+        allow_insecure_http,
+        (
+            (api_key, "ESMS_API_KEY", "--api-key"),
+            (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
+        ),
+    )
+    assert api_key is not None and secret_key is not None
+    amount = asyncio.run(account_balance(base_url, api_key, secret_key, timeout))
+    try:
+        shown = f"{int(amount):,}"
+    except ValueError:
+        shown = amount
+    click.echo(f"balance: {shown} (the keys work)")
 
 
 @cli.command()

@@ -12,16 +12,16 @@ import pandas as pd
 
 from batch_sender.errors import InputError
 from batch_sender.reader import Table
-from batch_sender.results import CsvWriter, atomic_text_file, output_rows, report_rows
+from batch_sender.results import open_output, output_rows, report_rows
 from batch_sender.summary import Tally
-from batch_sender.validate import Campaign, Validator
+from batch_sender.validate import Campaign, Checks, Validator
 
 
 def checked_chunks(
-    table: Table, campaign: Campaign, *, request_ids: bool = True
+    table: Table, campaign: Campaign, checks: Checks, *, request_ids: bool = True
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """(input chunk, validation) pairs in input order; raise if the file has no rows."""
-    validator = Validator(campaign, table.fields, request_ids=request_ids)
+    validator = Validator(campaign, table.fields, request_ids=request_ids, checks=checks)
     rows = 0
     for chunk in table.chunks():
         rows += len(chunk)
@@ -31,17 +31,22 @@ def checked_chunks(
 
 
 def validate_file(
-    table: Table, campaign: Campaign, report: Path | None = None, *, excel: bool = False
+    table: Table,
+    campaign: Campaign,
+    report: Path | None = None,
+    *,
+    checks: Checks | None = None,
+    excel: bool = False,
 ) -> Tally:
     """The dry run: check every row, write the report if asked, send nothing."""
     tally = Tally()
+    chunks = checked_chunks(table, campaign, checks or Checks(), request_ids=False)
     if report is None:
-        for chunk, checked in checked_chunks(table, campaign, request_ids=False):
+        for chunk, checked in chunks:
             tally.add(report_rows(chunk, checked))
         return tally
-    with atomic_text_file(report, bom=excel) as f:
-        writer = CsvWriter(f)
-        for chunk, checked in checked_chunks(table, campaign, request_ids=False):
+    with open_output(report, bom=excel) as writer:
+        for chunk, checked in chunks:
             extra = report_rows(chunk, checked)
             tally.add(extra)
             writer.write(output_rows(chunk, extra))

@@ -34,11 +34,14 @@ class Columns:
     """Which input columns hold the three fields a message needs."""
 
     user_id: str = "user_id"
-    text: str = "text"
-    url: str = "url"
+    text: str | None = "text"
+    """None when a --template makes the text."""
+    url: str | None = "url"
+    """None only for suppression lists, which need nothing but the user_id."""
 
     def as_dict(self) -> dict[str, str]:
-        return {"user_id": self.user_id, "text": self.text, "url": self.url}
+        wanted = {"user_id": self.user_id, "text": self.text, "url": self.url}
+        return {logical: name for logical, name in wanted.items() if name is not None}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class Source:
     def is_excel(self) -> bool:
         return self.path.suffix.lower() in {".xlsx", ".xlsm"}
 
+    @property
+    def is_parquet(self) -> bool:
+        return self.path.suffix.lower() == ".parquet"
+
 
 @dataclass(frozen=True)
 class Table:
@@ -70,6 +77,8 @@ class Table:
     def chunks(self) -> Iterator[pd.DataFrame]:
         if self.source.is_excel:
             yield from _xlsx_chunks(self)
+        elif self.source.is_parquet:
+            yield from _parquet_chunks(self)
         else:
             yield from _csv_chunks(self)
 
@@ -85,6 +94,9 @@ def open_table(source: Source) -> Table:
         raise InputError(path, "the file is empty; it needs a header line and rows")
     if source.is_excel:
         header = _xlsx_header(source)
+        delimiter = ""
+    elif source.is_parquet:
+        header = [field.name for field in _parquet_file(source).schema_arrow]
         delimiter = ""
     else:
         delimiter = source.delimiter or detect_delimiter(source)
@@ -357,6 +369,44 @@ def _xlsx_frame(
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines), dtype=object)
     frame.attrs[LONG_NUMBER_IDS] = frozenset(long_ids)
     return frame
+
+
+# --- Parquet (for data teams; needs pyarrow, which is not a dependency) --------
+
+
+def _parquet_file(source: Source) -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(
+            source.path, "reading .parquet needs pyarrow: pip install pyarrow"
+        ) from None
+    try:
+        return pq.ParquetFile(source.path)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError kinds
+        raise InputError(source.path, f"cannot open as Parquet: {exc}") from None
+
+
+def _parquet_chunks(table: Table) -> Iterator[pd.DataFrame]:
+    """Typed Parquet cells as the text a user would see; an int64 id keeps every digit."""
+    parquet = _parquet_file(table.source)
+    id_position = table.fields["user_id"]
+    line = 2  # as if the file had a header line
+    for batch in parquet.iter_batches(batch_size=table.source.chunk_rows):
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        long_ids: set[int] = set()
+        for values in zip(*columns, strict=True):
+            if any(_has_value(v) for v in values):
+                # A float id has been rounded on its way into the file, like an XLSX number.
+                if isinstance(values[id_position], float) and _is_long_number(values[id_position]):
+                    long_ids.add(line)
+                rows.append([cell_text(v) for v in values])
+                lines.append(line)
+            line += 1
+        if rows:
+            yield _xlsx_frame(table.header, rows, lines, long_ids)
 
 
 def _has_value(value: object) -> bool:

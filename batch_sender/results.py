@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import pandas as pd
 
@@ -118,8 +118,8 @@ def output_rows(chunk: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
 
 def check_output_path(output: Path, input_path: Path) -> None:
     """Refuse, before anything is sent, an output that would fail or destroy the input."""
-    if output.suffix.lower() != ".csv":
-        raise UsageError(f"{output}: the output must be a .csv file")
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"{output}: the output must be a .csv or .xlsx file")
     if output.resolve() == input_path.resolve():
         raise UsageError(f"{output}: -o is the input file; choose another name for the output")
     parent = output.parent
@@ -144,6 +144,41 @@ def remove_orphans(path: Path) -> None:
     """Delete temporary files that a killed run left beside `path`."""
     for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
         orphan.unlink(missing_ok=True)
+
+
+OUTPUT_SUFFIXES = (".csv", ".xlsx")
+
+
+class RowWriter(Protocol):
+    def write(self, rows: pd.DataFrame) -> None: ...
+
+
+@contextlib.contextmanager
+def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
+    """A result (or report) writer by the file's extension, written whole or not at all."""
+    if path.suffix.lower() == ".xlsx":
+        with atomic_path(path) as temp:
+            writer = XlsxWriter()
+            yield writer
+            writer.save(temp)
+        return
+    with atomic_text_file(path, bom=bom) as f:
+        yield CsvWriter(f)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed into place if the block succeeds."""
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        temp.chmod(0o666 & ~_umask())
+        yield temp
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -183,3 +218,44 @@ class CsvWriter:
         # text and integer cells, without its per-cell formatting machinery.
         columns = [rows.iloc[:, i].tolist() for i in range(rows.shape[1])]
         self.writer.writerows(zip(*columns, strict=True))
+
+
+class XlsxWriter:
+    """Streams rows into a one-sheet workbook: every input value a text cell, never a formula.
+
+    Ids stay text (Excel would round a 19-digit number), and a cell such as
+    "=HYPERLINK(...)" from a CRM export stays the characters it was.
+    """
+
+    def __init__(self) -> None:
+        from openpyxl import Workbook
+
+        self.book = Workbook(write_only=True)
+        self.sheet = self.book.create_sheet("results")
+        self.header_written = False
+
+    def write(self, rows: pd.DataFrame) -> None:
+        from openpyxl.cell import WriteOnlyCell
+
+        if not self.header_written:
+            self.sheet.append([self._text(name) for name in rows.columns])
+            self.header_written = True
+        columns = [rows.iloc[:, i].tolist() for i in range(rows.shape[1])]
+        for values in zip(*columns, strict=True):
+            self.sheet.append(
+                [
+                    WriteOnlyCell(self.sheet, value) if isinstance(value, int) else self._text(v)
+                    for v in values
+                    for value in (v,)
+                ]
+            )
+
+    def _text(self, value: object) -> object:
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(self.sheet, str(value))
+        cell.data_type = "s"  # openpyxl would take a leading "=" as a formula
+        return cell
+
+    def save(self, path: Path) -> None:
+        self.book.save(path)

@@ -103,6 +103,7 @@ class Simulator:
         self.slowed = 0
         self.truncated = 0
         self.http_errors = 0
+        self.send_dates: list[str] = []
         self.cut = 0
         self.outages = 0
         self.down = False
@@ -188,6 +189,8 @@ class Simulator:
         if request_id and request_id in self.accepted:
             return {"CodeResult": esms.ALREADY_ACCEPTED, "ErrorMessage": "Request exist 1"}
         sandbox = str(body.get("Sandbox", "")) == "1"
+        if "SendDate" in body:
+            self.send_dates.append(str(body["SendDate"]))
         if not sandbox and self.balance < config.price:
             return {"CodeResult": "103", "ErrorMessage": "Balance not enough to send message"}
         smsid = f"{self.rng.getrandbits(128):032x}{len(self.accepted) % 1000:03d}"

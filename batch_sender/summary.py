@@ -45,6 +45,13 @@ class Tally:
                 for r, s, m in zip(bad["row"], bad["status"], bad["ErrorMessage"], strict=True)
             )
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "statuses": dict(sorted(self.statuses.items(), key=lambda kv: _rank(kv[0]))),
+            "codes": dict(sorted(self.codes.items())),
+        }
+
     @property
     def needs_attention(self) -> bool:
         return any(n for status, n in self.statuses.items() if status not in FINE)

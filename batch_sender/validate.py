@@ -11,6 +11,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.reader import LONG_NUMBER_IDS
+from batch_sender.template import BoundTemplate
 
 USER_ID_MAX = 20
 TEXT_MAX = 2000
@@ -26,6 +28,7 @@ REQUEST_ID_MAX = 50
 VALID = "valid"
 INVALID = "invalid"
 DUPLICATE = "duplicate"
+EXCLUDED = "excluded"
 
 _ID_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
 _URL_ABSOLUTE = re.compile(r"(?i:https?)://[^\s/?#]+.*", re.DOTALL)
@@ -107,6 +110,18 @@ class SeenRows:
             self.runs.append((merged[order], np.concatenate([l1, l2])[order]))
 
 
+@dataclass(frozen=True)
+class Checks:
+    """What a campaign adds to the fixed rules."""
+
+    template: BoundTemplate | None = None
+    """Fills each row's text (the text column is then not read)."""
+    excluded: frozenset[str] = frozenset()
+    """user_ids on the suppression lists: never sent."""
+    image_problems: Mapping[str, str] = field(default_factory=dict)
+    """URL -> why its image cannot be sent (from --check-images)."""
+
+
 @dataclass
 class Validator:
     """Validates chunks in input order; remembers earlier rows to find duplicates."""
@@ -116,6 +131,7 @@ class Validator:
     """Logical field -> the column's position in each chunk."""
     request_ids: bool = True
     """False for the dry run: nothing is sent, so a cheaper key finds duplicates."""
+    checks: Checks = field(default_factory=Checks)
     seen: SeenRows = field(default_factory=SeenRows)
 
     def check(self, chunk: pd.DataFrame) -> pd.DataFrame:
@@ -126,8 +142,14 @@ class Validator:
         their per-call overhead and the second pass each extra method costs.
         """
         n = len(chunk)
+        checks = self.checks
         uids = [u.strip() for u in chunk.iloc[:, self.fields["user_id"]].tolist()]
-        texts = _prepare_texts(chunk.iloc[:, self.fields["text"]].tolist())
+        empty_placeholder: list[str | None] = []
+        if checks.template is not None:
+            raw_texts, empty_placeholder = checks.template.fill(chunk)
+        else:
+            raw_texts = chunk.iloc[:, self.fields["text"]].tolist()
+        texts = _prepare_texts(raw_texts)
         urls = [u.strip() for u in chunk.iloc[:, self.fields["url"]].tolist()]
 
         id_length = np.fromiter(map(len, uids), np.int64, n)
@@ -150,10 +172,21 @@ class Validator:
             ]
         )
         invalid: np.ndarray = np.asarray(masks.any(axis=1))
+        extra: dict[int, list[str]] = {}
+        for i, name in enumerate(empty_placeholder):
+            if name is not None:
+                extra.setdefault(i, []).append(f"template placeholder {{{name}}} is empty")
+        if checks.image_problems:
+            for i, url in enumerate(urls):
+                if (problem := checks.image_problems.get(url)) is not None:
+                    extra.setdefault(i, []).append(problem)
+        if extra:
+            invalid[list(extra)] = True
+        excluded = ~invalid & np.fromiter((u in checks.excluded for u in uids), bool, n)
 
         result = pd.DataFrame(
             {
-                "status": np.where(invalid, INVALID, VALID),
+                "status": np.where(invalid, INVALID, np.where(excluded, EXCLUDED, VALID)),
                 "RequestId": "",
                 "ErrorMessage": "",
                 "user_id": uids,
@@ -163,10 +196,14 @@ class Validator:
             index=chunk.index,
         )
         if invalid.any():
-            result.loc[invalid, "ErrorMessage"] = [
-                _message(tuple(masks[i]), uids[i], texts[i]) for i in np.flatnonzero(invalid)
-            ]
-        self._mark_duplicates(result, ~invalid)
+            messages: list[str] = []
+            for i in np.flatnonzero(invalid).tolist():
+                parts = [_message(tuple(masks[i]), uids[i], texts[i]), *extra.get(i, [])]
+                messages.append("; ".join(part for part in parts if part))
+            result.loc[invalid.astype(bool), "ErrorMessage"] = messages
+        if excluded.any():
+            result.loc[excluded, "ErrorMessage"] = "user_id is on a suppression list (--exclude)"
+        self._mark_duplicates(result, ~invalid & ~excluded)
         return result
 
     def _mark_duplicates(self, result: pd.DataFrame, valid: np.ndarray) -> None:

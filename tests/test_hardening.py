@@ -96,7 +96,7 @@ def test_output_in_a_missing_or_unwritable_place_exits_2_first(tmp_path: Path) -
     cases = {
         "afile/r.csv": "Error: afile/r.csv: the folder afile is not a folder\n",
         "nowhere/r.csv": "Error: nowhere/r.csv: the folder nowhere does not exist\n",
-        "r.xlsx": "Error: r.xlsx: the output must be a .csv file\n",
+        "r.json": "Error: r.json: the output must be a .csv or .xlsx file\n",
     }
     if os.geteuid() != 0:  # root writes anywhere
         cases["locked/r.csv"] = "Error: locked/r.csv: cannot write in the folder locked\n"

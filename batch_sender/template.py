@@ -1,0 +1,78 @@
+"""Personalisation: one text for every row, with {column} placeholders filled from the row.
+
+`{{` and `}}` are literal braces. A placeholder names any input column,
+spaces and all (`{Tên khách hàng}`); it takes no format spec or conversion.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+import pandas as pd
+
+from batch_sender.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Template:
+    parts: tuple[tuple[str, str | None], ...]
+    """(literal text, the placeholder after it or None), in order."""
+
+    @classmethod
+    def parse(cls, text: str) -> Template:
+        parts: list[tuple[str, str | None]] = []
+        try:
+            for literal, name, spec, conversion in string.Formatter().parse(text):
+                if spec or conversion:
+                    raise UsageError(
+                        f"--template: placeholders take no format ('{{{name}:{spec}}}'); "
+                        "write {column} only"
+                    )
+                if name == "":
+                    raise UsageError("--template: '{}' names no column; write {column}")
+                parts.append((literal, name))
+        except ValueError as exc:
+            raise UsageError(f"--template: {exc}; write {{{{ and }}}} for literal braces") from None
+        return cls(tuple(parts))
+
+    @property
+    def placeholders(self) -> list[str]:
+        return [name for _, name in self.parts if name is not None]
+
+    def bind(self, header: list[str]) -> BoundTemplate:
+        """Check every placeholder against the input's columns (exit 2 if one is unknown)."""
+        unknown = [name for name in self.placeholders if name not in header]
+        if unknown:
+            names = ", ".join(repr(h) for h in header)
+            listed = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
+            raise UsageError(f"--template: unknown placeholder {listed}; columns: {names}")
+        positions = tuple(
+            (literal, None if name is None else header.index(name)) for literal, name in self.parts
+        )
+        return BoundTemplate(self, positions)
+
+
+@dataclass(frozen=True)
+class BoundTemplate:
+    template: Template
+    positions: tuple[tuple[str, int | None], ...]
+
+    def fill(self, chunk: pd.DataFrame) -> tuple[list[str], list[str | None]]:
+        """Per row: the filled text, and the first placeholder whose cell is empty (or None)."""
+        n = len(chunk)
+        pieces: list[list[str]] = []
+        empty: list[str | None] = [None] * n
+        names = self.template.placeholders
+        index = 0
+        for literal, position in self.positions:
+            pieces.append([literal] * n)
+            if position is None:
+                continue
+            values = chunk.iloc[:, position].tolist()
+            for row, value in enumerate(values):
+                if empty[row] is None and not value.strip():
+                    empty[row] = names[index]
+            pieces.append(values)
+            index += 1
+        return ["".join(row) for row in zip(*pieces, strict=True)], empty
