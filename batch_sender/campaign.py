@@ -153,7 +153,8 @@ def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
             "(run `batch-sender validate` for details)"
         )
     if plan.excluded:
-        lines.append(f"{plan.excluded:,} rows are excluded by the suppression lists")
+        rows = "row is" if plan.excluded == 1 else "rows are"
+        lines.append(f"{plan.excluded:,} {rows} excluded by the suppression lists")
     return lines
 
 
