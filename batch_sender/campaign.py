@@ -163,9 +163,8 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
     check_output_path(job.output, job.table.source.path)
     started = time.monotonic()
     now = time.time()
-    journal = Journal.open(journal_path(job.output), job.campaign.id)
+    journal = Journal.open(journal_path(job.output), job.campaign.id, sending=True)
     try:
-        journal.lock_for_sending()
         plan = await asyncio.to_thread(make_plan, job, journal, now)
         for line in describe_plan(job.campaign, plan):
             say(line)
@@ -341,7 +340,14 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally
                 if job.resend_stale
                 else frozenset(r for r, rec in records.items() if rec.is_stale(now))
             )
-            extra = result_rows(chunk, checked, records, unsent_reason=unsent, stale_ids=stale)
+            extra = result_rows(
+                chunk,
+                checked,
+                records,
+                unsent_reason=unsent,
+                stale_ids=stale,
+                deliveries=journal.deliveries(valid_ids),
+            )
             tally.add(extra)
             writer.write(output_rows(chunk, extra))
     return tally

@@ -654,6 +654,143 @@ def balance(
 
 
 @cli.command()
+@click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 to take connections from other machines).",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="Take reports only at /esms/callback/TOKEN (eSMS signs nothing: use a long random one).",
+)
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds between rewrites of the result file.",
+)
+@handle_errors
+def callbacks(results: Path, port: int, host: str, token: str | None, every: float) -> None:
+    """Receive eSMS's delivery reports for a campaign and write them into its results.
+
+    eSMS calls the campaign's CallbackUrl (send --callback-url) with an HTTP
+    GET once a message's fate is known. This server records each report in
+    the campaign's journal and keeps the result file's delivery,
+    delivery_error and delivered_at columns up to date. It can run while
+    `send` runs. Stop it with Ctrl-C; it writes the result file once more.
+
+    \b
+    Examples:
+      batch-sender callbacks results.csv --port 8080 --token "$(openssl rand -hex 16)"
+      batch-sender send campaign.csv -o results.csv \\
+          --callback-url https://hooks.example.vn/esms/callback/TOKEN
+    """
+    from batch_sender.receiver import check_results, serve_callbacks
+
+    check_results(results)
+    receiver = asyncio.run(
+        serve_callbacks(
+            results,
+            host=host,
+            port=port,
+            token=token,
+            every=every,
+            say=lambda line: click.echo(line, err=True),
+        )
+    )
+    counts = ", ".join(f"{n:,} {k}" for k, n in sorted(receiver.counts.items())) or "none"
+    click.echo(
+        f"callbacks stopped: {receiver.received:,} reports ({counts}), "
+        f"{receiver.unknown:,} for unknown messages, {receiver.rejected:,} malformed requests"
+    )
+
+
+@cli.command()
+@click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--status-base-url",
+    envvar="ESMS_STATUS_BASE_URL",
+    default="https://status-sms.esms.vn",
+    show_default=True,
+    help="eSMS's status look-up base [env: ESMS_STATUS_BASE_URL].",
+)
+@click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
+@click.option("--allow-insecure-http", is_flag=True, help="Allow plain http to another host.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0)
+@handle_errors
+def status(
+    results: Path,
+    status_base_url: str,
+    oaid: str | None,
+    allow_insecure_http: bool,
+    timeout: float,
+) -> None:
+    """Ask eSMS (GetCallback) what became of accepted messages with no final report.
+
+    At most 200 ids a request and 20 requests a second. eSMS only knows
+    messages that were sent with a CallbackUrl. The answers go into the
+    journal and the result file's delivery columns.
+
+    \b
+    Examples:
+      batch-sender status results.csv
+    """
+    from batch_sender.lookup import look_up
+    from batch_sender.receiver import check_results
+
+    check_results(results)
+    check_base_url(status_base_url, allow_insecure_http=allow_insecure_http)
+    if not oaid:
+        raise UsageError("missing ESMS_OAID (--oaid): the look-up asks per Zalo OA")
+    found = asyncio.run(
+        look_up(
+            results,
+            status_base_url=status_base_url,
+            oaid=oaid,
+            timeout=timeout,
+            say=lambda line: click.echo(line, err=True),
+        )
+    )
+    shown = ", ".join(f"{n:,} {k}" for k, n in sorted(found.items())) or "nothing new"
+    click.echo(f"reports: {shown}")
+
+
+@cli.command()
+@click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write one self-contained HTML page with the tables and a chart.",
+)
+@handle_errors
+def report(results: Path, html_path: Path | None) -> None:
+    """The campaign at a glance: rows by status, CodeResult, delivery and Zalo error.
+
+    \b
+    Examples:
+      batch-sender report results.csv
+      batch-sender report results.csv --html report.html
+    """
+    from batch_sender.report import build_report, html_report
+    from batch_sender.results import atomic_text_file
+
+    campaign = build_report(results)
+    for line in campaign.text():
+        click.echo(line)
+    if html_path is not None:
+        with atomic_text_file(html_path) as f:
+            f.write(html_report(campaign))
+        click.echo(f"html: {html_path}")
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help="0 = any."
@@ -714,6 +851,19 @@ def balance(
     "--price", type=click.IntRange(min=0), default=300, show_default=True, help="Per message."
 )
 @click.option("--seed", type=int, default=None, help="Seed the fault dice (repeatable runs).")
+@click.option(
+    "--callback-delay",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds before the delivery report goes to a message's CallbackUrl.",
+)
+@click.option(
+    "--zalo-fail",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted messages Zalo then fails to deliver (-114).",
+)
 @click.option("--api-key", default=None, help="ApiKey it accepts (default SIMULATOR-API-KEY).")
 @click.option(
     "--secret-key", default=None, help="SecretKey it accepts (default SIMULATOR-SECRET-KEY)."
@@ -738,6 +888,8 @@ def simulator(
     balance: int,
     price: int,
     seed: int | None,
+    callback_delay: float,
+    zalo_fail: float,
     api_key: str | None,
     secret_key: str | None,
     oaid: str | None,
@@ -777,6 +929,8 @@ def simulator(
             outage_for=outage_for,
         ),
         seed=seed,
+        callback_delay=callback_delay,
+        zalo_fail=zalo_fail,
     )
     instance = sim.Simulator(config)
 

@@ -13,6 +13,10 @@ from typing import Any
 DEFAULT_BASE_URL = "https://rest.esms.vn"
 SEND_PATH = "/MainService.svc/json/SendZaloFollowerMessage_V5_post_json/"
 BALANCE_PATH = "/MainService.svc/json/GetBalance_json"
+DEFAULT_STATUS_BASE_URL = "https://status-sms.esms.vn"
+GET_CALLBACK_PATH = "/ZaloCallback/GetCallback"
+GET_CALLBACK_BATCH = 200
+GET_CALLBACK_RATE = 20
 
 ACCEPTED = "100"
 ALREADY_ACCEPTED = "124"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from batch_sender.delivery import Delivery
 from batch_sender.errors import UsageError
 
 SCHEMA_VERSION = "1"
@@ -57,6 +58,17 @@ CREATE TABLE IF NOT EXISTS messages (
     ambiguous_since REAL,
     updated_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS messages_smsid ON messages (smsid) WHERE smsid != '';
+CREATE TABLE IF NOT EXISTS deliveries (
+    key TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    smsid TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_request_id ON deliveries (request_id);
 """
 
 
@@ -97,6 +109,28 @@ class Record:
         return since is not None and now - since > STALE_AFTER
 
 
+def _take_lock(path: Path, wait: float = 5.0) -> IO[bytes]:
+    """flock on the journal file, waiting a little (the callback receiver holds it briefly).
+
+    SQLite itself uses fcntl locks, which are independent of flock on Linux,
+    so this never blocks SQLite.
+    """
+    handle = path.open("ab")  # creates the file if needed; flock needs it to exist
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise UsageError(
+                    f"{path}: another batch-sender is sending this campaign; "
+                    "wait for it to finish (or stop it), then rerun"
+                ) from None
+            time.sleep(0.05)
+
+
 def journal_path(results: Path) -> Path:
     return results.with_name(results.name + JOURNAL_SUFFIX)
 
@@ -112,7 +146,10 @@ class Journal:
         self.path = path
         self.commit_interval = commit_interval
         self.clock = clock
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # timeout: another process (send, callbacks, status) may hold the write lock a moment.
+        self._db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; only power loss can drop
         # the last commits, and those are recoverable (see module docstring).
@@ -121,51 +158,68 @@ class Journal:
         self._in_tx = False
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self.intents_path = path.with_name(path.name + INTENTS_SUFFIX)
-        self._intents = os.open(self.intents_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._intents: int | None = None
+        """The intent log, open only in the one process that sends (it alone empties it)."""
         self._last_commit = time.monotonic()
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
         self._lock: IO[bytes] | None = None
 
     @classmethod
-    def open(cls, path: Path, campaign_id: str, **kwargs: float) -> Journal:
-        """Open or create the journal; refuse one that belongs to another campaign."""
+    def open(
+        cls, path: Path, campaign_id: str, *, sending: bool = False, **kwargs: float
+    ) -> Journal:
+        """Open or create the journal; refuse one that belongs to another campaign.
+
+        sending=True first takes the campaign's lock (one `send` at a time),
+        then folds in the intent log a killed run left: only the lock holder
+        may touch that log, or a second process could empty it under a
+        running send.
+        """
+        lock = _take_lock(path) if sending else None
         try:
             journal = cls(path, **kwargs)  # type: ignore[arg-type]
+            journal._lock = lock
             known = journal.meta("campaign_id")
         except sqlite3.DatabaseError as exc:
-            raise UsageError(f"{path}: not a batch-sender journal ({exc})") from None
-        journal.fold_intents()
-        if known is None:
-            journal.set_meta("campaign_id", campaign_id)
-            journal.set_meta("schema", SCHEMA_VERSION)
-            journal.commit()
-        elif known != campaign_id:
+            if lock is not None:
+                lock.close()
+            raise UsageError(f"{path}: cannot use this journal ({exc})") from None
+        if known is not None and known != campaign_id:
             journal.close()
             raise UsageError(
                 f"{path} belongs to campaign {known!r}, not {campaign_id!r}: "
                 f"pass --campaign-id {known!r} to continue it, or choose another -o"
             )
-        else:
-            journal.resumed = True
+        journal.resumed = known is not None
+        if sending:
+            journal._intents = os.open(
+                journal.intents_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            )
+            journal.fold_intents()
+        if known is None:
+            journal.set_meta("campaign_id", campaign_id)
+            journal.set_meta("schema", SCHEMA_VERSION)
+            journal.commit()
         return journal
 
-    def lock_for_sending(self) -> None:
-        """One sender per campaign at a time (other readers, such as reports, may share).
-
-        flock on the database file: SQLite itself uses fcntl locks, which are
-        independent of flock on Linux, so this never blocks SQLite.
-        """
+    def try_lock(self) -> bool:
+        """Take the campaign's lock if free (the callback receiver, between sends)."""
+        if self._lock is not None:
+            return True
         handle = self.path.open("rb")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise UsageError(
-                f"{self.path}: another batch-sender is sending this campaign; "
-                "wait for it to finish (or stop it), then rerun"
-            ) from None
+            return False
         self._lock = handle
+        return True
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # --- meta -----------------------------------------------------------------
 
@@ -207,6 +261,8 @@ class Journal:
         process is killed) costs microseconds. Each commit covers every intent
         before it and empties the log; `open` folds what a crash left in it.
         """
+        if self._intents is None:
+            raise RuntimeError("intend() needs a journal opened for sending")
         self.sending(request_id, line)
         os.write(self._intents, f"{request_id}\t{line}\t{self.clock()!r}\n".encode())
 
@@ -244,6 +300,94 @@ class Journal:
             ),
         )
 
+    def record_delivery(self, delivery: Delivery) -> str | None:
+        """Keep a delivery report; the RequestId it belongs to, or None if no send knows it.
+
+        Reports repeat (eSMS retries, GetCallback overlaps): a final outcome is
+        never replaced by `pending`, so recording one twice changes nothing.
+        """
+        request_id = delivery.request_id
+        if not request_id and delivery.smsid:
+            self._flush()
+            row = self._db.execute(
+                "SELECT request_id FROM messages WHERE smsid = ?", (delivery.smsid,)
+            ).fetchone()
+            request_id = row[0] if row else ""
+        known = bool(request_id) and (
+            self._db.execute(
+                "SELECT 1 FROM messages WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            is not None
+        )
+        self._write(
+            """
+            INSERT INTO deliveries (key, request_id, smsid, delivery, error, at, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (key) DO UPDATE SET
+                request_id = CASE WHEN excluded.request_id != '' THEN excluded.request_id
+                                  ELSE deliveries.request_id END,
+                delivery = excluded.delivery, error = excluded.error, at = excluded.at,
+                received_at = excluded.received_at
+            WHERE deliveries.delivery = 'pending' OR excluded.delivery != 'pending'
+            """,
+            (
+                delivery.key if delivery.request_id else (request_id or delivery.key),
+                request_id,
+                delivery.smsid,
+                delivery.delivery,
+                delivery.error,
+                delivery.at,
+                self.clock(),
+            ),
+        )
+        # Kept even when unknown: the report can beat send's commit of the answer.
+        return request_id if known else None
+
+    def deliveries(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """RequestId -> (delivery, delivery_error, delivered_at) for those reported."""
+        self._flush()
+        ids = [r for r in request_ids if r]
+        found: dict[str, tuple[str, str, str]] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"""
+                SELECT COALESCE(NULLIF(d.request_id, ''), m.request_id), d.delivery, d.error, d.at
+                FROM deliveries d LEFT JOIN messages m ON d.request_id = '' AND m.smsid = d.smsid
+                WHERE COALESCE(NULLIF(d.request_id, ''), m.request_id) IN ({marks})
+                """,
+                batch,
+            )
+            for rid, delivery, error, at in rows:
+                found[rid] = (delivery, error, at)
+        return found
+
+    def unreported(self) -> list[str]:
+        """Accepted messages with no final delivery report yet."""
+        self._flush()
+        return [
+            rid
+            for (rid,) in self._db.execute(
+                """
+                SELECT request_id FROM messages WHERE status = 'accepted' AND request_id NOT IN
+                    (SELECT request_id FROM deliveries WHERE delivery != 'pending')
+                ORDER BY line
+                """
+            )
+        ]
+
+    def accepted_times(self) -> list[float]:
+        """When each accepted message's answer was recorded (for the report's chart)."""
+        self._flush()
+        rows = self._db.execute("SELECT updated_at FROM messages WHERE status = 'accepted'")
+        return [t for (t,) in rows]
+
+    def delivery_times(self) -> list[tuple[str, str, float]]:
+        """(delivery, at, received_at) of every report."""
+        self._flush()
+        return list(self._db.execute("SELECT delivery, at, received_at FROM deliveries"))
+
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         # Held in memory until the next commit, then sent in executemany
         # batches: a third of the cost of one execute per write.
@@ -267,13 +411,17 @@ class Journal:
         if self._in_tx:
             self._db.execute("COMMIT")
             self._in_tx = False
-            # Every intent written so far is in the database now.
-            os.ftruncate(self._intents, 0)
+            if self._intents is not None:
+                # Every intent written so far is in the database now.
+                os.ftruncate(self._intents, 0)
         self._last_commit = time.monotonic()
 
     def fold_intents(self) -> None:
         """Record as `sending` the requests a killed run announced but never committed."""
-        raw = self.intents_path.read_bytes()
+        try:
+            raw = self.intents_path.read_bytes()
+        except FileNotFoundError:
+            return
         for entry in raw.decode("utf-8", errors="replace").splitlines():
             parts = entry.split("\t")
             if len(parts) != 3:
@@ -288,7 +436,9 @@ class Journal:
     def close(self) -> None:
         self.commit()
         self._db.close()
-        os.close(self._intents)
+        if self._intents is not None:
+            os.close(self._intents)
+            self._intents = None
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None

@@ -18,11 +18,21 @@ from typing import IO, Protocol
 
 import pandas as pd
 
+from batch_sender.delivery import DELIVERY_COLUMNS
 from batch_sender.errors import UsageError
-from batch_sender.journal import ACCEPTED, FAILED, SENDING, Record
+from batch_sender.journal import ACCEPTED, FAILED, SENDING, Journal, Record
 from batch_sender.validate import VALID
 
-RESULT_COLUMNS = ["row", "status", "RequestId", "SMSID", "CodeResult", "ErrorMessage", "attempts"]
+RESULT_COLUMNS = [
+    "row",
+    "status",
+    "RequestId",
+    "SMSID",
+    "CodeResult",
+    "ErrorMessage",
+    "attempts",
+    *DELIVERY_COLUMNS,
+]
 UNSENT = "unsent"
 
 
@@ -38,6 +48,9 @@ def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
             "CodeResult": "",
             "ErrorMessage": checked["ErrorMessage"].to_numpy(),
             "attempts": 0,
+            "delivery": "",
+            "delivery_error": "",
+            "delivered_at": "",
         },
         index=chunk.index,
     )
@@ -51,6 +64,7 @@ def result_rows(
     *,
     unsent_reason: str,
     stale_ids: frozenset[str] = frozenset(),
+    deliveries: dict[str, tuple[str, str, str]] | None = None,
 ) -> pd.DataFrame:
     """send's RESULT_COLUMNS: each valid row's outcome from the journal, or `unsent`."""
     status: list[str] = []
@@ -98,6 +112,11 @@ def result_rows(
         },
         index=chunk.index,
     )
+    reported = deliveries or {}
+    none = ("", "", "")
+    outcomes = [reported.get(rid, none) if rid else none for rid in request_id]
+    for i, column in enumerate(DELIVERY_COLUMNS):
+        extra[column] = [outcome[i] for outcome in outcomes]
     return extra
 
 
@@ -259,3 +278,58 @@ class XlsxWriter:
 
     def save(self, path: Path) -> None:
         self.book.save(path)
+
+
+def rewrite_deliveries(path: Path, journal: Journal) -> int:
+    """Refresh the delivery columns of a CSV result file from the journal; rows rewritten.
+
+    The result file itself is the source (not the input, which the callback
+    receiver does not know): every other cell is copied as it was.
+    """
+    header = result_header(path)
+    rid_at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
+    first_delivery = len(header) - len(DELIVERY_COLUMNS)
+    bom = path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    rows = 0
+    reader = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        header=0,
+        names=range(len(header)),
+        index_col=False,
+        encoding="utf-8-sig",
+        chunksize=5_000,
+    )
+    with reader, atomic_text_file(path, bom=bom) as f:
+        writer = CsvWriter(f)
+        for chunk in reader:
+            reported = journal.deliveries(chunk.iloc[:, rid_at].tolist())
+            if reported:
+                for offset in range(len(DELIVERY_COLUMNS)):
+                    column = chunk.iloc[:, first_delivery + offset].tolist()
+                    for i, rid in enumerate(chunk.iloc[:, rid_at].tolist()):
+                        if rid in reported:
+                            column[i] = reported[rid][offset]
+                    chunk[first_delivery + offset] = column
+            chunk.columns = pd.Index(header, dtype=object)
+            writer.write(chunk)
+            rows += len(chunk)
+    return rows
+
+
+def result_header(path: Path) -> list[str]:
+    """The header of a batch-sender CSV result file; UsageError if it is not one."""
+    if path.suffix.lower() != ".csv":
+        raise UsageError(f"{path}: delivery status is kept in .csv result files only")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such result file; run `batch-sender send` first") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: cannot read it ({exc})") from None
+    if header[-len(RESULT_COLUMNS) :] != RESULT_COLUMNS:
+        raise UsageError(f"{path}: not a batch-sender result file (its last columns differ)")
+    return header

@@ -77,6 +77,10 @@ class SimulatorConfig:
     """What one accepted message costs; 103 when the balance cannot pay it."""
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
+    callback_delay: float = 0.0
+    """Seconds after acceptance before the delivery report goes to the CallbackUrl."""
+    zalo_fail: float = 0.0
+    """Share of accepted messages that Zalo then fails to deliver (-114 User is inactive)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,10 @@ class Simulator:
         self.truncated = 0
         self.http_errors = 0
         self.send_dates: list[str] = []
+        self.reports: dict[str, dict[str, str]] = {}
+        """RequestId -> the delivery report made for it (to the CallbackUrl and GetCallback)."""
+        self.tasks: set[asyncio.Future[None]] = set()
+        self._reporter: Any = None
         self.cut = 0
         self.outages = 0
         self.down = False
@@ -119,6 +127,8 @@ class Simulator:
         app.router.add_post(esms.BALANCE_PATH, self.get_balance)
         app.router.add_get(STATS_PATH, self.stats)
         app.router.add_post(SET_BALANCE_PATH, self.set_balance)
+        app.router.add_post(esms.GET_CALLBACK_PATH, self.get_callback)
+        app.on_cleanup.append(self._close_reporter)
         return app
 
     async def send(self, request: web.Request) -> web.StreamResponse:
@@ -204,11 +214,78 @@ class Simulator:
         )
         if request_id:
             self.accepted[request_id] = accepted
+            callback_url = body.get("CallbackUrl")
+            if isinstance(callback_url, str) and callback_url and not sandbox:
+                self.tasks.add(
+                    task := asyncio.ensure_future(self._report(callback_url, request_id))
+                )
+                task.add_done_callback(self.tasks.discard)
         else:
             self.unkeyed.append(accepted)
         if not sandbox:
             self.balance -= config.price
         return {"CodeResult": esms.ACCEPTED, "SMSID": smsid}
+
+    async def _report(self, url: str, request_id: str) -> None:
+        """Zalo's verdict, sent as eSMS does: a GET with query parameters, retried on failure."""
+        import aiohttp
+
+        await asyncio.sleep(self.config.callback_delay)
+        accepted = self.accepted[request_id]
+        failed = self.rng.random() < self.config.zalo_fail
+        stamp = time.strftime("%d/%m/%Y %H:%M:%S", time.gmtime(time.time() + 7 * 3600))
+        error = json.dumps({"error": -114, "message": "User is inactive"}) if failed else ""
+        params = {
+            "SMSID": accepted.smsid,
+            "SendStatus": "5",
+            "SendSuccess": "0" if failed else "1",
+            "SendFailed": "1" if failed else "0",
+            "TotalSent": "1",
+            "TotalReceiver": "1",
+            "TotalPrice": str(self.config.price),
+            "RequestId": request_id,
+            "TypeId": "26",
+            "telcoid": "0",
+            "phonenumber": accepted.user_id,
+            "partnerids": f"{self.rng.getrandbits(64):016x}",
+            "oaid": self.config.oaid,
+            "tempid": "",
+            "error_info": f"{error}____{stamp}" if failed else "",
+        }
+        self.reports[request_id] = params
+        if self._reporter is None:
+            self._reporter = aiohttp.ClientSession()
+        for _ in range(6):  # eSMS retries five times
+            try:
+                async with self._reporter.get(
+                    url, params=params, timeout=aiohttp.ClientTimeout(total=5)
+                ) as response:
+                    if response.status < 500:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
+
+    async def get_callback(self, request: web.Request) -> web.Response:
+        """GetCallback: the reports made so far for the asked RequestIds (200 at most).
+
+        The response shape is not documented: this answers {"CodeResult": "100",
+        "Data": [report, ...]} with the callback's own parameters, which is
+        what batch-sender's `status` reads.
+        """
+        body = await _json_body(request) or {}
+        asked = body.get("ListRefid")
+        if not isinstance(asked, list) or len(asked) > 200:
+            return web.json_response({"CodeResult": "110", "ErrorMessage": "ListRefid"})
+        data = [self.reports[r] for r in asked if isinstance(r, str) and r in self.reports]
+        return web.json_response({"CodeResult": "100", "Data": data})
+
+    async def _close_reporter(self, _app: web.Application) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._reporter is not None:
+            await self._reporter.close()
 
     def _answer(self, CodeResult: str, **fields: str) -> web.Response:
         self.codes[CodeResult] += 1

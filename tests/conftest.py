@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import threading
 from collections.abc import Iterator, Sequence
@@ -149,6 +150,10 @@ def start_simulator(config: SimulatorConfig) -> Iterator[RunningSimulator]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
         loop.close()
+
+
+simulator_running = contextlib.contextmanager(start_simulator)
+"""`with simulator_running(config) as esms:` for a test's own configuration."""
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from batch_sender.cli import check_base_url, cli
 from batch_sender.errors import UsageError
+from batch_sender.results import RESULT_COLUMNS
 from batch_sender.simulator import Faults, SimulatorConfig
 
 from .conftest import message_rows, read_results, start_simulator, write_csv
@@ -126,7 +127,7 @@ def test_ten_thousand_columns(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", rows, header=header)
     result = run("validate", str(path), "-o", "report.csv")
     assert result.exit_code == 0, result.output
-    assert len(read_results(Path("report.csv"))[0]) == 10_003 + 7
+    assert len(read_results(Path("report.csv"))[0]) == 10_003 + len(RESULT_COLUMNS)
 
 
 def test_a_huge_line_without_a_line_break_is_a_clean_error(tmp_path: Path) -> None:

@@ -82,14 +82,15 @@ def test_a_rerun_keeps_the_doubt_a_crash_left(tmp_path: Path) -> None:
 
 def test_an_intent_survives_a_kill_before_any_commit(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    crashed = Journal.open(path, "c", commit_interval=3600)  # nothing committed for an hour
+    crashed = Journal.open(path, "c", sending=True, commit_interval=3600)
     crashed.record("done", 2, Outcome("accepted", "100", "s"))
     crashed.commit()
     crashed.intend("done", 2)  # a (pointless) resend of an accepted row...
     crashed.intend("r", 3)  # ...and a request that went out: then kill -9
-    del crashed  # no close(), no commit: the process is gone
+    assert crashed._lock is not None
+    crashed._lock.close()  # the process is gone: no close(), no commit, its lock released
 
-    rerun = Journal.open(path, "c")
+    rerun = Journal.open(path, "c", sending=True)
     found = rerun.lookup(["done", "r"])
     assert found["r"].status == "sending"
     assert found["r"].unanswered_since() is not None
@@ -108,16 +109,30 @@ def test_a_journal_belongs_to_one_campaign(tmp_path: Path) -> None:
     )
 
 
+def test_only_the_sender_empties_the_intent_log(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    sender = Journal.open(path, "c", sending=True, commit_interval=3600)
+    sender.intend("r", 2)
+    # The callback receiver commits its own writes to the same journal...
+    receiver = Journal(path)
+    receiver.set_meta("x", "y")
+    receiver.commit()
+    receiver.close()
+    # ...which must not empty the log of the send still running.
+    assert sender.intents_path.read_bytes().startswith(b"r\t2\t")
+    sender.close()
+
+
 def test_a_second_sender_on_the_same_campaign_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    first = Journal.open(path, "c")
-    first.lock_for_sending()
+    first = Journal.open(path, "c", sending=True)
     # flock is per open file: another process (here a child) must be refused.
     code = (
         "import sys; from pathlib import Path; from batch_sender.journal import Journal\n"
         "from batch_sender.errors import UsageError\n"
-        f"j = Journal.open(Path({str(path)!r}), 'c')\n"
-        "try:\n    j.lock_for_sending()\nexcept UsageError as e:\n    print(e); sys.exit(2)\n"
+        "try:\n"
+        f"    Journal.open(Path({str(path)!r}), 'c', sending=True)\n"
+        "except UsageError as e:\n    print(e); sys.exit(2)\n"
     )
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert child.returncode == 2

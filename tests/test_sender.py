@@ -33,7 +33,7 @@ def mocked() -> Iterator[aioresponses]:
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal.open(tmp_path / "r.csv.journal.sqlite", "c")
+    j = Journal.open(tmp_path / "r.csv.journal.sqlite", "c", sending=True)
     yield j
     j.close()
 
