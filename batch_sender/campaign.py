@@ -333,7 +333,7 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally
     remove_orphans(job.output)
     with open_output(job.output, bom=job.excel) as writer:
         for chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
-            valid_ids = checked["RequestId"][checked["status"] == VALID]
+            valid_ids = checked["RequestId"][checked["RequestId"] != ""]
             records = journal.lookup(valid_ids)
             stale = (
                 frozenset()

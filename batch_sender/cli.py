@@ -305,6 +305,11 @@ def validate(
     if output is not None:
         check_output_path(output, input_path)
     summary_json = read_options.pop("summary_json")
+    if summary_json is not None:
+        from batch_sender.results import check_side_file
+
+        taken = [input_path] + ([output] if output else [])
+        check_side_file(summary_json, taken=taken, what="--summary-json")
     table, campaign, checks = _open_input(input_path, **read_options)
     tally = validate_file(table, campaign, output, checks=checks, excel=excel)
     _print_tally(input_path.name, tally)
@@ -477,6 +482,12 @@ def send(
 
         send_date = parse_send_date(send_at)
     summary_json = read_options.pop("summary_json")
+    if summary_json is not None:
+        from batch_sender.journal import journal_path
+        from batch_sender.results import check_side_file
+
+        taken = [input_path, output, journal_path(output)]
+        check_side_file(summary_json, taken=taken, what="--summary-json")
     table, campaign, checks = _open_input(input_path, **read_options)
     json_log = log_format == "json"
 
@@ -548,9 +559,13 @@ def send(
     click.echo(f"results: {output}")
     if report.stopped is not None:
         if report.stopped.account:
-            click.echo(f"Error: stopped: {report.stopped.reason}", err=True)
+            line = f"Error: stopped: {report.stopped.reason}"
         else:
-            click.echo("Interrupted: rerun the same command to continue.", err=True)
+            line = "Interrupted: rerun the same command to continue."
+        if json_log:
+            _log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
+        else:
+            click.echo(line, err=True)
     _write_summary(
         summary_json,
         {
@@ -781,6 +796,10 @@ def report(results: Path, html_path: Path | None) -> None:
     from batch_sender.report import build_report, html_report
     from batch_sender.results import atomic_text_file
 
+    if html_path is not None:
+        from batch_sender.results import check_side_file
+
+        check_side_file(html_path, taken=[results], what="--html")
     campaign = build_report(results)
     for line in campaign.text():
         click.echo(line)

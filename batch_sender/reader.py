@@ -425,6 +425,8 @@ def cell_text(value: object) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, bytes):  # Parquet strings written without the UTF8 annotation
+        return value.decode("utf-8", errors="replace")
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):

@@ -24,9 +24,9 @@ class CampaignReport:
     deliveries: Counter[str] = field(default_factory=Counter)
     zalo_errors: Counter[str] = field(default_factory=Counter)
     sends: Counter[int] = field(default_factory=Counter)
-    """Accepted messages per minute (Unix minute)."""
+    """Accepted messages per second (Unix time)."""
     delivered: Counter[int] = field(default_factory=Counter)
-    """Delivery reports per minute."""
+    """Final delivery reports per second."""
 
     def text(self) -> list[str]:
         lines = [f"{self.name}: {self.rows:,} rows"]
@@ -80,20 +80,32 @@ def build_report(results: Path) -> CampaignReport:
     if journal_file.exists():
         journal = Journal(journal_file)
         try:
-            report.sends.update(int(t // 60) for t in journal.accepted_times())
+            report.sends.update(int(t) for t in journal.accepted_times())
             for delivery, when, received in journal.delivery_times():
                 if delivery != "pending":
-                    report.delivered[_minute(when, received)] += 1
+                    report.delivered[_second(when, received)] += 1
         finally:
             journal.close()
     return report
 
 
-def _minute(when: str, received: float) -> int:
+def _second(when: str, received: float) -> int:
     try:
-        return int(dt.datetime.fromisoformat(when).timestamp() // 60)
+        return int(dt.datetime.fromisoformat(when).timestamp())
     except ValueError:
-        return int(received // 60)
+        return int(received)
+
+
+BUCKETS = (1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
+
+
+def _bucket(span: int) -> int:
+    """The smallest bucket (seconds) that draws the span in at most 60 bars."""
+    return next((b for b in BUCKETS if span / b <= 60), BUCKETS[-1])
+
+
+def _per(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
 
 
 def html_report(report: CampaignReport) -> str:
@@ -112,7 +124,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 </style></head><body>
 <h1>{html.escape(report.name)}: {report.rows:,} rows</h1>
 {tables}
-<h2>Sends and deliveries over time (per minute, Vietnam time)</h2>
+<h2>Sends and deliveries over time (Vietnam time)</h2>
 {_chart(report)}
 </body></html>
 """
@@ -124,42 +136,47 @@ def _table(title: str, rows: list[tuple[str, int]]) -> str:
 
 
 def _chart(report: CampaignReport) -> str:
-    minutes = sorted(set(report.sends) | set(report.delivered))
-    if not minutes:
+    seconds = set(report.sends) | set(report.delivered)
+    if not seconds:
         return "<p>No sends recorded in the journal.</p>"
-    first, last = minutes[0], minutes[-1]
+    size = _bucket(max(seconds) - min(seconds) + 1)
+    sends: Counter[int] = Counter()
+    delivered: Counter[int] = Counter()
+    for source, target in ((report.sends, sends), (report.delivered, delivered)):
+        for second, n in source.items():
+            target[second // size] += n
+    first, last = min(sends | delivered), max(sends | delivered)
     span = last - first + 1
     width, height, pad = 760, 240, 40
-    top = max(max(report.sends.values(), default=0), max(report.delivered.values(), default=0))
+    top = max(max(sends.values(), default=0), max(delivered.values(), default=0))
     step = (width - 2 * pad) / span
     bar = max(step / 2 - 1, 1)
 
     def y(n: int) -> float:
         return height - pad - (height - 2 * pad) * n / top
 
+    series = ((0.0, sends, "#3b7dd8"), (bar, delivered, "#2e9e5b"))
     bars = []
-    for minute in range(first, last + 1):
-        x = pad + (minute - first) * step
-        for offset, counts, color in (
-            (0.0, report.sends, "#3b7dd8"),
-            (bar, report.delivered, "#2e9e5b"),
-        ):
-            n = counts.get(minute, 0)
+    for bucket in range(first, last + 1):
+        x = pad + (bucket - first) * step
+        for offset, counts, color in series:
+            n = counts.get(bucket, 0)
             if n:
                 bars.append(
                     f'<rect x="{x + offset:.1f}" y="{y(n):.1f}" width="{bar:.1f}" '
                     f'height="{height - pad - y(n):.1f}" fill="{color}"><title>{n:,}</title></rect>'
                 )
-    start = dt.datetime.fromtimestamp(first * 60, VIETNAM).strftime("%d/%m %H:%M")
-    end = dt.datetime.fromtimestamp(last * 60, VIETNAM).strftime("%d/%m %H:%M")
+    start = dt.datetime.fromtimestamp(first * size, VIETNAM).strftime("%d/%m %H:%M:%S")
+    end = dt.datetime.fromtimestamp((last + 1) * size, VIETNAM).strftime("%d/%m %H:%M:%S")
     return (
         f'<p class=legend><span style="background:#3b7dd8"></span>accepted'
-        f'<span style="background:#2e9e5b"></span>delivery reports</p>'
+        f'<span style="background:#2e9e5b"></span>delivery reports (delivered or failed), '
+        f"per {_per(size)}</p>"
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="sends and deliveries per minute">'
+        f'role="img" aria-label="sends and deliveries over time">'
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
         f'stroke="#888"/>'
-        f'<text x="{pad}" y="{pad - 10}" font-size="12">{top:,} per minute</text>'
+        f'<text x="{pad}" y="{pad - 10}" font-size="12">{top:,} per {_per(size)}</text>'
         f'<text x="{pad}" y="{height - 12}" font-size="12">{start}</text>'
         f'<text x="{width - pad}" y="{height - 12}" font-size="12" text-anchor="end">{end}</text>'
         + "".join(bars)

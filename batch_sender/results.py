@@ -20,8 +20,8 @@ import pandas as pd
 
 from batch_sender.delivery import DELIVERY_COLUMNS
 from batch_sender.errors import UsageError
-from batch_sender.journal import ACCEPTED, FAILED, SENDING, Journal, Record
-from batch_sender.validate import VALID
+from batch_sender.journal import ACCEPTED, FAILED, FINAL, SENDING, Journal, Record
+from batch_sender.validate import EXCLUDED, INVALID, VALID
 
 RESULT_COLUMNS = [
     "row",
@@ -76,8 +76,12 @@ def result_rows(
     for row_status, rid, error in zip(
         checked["status"], checked["RequestId"], checked["ErrorMessage"], strict=True
     ):
-        record = records.get(rid) if row_status == VALID else None
-        if row_status != VALID:
+        record = records.get(rid) if rid else None
+        if row_status in (INVALID, EXCLUDED) and record is not None and record.status in FINAL:
+            # Excluded or invalid by today's checks, but an earlier run sent it.
+            smsid_value = record.smsid if record.status == ACCEPTED else ""
+            values = (record.status, rid, smsid_value, record.code, record.message, record.attempts)
+        elif row_status != VALID:
             values = (row_status, "", "", "", error, 0)
         elif rid in stale_ids and record is not None:
             values = (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
@@ -185,6 +189,19 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
         yield CsvWriter(f)
 
 
+def check_side_file(path: Path, *, taken: list[Path], what: str) -> None:
+    """A file written besides the result (--summary-json, --html): never over another one."""
+    for other in taken:
+        if path.resolve() == other.resolve():
+            raise UsageError(f"{path}: {what} would overwrite {other}; choose another name")
+    parent = path.parent
+    if not parent.is_dir():
+        state = "is not a folder" if parent.exists() else "does not exist"
+        raise UsageError(f"{path}: the folder {parent} {state}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{path}: cannot write in the folder {parent}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed into place if the block succeeds."""
@@ -271,8 +288,11 @@ class XlsxWriter:
 
     def _text(self, value: object) -> object:
         from openpyxl.cell import WriteOnlyCell
+        from openpyxl.utils.escape import escape
 
-        cell = WriteOnlyCell(self.sheet, str(value))
+        # Control characters cannot stand in XLSX XML: Excel's own _xHHHH_
+        # escapes keep them, and openpyxl or Excel reading the file get them back.
+        cell = WriteOnlyCell(self.sheet, escape(str(value)))
         cell.data_type = "s"  # openpyxl would take a leading "=" as a formula
         return cell
 

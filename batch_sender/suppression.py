@@ -6,6 +6,7 @@ use) or plain text with one id per line (blank lines and # comments skipped).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,17 +25,20 @@ def _load(path: Path, user_id_column: str) -> set[str]:
     if not path.is_file():
         raise InputError(path, "no such suppression list (--exclude)")
     try:
-        first = path.read_text(encoding="utf-8-sig").split("\n", 1)[0].strip()
+        with path.open(encoding="utf-8-sig") as f:
+            first = next((s for line in f if (s := line.strip()) and not s.startswith("#")), "")
     except UnicodeDecodeError:
         raise InputError(path, "the suppression list is not UTF-8 text") from None
-    if first == user_id_column or any(d in first for d in DELIMITERS):
-        source = Source(path=path, columns=Columns(user_id=user_id_column, text=None, url=None))
+    header = {cell.strip() for cell in re.split(r"[,;\t|]", first)}
+    if header & {user_id_column, "user_id"} or any(d in first for d in DELIMITERS):
+        name = user_id_column if user_id_column in header else "user_id"
+        source = Source(path=path, columns=Columns(user_id=name, text=None, url=None))
         table = open_table(source)
-        column = table.fields["user_id"]
+        position = table.fields["user_id"]
         return {
             value.strip()
             for chunk in table.chunks()
-            for value in chunk.iloc[:, column].tolist()
+            for value in chunk.iloc[:, position].tolist()
             if value.strip()
         }
     with path.open(encoding="utf-8-sig") as f:

@@ -21,6 +21,8 @@ class Template:
 
     @classmethod
     def parse(cls, text: str) -> Template:
+        if not text.strip():
+            raise UsageError("--template is empty: give the message text")
         parts: list[tuple[str, str | None]] = []
         try:
             for literal, name, spec, conversion in string.Formatter().parse(text):

@@ -203,6 +203,15 @@ class Validator:
             result.loc[invalid.astype(bool), "ErrorMessage"] = messages
         if excluded.any():
             result.loc[excluded, "ErrorMessage"] = "user_id is on a suppression list (--exclude)"
+        if self.request_ids:
+            # Rows held back only by this run's extra checks keep their RequestId,
+            # so that a message an earlier run sent is still reported as sent.
+            identifiable = ~np.asarray(masks.any(axis=1))
+            if identifiable.any():
+                ids, _ = self.campaign.request_ids(
+                    *(result.loc[identifiable, c].tolist() for c in ("user_id", "text", "url"))
+                )
+                result.loc[identifiable, "RequestId"] = ids
         self._mark_duplicates(result, ~invalid & ~excluded)
         return result
 
@@ -212,8 +221,7 @@ class Validator:
             return
         columns = rows["user_id"].tolist(), rows["text"].tolist(), rows["url"].tolist()
         if self.request_ids:
-            ids, keys = self.campaign.request_ids(*columns)
-            result.loc[valid, "RequestId"] = ids
+            _, keys = self.campaign.request_ids(*columns)
         else:
             # Python's own 64-bit string hash: only compared within this run.
             hashes = map(hash, zip(*columns, strict=True))

@@ -161,6 +161,35 @@ def test_suppression_lists_exclude_rows(tmp_path: Path, esms: RunningSimulator) 
     assert esms.stats()["accepted"] == 3
 
 
+def test_a_row_sent_earlier_stays_accepted_when_excluded_later(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    rows = message_rows(3)
+    path = write_csv(tmp_path / "c.csv", rows)
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    before = read_results(Path("r.csv"))
+    (tmp_path / "late.txt").write_text(f"{rows[1][0]}\n", encoding="utf-8")
+    again = run(
+        "send", str(path), "-o", "r.csv", "--exclude", str(tmp_path / "late.txt"), *esms.args
+    )
+    assert again.exit_code == 0
+    # It went out in the first run: the result file keeps saying so.
+    assert read_results(Path("r.csv"))[1] == before[1]
+    assert esms.stats()["requests"] == 3
+
+
+def test_duplicates_are_not_reported_as_accepted(tmp_path: Path, esms: RunningSimulator) -> None:
+    rows = message_rows(2)
+    path = write_csv(tmp_path / "c.csv", [*rows, rows[0]])
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 1
+    results = read_results(Path("r.csv"))
+    assert [(r["status"], r["RequestId"] != "") for r in results] == [
+        ("accepted", True),
+        ("accepted", True),
+        ("duplicate", False),
+    ]
+
+
 def test_missing_suppression_list_exits_2(tmp_path: Path) -> None:
     result = run("validate", str(write_csv(tmp_path / "c.csv", message_rows(1))), "--exclude", "x")
     assert result.exit_code == 2
@@ -216,6 +245,33 @@ def test_balance_command(esms: RunningSimulator) -> None:
 
 
 # --- files for Excel users and data teams -------------------------------------------
+
+
+def test_summary_json_never_overwrites_the_input_or_results(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(1))
+    result = run("send", str(path), "-o", "r.csv", "--simulate", "--summary-json", "r.csv")
+    assert result.exit_code == 2
+    assert (
+        result.stderr == "Error: r.csv: --summary-json would overwrite r.csv; choose another name\n"
+    )
+    checked = run("validate", str(path), "--summary-json", "nowhere/s.json")
+    assert checked.exit_code == 2
+    assert "the folder nowhere does not exist" in checked.stderr
+
+
+def test_empty_template_and_control_characters_in_xlsx(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", [[LONG_ID, "a\x0bb", "https://x.vn/a.jpg"]])
+    empty = run("validate", str(path), "--template", "")
+    assert (empty.exit_code, empty.stderr) == (
+        2,
+        "Error: --template is empty: give the message text\n",
+    )
+    result = run("validate", str(path), "-o", "rep.xlsx")
+    assert result.exit_code == 0, result.output
+    from openpyxl.utils.escape import unescape
+
+    # Stored as Excel's own escape (_x000b_), which Excel shows as the character.
+    assert unescape(openpyxl.load_workbook("rep.xlsx").active["B2"].value) == "a\x0bb"
 
 
 def test_xlsx_results_keep_ids_as_text_and_never_formulas(
