@@ -8,11 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from batch_sender.delivery import VIETNAM
 from batch_sender.journal import Journal, journal_path
-from batch_sender.results import RESULT_COLUMNS, result_header
+from batch_sender.results import RESULT_COLUMNS, read_result_file
 
 
 @dataclass
@@ -54,21 +52,10 @@ class CampaignReport:
 
 
 def build_report(results: Path) -> CampaignReport:
-    header = result_header(results)
+    header, reader = read_result_file(results)
     base = len(header) - len(RESULT_COLUMNS)
     at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
     report = CampaignReport(results.name)
-    reader = pd.read_csv(
-        results,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        header=0,
-        names=range(len(header)),
-        index_col=False,
-        encoding="utf-8-sig",
-        chunksize=5_000,
-    )
     with reader:
         for chunk in reader:
             report.rows += len(chunk)

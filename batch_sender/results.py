@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import pandas as pd
 
@@ -145,12 +145,16 @@ def check_output_path(output: Path, input_path: Path) -> None:
         raise UsageError(f"{output}: the output must be a .csv or .xlsx file")
     if output.resolve() == input_path.resolve():
         raise UsageError(f"{output}: -o is the input file; choose another name for the output")
-    parent = output.parent
+    _check_folder(output)
+
+
+def _check_folder(path: Path) -> None:
+    parent = path.parent
     if not parent.is_dir():
         what = "is not a folder" if parent.exists() else "does not exist"
-        raise UsageError(f"{output}: the folder {parent} {what}")
+        raise UsageError(f"{path}: the folder {parent} {what}")
     if not os.access(parent, os.W_OK):
-        raise UsageError(f"{output}: cannot write in the folder {parent}")
+        raise UsageError(f"{path}: cannot write in the folder {parent}")
 
 
 def _temp_prefix(path: Path) -> str:
@@ -194,12 +198,7 @@ def check_side_file(path: Path, *, taken: list[Path], what: str) -> None:
     for other in taken:
         if path.resolve() == other.resolve():
             raise UsageError(f"{path}: {what} would overwrite {other}; choose another name")
-    parent = path.parent
-    if not parent.is_dir():
-        state = "is not a folder" if parent.exists() else "does not exist"
-        raise UsageError(f"{path}: the folder {parent} {state}")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{path}: cannot write in the folder {parent}")
+    _check_folder(path)
 
 
 @contextlib.contextmanager
@@ -219,22 +218,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_text_file(path: Path, *, bom: bool = False) -> Iterator[IO[str]]:
-    """A file that appears at `path` complete, or not at all."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
-    temp = Path(temp_name)
-    try:
-        # mkstemp makes the file private (0600); a result file is an ordinary
-        # file, readable as the user's umask allows, like one `open` makes.
-        temp.chmod(0o666 & ~_umask())
+    """A text file that appears at `path` complete, or not at all."""
+    with atomic_path(path) as temp:
         encoding = "utf-8-sig" if bom else "utf-8"
-        with os.fdopen(handle, "w", encoding=encoding, newline="", buffering=1 << 20) as f:
+        with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 class CsvWriter:
@@ -306,22 +296,12 @@ def rewrite_deliveries(path: Path, journal: Journal) -> int:
     The result file itself is the source (not the input, which the callback
     receiver does not know): every other cell is copied as it was.
     """
-    header = result_header(path)
+    header, reader = read_result_file(path)
     rid_at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
     first_delivery = len(header) - len(DELIVERY_COLUMNS)
-    bom = path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    with path.open("rb") as raw:
+        bom = raw.read(3) == b"\xef\xbb\xbf"
     rows = 0
-    reader = pd.read_csv(
-        path,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        header=0,
-        names=range(len(header)),
-        index_col=False,
-        encoding="utf-8-sig",
-        chunksize=5_000,
-    )
     with reader, atomic_text_file(path, bom=bom) as f:
         writer = CsvWriter(f)
         for chunk in reader:
@@ -337,6 +317,23 @@ def rewrite_deliveries(path: Path, journal: Journal) -> int:
             writer.write(chunk)
             rows += len(chunk)
     return rows
+
+
+def read_result_file(path: Path) -> tuple[list[str], Any]:
+    """A result file's header and a reader of its rows in chunks (columns by position)."""
+    header = result_header(path)
+    reader = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        header=0,
+        names=range(len(header)),
+        index_col=False,
+        encoding="utf-8-sig",
+        chunksize=5_000,
+    )
+    return header, reader
 
 
 def result_header(path: Path) -> list[str]:
