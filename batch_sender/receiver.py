@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import signal
 import sqlite3
@@ -107,6 +108,9 @@ async def serve_callbacks(
 ) -> Receiver:
     """Run until SIGINT/SIGTERM; rewrite the result file every `every` seconds and at the end."""
     path = callback_path(token)
+    # A hostile request (a 10 kB query, garbage) gets its 4xx from aiohttp; its
+    # traceback in our log would only let strangers fill the disk.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     journal = Journal(journal_path(results))
     receiver = Receiver(results, journal, say)
     runner = web.AppRunner(receiver_app(receiver, path), access_log=None, handle_signals=False)
