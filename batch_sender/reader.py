@@ -164,7 +164,9 @@ def _count_outside_quotes(line: str, char: str) -> int:
 def _read_csv_args(table_source: Source, delimiter: str) -> dict[str, Any]:
     return {
         "sep": delimiter,
-        "dtype": str,
+        # object, not str: with pyarrow installed, pandas 3 would make str columns
+        # Arrow-backed (+70 MB, and slower to hand back as Python strings).
+        "dtype": object,
         "keep_default_na": False,
         "na_filter": False,
         # Blank lines stay as empty rows so that every row keeps its line number.

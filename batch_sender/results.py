@@ -324,7 +324,7 @@ def read_result_file(path: Path) -> tuple[list[str], Any]:
     header = result_header(path)
     reader = pd.read_csv(
         path,
-        dtype=str,
+        dtype=object,
         keep_default_na=False,
         na_filter=False,
         header=0,
