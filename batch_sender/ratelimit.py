@@ -7,8 +7,10 @@ good (measured: 90.7 messages/s at --rate 100 against 200 ms answers). A
 bucket cannot both forbid a burst and recover lateness. Two rules can:
 
 * schedule: starts follow an ideal clock, one every 1/rate seconds; a start
-  may come at most half an interval early, so a waiter the event loop woke
-  late is followed sooner and lateness does not add up (GCRA);
+  may come half an interval early (GCRA), so a waiter the event loop woke a
+  little late is followed sooner; lateness beyond that (a stall of the loop)
+  is remembered, up to 50 ms, and made up by pulling the next starts earlier,
+  never closer than half an interval to one another;
 * window: never `rate` starts already in the second before this one: the
   hard limit, whatever the schedule allows.
 
@@ -27,6 +29,8 @@ from collections.abc import Awaitable, Callable
 
 WINDOW_MARGIN = 0.02
 MIN_SLEEP = 1e-6
+CATCH_UP = 0.05
+"""Seconds of lateness the schedule makes up for."""
 """Float residue can leave a wait of 1e-16 s; sleeping less than the clock can tell spins."""
 
 
@@ -52,7 +56,10 @@ class RateLimiter:
         else:  # under one a second: one start per 1/rate seconds
             self.cap, self.period = 1, (1.0 + WINDOW_MARGIN) / rate
         self.interval = self.period / self.cap
-        self.early = self.interval / 2
+        self.spacing = self.interval / 2
+        self.early = self.spacing
+        self._credit = 0.0
+        """Lateness still to make up (seconds)."""
         self._clock = clock
         self._sleep = sleep
         self._starts: collections.deque[float] = collections.deque()
@@ -66,17 +73,25 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         async with self._turn:
+            woke_at: float | None = None
             while (wait := self._wait(self._now())) > 0:
+                woke_at = self._now() + wait
                 await self._sleep(max(wait, MIN_SLEEP))
             now = self._now()
+            if woke_at is not None:  # only a waiter can be late; an idle limiter is not
+                self._credit = min(self._credit + max(now - woke_at, 0.0), CATCH_UP)
             self._starts.append(now)
-            self._due = max(self._due, now) + self.interval
+            pull = min(self._credit, self.interval - self.spacing)
+            self._credit -= pull
+            self._due = max(self._due, now) + self.interval - pull
 
     def _wait(self, now: float) -> float:
         starts = self._starts
         while starts and now - starts[0] >= self.period:
             starts.popleft()
         wait = self._due - self.early - now
+        if starts:
+            wait = max(wait, starts[-1] + self.spacing - now)
         if len(starts) >= self.cap:
             wait = max(wait, starts[0] + self.period - now)
         return wait

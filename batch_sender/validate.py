@@ -203,26 +203,31 @@ class Validator:
             result.loc[invalid.astype(bool), "ErrorMessage"] = messages
         if excluded.any():
             result.loc[excluded, "ErrorMessage"] = "user_id is on a suppression list (--exclude)"
+        keys = None
         if self.request_ids:
             # Rows held back only by this run's extra checks keep their RequestId,
             # so that a message an earlier run sent is still reported as sent.
             identifiable = ~np.asarray(masks.any(axis=1))
+            keys = np.zeros(n, dtype=np.uint64)
             if identifiable.any():
-                ids, _ = self.campaign.request_ids(
+                ids, found = self.campaign.request_ids(
                     *(result.loc[identifiable, c].tolist() for c in ("user_id", "text", "url"))
                 )
                 result.loc[identifiable, "RequestId"] = ids
-        self._mark_duplicates(result, ~invalid & ~excluded)
+                keys[identifiable] = found
+        self._mark_duplicates(result, ~invalid & ~excluded, keys)
         return result
 
-    def _mark_duplicates(self, result: pd.DataFrame, valid: np.ndarray) -> None:
+    def _mark_duplicates(
+        self, result: pd.DataFrame, valid: np.ndarray, all_keys: np.ndarray | None
+    ) -> None:
         rows = result[valid]
         if rows.empty:
             return
-        columns = rows["user_id"].tolist(), rows["text"].tolist(), rows["url"].tolist()
-        if self.request_ids:
-            _, keys = self.campaign.request_ids(*columns)
+        if all_keys is not None:
+            keys = all_keys[valid]
         else:
+            columns = rows["user_id"].tolist(), rows["text"].tolist(), rows["url"].tolist()
             # Python's own 64-bit string hash: only compared within this run.
             hashes = map(hash, zip(*columns, strict=True))
             keys = np.fromiter(hashes, np.int64, len(rows)).view(np.uint64)
