@@ -13,9 +13,11 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, new_session, post_json
@@ -79,6 +81,8 @@ class Plan:
     stale: int = 0
     known: int = 0
     """Rows of this input the journal already knew."""
+    kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = field(default=None, repr=False)
+    """The checked chunks, when the input is small enough to keep (see KEEP_ROWS)."""
     journal_rows: int = 0
     resumed: bool = False
 
@@ -105,10 +109,26 @@ class SendReport:
         return self.tally.exit_code()
 
 
+KEEP_ROWS = 50_000
+"""Inputs up to this many rows are read and checked once, not three times (a few MB)."""
+
+
+def job_chunks(job: SendJob, plan: Plan) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The input's checked chunks: kept from the plan, or read again (large inputs)."""
+    if plan.kept is not None:
+        return iter(plan.kept)
+    return checked_chunks(job.table, job.campaign, job.checks)
+
+
 def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
     resend_stale = job.resend_stale
     plan = Plan(journal_rows=journal.count(), resumed=journal.resumed)
-    for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
+    kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = []
+    for chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
+        if kept is not None:
+            kept.append((chunk, checked))
+            if plan.rows + len(chunk) > KEEP_ROWS:
+                kept = None  # memory stays flat for large inputs: read them again
         counts = checked["status"].value_counts()
         plan.rows += len(checked)
         plan.valid += int(counts.get(VALID, 0))
@@ -126,6 +146,7 @@ def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
                 plan.stale += 1
             else:
                 plan.to_send += 1
+    plan.kept = kept
     return plan
 
 
@@ -173,7 +194,7 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
             await _send(job, journal, plan, report, say)
         journal.commit()
         report.seconds = time.monotonic() - started
-        report.tally = await asyncio.to_thread(write_results, job, journal, report.stopped)
+        report.tally = await asyncio.to_thread(write_results, job, journal, report.stopped, plan)
         return report
     finally:
         journal.close()
@@ -197,7 +218,7 @@ async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, 
                 on_done=_row_done(advance, job.on_row),
             )
             with _stop_on_signals(sender, journal, say):
-                await sender.run(_messages(job, journal))
+                await sender.run(_messages(job, journal, plan))
         report.sent = sender.sent
         report.stopped = sender.stopped
     finally:
@@ -215,8 +236,8 @@ def _row_done(
     return done
 
 
-async def _messages(job: SendJob, journal: Journal) -> AsyncIterator[esms.Message]:
-    chunks = checked_chunks(job.table, job.campaign, job.checks)
+async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator[esms.Message]:
+    chunks = job_chunks(job, plan)
     budget = job.limit
     while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
         _chunk, checked = pair
@@ -318,7 +339,7 @@ class _stop_on_signals:
         self.sender.stop(Stop("interrupted", account=False))
 
 
-def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally:
+def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Plan) -> Tally:
     now = time.time()
     if stopped is None and job.limit is not None:
         unsent = f"not sent: --limit {job.limit} reached; run again without --limit to send it"
@@ -332,7 +353,7 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None) -> Tally
     # Under the send lock, any temporary result file left here is a killed run's.
     remove_orphans(job.output)
     with open_output(job.output, bom=job.excel) as writer:
-        for chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
+        for chunk, checked in job_chunks(job, plan):
             valid_ids = checked["RequestId"][checked["RequestId"] != ""]
             records = journal.lookup(valid_ids)
             stale = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import time
 from typing import Any
@@ -46,6 +47,11 @@ class HttpRefused(Exception):
         self.status = status
 
 
+@functools.lru_cache(maxsize=8)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)  # immutable: one per value, not per request
+
+
 def new_session(concurrency: int) -> aiohttp.ClientSession:
     """One pooled session for the whole run: at most `concurrency` connections."""
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
@@ -62,9 +68,7 @@ async def post_json(
 ) -> dict[str, Any]:
     """POST body as JSON; the answer's JSON object, or Transient / HttpRefused."""
     try:
-        async with session.post(
-            url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
-        ) as response:
+        async with session.post(url, json=body, timeout=_timeout(timeout)) as response:
             status, reason = response.status, response.reason or ""
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raw = await response.read()

@@ -213,7 +213,8 @@ class Sender:
             self._last_response = self.clock()
             raise
         self._last_response = self.clock()
-        self.gate.set_limit(self.concurrency.observe(self._last_response - started))
+        if self.concurrency.fixed is None and self.concurrency.rate > 0:
+            self.gate.set_limit(self.concurrency.observe(self._last_response - started))
         return answer
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:

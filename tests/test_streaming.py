@@ -11,13 +11,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from batch_sender import campaign
 from batch_sender.cli import cli
 from batch_sender.concurrency import Concurrency, Gate
 
 from .conftest import RunningSimulator, message_rows, read_results
 
 
-def test_send_across_many_chunks(tmp_path: Path, esms: RunningSimulator) -> None:
+@pytest.mark.parametrize("keep_rows", [0, 50_000], ids=["read-again", "kept"])
+def test_send_across_many_chunks(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch, keep_rows: int
+) -> None:
+    # Large inputs are read again for each pass; small ones are kept from the first.
+    monkeypatch.setattr(campaign, "KEEP_ROWS", keep_rows)
     rows = message_rows(2_500)
     rows[1_700] = rows[300]  # a duplicate whose original is three chunks back
     rows[2_100][0] = "not-an-id"
