@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pandas as pd
 
 from batch_sender import esms
-from batch_sender.client import HttpRefused, Transient, new_session, post_json
+from batch_sender.client import new_session
 from batch_sender.concurrency import Concurrency
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
@@ -36,7 +37,7 @@ from batch_sender.results import (
     remove_orphans,
     result_rows,
 )
-from batch_sender.retry import retrying
+from batch_sender.retry import post_json_or_stop
 from batch_sender.sender import SendConfig, Sender, Stop
 from batch_sender.summary import Tally
 from batch_sender.validate import DUPLICATE, EXCLUDED, INVALID, VALID, Campaign, Checks
@@ -99,8 +100,6 @@ class SendReport:
     sent: int
     seconds: float
     stopped: Stop | None = None
-    balance: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -204,7 +203,7 @@ async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, 
     session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
     try:
         try:
-            report.balance = await check_account(session, job.config)
+            await check_account(session, job.config)
         except AccountError as exc:
             # Nothing was sent: every row to send is `unsent` in the result file.
             report.stopped = Stop(str(exc), account=True, code=exc.code)
@@ -264,27 +263,20 @@ async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator
             yield esms.Message(int(line), rid, user_id, text, url)
 
 
-async def check_account(session: object, config: SendConfig) -> str:
+async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> str:
     """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
-    import aiohttp
-
-    assert isinstance(session, aiohttp.ClientSession)
     url = config.base_url.rstrip("/") + esms.BALANCE_PATH
-    body = esms.balance_body(config.credentials)
-    try:
-        async for attempt in retrying(
-            max_attempts=config.max_attempts, backoff=config.backoff
-        ):  # pragma: no branch
-            with attempt:
-                data = await post_json(session, url, body, config.timeout)
-    except Transient as exc:
-        raise AccountError(
-            "",
-            f"cannot reach eSMS at {config.base_url} ({exc.reason}): check the network "
-            "and --base-url, then rerun",
-        ) from None
-    except HttpRefused as exc:
-        raise AccountError("", f"{exc}: check --base-url") from None
+    data = await post_json_or_stop(
+        session,
+        url,
+        esms.balance_body(config.credentials),
+        timeout=config.timeout,
+        max_attempts=config.max_attempts,
+        backoff=config.backoff,
+        unreachable=f"cannot reach eSMS at {config.base_url}: check the network and --base-url, "
+        "then rerun",
+        option="--base-url",
+    )
     code = str(data.get("CodeResponse", data.get("CodeResult", ""))).strip()
     if code == esms.ACCEPTED:
         return str(data.get("Balance", ""))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from batch_sender import __version__
+from batch_sender import __version__, esms
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.exit_codes import ExitCode
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from batch_sender.validate import Campaign, Checks
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_BASE_URL = "https://rest.esms.vn"
 
 
 def handle_errors(command: F) -> F:
@@ -138,7 +136,7 @@ def account_options(command: F) -> F:
         click.option(
             "--base-url",
             envvar="ESMS_BASE_URL",
-            default=DEFAULT_BASE_URL,
+            default=esms.DEFAULT_BASE_URL,
             show_default=True,
             help="eSMS API base [env: ESMS_BASE_URL].",
         ),
@@ -730,7 +728,7 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
 @click.option(
     "--status-base-url",
     envvar="ESMS_STATUS_BASE_URL",
-    default="https://status-sms.esms.vn",
+    default=esms.DEFAULT_STATUS_BASE_URL,
     show_default=True,
     help="eSMS's status look-up base [env: ESMS_STATUS_BASE_URL].",
 )

@@ -6,7 +6,6 @@ message, so nothing raised here can leak them.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import functools
 import json
@@ -126,9 +125,3 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-async def aclose(session: aiohttp.ClientSession) -> None:
-    await session.close()
-    # Let the connector's transports finish closing before the loop ends.
-    await asyncio.sleep(0)

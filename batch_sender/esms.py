@@ -45,9 +45,6 @@ class Credentials:
     secret_key: str = field(repr=False)
     oaid: str
 
-    def secrets(self) -> tuple[str, str]:
-        return self.api_key, self.secret_key
-
 
 @dataclass(frozen=True)
 class Message:

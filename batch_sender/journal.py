@@ -21,7 +21,7 @@ import itertools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -460,10 +460,6 @@ class Journal:
                 record = Record(*row)
                 found[record.request_id] = record
         return found
-
-    def records(self) -> Iterator[Record]:
-        self._flush()
-        yield from (Record(*row) for row in self._db.execute(f"SELECT {_COLUMNS} FROM messages"))
 
     def count(self) -> int:
         self._flush()

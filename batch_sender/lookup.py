@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from batch_sender import esms
-from batch_sender.client import HttpRefused, Transient, new_session, post_json
+from batch_sender.client import new_session
 from batch_sender.delivery import BadReport, from_report
-from batch_sender.errors import AccountError
 from batch_sender.journal import Journal, journal_path
 from batch_sender.ratelimit import RateLimiter
 from batch_sender.results import rewrite_deliveries
-from batch_sender.retry import retrying
+from batch_sender.retry import post_json_or_stop
 
 
 async def look_up(
@@ -42,7 +41,16 @@ async def look_up(
             for start in range(0, len(asked), esms.GET_CALLBACK_BATCH):
                 batch = asked[start : start + esms.GET_CALLBACK_BATCH]
                 await limiter.acquire()
-                data = await _ask(session, url, {"ListRefid": batch, "OAId": oaid}, timeout)
+                data = await post_json_or_stop(
+                    session,
+                    url,
+                    {"ListRefid": batch, "OAId": oaid},
+                    timeout=timeout,
+                    max_attempts=3,
+                    backoff=0.5,
+                    unreachable=f"cannot reach eSMS's status look-up at {url}",
+                    option="--status-base-url",
+                )
                 for record in _records(data):
                     try:
                         delivery = from_report(record)
@@ -61,20 +69,6 @@ async def look_up(
     finally:
         journal.close()
     return found
-
-
-async def _ask(session: Any, url: str, body: dict[str, Any], timeout: float) -> Any:
-    try:
-        async for attempt in retrying(max_attempts=3, backoff=0.5):
-            with attempt:
-                return await post_json(session, url, body, timeout)
-    except Transient as exc:
-        raise AccountError(
-            "", f"cannot reach eSMS's status look-up at {url} ({exc.reason})"
-        ) from None
-    except HttpRefused as exc:
-        raise AccountError("", f"{exc}: check --status-base-url") from None
-    return None  # pragma: no cover - retrying always runs once
 
 
 def _records(data: Any) -> list[dict[str, Any]]:

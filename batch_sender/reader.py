@@ -357,15 +357,15 @@ def _xlsx_chunks(table: Table) -> Iterator[pd.DataFrame]:
             rows.append([cell_text(v) for v in cells])
             lines.append(line)
             if len(rows) >= source.chunk_rows:
-                yield _xlsx_frame(table.header, rows, lines, long_ids)
+                yield _text_frame(table.header, rows, lines, long_ids)
                 rows, lines, long_ids = [], [], set()
         if rows:
-            yield _xlsx_frame(table.header, rows, lines, long_ids)
+            yield _text_frame(table.header, rows, lines, long_ids)
     finally:
         book.close()
 
 
-def _xlsx_frame(
+def _text_frame(
     header: list[str], rows: list[list[str]], lines: list[int], long_ids: set[int]
 ) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines), dtype=object)
@@ -408,7 +408,7 @@ def _parquet_chunks(table: Table) -> Iterator[pd.DataFrame]:
                 lines.append(line)
             line += 1
         if rows:
-            yield _xlsx_frame(table.header, rows, lines, long_ids)
+            yield _text_frame(table.header, rows, lines, long_ids)
 
 
 def _has_value(value: object) -> bool:

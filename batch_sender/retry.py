@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import aiohttp
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -18,7 +20,8 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from batch_sender.client import Transient
+from batch_sender.client import HttpRefused, Transient, post_json
+from batch_sender.errors import AccountError
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -34,6 +37,29 @@ class wait_retry_after(wait_base):
         if isinstance(exc, Transient) and exc.retry_after is not None:
             return exc.retry_after
         return self.fallback(retry_state)
+
+
+async def post_json_or_stop(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    *,
+    timeout: float,
+    max_attempts: int,
+    backoff: float,
+    unreachable: str,
+    option: str,
+) -> dict[str, Any]:
+    """POST with the retry policy; AccountError (exit 3) if eSMS cannot be reached or refuses."""
+    try:
+        async for attempt in retrying(max_attempts=max_attempts, backoff=backoff):
+            with attempt:
+                return await post_json(session, url, body, timeout)
+    except Transient as exc:
+        raise AccountError("", f"{unreachable} ({exc.reason})") from None
+    except HttpRefused as exc:
+        raise AccountError("", f"{exc}: check {option}") from None
+    raise AssertionError("unreachable: retrying runs at least once")  # pragma: no cover
 
 
 def retrying(
