@@ -21,7 +21,7 @@ import aiohttp
 import pandas as pd
 
 from batch_sender import esms
-from batch_sender.client import new_session
+from batch_sender.client import HttpRefused, Transient, new_session, post_json
 from batch_sender.concurrency import Concurrency
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
@@ -100,6 +100,8 @@ class SendReport:
     sent: int
     seconds: float
     stopped: Stop | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What the run noticed but went on with (an OAID not among the account's OAs)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -208,6 +210,9 @@ async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, 
             # Nothing was sent: every row to send is `unsent` in the result file.
             report.stopped = Stop(str(exc), account=True, code=exc.code)
             return
+        for warning in await oaid_warnings(session, job.config):
+            report.warnings.append(warning)
+            say(warning)
         with progress_bar(plan.to_send, enabled=job.show_progress) as advance:
             sender = Sender(
                 job.config,
@@ -284,6 +289,38 @@ async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> s
         raise AccountError(code, esms.ACCOUNT_CODES[code])
     message = str(data.get("ErrorMessage") or "")
     raise AccountError(code, f"eSMS refused the account check: code {code} {message}".strip())
+
+
+async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> list[str]:
+    """ZNS/GetListZOA: is the OAID one of the account's OAs? Warnings only, never a stop.
+
+    The page does not say that this list holds every OA allowed to send
+    follower messages, so a miss is a warning (a typo shows here, before
+    the first request); eSMS's 799 on the first send still stops the run.
+    """
+    url = config.base_url.rstrip("/") + esms.LIST_OA_PATH
+    unchecked = "the OAID was not checked against the account's OAs (ZNS/GetListZOA"
+    try:
+        data = await post_json(session, url, esms.balance_body(config.credentials), config.timeout)
+    except (Transient, HttpRefused) as exc:
+        reason = exc.reason if isinstance(exc, Transient) else str(exc)
+        return [f"{unchecked}: {reason}); sending anyway"]
+    code = str(data.get("CodeResult", "")).strip()
+    listed = data.get("ZOAList")
+    if code != esms.ACCEPTED or not isinstance(listed, list):
+        message = str(data.get("ErrorMessage") or "").strip()
+        return [
+            f"{unchecked} answered code {code or 'none'} {message}".rstrip() + "); sending anyway"
+        ]
+    oas = [oa for oa in listed if isinstance(oa, dict)]
+    if any(str(oa.get("OAID", "")).strip() == config.credentials.oaid for oa in oas):
+        return []
+    found = ", ".join(f"{oa.get('OAID', '')} ({oa.get('OAName', '')})" for oa in oas) or "none"
+    return [
+        f"OAID {config.credentials.oaid} is not among the account's Zalo OAs "
+        f"(ZNS/GetListZOA lists: {found}): check ESMS_OAID / --oaid; sending anyway, "
+        "eSMS stops the run with 799 if it is wrong"
+    ]
 
 
 async def account_balance(base_url: str, api_key: str, secret_key: str, timeout: float) -> str:

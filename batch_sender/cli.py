@@ -732,6 +732,10 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
     show_default=True,
     help="eSMS's status look-up base [env: ESMS_STATUS_BASE_URL].",
 )
+@click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY].")
+@click.option(
+    "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
+)
 @click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
 @click.option("--allow-insecure-http", is_flag=True, help="Allow plain http to another host.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0)
@@ -739,15 +743,20 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
 def status(
     results: Path,
     status_base_url: str,
+    api_key: str | None,
+    secret_key: str | None,
     oaid: str | None,
     allow_insecure_http: bool,
     timeout: float,
 ) -> None:
     """Ask eSMS (GetCallback) what became of accepted messages with no final report.
 
-    At most 200 ids a request and 20 requests a second. eSMS only knows
-    messages that were sent with a CallbackUrl. The answers go into the
-    journal and the result file's delivery columns.
+    It sends the account's keys, the OAID and the messages' SMSIDs, 200 a
+    request and at most 20 requests a second. eSMS only knows messages
+    that were sent with a CallbackUrl; rows accepted through 124 have no
+    SMSID to ask about. The answers go into the journal and the result
+    file's delivery columns. Exit status 3 when eSMS refuses the keys or
+    the OAID, or cannot be reached.
 
     \b
     Examples:
@@ -757,19 +766,28 @@ def status(
     from batch_sender.receiver import check_results
 
     check_results(results)
-    check_base_url(status_base_url, allow_insecure_http=allow_insecure_http)
-    if not oaid:
-        raise UsageError("missing ESMS_OAID (--oaid): the look-up asks per Zalo OA")
-    found = asyncio.run(
+    _require_account(
+        status_base_url,
+        allow_insecure_http,
+        (
+            (api_key, "ESMS_API_KEY", "--api-key"),
+            (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
+            (oaid, "ESMS_OAID", "--oaid"),
+        ),
+    )
+    assert api_key is not None and secret_key is not None and oaid is not None
+    outcome = asyncio.run(
         look_up(
             results,
             status_base_url=status_base_url,
-            oaid=oaid,
+            credentials=esms.Credentials(api_key, secret_key, oaid),
             timeout=timeout,
             say=lambda line: click.echo(line, err=True),
         )
     )
-    shown = ", ".join(f"{n:,} {k}" for k, n in sorted(found.items())) or "nothing new"
+    if outcome.asked:
+        click.echo(f"eSMS knew {outcome.known:,} of the {outcome.asked:,} asked")
+    shown = ", ".join(f"{n:,} {k}" for k, n in sorted(outcome.found.items())) or "nothing new"
     click.echo(f"reports: {shown}")
 
 

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import aiohttp
+import yarl
 
 from batch_sender.esms import Answer, Verdict
 
@@ -39,11 +40,32 @@ class Transient(Exception):
 
 
 class HttpRefused(Exception):
-    """An HTTP error that retrying will not fix (wrong URL, 4xx other than 429)."""
+    """An HTTP error that retrying will not fix (wrong URL, 4xx other than 429, 3xx)."""
 
-    def __init__(self, status: int, reason: str, url: str) -> None:
-        super().__init__(f"eSMS answered HTTP {status} {reason} at {url}")
+    def __init__(self, status: int, reason: str, url: str, detail: str = "") -> None:
+        super().__init__(f"eSMS answered HTTP {status} {reason} at {url}{detail}")
         self.status = status
+
+
+class Redirected(HttpRefused):
+    """eSMS's API never redirects: following one would post the keys somewhere else."""
+
+    def __init__(self, status: int, reason: str, url: str, location: str | None) -> None:
+        try:
+            target = yarl.URL(url).join(yarl.URL(location)) if location else yarl.URL()
+        except ValueError:
+            target = yarl.URL()
+        host = target.host or ""
+        where = f"{target.scheme}://{host}" if target.scheme else host
+        if target.explicit_port is not None:
+            where += f":{target.explicit_port}"
+        super().__init__(
+            status,
+            reason,
+            url,
+            f", redirecting to {where or 'nowhere'}: not followed (the keys travel in the body)",
+        )
+        self.location_host = host
 
 
 @functools.lru_cache(maxsize=8)
@@ -62,14 +84,30 @@ def new_session(concurrency: int) -> aiohttp.ClientSession:
     )
 
 
+JSON = "application/json"
+TEXT = "text/plain"
+"""The send page's own sample posts its JSON as text/plain; every other page as JSON."""
+
+
 async def post_json(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any], timeout: float
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    timeout: float,
+    content_type: str = JSON,
 ) -> dict[str, Any]:
     """POST body as JSON; the answer's JSON object, or Transient / HttpRefused."""
+    if content_type == JSON:
+        sent: dict[str, Any] = {"json": body}
+    else:
+        sent = {"data": json.dumps(body).encode(), "headers": {"Content-Type": content_type}}
     try:
-        async with session.post(url, json=body, timeout=_timeout(timeout)) as response:
+        async with session.post(
+            url, timeout=_timeout(timeout), allow_redirects=False, **sent
+        ) as response:
             status, reason = response.status, response.reason or ""
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            location = response.headers.get("Location")
             raw = await response.read()
     except TimeoutError:
         raise Transient(f"no answer within {timeout:g} s", ambiguous=True) from None
@@ -88,6 +126,8 @@ async def post_json(
         raise Transient(f"HTTP {status} {reason}".strip(), ambiguous=True, retry_after=retry_after)
     if status >= 400:
         raise HttpRefused(status, reason, url)
+    if 300 <= status < 400:
+        raise Redirected(status, reason, url, location)
     try:
         data = json.loads(raw)
     except ValueError:
@@ -101,8 +141,10 @@ async def send_message(
     session: aiohttp.ClientSession, url: str, body: dict[str, Any], timeout: float
 ) -> Answer:
     """One send attempt: a final Answer, or Transient when it should be tried again."""
-    data = await post_json(session, url, body, timeout)
-    if "CodeResult" not in data:
+    data = await post_json(session, url, body, timeout, content_type=TEXT)
+    if data.get("CodeResult") is None or not str(data["CodeResult"]).strip():
+        # Not an answer (a proxy's JSON, a half-built reply): the request may
+        # have been accepted, so it is retried with the same RequestId.
         raise Transient("answer has no CodeResult", ambiguous=True)
     answer = Answer.from_json(data)
     if answer.verdict is Verdict.RETRY:

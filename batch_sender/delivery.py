@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,25 +41,31 @@ class Delivery:
         return self.request_id or f"smsid:{self.smsid}"
 
 
-def from_report(params: Mapping[str, str], now: dt.datetime | None = None) -> Delivery:
-    """A delivery from a callback's query parameters (or a GetCallback record)."""
-    smsid = str(params.get("SMSID") or "").strip()
-    request_id = str(params.get("RequestId") or "").strip()
+def from_report(params: Mapping[str, object], now: dt.datetime | None = None) -> Delivery:
+    """A delivery from a callback's query parameters or a GetCallback record.
+
+    Both come from eSMS's pages: the callback's names are mixed case
+    (SMSID, SendStatus, error_info, ...) with every value a string; a
+    GetCallback record is PascalCase (ErrorInfo) with numbers as numbers and
+    RequestId null. Names are matched ignoring case and underscores.
+    """
+    fields = {_name(k): v for k, v in params.items()}
+    smsid = _text(fields.get("smsid"))
+    request_id = _text(fields.get("requestid"))
     if not smsid and not request_id:
         raise BadReport("SMSID or RequestId is required")
-    try:
-        status = int(str(params.get("SendStatus", "")).strip())
-    except ValueError:
-        raise BadReport("SendStatus must be a number") from None
-    success = _count(params.get("SendSuccess"))
-    failed = _count(params.get("SendFailed"))
+    status = _number(fields.get("sendstatus"))
+    if status is None:
+        raise BadReport("SendStatus must be a number")
+    success = _number(fields.get("sendsuccess")) or 0
+    failed = _number(fields.get("sendfailed")) or 0
     if status == 4 or (status == 5 and failed and not success):
         delivery = FAILED
     elif status == 5:
         delivery = DELIVERED if success or not failed else FAILED
     else:
         delivery = PENDING
-    error, reported_at = parse_error_info(str(params.get("error_info") or ""))
+    error, reported_at = parse_error_info(_text(fields.get("errorinfo")))
     if delivery == DELIVERED:
         error = ""
     when = reported_at or (now or dt.datetime.now(VIETNAM)).astimezone(VIETNAM)
@@ -66,35 +73,73 @@ def from_report(params: Mapping[str, str], now: dt.datetime | None = None) -> De
     return Delivery(request_id[:100], smsid[:100], delivery, error[:500], at)
 
 
-def parse_error_info(raw: str) -> tuple[str, dt.datetime | None]:
-    """Zalo's code and message, and when it happened.
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_TAIL = "____"
 
+
+def parse_error_info(raw: str) -> tuple[str, dt.datetime | None]:
+    """Zalo's code and message, and when it happened, however eSMS wrapped them.
+
+    The pages show error_info percent-encoded once or twice, as a JSON
+    string literal (the ZNS sample), followed by `____dd/MM/yyyy HH:mm:ss`
+    or not, and GetCallback's ErrorInfo with text after the JSON:
     '{"error":-114,"message":"User is inactive"}____27/11/2026 22:30:00'
     gives ('-114 User is inactive', 2026-11-27 22:30:00+07:00).
     """
-    text = urllib.parse.unquote_plus(raw) if "%" in raw else raw
-    body, _, stamp = text.partition("____")
-    when = None
-    if stamp.strip():
+    text = raw.strip()
+    for _ in range(3):  # at most twice on the pages; a third layer costs nothing
+        if not _ESCAPE.search(text):
+            break
+        text = urllib.parse.unquote(text)
+    body, when = _split_tail(text)
+    for _ in range(3):
+        if not body.startswith('"'):
+            break
         try:
-            when = dt.datetime.strptime(stamp.strip(), "%d/%m/%Y %H:%M:%S").replace(tzinfo=VIETNAM)
+            inner = json.loads(body)
         except ValueError:
-            when = None
-    body = body.strip()
+            break
+        if not isinstance(inner, str):
+            break
+        body, stamped = _split_tail(inner.strip())
+        when = when or stamped
     if not body:
         return "", when
     try:
-        data = json.loads(body)
+        data, _end = json.JSONDecoder().raw_decode(body)
     except ValueError:
         return body, when
-    if isinstance(data, dict):
+    if isinstance(data, dict) and ("error" in data or "message" in data):
         code, message = data.get("error", ""), data.get("message", "")
-        return f"{code} {message}".strip(), when
+        # What follows the JSON (GetCallback's "Object reference not set...") is
+        # eSMS's own noise, not Zalo's reason.
+        return f"{'' if code is None else code} {message or ''}".strip(), when
     return body, when
 
 
-def _count(value: object) -> int:
+def _split_tail(text: str) -> tuple[str, dt.datetime | None]:
+    """The text before `____`, and the time after it (eSMS's clock: Vietnam)."""
+    body, found, stamp = text.rpartition(_TAIL)
+    if not found:
+        return text.strip(), None
     try:
-        return int(str(value).strip())
+        when = dt.datetime.strptime(stamp.strip(), "%d/%m/%Y %H:%M:%S").replace(tzinfo=VIETNAM)
     except ValueError:
-        return 0
+        return text.strip(), None
+    return body.strip(), when
+
+
+def _name(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _number(value: object) -> int | None:
+    """eSMS's counts: "5" in a callback, 5 (or 5.0) in GetCallback."""
+    try:
+        return int(float(_text(value)))
+    except (ValueError, OverflowError):
+        return None

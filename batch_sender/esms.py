@@ -17,6 +17,7 @@ DEFAULT_STATUS_BASE_URL = "https://status-sms.esms.vn"
 GET_CALLBACK_PATH = "/ZaloCallback/GetCallback"
 GET_CALLBACK_BATCH = 200
 GET_CALLBACK_RATE = 20
+LIST_OA_PATH = "/MainService.svc/json/ZNS/GetListZOA/"
 
 ACCEPTED = "100"
 ALREADY_ACCEPTED = "124"
@@ -95,7 +96,18 @@ def send_body(credentials: Credentials, message: Message, options: SendOptions) 
 
 
 def balance_body(credentials: Credentials) -> dict[str, str]:
+    """GetBalance_json's body; ZNS/GetListZOA takes the same."""
     return {"ApiKey": credentials.api_key, "SecretKey": credentials.secret_key}
+
+
+def get_callback_body(credentials: Credentials, smsids: list[str]) -> dict[str, Any]:
+    """GetCallback's body: ListRefid holds eSMS's SMSIDs (its "ReferenceId")."""
+    return {
+        "ApiKey": credentials.api_key,
+        "SecretKey": credentials.secret_key,
+        "ListRefid": smsids,
+        "OAId": credentials.oaid,
+    }
 
 
 class Verdict(Enum):

@@ -364,18 +364,33 @@ class Journal:
         return found
 
     def unreported(self) -> list[str]:
-        """Accepted messages with no final delivery report yet."""
+        """eSMS's SMSIDs of accepted messages with no final delivery report yet.
+
+        A report may have been matched by RequestId or, when it came with
+        RequestId empty (as eSMS sends them), only by SMSID.
+        """
         self._flush()
         return [
-            rid
-            for (rid,) in self._db.execute(
+            smsid
+            for (smsid,) in self._db.execute(
                 """
-                SELECT request_id FROM messages WHERE status = 'accepted' AND request_id NOT IN
-                    (SELECT request_id FROM deliveries WHERE delivery != 'pending')
+                SELECT smsid FROM messages
+                WHERE status = 'accepted' AND smsid != ''
+                    AND request_id NOT IN
+                        (SELECT request_id FROM deliveries WHERE delivery != 'pending')
+                    AND smsid NOT IN (SELECT smsid FROM deliveries WHERE delivery != 'pending')
                 ORDER BY line
                 """
             )
         ]
+
+    def accepted_without_smsid(self) -> int:
+        """Accepted rows eSMS gave no SMSID (accepted through 124): no report can find them."""
+        self._flush()
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM messages WHERE status = 'accepted' AND smsid = ''"
+        ).fetchone()
+        return int(row[0])
 
     def accepted_times(self) -> list[float]:
         """When each accepted message's answer was recorded (for the report's chart)."""

@@ -1,78 +1,129 @@
 """`status`: ask eSMS's GetCallback look-up for the accepted messages with no final report.
 
-At most 200 ids a call and 20 calls a second, as eSMS documents. It only
-knows messages that were sent with a CallbackUrl.
+As eSMS's page documents it: the account's keys, the OA, and `ListRefid`,
+eSMS's SMSIDs (200 at most a call, 20 calls a second); the answer is
+`{"Code": 100, "Message", "Data_callback": [...]}` with PascalCase records.
+It only knows messages sent with a CallbackUrl, and rows accepted through
+124 have no SMSID to ask about.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from batch_sender import esms
 from batch_sender.client import new_session
 from batch_sender.delivery import BadReport, from_report
+from batch_sender.errors import AccountError
 from batch_sender.journal import Journal, journal_path
 from batch_sender.ratelimit import RateLimiter
 from batch_sender.results import rewrite_deliveries
 from batch_sender.retry import post_json_or_stop
+
+OAID_CODES = frozenset({"204", "791", "799"})
+
+
+class Limiter(Protocol):
+    async def acquire(self) -> None: ...
+
+
+@dataclass
+class LookUp:
+    """What one `status` run asked and learnt."""
+
+    asked: int = 0
+    """Accepted messages with an SMSID and no final report."""
+    known: int = 0
+    """Of those, how many eSMS had a record for."""
+    without_smsid: int = 0
+    """Accepted rows with no SMSID (accepted through 124): nothing to ask about."""
+    found: Counter[str] = field(default_factory=Counter)
+    """The reports recorded, by delivery outcome."""
 
 
 async def look_up(
     results: Path,
     *,
     status_base_url: str,
-    oaid: str,
+    credentials: esms.Credentials,
     timeout: float,
     say: Callable[[str], None],
-) -> Counter[str]:
-    """Record what GetCallback knows; the deliveries it reported, counted by outcome."""
+    limiter: Limiter | None = None,
+) -> LookUp:
+    """Record what GetCallback knows; AccountError (exit 3) when it refuses the request."""
     journal = Journal(journal_path(results))
-    found: Counter[str] = Counter()
+    outcome = LookUp()
     try:
         asked = journal.unreported()
+        outcome.asked = len(asked)
+        outcome.without_smsid = journal.accepted_without_smsid()
         say(f"asking eSMS about {len(asked):,} accepted messages with no final report")
+        if outcome.without_smsid:
+            say(
+                f"{outcome.without_smsid:,} accepted rows have no SMSID (accepted through "
+                "124, an earlier run's request): eSMS cannot be asked about them"
+            )
         url = status_base_url.rstrip("/") + esms.GET_CALLBACK_PATH
-        limiter = RateLimiter(esms.GET_CALLBACK_RATE)
+        limiter = limiter or RateLimiter(esms.GET_CALLBACK_RATE)
         session = new_session(4)
         try:
             for start in range(0, len(asked), esms.GET_CALLBACK_BATCH):
-                batch = asked[start : start + esms.GET_CALLBACK_BATCH]
                 await limiter.acquire()
                 data = await post_json_or_stop(
                     session,
                     url,
-                    {"ListRefid": batch, "OAId": oaid},
+                    esms.get_callback_body(
+                        credentials, asked[start : start + esms.GET_CALLBACK_BATCH]
+                    ),
                     timeout=timeout,
                     max_attempts=3,
                     backoff=0.5,
                     unreachable=f"cannot reach eSMS's status look-up at {url}",
                     option="--status-base-url",
                 )
-                for record in _records(data):
+                for record in records(data):
                     try:
                         delivery = from_report(record)
                     except BadReport:
                         continue
+                    outcome.known += 1
                     journal.record_delivery(delivery)
-                    found[delivery.delivery] += 1
+                    outcome.found[delivery.delivery] += 1
                 journal.commit()
         finally:
             await session.close()
-        if found and journal.try_lock():
-            try:
-                rewrite_deliveries(results, journal)
-            finally:
-                journal.unlock()
+            # Pages already answered stay recorded even when a later one fails.
+            if outcome.found and journal.try_lock():
+                try:
+                    rewrite_deliveries(results, journal)
+                finally:
+                    journal.unlock()
     finally:
         journal.close()
-    return found
+    return outcome
 
 
-def _records(data: Any) -> list[dict[str, Any]]:
-    """The reports in an answer: a list, or a list under Data/data (shape undocumented)."""
-    if isinstance(data, dict):
-        data = data.get("Data", data.get("data", []))
-    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+def records(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of a GetCallback answer; AccountError for any Code but 100."""
+    code = str(data.get("Code", "")).strip()
+    if code != esms.ACCEPTED:
+        message = str(data.get("Message") or "").strip()
+        if code == "101":
+            raise AccountError(code, esms.ACCOUNT_CODES[code])
+        if code in OAID_CODES:
+            raise AccountError(
+                code,
+                f"eSMS's status look-up refused the OAID (Code {code} {message}".rstrip()
+                + "): check ESMS_OAID / --oaid",
+            )
+        shown = f"Code {code}" if code else "no Code"
+        raise AccountError(
+            code,
+            f"eSMS's status look-up answered {shown} {message}".rstrip() + ": the look-up stopped",
+        )
+    found = data.get("Data_callback")
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []

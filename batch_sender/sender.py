@@ -17,7 +17,7 @@ from typing import Protocol
 import aiohttp
 
 from batch_sender import esms
-from batch_sender.client import HttpRefused, Transient, send_message
+from batch_sender.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.concurrency import Concurrency, Gate
 from batch_sender.esms import Credentials, Message, SendOptions, Verdict
 from batch_sender.journal import ACCEPTED, FAILED, REJECTED, Journal, Outcome
@@ -164,7 +164,7 @@ class Sender:
             code = exc.answer.code if exc.answer else ""
             return Outcome(FAILED, code=code, message=f"{exc.reason}; {why}")
         except HttpRefused as exc:
-            if exc.status in _RUN_STOPPING_HTTP:
+            if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
                 self.stop(Stop(f"{exc}: check --base-url", account=True))
             return Outcome(FAILED, message=str(exc))
         return self._outcome(answer)

@@ -1,10 +1,15 @@
 """A local eSMS stand-in that speaks the documented API, with faults on demand.
 
-It answers SendZaloFollowerMessage_V5_post_json and GetBalance_json as
-../shared/esms-api documents them (101 for wrong keys, 210 for a malformed
-Payload, 852/853 for the user_id, 124 for a repeated RequestId, Sandbox, an
-SMSID per accepted message), counts what it accepted, and can inject faults:
-HTTP 500, CodeResult 160, accepted-then-dropped connections, and latency.
+Written from eSMS's pages (../shared/esms-api/pages), never from what the
+client expects: every answer has the fields, casing and JSON types of the
+page's sample (tests/fixtures/esms holds them and test_contract.py holds the
+simulator to them). It answers SendZaloFollowerMessage_V5_post_json (101 for
+wrong keys, 210 for a malformed Payload, 852/853 for the user_id, 124 for a
+repeated RequestId, Sandbox, an SMSID per accepted message), GetBalance_json,
+ZNS/GetListZOA and GetCallback; it calls each message's CallbackUrl with a
+GET built like the pages' Zalo samples (RequestId empty, error_info encoded
+as they show it). It counts what it accepted, and can inject faults: HTTP
+500, CodeResult 160, accepted-then-dropped connections, and latency.
 
 GET /_simulator/stats tells what it accepted; POST /_simulator/balance
 {"Balance": N} sets the balance (for "top up, then rerun" trials).
@@ -18,11 +23,13 @@ import contextlib
 import json
 import random
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import yarl
 from aiohttp import web
 
 from batch_sender import esms
@@ -81,6 +88,12 @@ class SimulatorConfig:
     """Seconds after acceptance before the delivery report goes to the CallbackUrl."""
     zalo_fail: float = 0.0
     """Share of accepted messages that Zalo then fails to deliver (-114 User is inactive)."""
+    callback_styles: tuple[str, ...] = ("follower",)
+    """How the reports' GET looks, taken in turn per message: "follower" (the pages'
+    "Zalo tư vấn" sample: TypeId 26, error_info encoded twice with its time),
+    "zns" (the "Zalo" sample: TypeId 25, error_info a JSON string literal) or
+    "uid" (the "Zalo gửi bằng UID" sample: error_info encoded once)."""
+    oa_name: str = "Shop Hoa Sen"
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,13 @@ class Accepted:
     text: str
     url: str
     sandbox: bool
+
+
+INACTIVE = (
+    "User is inactive, or reject the message, or using an outdated Zalo version, "
+    "or other internal errors"
+)
+"""Zalo's -114, word for word as the pages' samples show it."""
 
 
 class Simulator:
@@ -108,8 +128,8 @@ class Simulator:
         self.truncated = 0
         self.http_errors = 0
         self.send_dates: list[str] = []
-        self.reports: dict[str, dict[str, str]] = {}
-        """RequestId -> the delivery report made for it (to the CallbackUrl and GetCallback)."""
+        self.reports: dict[str, Report] = {}
+        """SMSID -> the delivery report made for it (to the CallbackUrl and GetCallback)."""
         self.tasks: set[asyncio.Future[None]] = set()
         self._reporter: Any = None
         self.cut = 0
@@ -128,6 +148,8 @@ class Simulator:
         app.router.add_get(STATS_PATH, self.stats)
         app.router.add_post(SET_BALANCE_PATH, self.set_balance)
         app.router.add_post(esms.GET_CALLBACK_PATH, self.get_callback)
+        app.router.add_post(esms.LIST_OA_PATH, self.list_oa)
+        app.router.add_post(esms.LIST_OA_PATH.rstrip("/"), self.list_oa)
         app.on_cleanup.append(self._close_reporter)
         return app
 
@@ -184,7 +206,7 @@ class Simulator:
 
     def _accept(self, body: dict[str, Any]) -> dict[str, str]:
         config = self.config
-        if body.get("ApiKey") != config.api_key or body.get("SecretKey") != config.secret_key:
+        if not self._keys_ok(body):
             return {"CodeResult": "101", "ErrorMessage": "Authorize Failed"}
         if body.get("OAID") != config.oaid:
             return {"CodeResult": "799", "ErrorMessage": "OAID is not active or wrong"}
@@ -214,51 +236,41 @@ class Simulator:
         )
         if request_id:
             self.accepted[request_id] = accepted
-            callback_url = body.get("CallbackUrl")
-            if isinstance(callback_url, str) and callback_url and not sandbox:
-                self.tasks.add(
-                    task := asyncio.ensure_future(self._report(callback_url, request_id))
-                )
-                task.add_done_callback(self.tasks.discard)
         else:
             self.unkeyed.append(accepted)
+        callback_url = body.get("CallbackUrl")
+        if isinstance(callback_url, str) and callback_url and not sandbox:
+            self.tasks.add(task := asyncio.ensure_future(self._report(callback_url, accepted)))
+            task.add_done_callback(self.tasks.discard)
         if not sandbox:
             self.balance -= config.price
         return {"CodeResult": esms.ACCEPTED, "SMSID": smsid}
 
-    async def _report(self, url: str, request_id: str) -> None:
+    async def _report(self, url: str, accepted: Accepted) -> None:
         """Zalo's verdict, sent as eSMS does: a GET with query parameters, retried on failure."""
         import aiohttp
 
         await asyncio.sleep(self.config.callback_delay)
-        accepted = self.accepted[request_id]
-        failed = self.rng.random() < self.config.zalo_fail
-        stamp = time.strftime("%d/%m/%Y %H:%M:%S", time.gmtime(time.time() + 7 * 3600))
-        error = json.dumps({"error": -114, "message": "User is inactive"}) if failed else ""
-        params = {
-            "SMSID": accepted.smsid,
-            "SendStatus": "5",
-            "SendSuccess": "0" if failed else "1",
-            "SendFailed": "1" if failed else "0",
-            "TotalSent": "1",
-            "TotalReceiver": "1",
-            "TotalPrice": str(self.config.price),
-            "RequestId": request_id,
-            "TypeId": "26",
-            "telcoid": "0",
-            "phonenumber": accepted.user_id,
-            "partnerids": f"{self.rng.getrandbits(64):016x}",
-            "oaid": self.config.oaid,
-            "tempid": "",
-            "error_info": f"{error}____{stamp}" if failed else "",
-        }
-        self.reports[request_id] = params
+        styles = self.config.callback_styles
+        report = Report(
+            smsid=accepted.smsid,
+            user_id=accepted.user_id,
+            failed=self.rng.random() < self.config.zalo_fail,
+            partner_id=f"{self.rng.getrandbits(80):020x}",
+            oaid=self.config.oaid,
+            price=self.config.price,
+            stamp=time.strftime("%d/%m/%Y %H:%M:%S", time.gmtime(time.time() + 7 * 3600)),
+            style=styles[len(self.reports) % len(styles)],
+            callback_url=url,
+        )
+        self.reports[accepted.smsid] = report
         if self._reporter is None:
             self._reporter = aiohttp.ClientSession()
+        target = yarl.URL(report.url(), encoded=True)
         for _ in range(6):  # eSMS retries five times
             try:
                 async with self._reporter.get(
-                    url, params=params, timeout=aiohttp.ClientTimeout(total=5)
+                    target, timeout=aiohttp.ClientTimeout(total=5)
                 ) as response:
                     if response.status < 500:
                         return
@@ -267,18 +279,47 @@ class Simulator:
             await asyncio.sleep(0.2)
 
     async def get_callback(self, request: web.Request) -> web.Response:
-        """GetCallback: the reports made so far for the asked RequestIds (200 at most).
+        """GetCallback: what eSMS knows of the asked SMSIDs (the first 200 of them).
 
-        The response shape is not documented: this answers {"CodeResult": "100",
-        "Data": [report, ...]} with the callback's own parameters, which is
-        what batch-sender's `status` reads.
+        As the page shows: Code a number, Data_callback records in PascalCase
+        with numbers as numbers and RequestId null, ErrorInfo Zalo's JSON
+        followed by eSMS's own text. Only messages sent with a CallbackUrl.
         """
         body = await _json_body(request) or {}
+        if not self._keys_ok(body):
+            return web.json_response({"Code": 101, "Message": "Authorize Failed"})
+        if body.get("OAId") != self.config.oaid:
+            return web.json_response(
+                {"Code": 799, "Message": "OAID is not active or wrong", "Data_callback": []}
+            )
         asked = body.get("ListRefid")
-        if not isinstance(asked, list) or len(asked) > 200:
-            return web.json_response({"CodeResult": "110", "ErrorMessage": "ListRefid"})
-        data = [self.reports[r] for r in asked if isinstance(r, str) and r in self.reports]
-        return web.json_response({"CodeResult": "100", "Data": data})
+        if not isinstance(asked, list):
+            return web.json_response({"Code": 110, "Message": "ListRefid is invalid"})
+        found = [
+            self.reports[r].record()
+            for r in asked[:200]
+            if isinstance(r, str) and r in self.reports
+        ]
+        return web.json_response({"Code": 100, "Message": "Success", "Data_callback": found})
+
+    async def list_oa(self, request: web.Request) -> web.Response:
+        """ZNS/GetListZOA: the account's one OA."""
+        body = await _json_body(request) or {}
+        if not self._keys_ok(body):
+            return web.json_response({"CodeResult": "101", "ErrorMessage": "Authorize Failed."})
+        return web.json_response(
+            {
+                "CodeResult": "100",
+                "ErrorMessage": "success",
+                "ZOAList": [{"OAID": self.config.oaid, "OAName": self.config.oa_name}],
+            }
+        )
+
+    def _keys_ok(self, body: dict[str, Any]) -> bool:
+        return (
+            body.get("ApiKey") == self.config.api_key
+            and body.get("SecretKey") == self.config.secret_key
+        )
 
     async def _close_reporter(self, _app: web.Application) -> None:
         for task in list(self.tasks):
@@ -293,11 +334,10 @@ class Simulator:
 
     async def get_balance(self, request: web.Request) -> web.Response:
         body = await _json_body(request) or {}
-        if (
-            body.get("ApiKey") != self.config.api_key
-            or body.get("SecretKey") != self.config.secret_key
-        ):
-            return web.json_response({"CodeResponse": "101", "ErrorMessage": "Authorize Failed"})
+        if not self._keys_ok(body):
+            return web.json_response(
+                {"Balance": 0, "CodeResponse": "101", "ErrorMessage": "Authorize Failed"}
+            )
         return web.json_response({"Balance": self.balance, "CodeResponse": "100", "UserID": 1})
 
     async def set_balance(self, request: web.Request) -> web.Response:
@@ -328,6 +368,126 @@ class Simulator:
                 rid: {"SMSID": a.smsid, "user_id": a.user_id, "sandbox": a.sandbox}
                 for rid, a in self.accepted.items()
             },
+        }
+
+
+def encode_error_info(style: str, text: str) -> str:
+    """error_info as it stands in the GET of the pages' sample of that style."""
+    if style == "zns":
+        # Zalo's JSON as a JSON string literal, { and } left as they are.
+        return urllib.parse.quote(json.dumps(text, ensure_ascii=False), safe="{}")
+    if style == "uid":
+        return urllib.parse.quote(text, safe="{}")
+    # Encoded twice, the first time leaving : , / alone.
+    return urllib.parse.quote(urllib.parse.quote(text, safe=":,/"), safe="")
+
+
+@dataclass(frozen=True)
+class Report:
+    """One message's delivery report, as the callback GET and as a GetCallback record."""
+
+    smsid: str
+    user_id: str
+    failed: bool
+    partner_id: str
+    oaid: str
+    price: int
+    stamp: str
+    """eSMS's clock, dd/MM/yyyy HH:mm:ss (Vietnam)."""
+    style: str
+    callback_url: str
+
+    def zalo(self) -> dict[str, Any]:
+        """Zalo's answer as the pages' samples carry it."""
+        if self.failed:
+            return {"error": -114, "message": INACTIVE}
+        if self.style == "uid":
+            delivered = "The message was delivered to the user's phone"
+            return {
+                "error": 0,
+                "message": "Success",
+                "data": {"delivery_time": None, "message": delivered, "status": 1},
+            }
+        ids = {"message_id": self.partner_id, "user_id": self.user_id}
+        return {"data": ids, "error": 0, "message": "Success"}
+
+    def query(self) -> str:
+        """The GET's query string, parameter for parameter as the page's sample of the style."""
+        zalo = json.dumps(self.zalo(), separators=(",", ":"), ensure_ascii=False)
+        sent, failed = ("0", "1") if self.failed else ("1", "0")
+        price = f"{self.price:.4f}"
+        counts = [
+            ("SMSID", self.smsid),
+            ("SendFailed", failed),
+            ("SendStatus", "5"),
+            ("SendSuccess", sent),
+            ("TotalPrice", price),
+            ("TotalReceiver", "1"),
+            ("TotalSent", "1"),
+            ("RequestId", ""),
+        ]
+        if self.style == "zns":
+            info = encode_error_info("zns", zalo)
+            tail = [
+                ("TypeId", "25"),
+                ("telcoid", "2"),
+                ("phonenumber", self.user_id),
+                ("partnerids", ""),
+                ("error_info", info),
+                ("oaid", self.oaid),
+                ("tempid", ""),
+            ]
+        elif self.style == "uid":
+            info = encode_error_info("uid", zalo)
+            tail = [
+                ("TypeId", "25"),
+                ("telcoid", "9"),
+                ("phonenumber", self.user_id),
+                ("error_info", info),
+                ("oaid", self.oaid),
+                ("tempid", ""),
+                ("partnerids", self.partner_id),
+            ]
+        else:
+            info = encode_error_info("follower", f"{zalo}____{self.stamp}")
+            tail = [
+                ("TypeId", "26"),
+                ("phonenumber", self.user_id),
+                ("error_info", info),
+                ("oaid", self.oaid),
+                ("partnerids", self.partner_id),
+            ]
+        return "&".join(
+            f"{k}={urllib.parse.quote(v, safe='') if k != 'error_info' else v}"
+            for k, v in counts + tail
+        )
+
+    def url(self) -> str:
+        base = str(yarl.URL(self.callback_url))
+        return base + ("&" if "?" in base else "?") + self.query()
+
+    def record(self) -> dict[str, Any]:
+        """A Data_callback record: the page's fields, casing and JSON types."""
+        zalo = json.dumps(self.zalo(), separators=(",", ":"), ensure_ascii=False)
+        return {
+            "SMSID": self.smsid,
+            "SendFailed": 1 if self.failed else 0,
+            "SendSuccess": 0 if self.failed else 1,
+            "SendStatus": 5,
+            "TotalPrice": float(self.price),
+            "TotalReceiver": 1,
+            "TotalSent": 1,
+            "RequestId": None,
+            "TypeId": 26,
+            "Telcoid": 0,
+            "PhoneNumber": self.user_id,
+            "CallbackUrl": self.callback_url,
+            "Partnerids": self.partner_id,
+            # The page's sample: Zalo's JSON, then eSMS's own text stuck to it.
+            "ErrorInfo": zalo
+            + ("Object reference not set to an instance of an object." if self.failed else ""),
+            "OAId": self.oaid,
+            "ZnsTempId": "",
         }
 
 

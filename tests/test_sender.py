@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses
 
 from batch_sender.esms import SEND_PATH, Credentials, Message
-from batch_sender.journal import Journal
+from batch_sender.journal import ACCEPTED, FAILED, Journal
 from batch_sender.ratelimit import Unlimited
 from batch_sender.sender import SendConfig, Sender
 
@@ -96,7 +98,10 @@ async def test_the_same_request_id_goes_out_on_every_attempt(mocked, journal) ->
     mocked.post(URL, exception=TimeoutError())
     mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s"})
     await deliver(Harness(journal))
-    bodies = [call.kwargs["json"] for calls in mocked.requests.values() for call in calls]
+    # Posted as the send page's sample does: its JSON as text/plain.
+    calls = [call for calls in mocked.requests.values() for call in calls]
+    assert {call.kwargs["headers"]["Content-Type"] for call in calls} == {"text/plain"}
+    bodies = [json.loads(call.kwargs["data"]) for call in calls]
     assert [b["RequestId"] for b in bodies] == ["c-0000", "c-0000"]
 
 
@@ -183,3 +188,35 @@ async def test_run_stops_taking_rows_after_an_account_error(mocked, journal) -> 
         "c-0001": "failed",
     }
     assert sender.stopped is not None and sender.stopped.code == "103"
+
+
+# --- answers that are not answers --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "not_an_answer", [{"CodeResult": None}, {}, {"CodeResult": ""}, {"CodeResult": " "}]
+)
+async def test_an_answer_without_code_result_is_retried_with_the_same_request_id(
+    mocked: aioresponses,
+    journal: Journal,
+    not_an_answer: dict[str, Any],
+) -> None:
+    mocked.post(URL, payload=not_an_answer)
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "sms-1"})
+    _, outcome = await deliver(Harness(journal))
+    assert (outcome.status, outcome.code, outcome.smsid) == (ACCEPTED, "100", "sms-1")
+    bodies = [json.loads(c.kwargs["data"]) for calls in mocked.requests.values() for c in calls]
+    assert [b["RequestId"] for b in bodies] == ["c-0000", "c-0000"]
+
+
+async def test_never_an_answer_is_failed_in_doubt_not_rejected_with_code_none(
+    mocked: aioresponses,
+    journal: Journal,
+) -> None:
+    mocked.post(URL, payload={"CodeResult": None}, repeat=True)
+    _, outcome = await deliver(Harness(journal, max_attempts=3), msg())
+    assert outcome.status == FAILED and outcome.code == ""
+    assert "None" not in outcome.message
+    journal.record("c-0000", 2, outcome)
+    assert journal.lookup(["c-0000"])["c-0000"].ambiguous_since is not None
+    assert requests_made(mocked) == 3
