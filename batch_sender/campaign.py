@@ -399,5 +399,6 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
                 deliveries=journal.deliveries(valid_ids),
             )
             tally.add(extra)
-            writer.write(output_rows(chunk, extra))
+            templated = checked if job.checks.template is not None else None
+            writer.write(output_rows(chunk, extra, templated))
     return tally

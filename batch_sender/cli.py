@@ -25,6 +25,17 @@ if TYPE_CHECKING:
     from batch_sender.validate import Campaign, Checks
 
 F = TypeVar("F", bound=Callable[..., Any])
+DELIMITER_NAMES = {
+    "comma": ",",
+    "semicolon": ";",
+    "tab": "\t",
+    "pipe": "|",
+    ",": ",",
+    ";": ";",
+    "|": "|",
+    "\t": "\t",
+}
+"""--delimiter's values: names, so that the help shows no bare tab and no `|` as a choice."""
 
 
 def handle_errors(command: F) -> F:
@@ -67,9 +78,11 @@ def input_options(command: F) -> F:
         ),
         click.option(
             "--delimiter",
-            type=click.Choice([",", ";", "\t", "|", "tab"]),
+            type=click.Choice(list(DELIMITER_NAMES), case_sensitive=False),
+            metavar="NAME",
             default=None,
-            help="CSV delimiter (default: detected from the header line).",
+            help="CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
+            "work too (default: detected from the header line).",
         ),
         click.option("--sheet", default=None, help="XLSX sheet name (default: the first sheet)."),
         click.option(
@@ -99,6 +112,12 @@ def input_options(command: F) -> F:
             type=click.Path(path_type=Path, dir_okay=False),
             default=None,
             help="Read --template from this UTF-8 file.",
+        ),
+        click.option(
+            "--image-url",
+            default=None,
+            help="One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
+            "then not needed.",
         ),
         click.option(
             "--exclude",
@@ -181,6 +200,7 @@ def _open_input(
     template_file: Path | None,
     exclude: tuple[Path, ...],
     check_images: bool,
+    image_url: str | None = None,
 ) -> tuple[Table, Campaign, Checks]:
     """Open INPUT and gather what the campaign adds to the rules (exit 2 on any problem)."""
     from batch_sender.reader import Columns, Source, open_table
@@ -203,12 +223,23 @@ def _open_input(
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"--template-file {template_file}: cannot read it ({exc})") from None
     parsed = Template.parse(template) if template is not None else None
+    if image_url is not None:
+        from batch_sender.validate import image_url_problem
+
+        image_url = image_url.strip()
+        problem = image_url_problem(image_url)
+        if problem is not None:
+            raise UsageError(f"--image-url {image_url!r} {problem}")
     source = Source(
         path=input_path,
-        columns=Columns(user_id_column, None if parsed else text_column, url_column),
+        columns=Columns(
+            user_id_column,
+            None if parsed else text_column,
+            None if image_url is not None else url_column,
+        ),
         encoding=encoding,
         sheet=sheet,
-        delimiter="\t" if delimiter == "tab" else delimiter,
+        delimiter=None if delimiter is None else DELIMITER_NAMES[delimiter.lower()],
         chunk_rows=chunk_rows,
     )
     table = open_table(source)
@@ -216,6 +247,7 @@ def _open_input(
     checks = Checks(
         template=parsed.bind(table.header) if parsed else None,
         excluded=load_exclusions(exclude, user_id_column),
+        image_url=image_url,
     )
     if check_images:
         from batch_sender.images import check_images_of
@@ -336,7 +368,9 @@ def validate(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="Result file (CSV). Its journal is kept beside it as OUTPUT.journal.sqlite.",
+    metavar="RESULTS.csv",
+    help="Result file (.csv or .xlsx); its journal is kept beside it as "
+    "RESULTS.csv.journal.sqlite.",
 )
 @click.option(
     "--callback-url",
@@ -436,7 +470,7 @@ def send(
     quiet: bool,
     **read_options: Any,
 ) -> None:
-    """Send INPUT's valid rows and write one result row per input row to OUTPUT.
+    """Send INPUT's valid rows; the result file (-o) gets one row per input row.
 
     Each row goes out with a RequestId derived from the campaign and its
     content, so eSMS refuses a second delivery for 24 hours. Running the same
@@ -622,6 +656,171 @@ def _with_base_url(job: Any, url: str) -> Any:
 @cli.command()
 @account_options
 @click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The audience file to write (CSV, one user_id column).",
+)
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="First day of interaction, YYYY-MM-DD.",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="Last day of interaction (included), YYYY-MM-DD.",
+)
+@click.option("--followers-only", is_flag=True, help="Only users who follow the OA.")
+@click.option("--non-followers", is_flag=True, help="Only users who do not follow the OA.")
+@click.option("--tag", default="", help="Only users with this OA tag (eSMS TagName).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="QueryListUID requests per second at most (0 = no limit).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="Write the CSV with a BOM (Excel then keeps the ids as text when opened).",
+)
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Ask a built-in eSMS simulator's synthetic OA (no credentials needed).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def audience(
+    api_key: str | None,
+    secret_key: str | None,
+    oaid: str | None,
+    base_url: str,
+    allow_insecure_http: bool,
+    output: Path,
+    start: Any,
+    end: Any,
+    followers_only: bool,
+    non_followers: bool,
+    tag: str,
+    rate: float,
+    timeout: float,
+    excel: bool,
+    simulate: bool,
+    quiet: bool,
+) -> None:
+    """List the OA's user_ids that interacted between two days (QueryListUID).
+
+    Writes each user_id once, as text, in a CSV with one `user_id` column that
+    `send` (with --template and --image-url) and `--exclude` read as it is.
+    eSMS lists at most 10,000 ids per query: a longer range is split by days
+    on its own, so the audience comes out whole. Exit status: 0 all listed;
+    1 a single day holds over 10,000 ids and eSMS could not list them all
+    (the file has what it could list; the missing count is shown); 2 bad
+    options; 3 eSMS refused the account (101, 799) or could not be reached.
+
+    \b
+    Examples:
+      batch-sender audience -o audience.csv --from 2026-11-01 --to 2026-11-30
+      batch-sender audience -o vip.csv --from 2026-11-01 --to 2026-11-30 \\
+          --followers-only --tag VIP
+      batch-sender audience -o audience.csv --from 2026-11-01 --to 2026-11-30 --simulate
+    """
+    from batch_sender.audience import (
+        EVERYONE,
+        FOLLOWERS,
+        NON_FOLLOWERS,
+        AudienceConfig,
+        AudienceQuery,
+        fetch_audience,
+        write_audience,
+    )
+    from batch_sender.esms import Credentials
+
+    if followers_only and non_followers:
+        raise UsageError("give --followers-only or --non-followers, not both")
+    if output.suffix.lower() != ".csv":
+        raise UsageError(f"{output}: the audience file must be a .csv file")
+    from batch_sender.results import check_side_file
+
+    check_side_file(output, taken=[], what="-o")
+    query = AudienceQuery(
+        start.date(),
+        end.date(),
+        FOLLOWERS if followers_only else NON_FOLLOWERS if non_followers else EVERYONE,
+        tag.strip(),
+    )
+    if not simulate:
+        _require_account(
+            base_url,
+            allow_insecure_http,
+            (
+                (api_key, "ESMS_API_KEY", "--api-key"),
+                (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
+                (oaid, "ESMS_OAID", "--oaid"),
+            ),
+        )
+    from batch_sender import simulator as sim
+
+    config = AudienceConfig(
+        base_url=base_url,
+        credentials=Credentials(
+            api_key or sim.SIMULATOR_API_KEY,
+            secret_key or sim.SIMULATOR_SECRET_KEY,
+            oaid or sim.SIMULATOR_OAID,
+        ),
+        rate=rate,
+        timeout=timeout,
+    )
+    show = not quiet and sys.stderr.isatty()
+
+    async def run() -> Any:
+        import dataclasses
+
+        from batch_sender.progress import counter_bar
+
+        with counter_bar("listing", enabled=show) as progress:
+            if not simulate:
+                return await fetch_audience(config, query, on_progress=progress)
+            async with sim.serve(sim.Simulator(sim.SimulatorConfig())) as url:
+                if not quiet:
+                    click.echo(f"simulating eSMS at {url}", err=True)
+                local = dataclasses.replace(config, base_url=url)
+                return await fetch_audience(local, query, on_progress=progress)
+
+    import time
+
+    began = time.monotonic()
+    result = asyncio.run(run())
+    write_audience(output, result.user_ids, bom=excel)
+    seconds = time.monotonic() - began
+    click.echo(
+        f"audience: {len(result.user_ids):,} {query.describe()} "
+        f"({result.requests:,} requests, {seconds:.1f} s)"
+    )
+    click.echo(f"written: {output}")
+    for shortfall in result.incomplete:
+        click.echo(f"Warning: {shortfall.describe()}", err=True)
+    sys.exit(ExitCode.NEEDS_ATTENTION if result.incomplete else ExitCode.OK)
+
+
+@cli.command()
+@account_options
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
@@ -668,7 +867,13 @@ def balance(
 
 @cli.command()
 @click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on for eSMS's reports.",
+)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -738,7 +943,13 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
 )
 @click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
 @click.option("--allow-insecure-http", is_flag=True, help="Allow plain http to another host.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
 @handle_errors
 def status(
     results: Path,
@@ -904,6 +1115,27 @@ def report(results: Path, html_path: Path | None) -> None:
     "--secret-key", default=None, help="SecretKey it accepts (default SIMULATOR-SECRET-KEY)."
 )
 @click.option("--oaid", default=None, help="OAID it accepts (default SIMULATOR-OAID).")
+@click.option(
+    "--audience-size",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Users of the synthetic OA that QueryListUID lists.",
+)
+@click.option(
+    "--audience-days",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Days over which the OA's users interacted, ending on --audience-end.",
+)
+@click.option(
+    "--audience-end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default="2026-11-30",
+    show_default=True,
+    help="The last day the OA's users interacted.",
+)
 @handle_errors
 def simulator(
     host: str,
@@ -928,11 +1160,15 @@ def simulator(
     api_key: str | None,
     secret_key: str | None,
     oaid: str | None,
+    audience_size: int,
+    audience_days: int,
+    audience_end: Any,
 ) -> None:
     """Run a local eSMS stand-in that speaks the documented API.
 
-    It answers the Zalo send and GetBalance_json endpoints as eSMS documents
-    them and can inject faults. GET /_simulator/stats shows what it accepted.
+    It answers the Zalo send, GetBalance_json and QueryListUID endpoints as
+    eSMS documents them (QueryListUID over a synthetic OA of --audience-size
+    users, seeded by --seed) and can inject faults. GET /_simulator/stats shows what it accepted.
 
     \b
     Examples:
@@ -966,6 +1202,9 @@ def simulator(
         seed=seed,
         callback_delay=callback_delay,
         zalo_fail=zalo_fail,
+        audience_size=audience_size,
+        audience_days=audience_days,
+        audience_end=audience_end.date(),
     )
     instance = sim.Simulator(config)
 

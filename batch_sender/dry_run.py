@@ -49,5 +49,5 @@ def validate_file(
         for chunk, checked in chunks:
             extra = report_rows(chunk, checked)
             tally.add(extra)
-            writer.write(output_rows(chunk, extra))
+            writer.write(output_rows(chunk, extra, checked if checks and checks.template else None))
     return tally

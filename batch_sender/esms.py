@@ -18,6 +18,12 @@ GET_CALLBACK_PATH = "/ZaloCallback/GetCallback"
 GET_CALLBACK_BATCH = 200
 GET_CALLBACK_RATE = 20
 LIST_OA_PATH = "/MainService.svc/json/ZNS/GetListZOA/"
+QUERY_UID_PATH = "/MainService.svc/json/QueryListUID/"
+QUERY_UID_PAGE = 50
+"""UIDs per QueryListUID call at most (Count)."""
+QUERY_UID_MAX_OFFSET = 9950
+"""The last Offset QueryListUID takes: one query lists at most 10,000 UIDs."""
+QUERY_UID_DATE = "%d/%m/%Y"
 
 ACCEPTED = "100"
 ALREADY_ACCEPTED = "124"

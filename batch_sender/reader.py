@@ -111,7 +111,20 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
     fields: dict[str, int] = {}
     missing: list[str] = []
     for logical, wanted in source.columns.as_dict().items():
+        folded = wanted.strip().casefold()
         found = [i for i, name in enumerate(header) if name.strip() == wanted.strip()]
+        if not found:
+            # User_ID, Text, URL: an exported header's casing is not the user's choice.
+            found = [i for i, name in enumerate(header) if name.strip().casefold() == folded]
+            if len(found) > 1:
+                names = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in found)
+                raise InputError(
+                    source.path,
+                    f"no column is named exactly {wanted!r}, and {names} match it "
+                    f"when case is ignored; rename one, or pass --{logical.replace('_', '-')}"
+                    "-column with the exact name",
+                    line=1,
+                )
         if not found:
             missing.append(f"{wanted!r} (--{logical.replace('_', '-')}-column)")
         elif len(found) > 1:

@@ -21,7 +21,7 @@ import pandas as pd
 from batch_sender.delivery import DELIVERY_COLUMNS
 from batch_sender.errors import UsageError
 from batch_sender.journal import ACCEPTED, FAILED, FINAL, SENDING, Journal, Record
-from batch_sender.validate import EXCLUDED, INVALID, VALID
+from batch_sender.validate import DUPLICATE, EXCLUDED, INVALID, VALID
 
 RESULT_COLUMNS = [
     "row",
@@ -130,13 +130,34 @@ STALE_MESSAGE = (
 )
 
 
-def output_rows(chunk: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
-    """The input row untouched, then RESULT_COLUMNS.
+def output_rows(
+    chunk: pd.DataFrame, extra: pd.DataFrame, checked: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The input row untouched, then `sent_text` if `checked` is given, then RESULT_COLUMNS.
 
     concat, not assign: an input column that shares a name with ours (a
     result file fed back as input has `status`) stays intact beside it.
     """
-    return pd.concat([chunk, extra], axis=1)
+    if checked is None:
+        return pd.concat([chunk, extra], axis=1)
+    return pd.concat([chunk, sent_text(checked, extra), extra], axis=1)
+
+
+SENT_TEXT = "sent_text"
+"""With --template: the text each row was sent with (filled and normalised)."""
+_NOT_SENT = frozenset({INVALID, DUPLICATE, EXCLUDED})
+
+
+def sent_text(checked: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """The `sent_text` column, placed before RESULT_COLUMNS so that they stay the last ones.
+
+    Rows never sent (invalid, duplicate, excluded) have it empty.
+    """
+    texts = [
+        "" if status in _NOT_SENT else text
+        for status, text in zip(extra["status"], checked["text"], strict=True)
+    ]
+    return pd.DataFrame({SENT_TEXT: texts}, index=extra.index)
 
 
 def check_output_path(output: Path, input_path: Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import datetime as dt
 import json
 import random
 import time
@@ -33,6 +34,7 @@ import yarl
 from aiohttp import web
 
 from batch_sender import esms
+from batch_sender.sim_audience import DEFAULT_END, SyntheticOA
 
 SIMULATOR_API_KEY = "SIMULATOR-API-KEY"
 SIMULATOR_SECRET_KEY = "SIMULATOR-SECRET-KEY"  # noqa: S105 - a public demo key
@@ -94,6 +96,11 @@ class SimulatorConfig:
     "zns" (the "Zalo" sample: TypeId 25, error_info a JSON string literal) or
     "uid" (the "Zalo gửi bằng UID" sample: error_info encoded once)."""
     oa_name: str = "Shop Hoa Sen"
+    audience_size: int = 2000
+    """Users of the synthetic OA that QueryListUID lists (see sim_audience)."""
+    audience_days: int = 30
+    """The OA's users interacted over this many days, ending on audience_end."""
+    audience_end: dt.date = DEFAULT_END
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,8 @@ class Simulator:
         self.down = False
         """An outage: new connections are refused, requests on open ones are cut."""
         self.starts: list[float] = []
+        self._oa: SyntheticOA | None = None
+        self.uid_queries = 0
 
     # --- the app ----------------------------------------------------------------
 
@@ -150,6 +159,8 @@ class Simulator:
         app.router.add_post(esms.GET_CALLBACK_PATH, self.get_callback)
         app.router.add_post(esms.LIST_OA_PATH, self.list_oa)
         app.router.add_post(esms.LIST_OA_PATH.rstrip("/"), self.list_oa)
+        app.router.add_post(esms.QUERY_UID_PATH, self.query_list_uid)
+        app.router.add_post(esms.QUERY_UID_PATH.rstrip("/"), self.query_list_uid)
         app.on_cleanup.append(self._close_reporter)
         return app
 
@@ -321,6 +332,37 @@ class Simulator:
             and body.get("SecretKey") == self.config.secret_key
         )
 
+    async def query_list_uid(self, request: web.Request) -> web.Response:
+        """QueryListUID over a synthetic OA; HTTP 500 and 160 faults as for sends."""
+        self.uid_queries += 1
+        faults = self.config.faults
+        if faults.latency:
+            await asyncio.sleep(faults.latency)
+        roll = self.rng.random()
+        if roll < faults.http_500:
+            self.http_errors += 1
+            return web.Response(status=500, text="<html><body>Internal Server Error</body></html>")
+        if roll < faults.http_500 + faults.code_160:
+            return web.json_response(
+                {"CodeResult": "160", "ErrorMessage": "Request per second over limit"}
+            )
+        body = await _json_body(request) or {}
+        config = self.config
+        if not self._keys_ok(body):
+            return web.json_response({"CodeResult": "101", "ErrorMessage": "Authorize Failed"})
+        if body.get("OAID") != config.oaid:
+            return web.json_response(
+                {"CodeResult": "799", "ErrorMessage": "OAID is not active or wrong"}
+            )
+        if self._oa is None:
+            self._oa = SyntheticOA(
+                config.audience_size,
+                seed=config.seed or 0,
+                end=config.audience_end,
+                days=config.audience_days,
+            )
+        return web.json_response(self._oa.answer(body))
+
     async def _close_reporter(self, _app: web.Application) -> None:
         for task in list(self.tasks):
             task.cancel()
@@ -360,6 +402,7 @@ class Simulator:
             "outages": self.outages,
             "cut": self.cut,
             "http_errors": self.http_errors,
+            "uid_queries": self.uid_queries,
             "codes": dict(self.codes),
             "balance": self.balance,
             "busiest_second": busiest_second(self.starts),

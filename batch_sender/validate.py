@@ -120,6 +120,8 @@ class Checks:
     """user_ids on the suppression lists: never sent."""
     image_problems: Mapping[str, str] = field(default_factory=dict)
     """URL -> why its image cannot be sent (from --check-images)."""
+    image_url: str | None = None
+    """One image for every row (--image-url): the url column is then not read."""
 
 
 @dataclass
@@ -150,7 +152,10 @@ class Validator:
         else:
             raw_texts = chunk.iloc[:, self.fields["text"]].tolist()
         texts = _prepare_texts(raw_texts)
-        urls = [u.strip() for u in chunk.iloc[:, self.fields["url"]].tolist()]
+        if checks.image_url is not None:
+            urls = [checks.image_url] * n
+        else:
+            urls = [u.strip() for u in chunk.iloc[:, self.fields["url"]].tolist()]
 
         id_length = np.fromiter(map(len, uids), np.int64, n)
         id_digits = _ascii_digits(uids, id_length)
@@ -241,6 +246,15 @@ class Validator:
                 f"same user_id, text and url as line {line}; not sent twice"
                 for line in first[repeat]
             ]
+
+
+def image_url_problem(url: str) -> str | None:
+    """Why a URL given once for every row (--image-url) cannot be sent, or None."""
+    if not _URL_ABSOLUTE.fullmatch(url):
+        return "must be an absolute http:// or https:// address"
+    if not _URL_IMAGE.fullmatch(url):
+        return "must point to a .jpg, .jpeg or .png image (a query string is allowed)"
+    return None
 
 
 def _prepare_texts(texts: list[str]) -> list[str]:

@@ -1,0 +1,113 @@
+"""A marketer's campaign: one image for all, what was sent, column names as exported, help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batch_sender.cli import cli
+
+from .conftest import RunningSimulator, read_results, write_csv
+
+IMAGE = "https://cdn.example.vn/thang12.jpg"
+
+
+def test_image_url_gives_every_row_the_same_photo(esms: RunningSimulator) -> None:
+    write_csv(
+        Path("a.csv"),
+        [["7800378501923859642", "Chào"], ["7800378501923859643", "Hi"]],
+        header=["user_id", "text"],
+    )
+    result = CliRunner().invoke(
+        cli, ["send", "a.csv", "-o", "r.csv", "--image-url", IMAGE, *esms.args]
+    )
+    assert result.exit_code == 0, result.output
+    assert {m.url for m in esms.simulator.accepted.values()} == {IMAGE}
+    assert len(esms.simulator.accepted) == 2
+
+
+def test_image_url_wins_over_a_url_column_and_is_checked_once() -> None:
+    write_csv(Path("a.csv"), [["7800378501923859642", "Chào", "not a url"]])
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["validate", "a.csv", "--image-url", IMAGE])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(cli, ["validate", "a.csv", "--image-url", "https://x.vn/a.gif"])
+    assert bad.exit_code == 2
+    assert bad.output.startswith("Error: --image-url 'https://x.vn/a.gif' must point to a .jpg")
+
+
+def test_sent_text_is_exactly_what_was_sent(esms: RunningSimulator) -> None:
+    # Decomposed Vietnamese (as typed on a Mac) and a bare \n: sent as NFC with \r\n.
+    name = "Nguye\u0302\u0303n"
+    write_csv(
+        Path("a.csv"),
+        [["7800378501923859642", name, IMAGE], ["7800378501923859643", "", IMAGE]],
+        header=["user_id", "ten", "url"],
+    )
+    result = CliRunner().invoke(
+        cli, ["send", "a.csv", "-o", "r.csv", "--template", "Chào {ten},\nƯu đãi", *esms.args]
+    )
+    assert result.exit_code == 1, result.output
+    rows = read_results(Path("r.csv"))
+    sent = {m.user_id: m.text for m in esms.simulator.accepted.values()}
+    assert rows[0]["sent_text"] == sent["7800378501923859642"] == "Chào Nguyễn,\r\nƯu đãi"
+    assert rows[1]["status"] == "invalid" and rows[1]["sent_text"] == ""
+    header = Path("r.csv").read_text("utf-8").splitlines()[0].split(",")
+    assert header[:4] == ["user_id", "ten", "url", "sent_text"] and header[4] == "row"
+
+
+def test_no_sent_text_without_a_template(esms: RunningSimulator) -> None:
+    write_csv(Path("a.csv"), [["7800378501923859642", "Chào", IMAGE]])
+    CliRunner().invoke(cli, ["send", "a.csv", "-o", "r.csv", *esms.args])
+    assert "sent_text" not in read_results(Path("r.csv"))[0]
+
+
+def test_column_names_match_whatever_their_case(esms: RunningSimulator) -> None:
+    write_csv(
+        Path("a.csv"), [["7800378501923859642", "Chào", IMAGE]], header=["User_ID", "Text", "URL"]
+    )
+    result = CliRunner().invoke(cli, ["send", "a.csv", "-o", "r.csv", *esms.args])
+    assert result.exit_code == 0, result.output
+    assert read_results(Path("r.csv"))[0]["User_ID"] == "7800378501923859642"
+
+
+def test_two_columns_matching_but_for_case_is_exit_2_naming_both() -> None:
+    write_csv(
+        Path("a.csv"),
+        [["7800378501923859642", "7800378501923859643", "Chào", IMAGE]],
+        header=["User_ID", "USER_ID", "text", "url"],
+    )
+    result = CliRunner().invoke(cli, ["validate", "a.csv"])
+    assert result.exit_code == 2
+    assert "'User_ID' (column 1) and 'USER_ID' (column 2)" in result.output
+    assert "line 1" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_an_exact_name_wins_over_a_case_match() -> None:
+    write_csv(
+        Path("a.csv"),
+        [["x", "7800378501923859643", "Chào", IMAGE]],
+        header=["User_ID", "user_id", "text", "url"],
+    )
+    assert CliRunner().invoke(cli, ["validate", "a.csv"]).exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["tab", "TAB", "semicolon", "pipe", "comma", ";", "|", ","])
+def test_delimiter_by_name(name: str) -> None:
+    char = {"tab": "\t", "TAB": "\t", "semicolon": ";", "pipe": "|", "comma": ","}.get(name, name)
+    write_csv(Path("a.csv"), [["7800378501923859642", "Chào", IMAGE]], delimiter=char)
+    result = CliRunner().invoke(cli, ["validate", "a.csv", "--delimiter", name])
+    assert result.exit_code == 0, result.output
+
+
+def test_help_texts() -> None:
+    runner = CliRunner()
+    send = runner.invoke(cli, ["send", "--help"]).output
+    assert "OUTPUT" not in send and "-o, --output RESULTS.csv" in send
+    assert "\t" not in send and "[,|;|" not in send
+    assert "comma, semicolon, tab or pipe" in send
+    assert "Port to listen on" in runner.invoke(cli, ["callbacks", "--help"]).output
+    status = " ".join(runner.invoke(cli, ["status", "--help"]).output.split())
+    assert "Seconds to wait for each answer. [default: 30.0" in status
