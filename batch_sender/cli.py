@@ -144,6 +144,26 @@ def input_options(command: F) -> F:
     return command
 
 
+def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[F], F]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        help=help,
+    )
+
+
+def rate_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--rate",
+        type=click.FloatRange(min=0),
+        default=10.0,
+        show_default=True,
+        help=f"{what} per second at most (0 = no limit).",
+    )
+
+
 def account_options(command: F) -> F:
     """The account and where eSMS is: shared by send and balance."""
     decorators = [
@@ -377,20 +397,8 @@ def validate(
     envvar="ESMS_CALLBACK_URL",
     help="Where eSMS reports delivery [env: ESMS_CALLBACK_URL].",
 )
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="Requests per second at most (0 = no limit).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
+@rate_option("Requests")
+@timeout_option()
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1, max=1024),
@@ -679,20 +687,8 @@ def _with_base_url(job: Any, url: str) -> Any:
 @click.option("--followers-only", is_flag=True, help="Only users who follow the OA.")
 @click.option("--non-followers", is_flag=True, help="Only users who do not follow the OA.")
 @click.option("--tag", default="", help="Only users with this OA tag (eSMS TagName).")
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="QueryListUID requests per second at most (0 = no limit).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
+@rate_option("QueryListUID requests")
+@timeout_option()
 @click.option(
     "--excel",
     is_flag=True,
@@ -820,13 +816,7 @@ def audience(
 
 @cli.command()
 @account_options
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for the answer.",
-)
+@timeout_option("Seconds to wait for the answer.")
 @handle_errors
 def balance(
     api_key: str | None,
@@ -943,13 +933,7 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
 )
 @click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
 @click.option("--allow-insecure-http", is_flag=True, help="Allow plain http to another host.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
+@timeout_option()
 @handle_errors
 def status(
     results: Path,
