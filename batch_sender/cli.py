@@ -993,31 +993,56 @@ def status(
     "html_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Also write one self-contained HTML page with the tables and a chart.",
+    help="Also write the same as one self-contained HTML page, with a chart over time.",
+)
+@click.option(
+    "--failed-ids",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the user_ids whose delivery failed, one a line: a list for --exclude.",
+)
+@click.option(
+    "--user-id-column",
+    default="user_id",
+    show_default=True,
+    help="The result file's column with the user_id (for --failed-ids).",
 )
 @handle_errors
-def report(results: Path, html_path: Path | None) -> None:
-    """The campaign at a glance: rows by status, CodeResult, delivery and Zalo error.
+def report(
+    results: Path, html_path: Path | None, failed_ids: Path | None, user_id_column: str
+) -> None:
+    """The campaign at a glance: accepted, delivered, failed and why, what it cost.
+
+    Percentages of delivered and failed are of the messages eSMS accepted;
+    the reasons are Zalo's error codes in plain words; the cost is the sum
+    of eSMS's TotalPrice over the delivery reports received so far
+    (`callbacks` or `status` bring them in).
 
     \b
     Examples:
       batch-sender report results.csv
       batch-sender report results.csv --html report.html
+      batch-sender report results.csv --failed-ids failed.txt
+      batch-sender send next.csv -o next-results.csv --exclude failed.txt
     """
-    from batch_sender.report import build_report, html_report
-    from batch_sender.results import atomic_text_file
+    from batch_sender.report import build_report, html_report, write_failed_ids
+    from batch_sender.results import atomic_text_file, check_side_file
 
-    if html_path is not None:
-        from batch_sender.results import check_side_file
-
-        check_side_file(html_path, taken=[results], what="--html")
-    campaign = build_report(results)
+    taken = [results]
+    for path, what in ((html_path, "--html"), (failed_ids, "--failed-ids")):
+        if path is not None:
+            check_side_file(path, taken=taken, what=what)
+            taken.append(path)
+    campaign = build_report(results, user_id_column)
     for line in campaign.text():
         click.echo(line)
     if html_path is not None:
         with atomic_text_file(html_path) as f:
             f.write(html_report(campaign))
         click.echo(f"html: {html_path}")
+    if failed_ids is not None:
+        write_failed_ids(failed_ids, campaign)
+        click.echo(f"failed ids: {len(campaign.failed_ids):,} in {failed_ids}")
 
 
 @cli.command()

@@ -35,6 +35,8 @@ class Delivery:
     error: str
     at: str
     """When the outcome happened, as eSMS reported it (ISO 8601), or when we heard of it."""
+    price: str = ""
+    """eSMS's TotalPrice for the message, as it reported it ("" if it did not)."""
 
     @property
     def key(self) -> str:
@@ -70,7 +72,19 @@ def from_report(params: Mapping[str, object], now: dt.datetime | None = None) ->
         error = ""
     when = reported_at or (now or dt.datetime.now(VIETNAM)).astimezone(VIETNAM)
     at = when.isoformat(timespec="seconds") if delivery != PENDING else ""
-    return Delivery(request_id[:100], smsid[:100], delivery, error[:500], at)
+    return Delivery(request_id[:100], smsid[:100], delivery, error[:500], at, _price(params))
+
+
+def _price(params: Mapping[str, str]) -> str:
+    """TotalPrice as eSMS wrote it ("2104.0000"), or "" (the page's table says Totalprice)."""
+    import decimal
+
+    raw = str(params.get("TotalPrice") or params.get("Totalprice") or "").strip()
+    try:
+        value = decimal.Decimal(raw)
+    except decimal.InvalidOperation:
+        return ""
+    return raw[:30] if value.is_finite() and value >= 0 else ""
 
 
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")

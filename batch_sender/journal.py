@@ -155,6 +155,7 @@ class Journal:
         # the last commits, and those are recoverable (see module docstring).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._add_price_column()
         self._in_tx = False
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self.intents_path = path.with_name(path.name + INTENTS_SUFFIX)
@@ -164,6 +165,16 @@ class Journal:
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
         self._lock: IO[bytes] | None = None
+
+    def _add_price_column(self) -> None:
+        """deliveries.price (eSMS's TotalPrice), added to journals made before it existed."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+        if "price" not in columns:
+            try:
+                self._db.execute("ALTER TABLE deliveries ADD COLUMN price TEXT NOT NULL DEFAULT ''")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another process added it first
+                    raise
 
     @classmethod
     def open(
@@ -321,13 +332,16 @@ class Journal:
         )
         self._write(
             """
-            INSERT INTO deliveries (key, request_id, smsid, delivery, error, at, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO deliveries
+                (key, request_id, smsid, delivery, error, at, received_at, price)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET
                 request_id = CASE WHEN excluded.request_id != '' THEN excluded.request_id
                                   ELSE deliveries.request_id END,
                 delivery = excluded.delivery, error = excluded.error, at = excluded.at,
-                received_at = excluded.received_at
+                received_at = excluded.received_at,
+                price = CASE WHEN excluded.price != '' THEN excluded.price
+                             ELSE deliveries.price END
             WHERE deliveries.delivery = 'pending' OR excluded.delivery != 'pending'
             """,
             (
@@ -338,6 +352,7 @@ class Journal:
                 delivery.error,
                 delivery.at,
                 self.clock(),
+                delivery.price,
             ),
         )
         # Kept even when unknown: the report can beat send's commit of the answer.
@@ -402,6 +417,11 @@ class Journal:
         """(delivery, at, received_at) of every report."""
         self._flush()
         return list(self._db.execute("SELECT delivery, at, received_at FROM deliveries"))
+
+    def prices(self) -> list[str]:
+        """eSMS's TotalPrice of every delivery report that carried one."""
+        self._flush()
+        return [p for (p,) in self._db.execute("SELECT price FROM deliveries WHERE price != ''")]
 
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         # Held in memory until the next commit, then sent in executemany

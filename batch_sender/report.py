@@ -1,79 +1,279 @@
-"""`report`: the campaign at a glance, as text or as one self-contained HTML page."""
+"""`report`: the campaign at a glance for the marketer, as text or one self-contained HTML page.
+
+What it tells: which campaign, when it went out, how many messages eSMS
+accepted and how many Zalo then delivered or failed (with percentages),
+why they failed in plain words (Zalo's code kept beside), what it cost
+(the sum of eSMS's TotalPrice in the delivery reports), and which
+followers to leave out next time (`--failed-ids`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import html
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batch_sender.delivery import VIETNAM
+from batch_sender.delivery import DELIVERED, FAILED, VIETNAM
+from batch_sender.errors import UsageError
 from batch_sender.journal import Journal, journal_path
 from batch_sender.results import RESULT_COLUMNS, read_result_file
+
+ZALO_ERRORS = {
+    # From eSMS's pages (callback-url.md, GetCallback's sample):
+    "-114": "the follower's Zalo is inactive, refused the message or is too old",
+    "-124": "the OA's Zalo access token is invalid (reconnect the OA in eSMS)",
+    # From Zalo's OA API documentation; not on eSMS's pages:
+    "-32": "Zalo's rate limit was exceeded",
+    "-201": "Zalo found the message's parameters invalid",
+    "-211": "the OA has used up its message quota",
+    "-213": "the user does not follow the OA",
+    "-216": "the OA's Zalo access token is invalid (reconnect the OA in eSMS)",
+    "-230": "the user has not interacted with the OA in the last 7 days",
+}
+"""Zalo's error codes in plain words; an unknown code shows Zalo's own message."""
+
+ESMS_CODES = {
+    "99": "the recipient is blocked on eSMS",
+    "110": "eSMS found the request data wrong",
+    "124": "eSMS had this RequestId already, from another campaign or content",
+    "146": "the message does not fit the account's template",
+    "201": "the text holds a keyword eSMS blocks",
+    "210": "eSMS refused the message's form (payload)",
+    "852": "the user_id is too long",
+    "853": "the user_id is missing",
+}
+"""eSMS's row-level CodeResults in plain words (bang-ma-loi.md); others show eSMS's message."""
 
 
 @dataclass
 class CampaignReport:
     name: str
+    campaign_id: str = ""
     rows: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(CodeResult, ErrorMessage) of rejected rows."""
     deliveries: Counter[str] = field(default_factory=Counter)
     zalo_errors: Counter[str] = field(default_factory=Counter)
+    """delivery_error of rows whose delivery failed ("-114 User is inactive")."""
+    no_smsid_124: int = 0
+    """Accepted through 124 with no SMSID and no report: eSMS's reports match by SMSID."""
     sends: Counter[int] = field(default_factory=Counter)
     """Accepted messages per second (Unix time)."""
     delivered: Counter[int] = field(default_factory=Counter)
     """Final delivery reports per second."""
+    cost: decimal.Decimal = decimal.Decimal(0)
+    priced: int = 0
+    """Delivery reports that carried a TotalPrice."""
+    failed_ids: list[str] = field(default_factory=list)
 
-    def text(self) -> list[str]:
-        lines = [f"{self.name}: {self.rows:,} rows"]
-        for title, counts in self.tables():
-            if counts:
-                shown = ", ".join(f"{key} x{n:,}" for key, n in counts)
-                lines.append(f"{title}: {shown}")
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get("accepted", 0)
+
+    @property
+    def no_report(self) -> int:
+        return max(self.accepted - sum(self.deliveries.values()), 0)
+
+    def span(self) -> str:
+        if not self.sends:
+            return "no send recorded in the journal"
+        first, last = min(self.sends), max(self.sends)
+        text = f"sent {_when(first)} to {_when(last, first)} ({_duration(last - first)})"
+        if self.delivered:
+            text += f"; last delivery report {_when(max(self.delivered), first)}"
+        return text + " (Vietnam time)"
+
+    def summary(self) -> list[tuple[str, int, str]]:
+        """(what, how many, share) lines: the campaign's outcome in three numbers and a half."""
+        accepted = self.accepted
+        lines = [("accepted by eSMS", accepted, _share(accepted, self.rows, "of the rows"))]
+        if accepted:
+            for key, label in ((DELIVERED, "delivered"), (FAILED, "delivery failed")):
+                n = self.deliveries.get(key, 0)
+                lines.append((label, n, _share(n, accepted, "of accepted")))
+            pending = self.deliveries.get("pending", 0)
+            if pending:
+                lines.append(
+                    ("still on its way", pending, _share(pending, accepted, "of accepted"))
+                )
+            if self.no_report:
+                lines.append(
+                    (
+                        "no report yet",
+                        self.no_report,
+                        _share(self.no_report, accepted, "of accepted"),
+                    )
+                )
+        not_sent = self.rows - accepted
+        if not_sent:
+            shown = ", ".join(
+                f"{k} {n:,}" for k, n in self._ordered(self.statuses) if k != "accepted"
+            )
+            lines.append(("not accepted", not_sent, shown))
         return lines
 
-    def tables(self) -> list[tuple[str, list[tuple[str, int]]]]:
-        def ordered(counter: Counter[str]) -> list[tuple[str, int]]:
-            return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-
-        reported = sum(self.deliveries.values())
-        accepted = self.statuses.get("accepted", 0)
-        deliveries = ordered(self.deliveries)
-        if accepted > reported:
-            deliveries.append(("no report yet", accepted - reported))
+    def failure_reasons(self) -> list[tuple[int, str, str]]:
+        """(how many, plain words, Zalo's own code and message) of failed deliveries."""
         return [
-            ("status", ordered(self.statuses)),
-            ("CodeResult", ordered(self.codes)),
-            ("delivery", deliveries),
-            ("Zalo errors", ordered(self.zalo_errors)),
+            (n, plain_zalo_error(error), f"Zalo {error}")
+            for error, n in self._ordered(self.zalo_errors)
         ]
 
+    def rejection_reasons(self) -> list[tuple[int, str, str]]:
+        return [
+            (n, ESMS_CODES.get(code) or message or "eSMS refused it", f"eSMS {code}")
+            for (code, message), n in sorted(
+                self.rejections.items(), key=lambda kv: (-kv[1], kv[0])
+            )
+        ]
 
-def build_report(results: Path) -> CampaignReport:
+    def cost_line(self) -> str:
+        if not self.priced:
+            return "cost: unknown (no delivery report with a TotalPrice yet)"
+        return (
+            f"cost: {_money(self.cost)} (TotalPrice summed over {self.priced:,} delivery "
+            f"report{'s' if self.priced != 1 else ''})"
+        )
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.no_smsid_124:
+            notes.append(
+                f"{self.no_smsid_124:,} accepted row{'s' if self.no_smsid_124 != 1 else ''} "
+                "have no delivery status because eSMS accepted them through 124 (an earlier "
+                "attempt got through) and gave no SMSID, which its reports are matched by"
+            )
+        return notes
+
+    def text(self) -> list[str]:
+        title = f"campaign {self.campaign_id}" if self.campaign_id else "campaign"
+        lines = [f"{title} ({self.name}): {self.rows:,} rows", self.span()]
+        width = max((len(label) for label, _, _ in self.summary()), default=0)
+        for label, n, share in self.summary():
+            lines.append(f"  {label:<{width}}  {n:>7,}  {share}".rstrip())
+        for title, reasons in (
+            ("why delivery failed", self.failure_reasons()),
+            ("why eSMS refused rows", self.rejection_reasons()),
+        ):
+            if reasons:
+                lines.append(f"{title}:")
+                lines.extend(f"  {n:>7,}  {words} ({code})" for n, words, code in reasons)
+        lines.append(self.cost_line())
+        lines.extend(f"note: {note}" for note in self.notes())
+        return lines
+
+    @staticmethod
+    def _ordered(counter: Counter[str]) -> list[tuple[str, int]]:
+        return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def plain_zalo_error(error: str) -> str:
+    code, _, message = error.partition(" ")
+    return ZALO_ERRORS.get(code) or message or "Zalo gave no reason"
+
+
+def _share(n: int, of: int, what: str) -> str:
+    if not of:
+        return ""
+    return f"{100 * n / of:.1f}% {what}"
+
+
+def _money(value: decimal.Decimal) -> str:
+    whole = value.quantize(decimal.Decimal(1)) if value == value.to_integral() else value
+    return f"{whole:,} VND"
+
+
+def _when(second: int, first: int | None = None) -> str:
+    moment = dt.datetime.fromtimestamp(second, VIETNAM)
+    if first is not None and moment.date() == dt.datetime.fromtimestamp(first, VIETNAM).date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%d/%m/%Y %H:%M:%S")
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def build_report(results: Path, user_id_column: str = "user_id") -> CampaignReport:
     header, reader = read_result_file(results)
     base = len(header) - len(RESULT_COLUMNS)
     at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
+    uid_at = _user_id_position(results, header[:base], user_id_column)
     report = CampaignReport(results.name)
+    failed_seen: set[str] = set()
     with reader:
         for chunk in reader:
             report.rows += len(chunk)
-            report.statuses.update(chunk[at["status"]].tolist())
-            report.codes.update(c for c in chunk[at["CodeResult"]].tolist() if c)
-            report.deliveries.update(d for d in chunk[at["delivery"]].tolist() if d)
-            report.zalo_errors.update(e for e in chunk[at["delivery_error"]].tolist() if e)
+            status = chunk[at["status"]].tolist()
+            code = chunk[at["CodeResult"]].tolist()
+            delivery = chunk[at["delivery"]].tolist()
+            report.statuses.update(status)
+            report.codes.update(c for c in code if c)
+            report.deliveries.update(d for d in delivery if d)
+            smsid = chunk[at["SMSID"]].tolist()
+            message = chunk[at["ErrorMessage"]].tolist()
+            error = chunk[at["delivery_error"]].tolist()
+            uids = chunk[uid_at].tolist() if uid_at is not None else [""] * len(chunk)
+            for i, row_status in enumerate(status):
+                if row_status == "rejected":
+                    report.rejections[(code[i], message[i])] += 1
+                elif row_status != "accepted":
+                    continue
+                elif delivery[i] == FAILED:
+                    report.zalo_errors[error[i] or ""] += 1
+                    uid = uids[i].strip()
+                    if uid and uid not in failed_seen:
+                        failed_seen.add(uid)
+                        report.failed_ids.append(uid)
+                elif not delivery[i] and code[i] == "124" and not smsid[i]:
+                    report.no_smsid_124 += 1
     journal_file = journal_path(results)
     if journal_file.exists():
         journal = Journal(journal_file)
         try:
+            report.campaign_id = journal.meta("campaign_id") or ""
             report.sends.update(int(t) for t in journal.accepted_times())
-            for delivery, when, received in journal.delivery_times():
-                if delivery != "pending":
+            for outcome, when, received in journal.delivery_times():
+                if outcome != "pending":
                     report.delivered[_second(when, received)] += 1
+            for price in journal.prices():
+                report.cost += decimal.Decimal(price)
+                report.priced += 1
         finally:
             journal.close()
     return report
+
+
+def _user_id_position(results: Path, inputs: list[str], wanted: str) -> int | None:
+    """The user_id column among the result file's input columns (exact name, else any case)."""
+    exact = [i for i, name in enumerate(inputs) if name.strip() == wanted]
+    folded = [i for i, name in enumerate(inputs) if name.strip().casefold() == wanted.casefold()]
+    found = exact or folded
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        names = " and ".join(repr(inputs[i]) for i in found)
+        raise UsageError(f"{results}: {names} both match {wanted!r}; pass --user-id-column")
+    return None
+
+
+def write_failed_ids(path: Path, report: CampaignReport) -> None:
+    """The failed followers' user_ids, one a line, no header: a suppression list (--exclude)."""
+    from batch_sender.results import atomic_text_file
+
+    with atomic_text_file(path) as f:
+        f.writelines(f"{uid}\n" for uid in report.failed_ids)
 
 
 def _second(when: str, received: float) -> int:
@@ -96,30 +296,50 @@ def _per(seconds: int) -> str:
 
 
 def html_report(report: CampaignReport) -> str:
-    """One page, no external assets: the tables and an SVG chart over time."""
-    tables = "\n".join(_table(title, rows) for title, rows in report.tables() if rows)
+    """One page, no external assets: the numbers, the reasons, the cost, a chart over time."""
+    e = html.escape
+    title = f"Campaign {report.campaign_id}" if report.campaign_id else "Campaign"
+    summary = "".join(
+        f"<tr><td>{e(label)}</td><td class=n>{n:,}</td><td>{e(share)}</td></tr>"
+        for label, n, share in report.summary()
+    )
+    sections = [f"<table class=summary>{summary}</table>"]
+    for heading, reasons in (
+        ("Why delivery failed", report.failure_reasons()),
+        ("Why eSMS refused rows", report.rejection_reasons()),
+    ):
+        if reasons:
+            body = "".join(
+                f"<tr><td class=n>{n:,}</td><td>{e(words)}</td><td class=code>{e(code)}</td></tr>"
+                for n, words, code in reasons
+            )
+            sections.append(f"<h2>{heading}</h2><table>{body}</table>")
+    sections.append(f"<p class=cost>{e(report.cost_line())}</p>")
+    sections.extend(f"<p class=note>{e(note)}</p>" for note in report.notes())
+    body = "\n".join(sections)
     return f"""<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
-<title>{html.escape(report.name)}: campaign report</title>
+<title>{e(title)}: campaign report</title>
 <style>
-body {{ font: 15px/1.4 system-ui, sans-serif; margin: 2rem; color: #1d2530; }}
-h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.05rem; margin: 1.4rem 0 .4rem; }}
-table {{ border-collapse: collapse; min-width: 22rem; }}
+body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem; color: #1d2530; max-width: 60rem; }}
+h1 {{ font-size: 1.4rem; margin-bottom: .2rem; }}
+h2 {{ font-size: 1.05rem; margin: 1.4rem 0 .4rem; }}
+.sub {{ color: #5b6673; margin-top: 0; }}
+table {{ border-collapse: collapse; min-width: 26rem; }}
 td, th {{ border-bottom: 1px solid #dde3ea; padding: .3rem .8rem; text-align: left; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.code {{ color: #5b6673; font-size: .9em; white-space: nowrap; }}
+table.summary td:first-child {{ font-weight: 600; }}
+.cost {{ font-weight: 600; margin-top: 1.2rem; }} .note {{ color: #8a5a00; }}
 .legend span {{ display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 1rem; }}
 </style></head><body>
-<h1>{html.escape(report.name)}: {report.rows:,} rows</h1>
-{tables}
+<h1>{e(title)}</h1>
+<p class=sub>{e(report.name)}: {report.rows:,} rows; {e(report.span())}</p>
+{body}
 <h2>Sends and deliveries over time (Vietnam time)</h2>
 {_chart(report)}
 </body></html>
 """
-
-
-def _table(title: str, rows: list[tuple[str, int]]) -> str:
-    body = "".join(f"<tr><td>{html.escape(key)}</td><td class=n>{n:,}</td></tr>" for key, n in rows)
-    return f"<h2>{html.escape(title)}</h2><table>{body}</table>"
 
 
 def _chart(report: CampaignReport) -> str:
