@@ -79,12 +79,13 @@ def _price(params: Mapping[str, str]) -> str:
     """TotalPrice as eSMS wrote it ("2104.0000"), or "" (the page's table says Totalprice)."""
     import decimal
 
-    raw = str(params.get("TotalPrice") or params.get("Totalprice") or "").strip()
+    value = params.get("TotalPrice", params.get("Totalprice"))
+    raw = "" if value is None else str(value).strip()
     try:
-        value = decimal.Decimal(raw)
+        amount = decimal.Decimal(raw)
     except decimal.InvalidOperation:
         return ""
-    return raw[:30] if value.is_finite() and value >= 0 else ""
+    return raw[:30] if amount.is_finite() and amount >= 0 else ""
 
 
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")

@@ -117,16 +117,16 @@ class CampaignReport:
             lines.append(("not accepted", not_sent, shown))
         return lines
 
-    def failure_reasons(self) -> list[tuple[int, str, str]]:
-        """(how many, plain words, Zalo's own code and message) of failed deliveries."""
+    def failure_reasons(self) -> list[tuple[int, str, str, str]]:
+        """(how many, plain words, Zalo's code, Zalo's own words) of failed deliveries."""
         return [
-            (n, plain_zalo_error(error), f"Zalo {error}")
+            (n, plain_zalo_error(error), f"Zalo {error.partition(' ')[0]}".strip(), error)
             for error, n in self._ordered(self.zalo_errors)
         ]
 
-    def rejection_reasons(self) -> list[tuple[int, str, str]]:
+    def rejection_reasons(self) -> list[tuple[int, str, str, str]]:
         return [
-            (n, ESMS_CODES.get(code) or message or "eSMS refused it", f"eSMS {code}")
+            (n, ESMS_CODES.get(code) or message or "eSMS refused it", f"eSMS {code}", message)
             for (code, message), n in sorted(
                 self.rejections.items(), key=lambda kv: (-kv[1], kv[0])
             )
@@ -162,7 +162,7 @@ class CampaignReport:
         ):
             if reasons:
                 lines.append(f"{title}:")
-                lines.extend(f"  {n:>7,}  {words} ({code})" for n, words, code in reasons)
+                lines.extend(f"  {n:>7,}  {words} ({code})" for n, words, code, _ in reasons)
         lines.append(self.cost_line())
         lines.extend(f"note: {note}" for note in self.notes())
         return lines
@@ -310,8 +310,9 @@ def html_report(report: CampaignReport) -> str:
     ):
         if reasons:
             body = "".join(
-                f"<tr><td class=n>{n:,}</td><td>{e(words)}</td><td class=code>{e(code)}</td></tr>"
-                for n, words, code in reasons
+                f"<tr><td class=n>{n:,}</td><td>{e(words)}</td>"
+                f"<td class=code title='{e(own)}'>{e(code)}</td></tr>"
+                for n, words, code, own in reasons
             )
             sections.append(f"<h2>{heading}</h2><table>{body}</table>")
     sections.append(f"<p class=cost>{e(report.cost_line())}</p>")

@@ -23,9 +23,14 @@ from batch_sender.simulator import SimulatorConfig
 
 from .conftest import CREDENTIALS, RunningSimulator, read_results, simulator_running
 
-FIXTURE = json.loads(
-    (Path(__file__).parent / "fixtures" / "esms" / "QueryListUID.json").read_text("utf-8")
-)
+SAMPLES = Path(__file__).parent / "fixtures" / "esms"
+
+
+def sample(name: str) -> Any:
+    """One of the page's own samples (ham-lay-danh-sach-zalo-followers-1.md)."""
+    return json.loads((SAMPLES / f"querylistuid-{name}.json").read_text("utf-8"))
+
+
 NOVEMBER = ["--from", "2026-11-01", "--to", "2026-11-30"]
 
 
@@ -52,7 +57,7 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def page_request(**changes: Any) -> dict[str, Any]:
-    body = dict(FIXTURE["request"])
+    body = dict(sample("request"))
     body.update(ApiKey="SIMULATOR-API-KEY", SecretKey="SIMULATOR-SECRET-KEY", OAID="SIMULATOR-OAID")
     body.update(FromDate="01/11/2026", ToDate="30/11/2026")
     body.update(changes)
@@ -72,8 +77,9 @@ def read_ids(path: Path) -> list[str]:
 def test_simulator_answers_query_list_uid_with_the_page_sample_shape() -> None:
     with simulator_running(SimulatorConfig(audience_size=120)) as esms_:
         answer = post(esms_.url, page_request())
-        sample = FIXTURE["responses"]["100"]
-        assert shape(answer) == shape(sample)  # CodeResult a string, Count/Offset/Total numbers
+        assert shape(answer) == shape(
+            sample("100")
+        )  # CodeResult a string, Count/Offset/Total numbers
         assert answer["Data"]["Total"] == 120 and len(answer["Data"]["Users"]) == 50
         last = post(esms_.url, page_request(Offset=100))["Data"]
         assert (last["Offset"], last["Count"], len(last["Users"])) == (100, 50, 20)
@@ -84,17 +90,17 @@ def test_simulator_answers_query_list_uid_with_the_page_sample_shape() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"ApiKey": "wrong"}, FIXTURE["responses"]["101"]),
-        ({"FromDate": "2026-11-01"}, FIXTURE["responses"]["161"][0]),
-        ({"ToDate": "31/11/2026"}, FIXTURE["responses"]["161"][1]),
-        ({"Offset": 10_000}, FIXTURE["responses"]["162"][0]),
-        ({"Count": 51}, FIXTURE["responses"]["162"][1]),
-        ({"Count": 0}, FIXTURE["responses"]["162"][1]),
+        ({"ApiKey": "wrong"}, "101"),
+        ({"FromDate": "2026-11-01"}, "161-fromdate"),
+        ({"ToDate": "31/11/2026"}, "161-todate"),
+        ({"Offset": 10_000}, "162-offset"),
+        ({"Count": 51}, "162-count"),
+        ({"Count": 0}, "162-count"),
     ],
 )
-def test_simulator_errors_are_the_pages(changes: dict[str, Any], expected: Any) -> None:
+def test_simulator_errors_are_the_pages(changes: dict[str, Any], expected: str) -> None:
     with simulator_running(SimulatorConfig(audience_size=10)) as esms_:
-        assert post(esms_.url, page_request(**changes)) == expected
+        assert post(esms_.url, page_request(**changes)) == sample(expected)
 
 
 # --- the command, against the simulator ----------------------------------------------
