@@ -75,7 +75,7 @@ def from_report(params: Mapping[str, object], now: dt.datetime | None = None) ->
     return Delivery(request_id[:100], smsid[:100], delivery, error[:500], at, _price(params))
 
 
-def _price(params: Mapping[str, str]) -> str:
+def _price(params: Mapping[str, object]) -> str:
     """TotalPrice as eSMS wrote it ("2104.0000"), or "" (the page's table says Totalprice)."""
     import decimal
 
