@@ -299,7 +299,7 @@ async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> l
     the first request); eSMS's 799 on the first send still stops the run.
     """
     url = config.base_url.rstrip("/") + esms.LIST_OA_PATH
-    unchecked = "the OAID was not checked against the account's OAs (ZNS/GetListZOA"
+    unchecked = "warning: the OAID was not checked against the account's OAs (ZNS/GetListZOA"
     try:
         data = await post_json(session, url, esms.balance_body(config.credentials), config.timeout)
     except (Transient, HttpRefused) as exc:
@@ -317,7 +317,7 @@ async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> l
         return []
     found = ", ".join(f"{oa.get('OAID', '')} ({oa.get('OAName', '')})" for oa in oas) or "none"
     return [
-        f"OAID {config.credentials.oaid} is not among the account's Zalo OAs "
+        f"warning: OAID {config.credentials.oaid} is not among the account's Zalo OAs "
         f"(ZNS/GetListZOA lists: {found}): check ESMS_OAID / --oaid; sending anyway, "
         "eSMS stops the run with 799 if it is wrong"
     ]

@@ -1119,6 +1119,15 @@ def report(
     default=0.0,
     help="Share of accepted messages Zalo then fails to deliver (-114).",
 )
+@click.option(
+    "--callback-style",
+    "callback_styles",
+    type=click.Choice(["follower", "zns", "uid"]),
+    multiple=True,
+    help="How reports' error_info is encoded, as in eSMS's samples: follower (twice, "
+    "with its time; the default), zns (a JSON string literal), uid (once). "
+    "Repeat to take them in turn.",
+)
 @click.option("--api-key", default=None, help="ApiKey it accepts (default SIMULATOR-API-KEY).")
 @click.option(
     "--secret-key", default=None, help="SecretKey it accepts (default SIMULATOR-SECRET-KEY)."
@@ -1166,6 +1175,7 @@ def simulator(
     seed: int | None,
     callback_delay: float,
     zalo_fail: float,
+    callback_styles: tuple[str, ...],
     api_key: str | None,
     secret_key: str | None,
     oaid: str | None,
@@ -1175,9 +1185,11 @@ def simulator(
 ) -> None:
     """Run a local eSMS stand-in that speaks the documented API.
 
-    It answers the Zalo send, GetBalance_json and QueryListUID endpoints as
-    eSMS documents them (QueryListUID over a synthetic OA of --audience-size
-    users, seeded by --seed) and can inject faults. GET /_simulator/stats shows what it accepted.
+    It answers the Zalo send, GetBalance_json, ZNS/GetListZOA, GetCallback and
+    QueryListUID endpoints in the shapes of eSMS's own samples (QueryListUID
+    over a synthetic OA of --audience-size users, seeded by --seed), calls
+    each message's CallbackUrl as eSMS does, and can inject faults.
+    GET /_simulator/stats shows what it accepted.
 
     \b
     Examples:
@@ -1211,6 +1223,7 @@ def simulator(
         seed=seed,
         callback_delay=callback_delay,
         zalo_fail=zalo_fail,
+        callback_styles=callback_styles or ("follower",),
         audience_size=audience_size,
         audience_days=audience_days,
         audience_end=audience_end.date(),

@@ -137,6 +137,8 @@ class Simulator:
         self.send_dates: list[str] = []
         self.reports: dict[str, Report] = {}
         """SMSID -> the delivery report made for it (to the CallbackUrl and GetCallback)."""
+        self.waiting: dict[str, tuple[Accepted, str]] = {}
+        """SMSID -> a message sent with a CallbackUrl (GetCallback knows it, SendStatus 2)."""
         self.tasks: set[asyncio.Future[None]] = set()
         self._reporter: Any = None
         self.cut = 0
@@ -251,6 +253,7 @@ class Simulator:
             self.unkeyed.append(accepted)
         callback_url = body.get("CallbackUrl")
         if isinstance(callback_url, str) and callback_url and not sandbox:
+            self.waiting[smsid] = (accepted, callback_url)
             self.tasks.add(task := asyncio.ensure_future(self._report(callback_url, accepted)))
             task.add_done_callback(self.tasks.discard)
         if not sandbox:
@@ -306,11 +309,18 @@ class Simulator:
         asked = body.get("ListRefid")
         if not isinstance(asked, list):
             return web.json_response({"Code": 110, "Message": "ListRefid is invalid"})
-        found = [
-            self.reports[r].record()
-            for r in asked[:200]
-            if isinstance(r, str) and r in self.reports
-        ]
+        found = []
+        for smsid in asked[:200]:
+            if not isinstance(smsid, str):
+                continue
+            if smsid in self.reports:
+                found.append(self.reports[smsid].record())
+            elif smsid in self.waiting:
+                accepted, url = self.waiting[smsid]
+                waiting = Report(
+                    smsid, accepted.user_id, False, "", self.config.oaid, 0, "", "", url, True
+                )
+                found.append(waiting.record())
         return web.json_response({"Code": 100, "Message": "Success", "Data_callback": found})
 
     async def list_oa(self, request: web.Request) -> web.Response:
@@ -439,6 +449,8 @@ class Report:
     """eSMS's clock, dd/MM/yyyy HH:mm:ss (Vietnam)."""
     style: str
     callback_url: str
+    waiting: bool = False
+    """Not sent to Zalo yet (SendStatus 2): GetCallback's answer before the verdict."""
 
     def zalo(self) -> dict[str, Any]:
         """Zalo's answer as the pages' samples carry it."""
@@ -512,14 +524,15 @@ class Report:
     def record(self) -> dict[str, Any]:
         """A Data_callback record: the page's fields, casing and JSON types."""
         zalo = json.dumps(self.zalo(), separators=(",", ":"), ensure_ascii=False)
+        done = not self.waiting
         return {
             "SMSID": self.smsid,
-            "SendFailed": 1 if self.failed else 0,
-            "SendSuccess": 0 if self.failed else 1,
-            "SendStatus": 5,
+            "SendFailed": int(self.failed),
+            "SendSuccess": int(done and not self.failed),
+            "SendStatus": 5 if done else 2,
             "TotalPrice": float(self.price),
             "TotalReceiver": 1,
-            "TotalSent": 1,
+            "TotalSent": int(done),
             "RequestId": None,
             "TypeId": 26,
             "Telcoid": 0,
@@ -527,7 +540,7 @@ class Report:
             "CallbackUrl": self.callback_url,
             "Partnerids": self.partner_id,
             # The page's sample: Zalo's JSON, then eSMS's own text stuck to it.
-            "ErrorInfo": zalo
+            "ErrorInfo": (zalo if done else "")
             + ("Object reference not set to an instance of an object." if self.failed else ""),
             "OAId": self.oaid,
             "ZnsTempId": "",

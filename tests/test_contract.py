@@ -350,3 +350,22 @@ def test_status_reads_the_pages_own_get_callback_sample(tmp_path: Path) -> None:
         "failed",
         "-124 Access token is invalid",
     )
+
+
+async def test_get_callback_before_the_verdict_is_pending_in_the_samples_shape() -> None:
+    simulator = Simulator(SimulatorConfig(seed=4, callback_delay=60))
+    client = TestClient(TestServer(simulator.app()))
+    await client.start_server()
+    try:
+        sent = await client.post(
+            esms.SEND_PATH, json=good_send("w0", CallbackUrl="http://127.0.0.1:9/cb")
+        )
+        smsid = (await sent.json())["SMSID"]
+        body = {**KEYS, "ListRefid": [smsid, "unknown"], "OAId": SIMULATOR_OAID}
+        found = await (await client.post(esms.GET_CALLBACK_PATH, json=body)).json()
+    finally:
+        await client.close()
+    assert_same_shape(found, "getcallback-100.json")
+    (record,) = found["Data_callback"]
+    assert record["SendStatus"] == 2
+    assert from_report(record).delivery == "pending"

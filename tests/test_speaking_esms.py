@@ -21,8 +21,17 @@ from batch_sender.cli import cli
 from batch_sender.journal import ACCEPTED, Journal, Outcome
 from batch_sender.lookup import look_up
 from batch_sender.results import RESULT_COLUMNS
+from batch_sender.simulator import SimulatorConfig
 
-from .conftest import HEADER, LONG_ID, message_rows, read_results, write_csv
+from .conftest import (
+    CREDENTIALS,
+    HEADER,
+    LONG_ID,
+    message_rows,
+    read_results,
+    simulator_running,
+    write_csv,
+)
 from .test_sender import requests_made
 
 FIXTURES = Path(__file__).parent / "fixtures" / "esms"
@@ -283,3 +292,21 @@ def test_a_redirect_on_send_stops_the_run(tmp_path: Path) -> None:
         assert requests_made(m) == 3  # balance, the OA list, one send: then it stopped
     assert result.exit_code == 3, result.output
     assert "redirecting to http://evil.example" in result.stderr
+
+
+def test_status_before_the_verdict_records_pending(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    with simulator_running(SimulatorConfig(seed=3, callback_delay=60)) as running:
+        sent = CliRunner().invoke(
+            cli,
+            [
+                *("send", str(path), "-o", "r.csv"),
+                *("--callback-url", "http://127.0.0.1:9/cb", *running.args),
+            ],
+        )
+        assert sent.exit_code == 0, sent.output
+        status = ["status", "r.csv", "--status-base-url", running.url, *CREDENTIALS]
+        result = CliRunner().invoke(cli, status)
+    assert result.exit_code == 0, result.output
+    assert "reports: 3 pending" in result.stdout
+    assert [r["delivery"] for r in read_results(Path("r.csv"))] == ["pending"] * 3
