@@ -6,7 +6,6 @@ Heavy modules (pandas, aiohttp) are imported inside the commands, so that
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 from collections.abc import Callable
@@ -592,6 +591,8 @@ def send(
             say(f"simulating eSMS at {url}")
             return await send_campaign(_with_base_url(job, url), say)
 
+    import asyncio
+
     report = asyncio.run(run())
     _print_tally(input_path.name, report.tally)
     if report.sent:
@@ -847,6 +848,8 @@ def balance(
         ),
     )
     assert api_key is not None and secret_key is not None
+    import asyncio
+
     amount = asyncio.run(account_balance(base_url, api_key, secret_key, timeout))
     try:
         shown = f"{int(amount):,}"
@@ -901,6 +904,8 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
     from batch_sender.receiver import check_results, serve_callbacks
 
     check_results(results)
+    import asyncio
+
     receiver = asyncio.run(
         serve_callbacks(
             results,
@@ -971,6 +976,8 @@ def status(
         ),
     )
     assert api_key is not None and secret_key is not None and oaid is not None
+    import asyncio
+
     outcome = asyncio.run(
         look_up(
             results,
@@ -1198,6 +1205,8 @@ def simulator(
       batch-sender send campaign.csv -o results.csv --base-url http://127.0.0.1:8900 \\
           --api-key SIMULATOR-API-KEY --secret-key SIMULATOR-SECRET-KEY --oaid SIMULATOR-OAID
     """
+    import asyncio
+
     from batch_sender import simulator as sim
 
     config = sim.SimulatorConfig(

@@ -38,7 +38,7 @@ class Tally:
         codes = out["CodeResult"]
         self.codes.update(codes[codes != ""].tolist())
         room = self.keep_problems - len(self.problems)
-        if room > 0:
+        if room > 0 and not out["status"].isin(FINE).all():
             bad = out[~out["status"].isin(FINE)].head(room)
             self.problems.extend(
                 (int(r), s, m)

@@ -145,7 +145,7 @@ class Validator:
         """
         n = len(chunk)
         checks = self.checks
-        uids = [u.strip() for u in chunk.iloc[:, self.fields["user_id"]].tolist()]
+        uids = list(map(str.strip, chunk.iloc[:, self.fields["user_id"]].tolist()))
         empty_placeholder: list[str | None] = []
         if checks.template is not None:
             raw_texts, empty_placeholder = checks.template.fill(chunk)
@@ -155,7 +155,7 @@ class Validator:
         if checks.image_url is not None:
             urls = [checks.image_url] * n
         else:
-            urls = [u.strip() for u in chunk.iloc[:, self.fields["url"]].tolist()]
+            urls = list(map(str.strip, chunk.iloc[:, self.fields["url"]].tolist()))
 
         id_length = np.fromiter(map(len, uids), np.int64, n)
         id_digits = _ascii_digits(uids, id_length)
@@ -166,12 +166,12 @@ class Validator:
             [
                 id_length == 0,
                 _matches_where(_ID_SCIENTIFIC, uids, ~id_digits),
-                chunk.index.isin(list(long_numbers)),
+                chunk.index.isin(list(long_numbers)) if long_numbers else np.zeros(n, bool),
                 ~id_digits,
                 id_length > USER_ID_MAX,
                 (text_length == 0) | np.fromiter(map(str.isspace, texts), bool, n),
                 text_length > TEXT_MAX,
-                np.fromiter((not u for u in urls), bool, n),
+                np.fromiter(map(len, urls), np.int64, n) == 0,
                 ~_matches_where(_URL_ABSOLUTE, urls, ~url_image, default=True),
                 ~url_image,
             ]
@@ -187,7 +187,9 @@ class Validator:
                     extra.setdefault(i, []).append(problem)
         if extra:
             invalid[list(extra)] = True
-        excluded = ~invalid & np.fromiter((u in checks.excluded for u in uids), bool, n)
+        excluded = np.zeros(n, dtype=bool)
+        if checks.excluded:
+            excluded = ~invalid & np.fromiter(map(checks.excluded.__contains__, uids), bool, n)
 
         result = pd.DataFrame(
             {
@@ -199,6 +201,8 @@ class Validator:
                 "url": urls,
             },
             index=chunk.index,
+            # object, not pandas' str dtype: no per-cell check on the way in or out.
+            dtype=object,
         )
         if invalid.any():
             messages: list[str] = []
@@ -226,7 +230,7 @@ class Validator:
     def _mark_duplicates(
         self, result: pd.DataFrame, valid: np.ndarray, all_keys: np.ndarray | None
     ) -> None:
-        rows = result[valid]
+        rows = result if valid.all() else result[valid]
         if rows.empty:
             return
         if all_keys is not None:

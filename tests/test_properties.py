@@ -72,3 +72,23 @@ def test_writer_output_reads_back_identically() -> None:
     CsvWriter(buffer).write(frame)
     back = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
     assert back == [["x", "y"], *([a, b] for a, b in zip(cells, reversed(cells), strict=True))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(cell, cell, st.integers(0, 10**19), cell), min_size=0, max_size=8))
+def test_writer_writes_the_bytes_the_csv_module_writes(
+    rows: list[tuple[str, str, int, str]],
+) -> None:
+    # The writer's join fast path must stay byte-identical to csv.writer.
+    import pandas as pd
+
+    from batch_sender.results import CsvWriter
+
+    frame = pd.DataFrame(rows, columns=["a", "b", "n", "c"], dtype=object)
+    fast = io.StringIO(newline="")
+    CsvWriter(fast).write(frame)
+    slow = io.StringIO(newline="")
+    writer = csv.writer(slow, lineterminator="\r\n")
+    writer.writerow(frame.columns)
+    writer.writerows(frame.itertuples(index=False))
+    assert fast.getvalue() == slow.getvalue()

@@ -67,6 +67,21 @@ def test_help_does_not_import_pandas_or_aiohttp() -> None:
     assert "HEAVY []" in out.stdout
 
 
+def test_validate_does_not_import_the_network_stack(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("user_id,text,url\n1,hi,https://a.vn/x.jpg\n", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from batch_sender.cli import main\n"
+        f"sys.argv = ['batch-sender', 'validate', {str(path)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('aiohttp', 'asyncio', 'tenacity') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+
+
 def test_auto_concurrency_follows_rate_and_latency() -> None:
     auto = Concurrency(rate=100)
     assert auto.limit() == 152  # before any answer: a second's worth, with headroom
