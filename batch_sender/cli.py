@@ -799,6 +799,7 @@ def audience(
                 local = dataclasses.replace(config, base_url=url)
                 return await fetch_audience(local, query, on_progress=progress)
 
+    import asyncio
     import time
 
     began = time.monotonic()
