@@ -32,6 +32,7 @@ from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
 from batch_sender.results import (
     check_output_path,
+    is_spreadsheet,
     open_output,
     output_rows,
     remove_orphans,
@@ -381,6 +382,7 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
     tally = Tally()
     # Under the send lock, any temporary result file left here is a killed run's.
     remove_orphans(job.output)
+    spreadsheet = is_spreadsheet(job.output, excel=job.excel)
     with open_output(job.output, bom=job.excel) as writer:
         for chunk, checked in job_chunks(job, plan):
             valid_ids = checked["RequestId"][checked["RequestId"] != ""]
@@ -400,5 +402,5 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
             )
             tally.add(extra)
             templated = checked if job.checks.template is not None else None
-            writer.write(output_rows(chunk, extra, templated))
+            writer.write(output_rows(chunk, extra, templated, spreadsheet=spreadsheet))
     return tally

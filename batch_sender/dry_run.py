@@ -12,7 +12,7 @@ import pandas as pd
 
 from batch_sender.errors import InputError
 from batch_sender.reader import Table
-from batch_sender.results import open_output, output_rows, report_rows
+from batch_sender.results import is_spreadsheet, open_output, output_rows, report_rows
 from batch_sender.summary import Tally
 from batch_sender.validate import Campaign, Checks, Validator
 
@@ -45,9 +45,11 @@ def validate_file(
         for chunk, checked in chunks:
             tally.add(report_rows(chunk, checked))
         return tally
+    spreadsheet = is_spreadsheet(report, excel=excel)
     with open_output(report, bom=excel) as writer:
         for chunk, checked in chunks:
             extra = report_rows(chunk, checked)
             tally.add(extra)
-            writer.write(output_rows(chunk, extra, checked if checks and checks.template else None))
+            templated = checked if checks and checks.template else None
+            writer.write(output_rows(chunk, extra, templated, spreadsheet=spreadsheet))
     return tally

@@ -16,8 +16,11 @@ rerun within 24 hours sends it again with the same RequestId (eSMS answers
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import fcntl
 import itertools
+import json
 import os
 import sqlite3
 import time
@@ -32,6 +35,8 @@ from batch_sender.errors import UsageError
 SCHEMA_VERSION = "1"
 JOURNAL_SUFFIX = ".journal.sqlite"
 INTENTS_SUFFIX = "-intents"
+REPORTS_SUFFIX = "-reports"
+"""Delivery reports the callback receiver took while the journal was busy (see append_report)."""
 DUPLICATE_BLOCK_SECONDS = 24 * 3600
 """How long eSMS refuses a repeated RequestId: past it, a resend may deliver twice."""
 STALE_AFTER = DUPLICATE_BLOCK_SECONDS - 3600
@@ -142,13 +147,14 @@ class Journal:
         *,
         commit_interval: float = 0.2,
         clock: Callable[[], float] = time.time,
+        busy_timeout: float = 30.0,
     ) -> None:
         self.path = path
         self.commit_interval = commit_interval
         self.clock = clock
         # timeout: another process (send, callbacks, status) may hold the write lock a moment.
         self._db = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=30.0
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; only power loss can drop
@@ -311,11 +317,13 @@ class Journal:
             ),
         )
 
-    def record_delivery(self, delivery: Delivery) -> str | None:
+    def record_delivery(self, delivery: Delivery, *, keep_unknown: bool = True) -> str | None:
         """Keep a delivery report; the RequestId it belongs to, or None if no send knows it.
 
         Reports repeat (eSMS retries, GetCallback overlaps): a final outcome is
         never replaced by `pending`, so recording one twice changes nothing.
+        keep_unknown=False drops a report no send knows (the receiver's store
+        for those is bounded: strangers could otherwise fill the disk).
         """
         request_id = delivery.request_id
         if not request_id and delivery.smsid:
@@ -330,6 +338,8 @@ class Journal:
             ).fetchone()
             is not None
         )
+        if not known and not keep_unknown:
+            return None
         self._write(
             """
             INSERT INTO deliveries
@@ -377,6 +387,83 @@ class Journal:
             for rid, delivery, error, at in rows:
                 found[rid] = (delivery, error, at)
         return found
+
+    def unknown_deliveries(self) -> int:
+        """Reports kept that no send of this campaign knows (yet)."""
+        self._flush()
+        row = self._db.execute(
+            """
+            SELECT COUNT(*) FROM deliveries d
+            WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = d.request_id)
+              AND NOT EXISTS (SELECT 1 FROM messages m WHERE d.smsid != '' AND m.smsid = d.smsid)
+            """
+        ).fetchone()
+        return int(row[0])
+
+    @property
+    def reports_path(self) -> Path:
+        return self.path.with_name(self.path.name + REPORTS_SUFFIX)
+
+    def append_report(self, delivery: Delivery) -> None:
+        """Keep a report on disk while SQLite is busy or failing: fold_reports moves it in.
+
+        fsync'd before this returns: the receiver answers eSMS 200 only after,
+        and eSMS never sends that report again.
+        """
+        line = json.dumps(dataclasses.asdict(delivery), ensure_ascii=True) + "\n"
+        fd = os.open(self.reports_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # not in the middle of another process's fold
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def fold_reports(
+        self, keep_unknown: Callable[[], bool] = lambda: True
+    ) -> list[tuple[Delivery, str | None]]:
+        """Record the reports append_report kept, then empty its log; what was folded.
+
+        Raises sqlite3.Error (the log stays as it was) when the journal is still busy.
+        """
+        try:
+            fd = os.open(self.reports_path, os.O_RDWR)
+        except FileNotFoundError:
+            return []
+        folded: list[tuple[Delivery, str | None]] = []
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = b""
+            while chunk := os.read(fd, 1 << 20):
+                raw += chunk
+            if not raw:
+                return []
+            for entry in raw.decode("utf-8", errors="replace").splitlines():
+                try:
+                    fields = json.loads(entry)
+                    delivery = Delivery(**{k: str(v) for k, v in fields.items() if k in _REPORT})
+                except (ValueError, TypeError, AttributeError):
+                    continue  # a line cut short by a crash
+                folded.append(
+                    (delivery, self.record_delivery(delivery, keep_unknown=keep_unknown()))
+                )
+            try:
+                self.commit()
+            except sqlite3.Error:
+                self.abandon()
+                raise
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+        return folded
+
+    def abandon(self) -> None:
+        """Roll back what is not committed yet (a commit failed: busy, disk full)."""
+        self._pending.clear()
+        if self._in_tx:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._in_tx = False
 
     def unreported(self) -> list[str]:
         """eSMS's SMSIDs of accepted messages with no final delivery report yet.
@@ -500,6 +587,8 @@ class Journal:
         self._flush()
         return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
 
+
+_REPORT = frozenset(f.name for f in dataclasses.fields(Delivery))
 
 _COLUMNS = "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since"
 

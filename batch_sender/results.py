@@ -131,13 +131,22 @@ STALE_MESSAGE = (
 
 
 def output_rows(
-    chunk: pd.DataFrame, extra: pd.DataFrame, checked: pd.DataFrame | None = None
+    chunk: pd.DataFrame,
+    extra: pd.DataFrame,
+    checked: pd.DataFrame | None = None,
+    *,
+    spreadsheet: bool = False,
 ) -> pd.DataFrame:
     """The input row untouched, then `sent_text` if `checked` is given, then RESULT_COLUMNS.
+
+    For a spreadsheet, RESULT_COLUMNS are made inert (see inert_cells);
+    `sent_text` is the user's own words and stays as they are.
 
     concat, not assign: an input column that shares a name with ours (a
     result file fed back as input has `status`) stays intact beside it.
     """
+    if spreadsheet:
+        extra = inert_cells(extra)
     if checked is None:
         return pd.concat([chunk, extra], axis=1)
     return pd.concat([chunk, sent_text(checked, extra), extra], axis=1)
@@ -158,6 +167,38 @@ def sent_text(checked: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
         for status, text in zip(extra["status"], checked["text"], strict=True)
     ]
     return pd.DataFrame({SENT_TEXT: texts}, index=extra.index)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
+
+
+def inert(value: object) -> object:
+    """A text that a spreadsheet shows as text: a leading ' before a formula start."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def inert_cells(extra: pd.DataFrame) -> pd.DataFrame:
+    """Our columns with every text made inert.
+
+    Only cells the tool writes: eSMS's ErrorMessage, a callback's error_info
+    and the like come from strangers, and "=HYPERLINK(...)" there would
+    become a live formula in the marketer's Excel. The user's own cells stay
+    as they wrote them.
+    """
+    safe = extra.copy()
+    for name in safe.columns:
+        column = safe[name]
+        if not pd.api.types.is_numeric_dtype(column):
+            safe[name] = pd.Series([inert(v) for v in column.tolist()], index=safe.index)
+    return safe
+
+
+def is_spreadsheet(path: Path, *, excel: bool) -> bool:
+    """Will a spreadsheet open this file: an .xlsx, or a CSV written for Excel."""
+    return excel or path.suffix.lower() == ".xlsx"
 
 
 def check_output_path(output: Path, input_path: Path) -> None:
@@ -367,7 +408,8 @@ def rewrite_deliveries(path: Path, journal: Journal) -> int:
                     column = chunk.iloc[:, first_delivery + offset].tolist()
                     for i, rid in enumerate(chunk.iloc[:, rid_at].tolist()):
                         if rid in reported:
-                            column[i] = reported[rid][offset]
+                            value = reported[rid][offset]
+                            column[i] = inert(value) if bom else value
                     chunk[first_delivery + offset] = column
             chunk.columns = pd.Index(header, dtype=object)
             writer.write(chunk)

@@ -1,0 +1,367 @@
+"""A bad day (issue 12): a full disk, a busy or damaged journal, a stranger at the receiver.
+
+Each test replays one of the issue's scenarios; the number in its name is the
+scenario's. Receiver tests talk to 127.0.0.1 only and are bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from batch_sender.cli import cli
+from batch_sender.delivery import from_report
+from batch_sender.journal import Journal, Outcome, journal_path
+from batch_sender.receiver import Limits, Receiver, printable, serve_callbacks
+from batch_sender.simulator import SimulatorConfig
+
+from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
+
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/x","click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "\tTAB",
+    "\rCR",
+]
+
+
+def _hostile_esms(esms: RunningSimulator) -> None:
+    """eSMS (or whoever answers in its name) puts formulas in ErrorMessage."""
+    answers = iter(HOSTILE * 10)
+
+    def accept(_body: dict[str, Any]) -> dict[str, str]:
+        return {"CodeResult": "99", "ErrorMessage": next(answers)}
+
+    def install() -> None:
+        esms.simulator._accept = accept  # type: ignore[method-assign, assignment]
+
+    esms.call(install)
+
+
+def _rows_with_formula_text(count: int) -> list[list[str]]:
+    rows = message_rows(count)
+    rows[0][1] = "=1+1 is the user's own text, as they typed it"
+    return rows
+
+
+@pytest.mark.parametrize("output", ["r.csv", "r.xlsx"])
+def test_8_cells_from_strangers_never_become_formulas(tmp_path: Path, output: str) -> None:
+    path = write_csv(tmp_path / "c.csv", _rows_with_formula_text(len(HOSTILE)))
+    with simulator_running(SimulatorConfig(seed=3)) as esms:
+        _hostile_esms(esms)
+        args = ["send", str(path), "-o", output, "--rate", "0", "--concurrency", "1", *esms.args]
+        result = CliRunner().invoke(cli, [*args, "--excel"])
+    assert result.exit_code == 1, result.output
+    rows = _read_any(Path(output))
+    assert sorted(r["ErrorMessage"] for r in rows) == sorted("'" + h for h in HOSTILE)
+    assert all(r["status"] == "rejected" for r in rows)
+    assert rows[0]["text"] == "=1+1 is the user's own text, as they typed it"  # untouched
+
+
+def test_8_plain_csv_for_pipelines_keeps_the_exact_text(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(len(HOSTILE)))
+    with simulator_running(SimulatorConfig(seed=3)) as esms:
+        _hostile_esms(esms)
+        args = ["send", str(path), "-o", "r.csv", "--rate", "0", "--concurrency", "1"]
+        assert CliRunner().invoke(cli, [*args, *esms.args]).exit_code == 1
+    assert sorted(r["ErrorMessage"] for r in read_results(Path("r.csv"))) == sorted(HOSTILE)
+
+
+def test_8_a_callback_error_info_is_made_inert_in_an_excel_result_file(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", _rows_with_formula_text(2))
+    sent = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", "--excel", *esms.args])
+    assert sent.exit_code == 0, sent.output
+    rows = read_results(Path("r.csv"))
+    journal = Journal(journal_path(Path("r.csv")))
+    receiver = Receiver(Path("r.csv"), journal, lambda _line: None)
+    for row, info in zip(rows, ('=HYPERLINK("http://evil.example")', "-114 inactive"), strict=True):
+        params = {"SMSID": row["SMSID"], "SendStatus": "5", "SendFailed": "1", "error_info": info}
+        assert receiver.store(from_report(params)) == row["RequestId"]
+    receiver.changed = True
+    assert receiver.rewrite()
+    journal.close()
+    receiver.close()
+    again = read_results(Path("r.csv"))
+    assert [r["delivery_error"] for r in again] == [
+        '\'=HYPERLINK("http://evil.example")',
+        "'-114 inactive",
+    ]
+    assert again[0]["text"] == rows[0]["text"]  # the user's cell as they wrote it
+
+
+def _read_any(path: Path) -> list[dict[str, str]]:
+    if path.suffix == ".csv":
+        return read_results(path)
+    from openpyxl import load_workbook
+    from openpyxl.utils.escape import unescape
+
+    sheet = load_workbook(path, read_only=True).active
+    assert sheet is not None
+    values = [
+        [unescape(str(c)) if c is not None else "" for c in row]
+        for row in sheet.iter_rows(values_only=True)
+    ]
+    return [dict(zip(values[0], row, strict=True)) for row in values[1:]]
+
+
+# --- the receiver under attack ---------------------------------------------------
+
+
+GOOD = {"SendStatus": "5", "SendSuccess": "1", "SendFailed": "0", "RequestId": ""}
+
+
+@contextlib.contextmanager
+def receiver_running(
+    results: Path,
+    limits: Limits,
+    token: str | None = "t0ken-for-tests",  # noqa: S107
+) -> Iterator[tuple[str, list[str]]]:
+    """serve_callbacks in a thread of its own, on 127.0.0.1, port chosen by the system."""
+    lines: list[str] = []
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if line.startswith("receiving eSMS callbacks at "):
+            started.set()
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            serve_callbacks(
+                results, host="127.0.0.1", port=0, token=token, every=0.2, say=say, limits=limits
+            )
+        )
+        await stop.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def run() -> None:
+        loop.run_until_complete(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10), lines
+    url = lines[0].rsplit(" ", 1)[-1]
+    try:
+        yield url, lines
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def get(url: str, params: dict[str, str], timeout: float = 3.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - the test's own http://127.0.0.1 URL
+            url + "?" + urllib.parse.urlencode(params), timeout=timeout
+        ) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_6_half_open_connections_are_dropped_and_a_real_report_gets_through(
+    tmp_path: Path,
+) -> None:
+    limits = Limits(max_connections=20, idle_timeout=0.5, log_every=60)
+    with receiver_running(tmp_path / "r.csv", limits) as (url, lines):
+        port = urllib.parse.urlsplit(url).port
+        assert port is not None
+        attackers = []
+        for _ in range(200):  # ten times the cap, each sends half a request line
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /esms/call")
+            attackers.append(s)
+        started = time.monotonic()
+        status, _ = get(url, {**GOOD, "SMSID": "real-report"})
+        assert status == 200
+        assert time.monotonic() - started < 2
+        closed = 0
+        for s in attackers:
+            s.settimeout(3)
+            try:
+                closed += s.recv(1) == b""
+            except (ConnectionResetError, TimeoutError):
+                closed += 1
+            s.close()
+        assert closed == len(attackers)  # every half-open client was dropped
+    assert sum("connections open" in line for line in lines) == 1  # once, not per connection
+    with sqlite3.connect(journal_path(tmp_path / "r.csv")) as db:
+        assert db.execute("SELECT smsid FROM deliveries").fetchall() == [("real-report",)]
+
+
+def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path: Path) -> None:
+    """The issue's attack on the real CLI, at the common 1,024 open files."""
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))\n"
+        "from batch_sender.cli import main\n"
+        "sys.argv = ['batch-sender', 'callbacks', 'r.csv', '--port', '0', "
+        "'--token', 't0ken-for-tests']\n"
+        "main()\n"
+    )
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip("this test needs 1,300 open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    attackers: list[socket.socket] = []
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first.startswith("receiving eSMS callbacks at "), first
+        url = first.rsplit(" ", 1)[-1].strip()
+        port = urllib.parse.urlsplit(url).port
+        assert port is not None
+        for _ in range(1_100):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /esms/callback/t0ken-for-tests?SMSID=")
+            attackers.append(s)
+        started = time.monotonic()
+        status, _ = get(url, {**GOOD, "SMSID": "real-report"}, timeout=3)
+        assert status == 200
+        assert time.monotonic() - started < 3
+    finally:
+        for s in attackers:
+            s.close()
+        process.terminate()
+        _out, err = process.communicate(timeout=20)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "Traceback" not in err
+    assert len(err.splitlines()) < 8, err
+
+
+def test_6_loop_errors_such_as_emfile_are_logged_once_per_cause() -> None:
+    import errno
+
+    from batch_sender.receiver import Throttled, _loop_errors
+
+    lines: list[str] = []
+    clock = [0.0]
+    handle = _loop_errors(Throttled(lines.append, 10.0, clock=lambda: clock[0]))
+    loop = asyncio.new_event_loop()
+    try:
+        for i in range(50_000):
+            clock[0] = i / 1000  # 50,000 failures in 50 s
+            emfile = OSError(errno.EMFILE, "Too many open files")
+            handle(loop, {"message": "socket.accept() out of system resource", "exception": emfile})
+        handle(loop, {"message": "Fatal error on transport\x1b[2J", "exception": ValueError("x")})
+    finally:
+        loop.close()
+    assert lines[0] == "socket.accept() out of system resource: Too many open files"
+    assert len(lines) == 6  # once per 10 s, then the other cause once
+    assert "9,999 more like it before" in lines[1]
+    assert lines[-1] == "Fatal error on transport\\x1b[2J: x"
+
+
+async def test_7_forged_reports_are_bounded_and_escaped(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "r.csv.journal.sqlite")
+    journal.record("known", 2, Outcome("accepted", "100", "sms-known"))
+    journal.commit()
+    lines: list[str] = []
+    receiver = Receiver(tmp_path / "r.csv", journal, lines.append, Limits(unknown_kept=50))
+    try:
+        for i in range(2_000):
+            forged = {**GOOD, "SMSID": f"forged-{i}\n2026-11-28 fake log line \x1b[2J"}
+            receiver.store(from_report(forged))
+        receiver.store(from_report({**GOOD, "SMSID": "sms-known"}))
+        assert journal.deliveries(["known"])["known"][0] == "delivered"
+        assert journal.unknown_deliveries() == 50  # stored up to the bound...
+        assert receiver.unknown_dropped == 1_950  # ...then only counted
+    finally:
+        receiver.close()
+        journal.close()
+    assert printable("a\nb\x1b[2Jc\u2028") == "a\\nb\\x1b[2Jc\\u2028"
+
+
+def test_7_the_log_stays_one_line_per_cause(tmp_path: Path) -> None:
+    limits = Limits(log_every=60)
+    with receiver_running(tmp_path / "r.csv", limits) as (url, lines):
+        for i in range(30):
+            params = {**GOOD, "SMSID": f"forged-{i}\nFAKE LINE \x1b[31mred"}
+            assert get(url, params)[0] == 200
+    shown = [line for line in lines if "does not know" in line]
+    assert len(shown) == 1
+    assert "\n" not in shown[0] and "\x1b" not in shown[0]
+    assert "\\n" in shown[0] and "\\x1b" in shown[0]
+
+
+def test_7_a_receiver_open_to_the_network_needs_a_token(tmp_path: Path) -> None:
+    refused = CliRunner().invoke(cli, ["callbacks", "r.csv", "--host", "0.0.0.0", "--port", "0"])  # noqa: S104
+    assert refused.exit_code == 2
+    assert "--token is required to listen on 0.0.0.0" in refused.stderr
+
+
+def test_7_without_a_token_on_loopback_it_warns(tmp_path: Path) -> None:
+    with receiver_running(tmp_path / "r.csv", Limits(), token=None) as (url, lines):
+        assert get(url, {**GOOD, "SMSID": "s"})[0] == 200
+    assert any(line.startswith("warning: no --token") for line in lines)
+
+
+def test_10_a_busy_journal_never_costs_a_report(tmp_path: Path) -> None:
+    """The journal locked by another process: 200 only once kept on disk, folded in later."""
+    path = tmp_path / "r.csv.journal.sqlite"
+    Journal(path).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    limits = Limits(busy_timeout=0.05)
+    with receiver_running(tmp_path / "r.csv", limits) as (url, lines):
+        statuses = [get(url, {**GOOD, "SMSID": f"s{i}"})[0] for i in range(5)]
+        assert statuses == [200] * 5
+        assert (tmp_path / "r.csv.journal.sqlite-reports").stat().st_size > 0
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        deadline = time.monotonic() + 5
+        while (tmp_path / "r.csv.journal.sqlite-reports").stat().st_size:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    with sqlite3.connect(path) as db:
+        assert {s for (s,) in db.execute("SELECT smsid FROM deliveries")} == {
+            f"s{i}" for i in range(5)
+        }
+    assert sum(line.startswith("journal busy (") for line in lines) == 1
+
+
+def test_10_a_report_that_cannot_be_stored_gets_no_answer_never_a_5xx(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv.journal.sqlite"
+    Journal(path).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    (tmp_path / "r.csv.journal.sqlite-reports").mkdir()  # and its log cannot be written either
+    limits = Limits(busy_timeout=0.05, hold_unstored=0.3)
+    with receiver_running(tmp_path / "r.csv", limits) as (url, lines):
+        with pytest.raises((urllib.error.URLError, ConnectionError, TimeoutError)) as failed:
+            get(url, {**GOOD, "SMSID": "s"}, timeout=3)
+        assert not isinstance(failed.value, urllib.error.HTTPError)  # no status at all
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert any("cannot store a report" in line for line in lines)
