@@ -54,8 +54,8 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def input_options(command: F) -> F:
-    """INPUT and how to read it: shared by validate and send."""
+def input_options(command: F, *, outputs: bool = True) -> F:
+    """INPUT and how to read it: shared by validate and send (and preview, without outputs)."""
     decorators = [
         click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
         click.option(
@@ -96,11 +96,6 @@ def input_options(command: F) -> F:
             hidden=True,  # memory/speed trade-off; tests use it to cross chunk borders
         ),
         click.option(
-            "--excel",
-            is_flag=True,
-            help="Write the output CSV with a BOM so that Excel shows Vietnamese correctly.",
-        ),
-        click.option(
             "--template",
             default=None,
             help="One text for every row, {column} placeholders filled from the row "
@@ -131,16 +126,29 @@ def input_options(command: F) -> F:
             is_flag=True,
             help="Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB.",
         ),
-        click.option(
-            "--summary-json",
-            type=click.Path(path_type=Path, dir_okay=False),
-            default=None,
-            help="Also write the end-of-run summary as JSON (for schedulers).",
-        ),
     ]
+    if outputs:
+        decorators += [
+            click.option(
+                "--excel",
+                is_flag=True,
+                help="Write the result CSV with a BOM so that Excel shows Vietnamese correctly.",
+            ),
+            click.option(
+                "--summary-json",
+                type=click.Path(path_type=Path, dir_okay=False),
+                default=None,
+                help="Also write the end-of-run summary as JSON (for schedulers).",
+            ),
+        ]
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def reading_options(command: F) -> F:
+    """INPUT and how to read it, without the result file's options: for preview."""
+    return input_options(command, outputs=False)
 
 
 def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[F], F]:
@@ -660,6 +668,56 @@ def _with_base_url(job: Any, url: str) -> Any:
     import dataclasses
 
     return dataclasses.replace(job, config=dataclasses.replace(job.config, base_url=url))
+
+
+@cli.command()
+@reading_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    metavar="PREVIEW.html",
+    help="The page to write (one self-contained HTML file).",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="How many messages to show.",
+)
+@handle_errors
+def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> None:
+    """Show the first messages as a follower would see them in Zalo; send nothing.
+
+    Takes send's input options (--template, --image-url, columns, --exclude,
+    ...). Writes one HTML page: the first --rows messages, each with its
+    image above its text, and every row that would not be sent, with why.
+    Exit status: 0 every row would be sent; 1 some would not; 2 bad input.
+
+    \b
+    Examples:
+      batch-sender preview campaign.csv -o preview.html
+      batch-sender preview audience.csv -o preview.html --rows 5 \\
+          --template "Chào bạn, ..." --image-url https://cdn.example.vn/thang12.jpg
+    """
+    from batch_sender.preview import build_preview, html_preview
+    from batch_sender.results import atomic_text_file, check_side_file
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"{output}: the preview must be an .html file")
+    check_side_file(output, taken=[input_path], what="-o")
+    table, campaign, checks = _open_input(input_path, **read_options)
+    page = build_preview(table, campaign, checks, rows)
+    with atomic_text_file(output) as f:
+        f.write(html_preview(page))
+    click.echo(
+        f"{input_path.name}: {page.rows:,} rows: {page.to_send:,} would be sent, "
+        f"{page.left_out_count:,} would not"
+    )
+    click.echo(f"preview: {output} (the first {len(page.messages):,} messages)")
+    sys.exit(ExitCode.NEEDS_ATTENTION if page.left_out_count else ExitCode.OK)
 
 
 @cli.command()

@@ -111,3 +111,9 @@ def test_help_texts() -> None:
     assert "Port to listen on" in runner.invoke(cli, ["callbacks", "--help"]).output
     status = " ".join(runner.invoke(cli, ["status", "--help"]).output.split())
     assert "Seconds to wait for each answer. [default: 30.0" in status
+
+
+def test_the_shipped_thang12_sample_is_200_valid_rows() -> None:
+    sample = Path(__file__).parent.parent / "samples" / "thang12.csv"
+    result = CliRunner().invoke(cli, ["validate", str(sample)])
+    assert result.exit_code == 0 and "thang12.csv: 200 rows: 200 valid" in result.output
