@@ -283,13 +283,18 @@ async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> s
         "then rerun",
         option="--base-url",
     )
-    code = str(data.get("CodeResponse", data.get("CodeResult", ""))).strip()
+    # GetBalance_json answers CodeResponse (its page), not CodeResult.
+    raw = data.get("CodeResponse")
+    if raw is None:
+        raw = data.get("CodeResult")
+    code = "" if raw is None else str(raw).strip()
     if code == esms.ACCEPTED:
         return str(data.get("Balance", ""))
     if code in esms.ACCOUNT_CODES:
         raise AccountError(code, esms.ACCOUNT_CODES[code])
     message = str(data.get("ErrorMessage") or "")
-    raise AccountError(code, f"eSMS refused the account check: code {code} {message}".strip())
+    shown = f"code {code}" if code else "no CodeResponse"
+    raise AccountError(code, f"eSMS refused the account check: {shown} {message}".strip())
 
 
 async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> list[str]:

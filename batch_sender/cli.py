@@ -202,14 +202,15 @@ def _require_account(
     base_url: str,
     allow_insecure_http: bool,
     credentials: tuple[tuple[str | None, str, str], ...],
+    option: str = "--base-url",
 ) -> None:
     """Exit 2 before anything is sent: keys in clear, or credentials missing."""
-    check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-    missing = [f"{env} ({option})" for value, env, option in credentials if not value]
+    check_base_url(base_url, allow_insecure_http=allow_insecure_http, option=option)
+    missing = [f"{env} ({flag})" for value, env, flag in credentials if not value]
     if missing:
+        hint = ", or pass --simulate to try against the simulator" if option == "--base-url" else ""
         raise UsageError(
-            f"missing credentials: {', '.join(missing)}; set them in the environment "
-            "or .env, or pass --simulate to try against the simulator"
+            f"missing credentials: {', '.join(missing)}; set them in the environment or .env" + hint
         )
 
 
@@ -642,14 +643,14 @@ def _log_json(event: dict[str, Any]) -> None:
     click.echo(json.dumps({"time": round(time.time(), 3), **event}, ensure_ascii=False), err=True)
 
 
-def check_base_url(url: str, *, allow_insecure_http: bool) -> None:
+def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "--base-url") -> None:
     """Refuse a base URL that would send the keys in clear over a network."""
     import ipaddress
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--base-url {url!r} must be an http:// or https:// URL")
+        raise UsageError(f"{option} {url!r} must be an http:// or https:// URL")
     if parts.scheme == "https" or allow_insecure_http:
         return
     host = parts.hostname
@@ -659,7 +660,7 @@ def check_base_url(url: str, *, allow_insecure_http: bool) -> None:
         loopback = False
     if not loopback:
         raise UsageError(
-            f"--base-url {url} is plain http: the ApiKey and SecretKey would cross the "
+            f"{option} {url} is plain http: the ApiKey and SecretKey would cross the "
             "network in clear; use https://, or pass --allow-insecure-http"
         )
 
@@ -1033,6 +1034,7 @@ def status(
             (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
             (oaid, "ESMS_OAID", "--oaid"),
         ),
+        option="--status-base-url",
     )
     assert api_key is not None and secret_key is not None and oaid is not None
     import asyncio

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from batch_sender import esms
 from batch_sender.cli import cli
+from batch_sender.errors import AccountError
 from batch_sender.journal import ACCEPTED, Journal, Outcome
 from batch_sender.lookup import look_up
 from batch_sender.results import RESULT_COLUMNS
@@ -310,3 +311,31 @@ def test_status_before_the_verdict_records_pending(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "reports: 3 pending" in result.stdout
     assert [r["delivery"] for r in read_results(Path("r.csv"))] == ["pending"] * 3
+
+
+def test_status_with_a_plain_http_base_names_its_own_option(tmp_path: Path) -> None:
+    results = accepted_results(tmp_path, ["s1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "status",
+            str(results),
+            "--status-base-url",
+            "http://status.example",
+            *KEYS,
+            "--oaid",
+            "1",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--status-base-url http://status.example is plain http" in result.stderr
+
+
+async def test_a_balance_answer_without_code_response_says_so() -> None:
+    from batch_sender.campaign import account_balance
+
+    with aioresponses() as m:
+        m.post(BASE + esms.BALANCE_PATH, payload={"CodeResponse": None})
+        with pytest.raises(AccountError) as caught:
+            await account_balance(BASE, "k", "s", 5)
+    assert "no CodeResponse" in str(caught.value) and "None" not in str(caught.value)
