@@ -542,7 +542,7 @@ def send(
     def say(line: str) -> None:
         if json_log:
             _log_json({"event": "info", "message": line})
-        elif not quiet:
+        elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
             click.echo(line, err=True)
 
     def on_row(message: Any, outcome: Any) -> None:

@@ -339,3 +339,17 @@ async def test_a_balance_answer_without_code_response_says_so() -> None:
         with pytest.raises(AccountError) as caught:
             await account_balance(BASE, "k", "s", 5)
     assert "no CodeResponse" in str(caught.value) and "None" not in str(caught.value)
+
+
+def test_quiet_keeps_the_oaid_warning(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(1))
+    with aioresponses() as m:
+        m.post(BASE + esms.BALANCE_PATH, payload={"Balance": 9, "CodeResponse": "100", "UserID": 1})
+        m.post(BASE + esms.LIST_OA_PATH, body=LISTED["body"])
+        m.post(BASE + esms.SEND_PATH, payload={"CodeResult": "100", "SMSID": "x"})
+        result = CliRunner().invoke(
+            cli, ["send", str(path), "-o", "r.csv", "--base-url", BASE, *KEYS, "--oaid", "1", "-q"]
+        )
+    assert result.exit_code == 0, result.output
+    assert "warning: OAID 1 is not among the account's Zalo OAs" in result.stderr
+    assert "to send" not in result.stderr  # the plan lines stay quiet
