@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -26,7 +27,8 @@ from batch_sender.concurrency import Concurrency
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
 from batch_sender.exit_codes import ExitCode
-from batch_sender.journal import FINAL, Journal, Outcome, journal_path
+from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
+from batch_sender.journal import ACCEPTED, Journal, Outcome, journal_path
 from batch_sender.progress import progress_bar
 from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
@@ -41,7 +43,15 @@ from batch_sender.results import (
 from batch_sender.retry import post_json_or_stop
 from batch_sender.sender import SendConfig, Sender, Stop
 from batch_sender.summary import Tally
-from batch_sender.validate import DUPLICATE, EXCLUDED, INVALID, VALID, Campaign, Checks
+from batch_sender.validate import (
+    DUPLICATE,
+    EXCLUDED,
+    INVALID,
+    VALID,
+    Campaign,
+    Checks,
+    send_scope,
+)
 
 Say = Callable[[str], None]
 
@@ -61,6 +71,8 @@ class SendJob:
     config: SendConfig
     excel: bool = False
     resend_stale: bool = False
+    resend_changed: bool = False
+    """Send the new version of rows sent earlier with different content."""
     show_progress: bool = False
     checks: Checks = field(default_factory=Checks)
     limit: int | None = None
@@ -81,17 +93,24 @@ class Plan:
     done_before: int = 0
     to_send: int = 0
     stale: int = 0
-    known: int = 0
-    """Rows of this input the journal already knew."""
+    changed_kept: int = 0
+    """Rows sent earlier with other content whose earlier send stands."""
+    changed_resent: int = 0
+    """Rows sent earlier with other content whose new version goes out (--resend-changed)."""
+    shown_sends: int = 0
+    """Sheet rows with an earlier accepted send that this input still has."""
+    sent_rows: int = 0
+    """Sheet rows with an accepted send in the journal (this OAID, sandbox or real)."""
+    sandbox_rows: int = 0
+    """Rows that went out in sandbox trials earlier (a real run: they do not count)."""
     kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = field(default=None, repr=False)
     """The checked chunks, when the input is small enough to keep (see KEEP_ROWS)."""
-    journal_rows: int = 0
     resumed: bool = False
 
     @property
     def gone(self) -> int:
-        """Journal rows whose content is no longer in the input (rows edited or removed)."""
-        return max(self.journal_rows - self.known, 0)
+        """Rows sent earlier that are no longer in the sheet (their sends stay in the journal)."""
+        return max(self.sent_rows - self.shown_sends, 0)
 
 
 @dataclass
@@ -122,9 +141,23 @@ def job_chunks(job: SendJob, plan: Plan) -> Iterator[tuple[pd.DataFrame, pd.Data
     return checked_chunks(job.table, job.campaign, job.checks)
 
 
+def job_rules(job: SendJob) -> Rules:
+    options = job.config.options
+    return Rules(
+        campaign=job.campaign,
+        oaid=job.config.credentials.oaid,
+        sandbox=options.sandbox,
+        resend_stale=job.resend_stale,
+        resend_changed=job.resend_changed,
+    )
+
+
 def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
-    resend_stale = job.resend_stale
-    plan = Plan(journal_rows=journal.count(), resumed=journal.resumed)
+    rules = job_rules(job)
+    plan = Plan(resumed=journal.resumed)
+    plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
+    if not rules.sandbox:
+        plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
     kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = []
     for chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
         if kept is not None:
@@ -137,22 +170,34 @@ def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
         plan.invalid += int(counts.get(INVALID, 0))
         plan.duplicate += int(counts.get(DUPLICATE, 0))
         plan.excluded += int(counts.get(EXCLUDED, 0))
-        ids = checked["RequestId"][checked["status"] == VALID]
-        records = journal.lookup(ids)
-        plan.known += len(records)
-        for rid in ids:
-            record = records.get(rid)
-            if record is not None and record.status in FINAL:
+        for status, disposition in zip(
+            checked["status"].tolist(), dispose(checked, journal, rules, now), strict=True
+        ):
+            record = disposition.record
+            if (
+                record is not None
+                and record.row_key
+                and record.status == ACCEPTED
+                and disposition.action in (DONE, KEPT)
+            ):
+                plan.shown_sends += 1
+            if status != VALID:
+                continue
+            if disposition.action == DONE:
                 plan.done_before += 1
-            elif record is not None and not resend_stale and record.is_stale(now):
+            elif disposition.action == HOLD:
                 plan.stale += 1
+            elif disposition.action == KEPT:
+                plan.changed_kept += 1
             else:
                 plan.to_send += 1
+                plan.changed_resent += disposition.changed
     plan.kept = kept
     return plan
 
 
-def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
+def describe_plan(job: SendJob, plan: Plan) -> list[str]:
+    campaign = job.campaign
     lines = []
     if plan.resumed:
         line = (
@@ -162,13 +207,28 @@ def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
         if plan.stale:
             line += f", {plan.stale:,} held back (no answer for over 24 hours)"
         lines.append(line)
-        if plan.gone:
-            lines.append(
-                f"the input changed since the last run: {plan.gone:,} earlier rows are no "
-                f"longer in it, {plan.valid - plan.known:,} rows are new or edited"
-            )
     else:
         lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send")
+    if plan.sandbox_rows:
+        lines.append(
+            f"{_rows(plan.sandbox_rows)} went out in sandbox trials earlier: not delivered, "
+            "they do not count as sent"
+        )
+    if plan.changed_kept:
+        lines.append(
+            f"{_rows(plan.changed_kept)} sent earlier with different content: the earlier "
+            "send stands (--resend-changed sends the new version)"
+        )
+    if plan.changed_resent:
+        lines.append(
+            f"{_rows(plan.changed_resent)} sent earlier with different content: sending the "
+            "new version (--resend-changed)"
+        )
+    if plan.gone:
+        lines.append(
+            f"{_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay in the "
+            f"journal (`batch-sender report {job.output}` lists them)"
+        )
     skipped = plan.invalid + plan.duplicate
     if skipped:
         lines.append(
@@ -181,15 +241,21 @@ def describe_plan(campaign: Campaign, plan: Plan) -> list[str]:
     return lines
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
 async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
     """Send what the input and the journal say is still to send; write the result file."""
-    check_output_path(job.output, job.table.source.path)
+    check_output_path(job.output, job.table.source.path, resumes=True)
     started = time.monotonic()
     now = time.time()
     journal = Journal.open(journal_path(job.output), job.campaign.id, sending=True)
     try:
+        job = for_journal(job, journal)
+        journal.remember_scope(job.config.credentials.oaid, job.config.options.sandbox)
         plan = await asyncio.to_thread(make_plan, job, journal, now)
-        for line in describe_plan(job.campaign, plan):
+        for line in describe_plan(job, plan):
             say(line)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
         if plan.to_send:
@@ -200,6 +266,17 @@ async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
         return report
     finally:
         journal.close()
+
+
+def for_journal(job: SendJob, journal: Journal) -> SendJob:
+    """The job with RequestIds as this campaign's journal derives them."""
+    options = job.config.options
+    campaign = dataclasses.replace(
+        job.campaign,
+        scope=send_scope(job.config.credentials.oaid, options.sandbox),
+        scheme=journal.request_id_scheme(),
+    )
+    return dataclasses.replace(job, campaign=campaign)
 
 
 async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, say: Say) -> None:
@@ -243,30 +320,31 @@ def _row_done(
 
 async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator[esms.Message]:
     chunks = job_chunks(job, plan)
+    rules = job_rules(job)
     budget = job.limit
     while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
         _chunk, checked = pair
         now = time.time()  # a long run reaches late rows hours after it started
-        valid = checked[checked["status"] == VALID]
-        records = journal.lookup(valid["RequestId"])
-        for line, rid, user_id, text, url in zip(
-            valid.index.tolist(),
-            valid["RequestId"].tolist(),
-            valid["user_id"].tolist(),
-            valid["text"].tolist(),
-            valid["url"].tolist(),
+        dispositions = dispose(checked, journal, rules, now)
+        for line, base, user_id, text, url, row_key, disposition in zip(
+            checked.index.tolist(),
+            checked["RequestId"].tolist(),
+            checked["user_id"].tolist(),
+            checked["text"].tolist(),
+            checked["url"].tolist(),
+            checked["row_key"].tolist(),
+            dispositions,
             strict=True,
         ):
-            record = records.get(rid)
-            if record is not None and (
-                record.status in FINAL or (not job.resend_stale and record.is_stale(now))
-            ):
+            if disposition.action != SEND or not base:
                 continue
             if budget is not None:
                 if budget == 0:
                     return  # --limit reached: the rest stay unsent
                 budget -= 1
-            yield esms.Message(int(line), rid, user_id, text, url)
+            yield esms.Message(
+                int(line), disposition.request_id, user_id, text, url, row_key, base
+            )
 
 
 async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> str:
@@ -385,27 +463,27 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
     else:
         unsent = "not sent: the run was interrupted; rerun the same command to send it"
     tally = Tally()
+    rules = job_rules(job)
     # Under the send lock, any temporary result file left here is a killed run's.
     remove_orphans(job.output)
     spreadsheet = is_spreadsheet(job.output, excel=job.excel)
     with open_output(job.output, bom=job.excel) as writer:
         for chunk, checked in job_chunks(job, plan):
-            valid_ids = checked["RequestId"][checked["RequestId"] != ""]
-            records = journal.lookup(valid_ids)
-            stale = (
-                frozenset()
-                if job.resend_stale
-                else frozenset(r for r, rec in records.items() if rec.is_stale(now))
-            )
+            dispositions = dispose(checked, journal, rules, now)
             extra = result_rows(
                 chunk,
                 checked,
-                records,
+                dispositions,
                 unsent_reason=unsent,
-                stale_ids=stale,
-                deliveries=journal.deliveries(valid_ids),
+                deliveries=journal.deliveries(d.request_id for d in dispositions),
             )
             tally.add(extra)
             templated = checked if job.checks.template is not None else None
+            if templated is not None and any(d.action == KEPT for d in dispositions):
+                # The earlier send went out with another text, which the journal does not keep.
+                texts = checked["text"].tolist()
+                templated = checked.assign(
+                    text=["" if d.action == KEPT else t for d, t in zip(dispositions, texts, strict=True)]
+                )
             writer.write(output_rows(chunk, extra, templated, spreadsheet=spreadsheet))
     return tally

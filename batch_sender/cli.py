@@ -440,6 +440,12 @@ def validate(
     help="Resend rows whose earlier request got no answer over 24 hours ago.",
 )
 @click.option(
+    "--resend-changed",
+    is_flag=True,
+    help="Send the new version of rows sent earlier whose text or url has changed since "
+    "(by default their earlier send stands).",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=0),
     default=None,
@@ -479,6 +485,7 @@ def send(
     sandbox: bool,
     simulate: bool,
     resend_stale: bool,
+    resend_changed: bool,
     allow_insecure_http: bool,
     limit: int | None,
     send_at: str | None,
@@ -513,7 +520,7 @@ def send(
     from batch_sender.sender import SendConfig
     from batch_sender.summary import rate_line
 
-    check_output_path(output, input_path)
+    check_output_path(output, input_path, resumes=True)
     if not simulate:
         _require_account(
             base_url,
@@ -582,6 +589,7 @@ def send(
             config=config,
             excel=excel,
             resend_stale=resend_stale,
+            resend_changed=resend_changed,
             show_progress=not quiet and not json_log and sys.stderr.isatty(),
             checks=checks,
             limit=limit,
@@ -945,8 +953,16 @@ def balance(
     show_default=True,
     help="Seconds between rewrites of the result file.",
 )
+@click.option(
+    "--campaign-id",
+    default=None,
+    help="Start before `send`: the campaign that will write RESULTS.csv (send's --campaign-id, "
+    "or its INPUT's file name without extension).",
+)
 @handle_errors
-def callbacks(results: Path, port: int, host: str, token: str | None, every: float) -> None:
+def callbacks(
+    results: Path, port: int, host: str, token: str | None, every: float, campaign_id: str | None
+) -> None:
     """Receive eSMS's delivery reports for a campaign and write them into its results.
 
     eSMS calls the campaign's CallbackUrl (send --callback-url) with an HTTP
@@ -962,8 +978,10 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
           --callback-url https://hooks.example.vn/esms/callback/TOKEN
     """
     from batch_sender.receiver import check_results, serve_callbacks
+    from batch_sender.results import require_campaign
 
     check_results(results)
+    require_campaign(results, campaign_id=campaign_id)
     import asyncio
 
     receiver = asyncio.run(
@@ -981,6 +999,12 @@ def callbacks(results: Path, port: int, host: str, token: str | None, every: flo
         f"callbacks stopped: {receiver.received:,} reports ({counts}), "
         f"{receiver.unknown:,} for unknown messages, {receiver.rejected:,} malformed requests"
     )
+    if receiver.unknown:
+        click.echo(
+            f"warning: {receiver.unknown:,} reports matched no message of this campaign: "
+            f"is send writing to another result file than {results}?",
+            err=True,
+        )
 
 
 @cli.command()
@@ -1024,8 +1048,10 @@ def status(
     """
     from batch_sender.lookup import look_up
     from batch_sender.receiver import check_results
+    from batch_sender.results import require_campaign
 
     check_results(results)
+    require_campaign(results)
     _require_account(
         status_base_url,
         allow_insecure_http,
@@ -1094,8 +1120,9 @@ def report(
       batch-sender send next.csv -o next-results.csv --exclude failed.txt
     """
     from batch_sender.report import build_report, html_report, write_failed_ids
-    from batch_sender.results import atomic_text_file, check_side_file
+    from batch_sender.results import atomic_text_file, check_side_file, require_campaign
 
+    require_campaign(results)
     taken = [results]
     for path, what in ((html_path, "--html"), (failed_ids, "--failed-ids")):
         if path is not None:
@@ -1196,6 +1223,12 @@ def report(
     "with its time; the default), zns (a JSON string literal), uid (once). "
     "Repeat to take them in turn.",
 )
+@click.option(
+    "--reserve-rejected",
+    is_flag=True,
+    help="Answer 124 for 24 hours to a RequestId it rejected (103, 210...): eSMS does not "
+    "say whether it does.",
+)
 @click.option("--api-key", default=None, help="ApiKey it accepts (default SIMULATOR-API-KEY).")
 @click.option(
     "--secret-key", default=None, help="SecretKey it accepts (default SIMULATOR-SECRET-KEY)."
@@ -1244,6 +1277,7 @@ def simulator(
     callback_delay: float,
     zalo_fail: float,
     callback_styles: tuple[str, ...],
+    reserve_rejected: bool,
     api_key: str | None,
     secret_key: str | None,
     oaid: str | None,
@@ -1297,6 +1331,7 @@ def simulator(
         audience_size=audience_size,
         audience_days=audience_days,
         audience_end=audience_end.date(),
+        reserve_rejected=reserve_rejected,
     )
     instance = sim.Simulator(config)
 

@@ -27,7 +27,8 @@ QUERY_UID_DATE = "%d/%m/%Y"
 
 ACCEPTED = "100"
 ALREADY_ACCEPTED = "124"
-"""RequestId used within 24 h: for our own RequestId an earlier attempt got through."""
+"""RequestId used within 24 h: proof of acceptance only if our own earlier request with it
+may have reached eSMS (see Sender._outcome)."""
 
 RETRYABLE_CODES = frozenset({"105", "160"})
 """Not yet known (105) and over the requests-per-second limit (160): try again later."""
@@ -62,6 +63,10 @@ class Message:
     user_id: str
     text: str
     url: str
+    row_key: str = ""
+    """Which sheet row it is, across edits of the sheet (see validate.Validator._row_keys)."""
+    content_id: str = ""
+    """The RequestId of its content's first try (request_id, unless derived from it)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,14 @@ from batch_sender.delivery import Delivery
 from batch_sender.errors import UsageError
 
 SCHEMA_VERSION = "1"
+REQUEST_ID_SCHEME = "request_ids"
+"""Meta key: how this campaign derives RequestIds (absent: the legacy scheme)."""
+LAST_SCOPE = "last_scope"
+"""Meta key: the OAID and sandbox-or-not of the last send (what its result file shows)."""
+LEGACY_SCHEME = "1"
+"""RequestIds from campaign id and content only (journals made before scheme 2 keep them)."""
+SCHEME = "2"
+"""RequestIds that also take in where the message goes: the OAID, and sandbox or not."""
 JOURNAL_SUFFIX = ".journal.sqlite"
 INTENTS_SUFFIX = "-intents"
 REPORTS_SUFFIX = "-reports"
@@ -98,6 +106,20 @@ class Record:
     attempts: int
     last_sent_at: float | None
     ambiguous_since: float | None
+    row_key: str = ""
+    """The sheet row it was sent for: user_id, and `#k` for its k-th row (see validate)."""
+    user_id: str = ""
+    content_id: str = ""
+    """The RequestId of its content's first try (derived RequestIds share it)."""
+    oaid: str = ""
+    sandbox: int = 0
+
+    @property
+    def may_have_reached(self) -> bool:
+        """A request with this RequestId may have been accepted (no definitive answer)."""
+        return self.status not in FINAL and (
+            self.status == SENDING or self.ambiguous_since is not None
+        )
 
     def unanswered_since(self) -> float | None:
         """When the earliest request with an unknown fate went out, if any."""
@@ -112,6 +134,151 @@ class Record:
         """eSMS no longer blocks a repeat: resending could deliver a second time."""
         since = self.unanswered_since()
         return since is not None and now - since > STALE_AFTER
+
+
+# --- row identity (issue 11): which sheet row, content and scope a request was for ----
+
+_IDENTITY_COLUMNS = (
+    ("row_key", "TEXT NOT NULL DEFAULT ''"),
+    ("user_id", "TEXT NOT NULL DEFAULT ''"),
+    ("content_id", "TEXT NOT NULL DEFAULT ''"),
+    ("oaid", "TEXT NOT NULL DEFAULT ''"),
+    ("sandbox", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _add_identity_columns(db: sqlite3.Connection) -> None:
+    """Add the identity columns to a journal made before them (old rows get defaults)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+    for name, kind in _IDENTITY_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS messages_row_key ON messages (row_key) WHERE row_key != ''"
+    )
+
+
+class RowSends:
+    """Queries over what was sent for which sheet row (mixed into Journal).
+
+    Kept apart from the journal's write path so that each can change alone.
+    """
+
+    _db: sqlite3.Connection
+
+    def _flush(self) -> None:  # pragma: no cover - Journal's
+        raise NotImplementedError
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def request_id_scheme(self) -> str:
+        self._flush()
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (REQUEST_ID_SCHEME,)
+        ).fetchone()
+        return LEGACY_SCHEME if row is None else str(row[0])
+
+    def identify(
+        self, request_id: str, row_key: str, user_id: str, content_id: str, oaid: str, sandbox: bool
+    ) -> None:
+        """Which row, content and scope a request is for (after its `intend`)."""
+        self._write(
+            """
+            UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?
+            WHERE request_id = ?
+            """,
+            (row_key, user_id, content_id, oaid, int(sandbox), request_id),
+        )
+
+    def answered(self, request_id: str) -> None:
+        """This attempt got a definitive answer that is not an acceptance (160, 429...).
+
+        The next attempt then does not take it for one that may have reached eSMS.
+        """
+        self._write(
+            "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'",
+            (request_id,),
+        )
+
+    def row_sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
+        """row_key -> its latest request in this scope that was accepted or may have been."""
+        self._flush()
+        keys = [k for k in row_keys if k]
+        found: dict[str, Record] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"""
+                SELECT {_COLUMNS} FROM messages
+                WHERE row_key IN ({marks}) AND oaid = ? AND sandbox = ?
+                  AND (status IN ('accepted', 'sending') OR
+                       (status != 'rejected' AND ambiguous_since IS NOT NULL))
+                ORDER BY status = 'accepted', updated_at
+                """,
+                (*batch, oaid, int(sandbox)),
+            )
+            for row in rows:
+                record = Record(*row)
+                found[record.row_key] = record  # accepted last, the latest last: it wins
+        return found
+
+    def sent_row_count(self, oaid: str, sandbox: bool) -> int:
+        """Sheet rows with an accepted request in this scope."""
+        self._flush()
+        row = self._db.execute(
+            """
+            SELECT COUNT(DISTINCT row_key) FROM messages
+            WHERE row_key != '' AND status = 'accepted' AND oaid = ? AND sandbox = ?
+            """,
+            (oaid, int(sandbox)),
+        ).fetchone()
+        return int(row[0])
+
+    def remember_scope(self, oaid: str, sandbox: bool) -> None:
+        """Where the last send went: its result file shows that scope's sends."""
+        self._write(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (LAST_SCOPE, f"{int(sandbox)}:{oaid}"),
+        )
+
+    def last_scope(self) -> tuple[str, bool] | None:
+        self._flush()
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (LAST_SCOPE,)).fetchone()
+        if row is None:
+            return None
+        sandbox, _, oaid = str(row[0]).partition(":")
+        return oaid, sandbox == "1"
+
+    def sends_not_shown(self, request_ids: Iterable[str]) -> list[Record]:
+        """Accepted sends (of the last send's scope) of rows none of `request_ids` is for.
+
+        `request_ids`: a result file's; what this returns are the sends of
+        rows deleted from the sheet since (they stay in the journal).
+        """
+        scope = self.last_scope()
+        return [] if scope is None else self.sends_not_in(request_ids, *scope)
+
+    def sends_not_in(self, request_ids: Iterable[str], oaid: str, sandbox: bool) -> list[Record]:
+        """Accepted requests of rows none of `request_ids` was sent for (rows deleted since)."""
+        self._flush()
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS shown (request_id TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM shown")
+        self._db.executemany(
+            "INSERT OR IGNORE INTO shown VALUES (?)", ((r,) for r in request_ids if r)
+        )
+        rows = self._db.execute(
+            f"""
+            SELECT {_COLUMNS} FROM messages
+            WHERE status = 'accepted' AND row_key != '' AND oaid = ? AND sandbox = ?
+              AND row_key NOT IN (
+                SELECT m.row_key FROM messages m JOIN shown s ON s.request_id = m.request_id)
+            ORDER BY line
+            """,
+            (oaid, int(sandbox)),
+        )
+        return [Record(*row) for row in rows]
 
 
 def _take_lock(path: Path, wait: float = 5.0) -> IO[bytes]:
@@ -140,7 +307,7 @@ def journal_path(results: Path) -> Path:
     return results.with_name(results.name + JOURNAL_SUFFIX)
 
 
-class Journal:
+class Journal(RowSends):
     def __init__(
         self,
         path: Path,
@@ -162,6 +329,7 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._add_price_column()
+        _add_identity_columns(self._db)
         self._in_tx = False
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self.intents_path = path.with_name(path.name + INTENTS_SUFFIX)
@@ -217,6 +385,7 @@ class Journal:
         if known is None:
             journal.set_meta("campaign_id", campaign_id)
             journal.set_meta("schema", SCHEMA_VERSION)
+            journal.set_meta(REQUEST_ID_SCHEME, SCHEME)
             journal.commit()
         return journal
 
@@ -590,7 +759,10 @@ class Journal:
 
 _REPORT = frozenset(f.name for f in dataclasses.fields(Delivery))
 
-_COLUMNS = "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since"
+_COLUMNS = (
+    "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since, "
+    "row_key, user_id, content_id, oaid, sandbox"
+)
 
 _FOLD_INTENT = """
 INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)

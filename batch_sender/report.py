@@ -18,7 +18,7 @@ from pathlib import Path
 
 from batch_sender.delivery import DELIVERED, FAILED, VIETNAM
 from batch_sender.errors import UsageError
-from batch_sender.journal import Journal, journal_path
+from batch_sender.journal import Journal, Record, journal_path
 from batch_sender.results import RESULT_COLUMNS, read_result_file
 
 ZALO_ERRORS = {
@@ -70,6 +70,8 @@ class CampaignReport:
     priced: int = 0
     """Delivery reports that carried a TotalPrice."""
     failed_ids: list[str] = field(default_factory=list)
+    not_in_sheet: list[Record] = field(default_factory=list)
+    """Sends of rows deleted from the sheet since (issue 11): in the journal, not the file."""
 
     @property
     def accepted(self) -> int:
@@ -165,6 +167,7 @@ class CampaignReport:
                 lines.extend(f"  {n:>7,}  {words} ({code})" for n, words, code, _ in reasons)
         lines.append(self.cost_line())
         lines.extend(f"note: {note}" for note in self.notes())
+        lines.extend(not_in_sheet_lines(self.not_in_sheet))
         return lines
 
     @staticmethod
@@ -243,6 +246,7 @@ def build_report(results: Path, user_id_column: str = "user_id") -> CampaignRepo
         journal = Journal(journal_file)
         try:
             report.campaign_id = journal.meta("campaign_id") or ""
+            report.not_in_sheet = sends_not_in_results(results, journal)
             report.sends.update(int(t) for t in journal.accepted_times())
             for outcome, when, received in journal.delivery_times():
                 if outcome != "pending":
@@ -274,6 +278,25 @@ def write_failed_ids(path: Path, report: CampaignReport) -> None:
 
     with atomic_text_file(path) as f:
         f.writelines(f"{uid}\n" for uid in report.failed_ids)
+# --- sends of rows deleted from the sheet (issue 11) -----------------------------
+
+
+def sends_not_in_results(results: Path, journal: Journal) -> list[Record]:
+    """Accepted sends the result file no longer shows: their rows left the sheet."""
+    header, reader = read_result_file(results)
+    at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
+    with reader:
+        return journal.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
+
+
+def not_in_sheet_lines(sends: list[Record]) -> list[str]:
+    if not sends:
+        return []
+    lines = [f"sent earlier, no longer in the sheet: {len(sends):,}"]
+    for record in sends:
+        smsid = record.smsid or "unknown (accepted as 124)"
+        lines.append(f"  line {record.line} as sent: user_id {record.user_id}, SMSID {smsid}")
+    return lines
 
 
 def _second(when: str, received: float) -> int:

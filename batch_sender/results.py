@@ -12,7 +12,7 @@ import csv
 import glob
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -20,7 +20,16 @@ import pandas as pd
 
 from batch_sender.delivery import DELIVERY_COLUMNS
 from batch_sender.errors import UsageError
-from batch_sender.journal import ACCEPTED, FAILED, FINAL, SENDING, Journal, Record
+from batch_sender.disposition import HOLD, KEPT, SEND, SKIP, Disposition
+from batch_sender.journal import (
+    ACCEPTED,
+    FAILED,
+    FINAL,
+    JOURNAL_SUFFIX,
+    SENDING,
+    Journal,
+    journal_path,
+)
 from batch_sender.validate import DUPLICATE, EXCLUDED, INVALID, VALID
 
 RESULT_COLUMNS = [
@@ -60,46 +69,22 @@ def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
 def result_rows(
     chunk: pd.DataFrame,
     checked: pd.DataFrame,
-    records: dict[str, Record],
+    dispositions: list[Disposition],
     *,
     unsent_reason: str,
-    stale_ids: frozenset[str] = frozenset(),
     deliveries: dict[str, tuple[str, str, str]] | None = None,
 ) -> pd.DataFrame:
-    """send's RESULT_COLUMNS: each valid row's outcome from the journal, or `unsent`."""
+    """send's RESULT_COLUMNS: each row's outcome from its disposition (see disposition.py)."""
     status: list[str] = []
     request_id: list[str] = []
     smsid: list[str] = []
     code: list[str] = []
     message: list[str] = []
     attempts: list[int] = []
-    for row_status, rid, error in zip(
-        checked["status"], checked["RequestId"], checked["ErrorMessage"], strict=True
+    for row_status, error, disposition in zip(
+        checked["status"], checked["ErrorMessage"], dispositions, strict=True
     ):
-        record = records.get(rid) if rid else None
-        if row_status in (INVALID, EXCLUDED) and record is not None and record.status in FINAL:
-            # Excluded or invalid by today's checks, but an earlier run sent it.
-            smsid_value = record.smsid if record.status == ACCEPTED else ""
-            values = (record.status, rid, smsid_value, record.code, record.message, record.attempts)
-        elif row_status != VALID:
-            values = (row_status, "", "", "", error, 0)
-        elif rid in stale_ids and record is not None:
-            values = (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
-        elif record is None:
-            values = (UNSENT, rid, "", "", unsent_reason, 0)
-        elif record.status == SENDING:
-            # Only a crash leaves this; the rerun resends with the same RequestId.
-            values = (FAILED, rid, "", "", "no answer recorded: rerun to find out", record.attempts)
-        else:
-            smsid_value = record.smsid if record.status == ACCEPTED else ""
-            values = (
-                record.status,
-                rid,
-                smsid_value,
-                record.code,
-                record.message,
-                record.attempts,
-            )
+        values = _result_values(row_status, error, disposition, unsent_reason)
         for column, value in zip(
             (status, request_id, smsid, code, message, attempts), values, strict=True
         ):
@@ -122,6 +107,44 @@ def result_rows(
     for i, column in enumerate(DELIVERY_COLUMNS):
         extra[column] = [outcome[i] for outcome in outcomes]
     return extra
+
+
+def _result_values(
+    row_status: str, error: str, disposition: Disposition, unsent_reason: str
+) -> tuple[str, str, str, str, str, int]:
+    """(status, RequestId, SMSID, CodeResult, ErrorMessage, attempts) of one row."""
+    action, record = disposition.action, disposition.record
+    if action == SKIP:
+        return (row_status, "", "", "", error, 0)
+    if record is None:
+        return (UNSENT, disposition.request_id, "", "", unsent_reason, 0)
+    rid = record.request_id
+    smsid = record.smsid if record.status == ACCEPTED else ""
+    if action == HOLD:
+        return (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
+    if action == KEPT:
+        if record.status == ACCEPTED:
+            why = kept_message(record.line)
+            return (ACCEPTED, rid, smsid, record.code, why, record.attempts)
+        return (FAILED, rid, "", record.code, kept_unknown_message(record.line), record.attempts)
+    if record.status == SENDING:
+        # Only a crash leaves this; the rerun resends with the same RequestId.
+        return (FAILED, rid, "", "", "no answer recorded: rerun to find out", record.attempts)
+    if action == SEND and record.status not in FINAL and not record.may_have_reached:
+        message = f"{record.message}; a rerun sends it again under a new RequestId".lstrip("; ")
+        return (FAILED, rid, "", record.code, message, record.attempts)
+    return (record.status, rid, smsid, record.code, record.message, record.attempts)
+
+
+def kept_message(line: int) -> str:
+    return f"sent earlier with different content, line {line}; --resend-changed sends the new version"
+
+
+def kept_unknown_message(line: int) -> str:
+    return (
+        f"an earlier version of this row (line {line}) may have reached eSMS and its fate is "
+        "unknown; --resend-changed sends the new version"
+    )
 
 
 STALE_MESSAGE = (
@@ -201,13 +224,46 @@ def is_spreadsheet(path: Path, *, excel: bool) -> bool:
     return excel or path.suffix.lower() == ".xlsx"
 
 
-def check_output_path(output: Path, input_path: Path) -> None:
-    """Refuse, before anything is sent, an output that would fail or destroy the input."""
+def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) -> None:
+    """Refuse, before anything is sent, an output that would fail or destroy the input.
+
+    resumes: `send -o`, whose output is its own campaign's result file.
+    """
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UsageError(f"{output}: the output must be a .csv or .xlsx file")
     if output.resolve() == input_path.resolve():
         raise UsageError(f"{output}: -o is the input file; choose another name for the output")
-    _check_folder(output)
+    check_output(output, what="-o", own_results=output if resumes else None)
+
+
+def check_output(
+    path: Path, *, what: str, taken: Iterable[Path] = (), own_results: Path | None = None
+) -> None:
+    """The one check every command's output goes through before anything is written.
+
+    No output may be a file the command reads (`taken`: its input...), a
+    campaign's journal or one of its logs, or the result file of a campaign
+    that has a journal (the only record of what went out), except `send -o`
+    over its own (`own_results`). UsageError (exit 2) names what it would hit.
+    """
+    resolved = path.resolve()
+    for other in taken:
+        if resolved == other.resolve():
+            raise UsageError(f"{path}: {what} would overwrite {other}; choose another name")
+    for candidate in dict.fromkeys((path, resolved)):
+        if JOURNAL_SUFFIX in candidate.name:
+            raise UsageError(
+                f"{path}: {what} would overwrite a campaign's journal (the record of what "
+                "was sent); choose another name"
+            )
+        if journal_path(candidate).exists() and (
+            own_results is None or own_results.resolve() != resolved
+        ):
+            raise UsageError(
+                f"{path}: {what} would overwrite the result file of a campaign "
+                f"({journal_path(candidate).name} is beside it); choose another name"
+            )
+    _check_folder(path)
 
 
 def _check_folder(path: Path) -> None:
@@ -257,10 +313,7 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
 
 def check_side_file(path: Path, *, taken: list[Path], what: str) -> None:
     """A file written besides the result (--summary-json, --html): never over another one."""
-    for other in taken:
-        if path.resolve() == other.resolve():
-            raise UsageError(f"{path}: {what} would overwrite {other}; choose another name")
-    _check_folder(path)
+    check_output(path, what=what, taken=taken)
 
 
 @contextlib.contextmanager
@@ -432,6 +485,35 @@ def read_result_file(path: Path) -> tuple[list[str], Any]:
         chunksize=5_000,
     )
     return header, reader
+
+
+def require_campaign(results: Path, *, campaign_id: str | None = None) -> None:
+    """callbacks, status and report work on a campaign that exists: its journal beside RESULTS.
+
+    They never make a journal by themselves: one nobody sends into would take
+    eSMS's reports (answered 200, so never sent again) where no result file
+    reads them. With campaign_id (callbacks started before send), the
+    campaign's journal is made now, or checked to be that campaign's.
+    """
+    journal = journal_path(results)
+    if campaign_id is not None:
+        if not journal.exists():
+            _check_folder(journal)
+        Journal.open(journal, campaign_id).close()
+        return
+    if journal.exists():
+        return
+    folder = results.parent
+    others = sorted(
+        str(results.with_name(found.name[: -len(JOURNAL_SUFFIX)]))
+        for found in folder.glob(f"*{JOURNAL_SUFFIX}")
+        if found.name != JOURNAL_SUFFIX
+    )
+    if others:
+        hint = f"did you mean {' or '.join(others)}?"
+    else:
+        hint = f"no campaign in {folder}; `batch-sender send INPUT -o {results}` starts one"
+    raise UsageError(f"{results}: no campaign journal beside it ({journal.name}); {hint}")
 
 
 def result_header(path: Path) -> list[str]:

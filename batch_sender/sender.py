@@ -136,7 +136,7 @@ class Sender:
                 raise _Stopped
             attempts += 1
             try:
-                return await self._attempt(message, body)
+                return await self._attempt(message, body, first=attempts == 1)
             except Transient as exc:
                 last = exc
                 raise
@@ -167,7 +167,7 @@ class Sender:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
                 self.stop(Stop(f"{exc}: check --base-url", account=True))
             return Outcome(FAILED, message=str(exc))
-        return self._outcome(answer)
+        return self._outcome(message, answer)
 
     async def _retry(
         self, attempt: Callable[[], Awaitable[esms.Answer]], first: Transient
@@ -194,8 +194,20 @@ class Sender:
         )
         return await policy(again)
 
-    async def _attempt(self, message: Message, body: dict[str, object]) -> esms.Answer:
+    async def _attempt(
+        self, message: Message, body: dict[str, object], first: bool = False
+    ) -> esms.Answer:
         self.journal.intend(message.request_id, message.line)
+        if first:
+            options = self.config.options
+            self.journal.identify(
+                message.request_id,
+                message.row_key,
+                message.user_id,
+                message.content_id or message.request_id,
+                self.config.credentials.oaid,
+                options.sandbox,
+            )
         started = self.clock()
         try:
             answer = await send_message(
@@ -208,6 +220,8 @@ class Sender:
                 self._check_reachable(exc)
             if exc.ambiguous:
                 self.journal.ambiguous(message.request_id)
+            else:
+                self.journal.answered(message.request_id)
             raise
         except HttpRefused:
             self._last_response = self.clock()
@@ -233,8 +247,10 @@ class Sender:
                 )
             )
 
-    def _outcome(self, answer: esms.Answer) -> Outcome:
+    def _outcome(self, message: Message, answer: esms.Answer) -> Outcome:
         verdict = answer.verdict
+        if answer.code == esms.ALREADY_ACCEPTED and not self._may_have_reached(message):
+            return Outcome(REJECTED, answer.code, "", NOT_OURS_124)
         if verdict is Verdict.ACCEPTED:
             return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message)
         if verdict is Verdict.ACCOUNT:
@@ -243,6 +259,24 @@ class Sender:
             # failed, not rejected: the row itself is fine and a rerun sends it.
             return Outcome(FAILED, answer.code, "", answer.message or reason)
         return Outcome(REJECTED, answer.code, "", answer.message)
+
+
+    def _may_have_reached(self, message: Message) -> bool:
+        """Did an earlier request with this RequestId (this run or one before) maybe get through?
+
+        Only then is 124 ("RequestId used within 24 hours") our own message
+        accepted; otherwise another run (another result file, a lost journal)
+        used the RequestId, and this row's message may never have gone out.
+        """
+        record = self.journal.lookup([message.request_id]).get(message.request_id)
+        return record is not None and record.ambiguous_since is not None
+
+
+NOT_OURS_124 = (
+    "not sent: eSMS already had this RequestId from another run within 24 hours (another "
+    "result file, or a lost journal), so this row may not have been delivered; check that "
+    "run's results, or send it anew with another --campaign-id and -o"
+)
 
 
 class _Stopped(Exception):

@@ -40,6 +40,8 @@ SIMULATOR_API_KEY = "SIMULATOR-API-KEY"
 SIMULATOR_SECRET_KEY = "SIMULATOR-SECRET-KEY"  # noqa: S105 - a public demo key
 SIMULATOR_OAID = "SIMULATOR-OAID"
 STATS_PATH = "/_simulator/stats"
+RESERVED_SECONDS = 24 * 3600
+"""How long eSMS blocks a RequestId it has seen."""
 SET_BALANCE_PATH = "/_simulator/balance"
 
 
@@ -101,6 +103,12 @@ class SimulatorConfig:
     audience_days: int = 30
     """The OA's users interacted over this many days, ending on audience_end."""
     audience_end: dt.date = DEFAULT_END
+    reserve_rejected: bool = False
+    """Keep a rejected request's RequestId for 24 hours too: 124 if it comes again.
+
+    eSMS does not say whether a RequestId whose request it refused (103, 210...)
+    stays blocked; this plays the case where it does.
+    """
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,10 @@ class Simulator:
         self.starts: list[float] = []
         self._oa: SyntheticOA | None = None
         self.uid_queries = 0
+        self.sandboxed = 0
+        """Sandbox requests answered: not stored, so their RequestIds block nothing."""
+        self.rejected_ids: dict[str, float] = {}
+        """RequestId -> when it was refused (kept only with reserve_rejected)."""
 
     # --- the app ----------------------------------------------------------------
 
@@ -218,6 +230,23 @@ class Simulator:
         return web.Response(status=204)
 
     def _accept(self, body: dict[str, Any]) -> dict[str, str]:
+        answer = self._answer_for(body)
+        request_id = body.get("RequestId")
+        if (
+            self.config.reserve_rejected
+            and answer["CodeResult"] not in (esms.ACCEPTED, esms.ALREADY_ACCEPTED, "101", "110")
+            and isinstance(request_id, str)
+            and request_id
+            and str(body.get("Sandbox", "")) != "1"
+        ):
+            self.rejected_ids[request_id] = time.time()
+        return answer
+
+    def _reserved(self, request_id: str) -> bool:
+        refused = self.rejected_ids.get(request_id)
+        return refused is not None and time.time() - refused < RESERVED_SECONDS
+
+    def _answer_for(self, body: dict[str, Any]) -> dict[str, str]:
         config = self.config
         if not self._keys_ok(body):
             return {"CodeResult": "101", "ErrorMessage": "Authorize Failed"}
@@ -231,7 +260,7 @@ class Simulator:
         request_id = body.get("RequestId")
         if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 50):
             return {"CodeResult": "110", "ErrorMessage": "RequestId is invalid"}
-        if request_id and request_id in self.accepted:
+        if request_id and (request_id in self.accepted or self._reserved(request_id)):
             return {"CodeResult": esms.ALREADY_ACCEPTED, "ErrorMessage": "Request exist 1"}
         sandbox = str(body.get("Sandbox", "")) == "1"
         if "SendDate" in body:
@@ -239,6 +268,11 @@ class Simulator:
         if not sandbox and self.balance < config.price:
             return {"CodeResult": "103", "ErrorMessage": "Balance not enough to send message"}
         smsid = f"{self.rng.getrandbits(128):032x}{len(self.accepted) % 1000:03d}"
+        if sandbox:
+            # The sandbox page: such messages are "not stored in eSMS, not charged, not
+            # delivered", so nothing keeps their RequestId either.
+            self.sandboxed += 1
+            return {"CodeResult": esms.ACCEPTED, "SMSID": smsid}
         message = payload["message"]
         accepted = Accepted(
             smsid=smsid,
@@ -405,7 +439,7 @@ class Simulator:
         return {
             "requests": self.requests,
             "accepted": len(delivered) + len(self.unkeyed),
-            "sandbox": len(self.accepted) - len(delivered),
+            "sandbox": self.sandboxed,
             "dropped": self.dropped,
             "slowed": self.slowed,
             "truncated": self.truncated,

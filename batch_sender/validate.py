@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from batch_sender.journal import LEGACY_SCHEME
 from batch_sender.reader import LONG_NUMBER_IDS
 from batch_sender.template import BoundTemplate
 
@@ -43,9 +44,17 @@ ROUNDED_HINT = (
 
 @dataclass(frozen=True)
 class Campaign:
-    """The campaign id seeds every RequestId, so a rerun sends the same ids."""
+    """The campaign id seeds every RequestId, so a rerun sends the same ids.
+
+    `scope` is what else makes a send distinct (the OAID, sandbox or real): one
+    account sending the same sheet to two OAs, or for real after a sandbox
+    trial, never reuses a RequestId. A journal keeps the scheme it was made
+    with, so a campaign already under way keeps the RequestIds it has.
+    """
 
     id: str
+    scope: str = ""
+    scheme: str = LEGACY_SCHEME
 
     @classmethod
     def for_input(cls, path: Path) -> Campaign:
@@ -65,6 +74,8 @@ class Campaign:
     ) -> tuple[list[str], np.ndarray]:
         """RequestIds, and the first 64 bits of each digest as the rows' content keys."""
         head = f"{self.id}\x1f"
+        if self.scheme != LEGACY_SCHEME:
+            head += f"{self.scheme}\x1f{self.scope}\x1f"
         digests = [
             hashlib.blake2b(f"{head}{u}\x1f{t}\x1f{v}".encode(), digest_size=16).digest()
             for u, t, v in zip(user_ids, texts, urls, strict=True)
@@ -73,6 +84,22 @@ class Campaign:
         ids = [prefix + d.hex() for d in digests]
         keys = np.frombuffer(b"".join(d[:8] for d in digests), dtype=np.uint64)
         return ids, keys
+
+    def derived_id(self, request_id: str, generation: int) -> str:
+        """The row's RequestId for its `generation`-th new try after definitive refusals.
+
+        Deterministic, so a crash between the intent and the answer finds it
+        again; the same length as the first one (49 characters at most).
+        """
+        if generation == 0:
+            return request_id
+        digest = hashlib.blake2b(f"{request_id}\x1f{generation}".encode(), digest_size=16)
+        return f"{self.slug}-{digest.hexdigest()}"
+
+
+def send_scope(oaid: str, sandbox: bool) -> str:
+    """What makes a send distinct beyond its content: the OA, and sandbox or real."""
+    return f"{'sandbox' if sandbox else 'real'}:{oaid}"
 
 
 class SeenRows:
@@ -135,6 +162,10 @@ class Validator:
     """False for the dry run: nothing is sent, so a cheaper key finds duplicates."""
     checks: Checks = field(default_factory=Checks)
     seen: SeenRows = field(default_factory=SeenRows)
+    users: SeenRows = field(default_factory=SeenRows)
+    """Each user_id seen so far (its row identity needs to know the earlier ones)."""
+    repeats: dict[str, int] = field(default_factory=dict)
+    """user_id -> rows seen with it, for the few user_ids on more than one row."""
 
     def check(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Per row: status, RequestId, ErrorMessage and the values to send.
@@ -225,7 +256,25 @@ class Validator:
                 result.loc[identifiable, "RequestId"] = ids
                 keys[identifiable] = found
         self._mark_duplicates(result, ~invalid & ~excluded, keys)
+        if self.request_ids:
+            result["row_key"] = self._row_keys(uids, chunk.index.to_numpy(dtype=np.int64))
         return result
+
+    def _row_keys(self, uids: list[str], lines: np.ndarray) -> list[str]:
+        """Each row's identity across edits of the sheet: its user_id, and which of its rows.
+
+        The k-th row of a user_id stays the same row when its text, url or
+        template changes, so an edited row is recognised as sent before.
+        """
+        hashes = np.fromiter(map(hash, uids), np.int64, len(uids)).view(np.uint64)
+        first = self.users.first_lines(hashes, lines)
+        keys = list(uids)
+        for i in np.flatnonzero(first != lines).tolist():
+            uid = uids[i]
+            count = self.repeats.get(uid, 1) + 1
+            self.repeats[uid] = count
+            keys[i] = f"{uid}#{count}"
+        return keys
 
     def _mark_duplicates(
         self, result: pd.DataFrame, valid: np.ndarray, all_keys: np.ndarray | None

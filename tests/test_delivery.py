@@ -75,7 +75,7 @@ def receiver_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], st
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "batch_sender", "callbacks", "r.csv", "--port", "0"),
-            *("--token", "t0ken-for-tests", "--every", "0.5"),
+            *("--token", "t0ken-for-tests", "--every", "0.5", "--campaign-id", "c"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
