@@ -24,10 +24,10 @@ import pandas as pd
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, new_session, post_json
 from batch_sender.concurrency import Concurrency
+from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
 from batch_sender.exit_codes import ExitCode
-from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
 from batch_sender.journal import ACCEPTED, Journal, Outcome, journal_path
 from batch_sender.progress import progress_bar
 from batch_sender.ratelimit import rate_limiter
@@ -342,9 +342,7 @@ async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator
                 if budget == 0:
                     return  # --limit reached: the rest stay unsent
                 budget -= 1
-            yield esms.Message(
-                int(line), disposition.request_id, user_id, text, url, row_key, base
-            )
+            yield esms.Message(int(line), disposition.request_id, user_id, text, url, row_key, base)
 
 
 async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> str:
@@ -483,7 +481,10 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
                 # The earlier send went out with another text, which the journal does not keep.
                 texts = checked["text"].tolist()
                 templated = checked.assign(
-                    text=["" if d.action == KEPT else t for d, t in zip(dispositions, texts, strict=True)]
+                    text=[
+                        "" if d.action == KEPT else t
+                        for d, t in zip(dispositions, texts, strict=True)
+                    ]
                 )
             writer.write(output_rows(chunk, extra, templated, spreadsheet=spreadsheet))
     return tally

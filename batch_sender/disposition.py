@@ -128,4 +128,3 @@ def _latest_tries(
         found[base] = (request_id, None, previous.get(base))
     found[""] = ("", None, None)
     return found
-

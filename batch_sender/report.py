@@ -278,6 +278,8 @@ def write_failed_ids(path: Path, report: CampaignReport) -> None:
 
     with atomic_text_file(path) as f:
         f.writelines(f"{uid}\n" for uid in report.failed_ids)
+
+
 # --- sends of rows deleted from the sheet (issue 11) -----------------------------
 
 

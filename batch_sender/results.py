@@ -19,8 +19,8 @@ from typing import IO, Any, Protocol
 import pandas as pd
 
 from batch_sender.delivery import DELIVERY_COLUMNS
-from batch_sender.errors import UsageError
 from batch_sender.disposition import HOLD, KEPT, SEND, SKIP, Disposition
+from batch_sender.errors import UsageError
 from batch_sender.journal import (
     ACCEPTED,
     FAILED,
@@ -137,7 +137,9 @@ def _result_values(
 
 
 def kept_message(line: int) -> str:
-    return f"sent earlier with different content, line {line}; --resend-changed sends the new version"
+    return (
+        f"sent earlier with different content, line {line}; --resend-changed sends the new version"
+    )
 
 
 def kept_unknown_message(line: int) -> str:

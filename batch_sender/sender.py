@@ -260,7 +260,6 @@ class Sender:
             return Outcome(FAILED, answer.code, "", answer.message or reason)
         return Outcome(REJECTED, answer.code, "", answer.message)
 
-
     def _may_have_reached(self, message: Message) -> bool:
         """Did an earlier request with this RequestId (this run or one before) maybe get through?
 

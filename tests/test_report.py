@@ -107,6 +107,7 @@ def test_rows_not_accepted_are_counted_by_status_and_refusals_explained() -> Non
         ["x", "a", "u", "5", "invalid", "", "", "", "user_id must be digits", "0", "", "", ""],
     ]
     write_csv(Path("r.csv"), rows, header=header)
+    Journal.open(Path("r.csv.journal.sqlite"), "c").close()  # report needs a campaign
     out = " ".join(CliRunner().invoke(cli, ["report", "r.csv"]).output.split())
     assert "accepted by eSMS 1 25.0% of the rows" in out
     assert "delivered 1 100.0% of accepted" in out
