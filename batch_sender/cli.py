@@ -977,10 +977,13 @@ def callbacks(
       batch-sender send campaign.csv -o results.csv \\
           --callback-url https://hooks.example.vn/esms/callback/TOKEN
     """
-    from batch_sender.receiver import check_results, serve_callbacks
+    from batch_sender.receiver import callback_path, check_results, check_token, serve_callbacks
     from batch_sender.results import require_campaign
 
     check_results(results)
+    check_token(host, token)
+    callback_path(token)
+    # Last: with --campaign-id it makes the campaign's journal.
     require_campaign(results, campaign_id=campaign_id)
     import asyncio
 

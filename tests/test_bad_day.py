@@ -218,7 +218,7 @@ def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path
         "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))\n"
         "from batch_sender.cli import main\n"
         "sys.argv = ['batch-sender', 'callbacks', 'r.csv', '--port', '0', "
-        "'--token', 't0ken-for-tests']\n"
+        "'--token', 't0ken-for-tests', '--campaign-id', 'c']\n"
         "main()\n"
     )
     import resource
