@@ -127,3 +127,35 @@ def test_total_price_is_kept_in_the_journal(tmp_path: Path) -> None:
         assert sorted(journal.prices()) == ["0.0", "2104.0000"]
     finally:
         journal.close()
+
+
+def test_a_seeded_simulator_fails_the_same_followers_on_every_run() -> None:
+    failed: list[set[str]] = []
+    for _ in range(2):
+        with simulator_running(SimulatorConfig(seed=11, zalo_fail=0.3)) as esms:
+            write_csv(Path("c.csv"), message_rows(40))
+            for p in Path().glob("r.csv*"):
+                p.unlink()
+            CliRunner().invoke(
+                cli,
+                [
+                    "send",
+                    "c.csv",
+                    "-o",
+                    "r.csv",
+                    "--rate",
+                    "0",
+                    "--concurrency",
+                    "16",
+                    "--callback-url",
+                    "http://127.0.0.1:9/cb",
+                    *esms.args,
+                ],
+            )
+            deadline = time.monotonic() + 20
+            while esms.call(lambda: len(esms.simulator.tasks)):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            reports = esms.call(lambda: list(esms.simulator.reports.values()))
+            failed.append({r.user_id for r in reports if r.failed})
+    assert failed[0] == failed[1] and 3 < len(failed[0]) < 25
