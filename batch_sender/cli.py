@@ -6,6 +6,7 @@ Heavy modules (pandas, aiohttp) are imported inside the commands, so that
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import sys
 from collections.abc import Callable
@@ -149,6 +150,22 @@ def input_options(command: F, *, outputs: bool = True) -> F:
 def reading_options(command: F) -> F:
     """INPUT and how to read it, without the result file's options: for preview."""
     return input_options(command, outputs=False)
+
+
+class Day(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
+    """A day as YYYY-MM-DD, the one way of writing it that nobody reads two ways."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a day written YYYY-MM-DD (e.g. 2026-11-30)", param, ctx)
 
 
 def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[F], F]:
@@ -741,14 +758,14 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
 @click.option(
     "--from",
     "start",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     required=True,
     help="First day of interaction, YYYY-MM-DD.",
 )
 @click.option(
     "--to",
     "end",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     required=True,
     help="Last day of interaction (included), YYYY-MM-DD.",
 )
@@ -776,8 +793,8 @@ def audience(
     base_url: str,
     allow_insecure_http: bool,
     output: Path,
-    start: Any,
-    end: Any,
+    start: dt.date,
+    end: dt.date,
     followers_only: bool,
     non_followers: bool,
     tag: str,
@@ -823,8 +840,8 @@ def audience(
 
     check_side_file(output, taken=[], what="-o")
     query = AudienceQuery(
-        start.date(),
-        end.date(),
+        start,
+        end,
         FOLLOWERS if followers_only else NON_FOLLOWERS if non_followers else EVERYONE,
         tag.strip(),
     )

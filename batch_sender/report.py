@@ -328,7 +328,7 @@ def html_report(report: CampaignReport) -> str:
         f"<tr><td>{e(label)}</td><td class=n>{n:,}</td><td>{e(share)}</td></tr>"
         for label, n, share in report.summary()
     )
-    sections = [f"<table class=summary>{summary}</table>"]
+    sections = [f"<table class=summary>{summary}</table>", _rate_bar(report)]
     for heading, reasons in (
         ("Why delivery failed", report.failure_reasons()),
         ("Why eSMS refused rows", report.rejection_reasons()),
@@ -357,6 +357,10 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 td.code {{ color: #5b6673; font-size: .9em; white-space: nowrap; }}
 table.summary td:first-child {{ font-weight: 600; }}
 .cost {{ font-weight: 600; margin-top: 1.2rem; }} .note {{ color: #8a5a00; }}
+.bar {{ display: flex; height: 1.1rem; max-width: 40rem; margin: 1rem 0 .2rem;
+  border-radius: .3rem; overflow: hidden; background: #dde3ea; }}
+.bar .ok {{ background: #2e9e5b; }} .bar .bad {{ background: #d64541; }}
+.bar .wait {{ background: #b8c2cc; }}
 .legend span {{ display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 1rem; }}
 </style></head><body>
 <h1>{e(title)}</h1>
@@ -366,6 +370,28 @@ table.summary td:first-child {{ font-weight: 600; }}
 {_chart(report)}
 </body></html>
 """
+
+
+def _rate_bar(report: CampaignReport) -> str:
+    """Delivered, failed and still unknown, as shares of one bar the width of the page."""
+    accepted = report.accepted
+    if not accepted:
+        return ""
+    parts = (
+        ("ok", report.deliveries.get(DELIVERED, 0), "delivered"),
+        ("bad", report.deliveries.get(FAILED, 0), "delivery failed"),
+        (
+            "wait",
+            accepted - report.deliveries.get(DELIVERED, 0) - report.deliveries.get(FAILED, 0),
+            "no final report yet",
+        ),
+    )
+    spans = "".join(
+        f"<span class={kind} style='width:{100 * n / accepted:.2f}%' title='{n:,} {label}'></span>"
+        for kind, n, label in parts
+        if n > 0
+    )
+    return f"<div class=bar role=img aria-label='delivery of the accepted messages'>{spans}</div>"
 
 
 def _chart(report: CampaignReport) -> str:
