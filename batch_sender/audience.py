@@ -58,6 +58,8 @@ class AudienceQuery:
         text = who[self.follower]
         if self.tag:
             text += f" tagged {self.tag!r}"
+        if self.start == self.end:
+            return f"{text} who interacted on {self.start:%d/%m/%Y}"
         return f"{text} who interacted {self.start:%d/%m/%Y}-{self.end:%d/%m/%Y}"
 
 

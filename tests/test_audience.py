@@ -354,3 +354,17 @@ def test_total_as_a_string_is_read_too() -> None:
         )
         result = asyncio.run(fetch_audience(CONFIG, QUERY, sleep=no_sleep))
     assert result.user_ids == ["1", "2"] and result.requests == 1
+
+
+def test_account_settings_come_from_the_environment_and_dotenv(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with simulator_running(SimulatorConfig(audience_size=60)) as esms_:
+        Path(".env").write_text(
+            f"ESMS_BASE_URL={esms_.url}\nESMS_SECRET_KEY=SIMULATOR-SECRET-KEY\n", "utf-8"
+        )
+        monkeypatch.setenv("ESMS_API_KEY", "SIMULATOR-API-KEY")
+        monkeypatch.setenv("ESMS_OAID", "SIMULATOR-OAID")
+        result = CliRunner().invoke(cli, ["audience", "-o", "a.csv", *NOVEMBER])
+    assert result.exit_code == 0, result.output
+    assert len(read_ids(Path("a.csv"))) == 60
