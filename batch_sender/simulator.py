@@ -118,6 +118,7 @@ class Accepted:
     text: str
     url: str
     sandbox: bool
+    request_id: str = ""
 
 
 INACTIVE = (
@@ -280,6 +281,7 @@ class Simulator:
             text=message["text"],
             url=message["attachment"]["payload"]["elements"][0]["url"],
             sandbox=sandbox,
+            request_id=request_id or "",
         )
         if request_id:
             self.accepted[request_id] = accepted
@@ -327,7 +329,7 @@ class Simulator:
             await asyncio.sleep(0.2)
 
     def _zalo_fails(self, accepted: Accepted) -> bool:
-        """Whether Zalo fails this message; with a seed, the same followers on every run.
+        """Whether Zalo fails this message; with a seed, the same messages on every run.
 
         Reports come back in an order the event loop decides, so a draw from the
         shared sequence would fail different followers, in different numbers,
@@ -335,7 +337,8 @@ class Simulator:
         """
         roll = self.rng.random()  # drawn either way: the other seeded draws stay as they were
         if self.config.seed is not None:
-            roll = random.Random(f"{self.config.seed}:{accepted.user_id}").random()
+            key = accepted.request_id or accepted.user_id
+            roll = random.Random(f"{self.config.seed}:{key}").random()
         return roll < self.config.zalo_fail
 
     async def get_callback(self, request: web.Request) -> web.Response:
