@@ -248,7 +248,7 @@ def redirecting() -> Iterator[tuple[str, list[str]]]:
         loop.close()
 
 
-def test_send_balance_and_status_never_follow_a_redirect(
+def test_send_balance_status_and_audience_never_follow_a_redirect(
     tmp_path: Path, redirecting: tuple[str, list[str]]
 ) -> None:
     url, hits = redirecting
@@ -263,7 +263,14 @@ def test_send_balance_and_status_never_follow_a_redirect(
     status = runner.invoke(
         cli, ["status", str(results), "--status-base-url", url, *KEYS, "--oaid", "1"]
     )
-    for result in (send, balance, status):
+    audience = runner.invoke(
+        cli,
+        [
+            *("audience", "-o", "a.csv", "--base-url", url, *KEYS, "--oaid", "1"),
+            *("--from", "2026-11-01", "--to", "2026-11-30"),
+        ],
+    )
+    for result in (send, balance, status, audience):
         assert result.exit_code == 3, result.output
         assert f"HTTP 307 Temporary Redirect at {url}" in result.stderr
         assert "redirecting to http://127.0.0.1:" in result.stderr
