@@ -1,8 +1,66 @@
 """batch-sender: Zalo OA photo messages through eSMS.vn, from a spreadsheet.
 
-The data flow, one module each: read (reader) -> validate (validate) ->
-send (sender, client, retry, esms) -> record (journal) -> report (results,
-summary). The CLI (cli) is a thin layer of Click commands over them.
+The Python API (see the README, "Use from Python"):
+
+    report = batch_sender.send("campaign.csv", "results.csv", api_key=..., secret_key=...,
+                               oaid=...)
+    report.exit_code, report.counts, report.as_dict()
+
+`validate` / `send` and their `_async` twins take the CLI's options as
+keyword arguments. The library prints nothing, installs no signal handler
+and never exits the process: the CLI (`batch-sender`) owns those.
 """
 
+import sys
+import types
+
+from batch_sender.api import (
+    Problem,
+    Progress,
+    RowResult,
+    SendReport,
+    ValidateReport,
+    send,
+    send_async,
+    validate,
+    validate_async,
+)
+from batch_sender.errors import AccountError, BatchSenderError, InputError, UsageError
+from batch_sender.exit_codes import ExitCode
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AccountError",
+    "BatchSenderError",
+    "ExitCode",
+    "InputError",
+    "Problem",
+    "Progress",
+    "RowResult",
+    "SendReport",
+    "UsageError",
+    "ValidateReport",
+    "__version__",
+    "send",
+    "send_async",
+    "validate",
+    "validate_async",
+]
+
+
+class _Package(types.ModuleType):
+    """Keeps `batch_sender.validate` the function once the module of that name is imported.
+
+    Importing a submodule sets it as an attribute of its package; the row
+    rules live in `batch_sender/validate.py`, which would hide the API's
+    `validate` from then on.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in __all__ and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

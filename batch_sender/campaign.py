@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal import ACCEPTED, Journal, Outcome, journal_path
-from batch_sender.progress import progress_bar
+from batch_sender.offloop import in_thread
 from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
 from batch_sender.results import (
@@ -73,12 +72,13 @@ class SendJob:
     resend_stale: bool = False
     resend_changed: bool = False
     """Send the new version of rows sent earlier with different content."""
-    show_progress: bool = False
     checks: Checks = field(default_factory=Checks)
     limit: int | None = None
     """Send at most this many rows in this run (a test batch); the rest stay unsent."""
     on_row: Callable[[esms.Message, Outcome], None] | None = None
     """Called with each row's outcome as it is recorded (e.g. a JSON log line)."""
+    on_progress: Callable[[int, int], None] | None = None
+    """Called with (rows done, rows to send) when sending starts and after each row."""
 
 
 @dataclass
@@ -245,27 +245,48 @@ def _rows(n: int) -> str:
     return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
-async def send_campaign(job: SendJob, say: Say = _quiet) -> SendReport:
-    """Send what the input and the journal say is still to send; write the result file."""
+INTERRUPTED = "interrupted"
+
+
+async def send_campaign(
+    job: SendJob, say: Say = _quiet, stop: asyncio.Event | None = None
+) -> SendReport:
+    """Send what the input and the journal say is still to send; write the result file.
+
+    Setting `stop`, or cancelling the task, stops the run the way Ctrl-C does:
+    no new request starts, the ones in flight finish and are recorded, the
+    result file is written. A cancelled run then raises CancelledError; a
+    second cancellation abandons the requests in flight (their rows stay in
+    doubt, which a rerun resolves through their RequestIds).
+    """
     check_output_path(job.output, job.table.source.path, resumes=True)
     started = time.monotonic()
     now = time.time()
-    journal = Journal.open(journal_path(job.output), job.campaign.id, sending=True)
+    journal = await in_thread(Journal.open, journal_path(job.output), job.campaign.id, sending=True)
+    cancelled = False
     try:
         job = for_journal(job, journal)
         journal.remember_scope(job.config.credentials.oaid, job.config.options.sandbox)
-        plan = await asyncio.to_thread(make_plan, job, journal, now)
+        plan = await in_thread(make_plan, job, journal, now)
         for line in describe_plan(job, plan):
             say(line)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
-        if plan.to_send:
-            await _send(job, journal, plan, report, say)
-        journal.commit()
+        if stop is not None and stop.is_set():
+            report.stopped = Stop(INTERRUPTED, account=False)
+        elif plan.to_send:
+            cancelled = await _send(job, journal, plan, report, say, stop)
+        await in_thread(journal.commit)
         report.seconds = time.monotonic() - started
-        report.tally = await asyncio.to_thread(write_results, job, journal, report.stopped, plan)
-        return report
+        report.tally = await in_thread(write_results, job, journal, report.stopped, plan)
+        if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
+            # Stopped while the result file was written: it is whole, but the
+            # caller asked to stop and hears so.
+            report.stopped = Stop(INTERRUPTED, account=False)
     finally:
         journal.close()
+    if cancelled:
+        raise asyncio.CancelledError
+    return report
 
 
 def for_journal(job: SendJob, journal: Journal) -> SendJob:
@@ -279,7 +300,15 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
     return dataclasses.replace(job, campaign=campaign)
 
 
-async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, say: Say) -> None:
+async def _send(
+    job: SendJob,
+    journal: Journal,
+    plan: Plan,
+    report: SendReport,
+    say: Say,
+    stop: asyncio.Event | None,
+) -> bool:
+    """Send the rows still to send; True if the task was cancelled (once) meanwhile."""
     session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
     try:
         try:
@@ -287,35 +316,82 @@ async def _send(job: SendJob, journal: Journal, plan: Plan, report: SendReport, 
         except AccountError as exc:
             # Nothing was sent: every row to send is `unsent` in the result file.
             report.stopped = Stop(str(exc), account=True, code=exc.code)
-            return
+            return False
         for warning in await oaid_warnings(session, job.config):
             report.warnings.append(warning)
             say(warning)
-        with progress_bar(plan.to_send, enabled=job.show_progress) as advance:
-            sender = Sender(
-                job.config,
-                session,
-                rate_limiter(job.config.rate),
-                journal,
-                on_done=_row_done(advance, job.on_row),
-            )
-            with _stop_on_signals(sender, journal, say):
-                await sender.run(_messages(job, journal, plan))
+        total = plan.to_send if job.limit is None else min(plan.to_send, job.limit)
+        sender = Sender(
+            job.config,
+            session,
+            rate_limiter(job.config.rate),
+            journal,
+            on_done=_row_done(total, job.on_row, job.on_progress),
+        )
+        if job.on_progress is not None:
+            job.on_progress(0, total)
+        cancelled = await _run_stoppably(sender, _messages(job, journal, plan), stop)
         report.sent = sender.sent
         report.stopped = sender.stopped
+        return cancelled
     finally:
         await session.close()
 
 
+async def _run_stoppably(
+    sender: Sender, messages: AsyncIterator[esms.Message], stop: asyncio.Event | None
+) -> bool:
+    """sender.run, stopped by `stop` or by a cancellation; True if it was cancelled."""
+    run = asyncio.ensure_future(sender.run(messages))
+    watch = None
+    if stop is not None:
+        watch = asyncio.ensure_future(stop.wait())
+        watch.add_done_callback(
+            lambda w: None if w.cancelled() else sender.stop(Stop(INTERRUPTED, account=False))
+        )
+    try:
+        await asyncio.shield(run)
+        return False
+    except asyncio.CancelledError:
+        if run.done():
+            raise
+        if sender.stopped is not None:
+            await _abort(sender, run)  # cancelled while already stopping: quit now
+            raise
+        sender.stop(Stop(INTERRUPTED, account=False))
+        try:
+            await asyncio.shield(run)  # in-flight rows finish and are recorded
+        except asyncio.CancelledError:
+            await _abort(sender, run)  # cancelled again: quit now
+            raise
+        return True
+    finally:
+        if watch is not None:
+            watch.cancel()
+
+
+async def _abort(sender: Sender, run: asyncio.Future[None]) -> None:
+    sender.abort()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait([run])
+
+
 def _row_done(
-    advance: Callable[[], None], on_row: Callable[[esms.Message, Outcome], None] | None
+    total: int,
+    on_row: Callable[[esms.Message, Outcome], None] | None,
+    on_progress: Callable[[int, int], None] | None,
 ) -> Callable[[esms.Message, Outcome], None]:
-    def done(message: esms.Message, outcome: Outcome) -> None:
-        advance()
+    done = 0
+
+    def row_done(message: esms.Message, outcome: Outcome) -> None:
+        nonlocal done
+        done += 1
         if on_row is not None:
             on_row(message, outcome)
+        if on_progress is not None:
+            on_progress(done, total)
 
-    return done
+    return row_done
 
 
 async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator[esms.Message]:
@@ -418,36 +494,6 @@ async def account_balance(base_url: str, api_key: str, secret_key: str, timeout:
         return await check_account(session, config)
     finally:
         await session.close()
-
-
-class _stop_on_signals:
-    """Ctrl-C / SIGTERM: stop starting requests; a second one quits at once."""
-
-    def __init__(self, sender: Sender, journal: Journal, say: Say) -> None:
-        self.sender, self.journal, self.say = sender, journal, say
-        self.installed: list[signal.Signals] = []
-
-    def __enter__(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._on_signal)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue  # not the main thread, or not a Unix loop
-            self.installed.append(sig)
-
-    def __exit__(self, *exc: object) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self.installed:
-            loop.remove_signal_handler(sig)
-
-    def _on_signal(self) -> None:
-        if self.sender.stopped is not None and not self.sender.stopped.account:
-            self.journal.commit()
-            self.say("interrupted again: quitting now; rerun the same command to continue")
-            os._exit(ExitCode.INTERRUPTED)
-        self.say("stopping: finishing the requests in flight (Ctrl-C again to quit at once)")
-        self.sender.stop(Stop("interrupted", account=False))
 
 
 def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Plan) -> Tally:

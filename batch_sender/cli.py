@@ -11,31 +11,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from batch_sender import __version__, esms
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.settings import DELIMITER_NAMES, check_base_url, require_account
 
-if TYPE_CHECKING:
-    from batch_sender.reader import Table
-    from batch_sender.summary import Tally
-    from batch_sender.validate import Campaign, Checks
+__all__ = ["DELIMITER_NAMES", "check_base_url", "cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-DELIMITER_NAMES = {
-    "comma": ",",
-    "semicolon": ";",
-    "tab": "\t",
-    "pipe": "|",
-    ",": ",",
-    ";": ";",
-    "|": "|",
-    "\t": "\t",
-}
-"""--delimiter's values: names, so that the help shows no bare tab and no `|` as a choice."""
 
 
 def handle_errors(command: F) -> F:
@@ -215,113 +202,6 @@ def account_options(command: F) -> F:
     return command
 
 
-def _require_account(
-    base_url: str,
-    allow_insecure_http: bool,
-    credentials: tuple[tuple[str | None, str, str], ...],
-    option: str = "--base-url",
-) -> None:
-    """Exit 2 before anything is sent: keys in clear, or credentials missing."""
-    check_base_url(base_url, allow_insecure_http=allow_insecure_http, option=option)
-    missing = [f"{env} ({flag})" for value, env, flag in credentials if not value]
-    if missing:
-        hint = ", or pass --simulate to try against the simulator" if option == "--base-url" else ""
-        raise UsageError(
-            f"missing credentials: {', '.join(missing)}; set them in the environment or .env" + hint
-        )
-
-
-def _open_input(
-    input_path: Path,
-    user_id_column: str,
-    text_column: str,
-    url_column: str,
-    encoding: str | None,
-    delimiter: str | None,
-    sheet: str | None,
-    campaign_id: str | None,
-    chunk_rows: int,
-    template: str | None,
-    template_file: Path | None,
-    exclude: tuple[Path, ...],
-    check_images: bool,
-    image_url: str | None = None,
-) -> tuple[Table, Campaign, Checks]:
-    """Open INPUT and gather what the campaign adds to the rules (exit 2 on any problem)."""
-    from batch_sender.reader import Columns, Source, open_table
-    from batch_sender.suppression import load_exclusions
-    from batch_sender.template import Template
-    from batch_sender.validate import Campaign, Checks
-
-    if encoding is not None:
-        import codecs
-
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise UsageError(f"unknown --encoding {encoding!r}") from None
-    if template_file is not None:
-        if template is not None:
-            raise UsageError("give --template or --template-file, not both")
-        try:
-            template = template_file.read_text(encoding="utf-8-sig").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--template-file {template_file}: cannot read it ({exc})") from None
-    parsed = Template.parse(template) if template is not None else None
-    if image_url is not None:
-        from batch_sender.validate import image_url_problem
-
-        image_url = image_url.strip()
-        problem = image_url_problem(image_url)
-        if problem is not None:
-            raise UsageError(f"--image-url {image_url!r} {problem}")
-    source = Source(
-        path=input_path,
-        columns=Columns(
-            user_id_column,
-            None if parsed else text_column,
-            None if image_url is not None else url_column,
-        ),
-        encoding=encoding,
-        sheet=sheet,
-        delimiter=None if delimiter is None else DELIMITER_NAMES[delimiter.lower()],
-        chunk_rows=chunk_rows,
-    )
-    table = open_table(source)
-    campaign = Campaign(campaign_id) if campaign_id else Campaign.for_input(input_path)
-    checks = Checks(
-        template=parsed.bind(table.header) if parsed else None,
-        excluded=load_exclusions(exclude, user_id_column),
-        image_url=image_url,
-    )
-    if check_images:
-        from batch_sender.images import check_images_of
-
-        checks = check_images_of(table, campaign, checks)
-    return table, campaign, checks
-
-
-def _write_summary(path: Path | None, summary: dict[str, Any]) -> None:
-    if path is None:
-        return
-    import json
-
-    from batch_sender.results import atomic_text_file
-
-    with atomic_text_file(path) as f:
-        json.dump(summary, f, ensure_ascii=False, indent=2)
-        f.write("\n")
-
-
-def _print_tally(name: str, tally: Tally) -> None:
-    click.echo(f"{name}: {tally.status_line()}")
-    code_line = tally.code_line()
-    if code_line:
-        click.echo(code_line)
-    for line in tally.problem_lines():
-        click.echo(line)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="batch-sender")
 def cli() -> None:
@@ -374,35 +254,14 @@ def validate(
       batch-sender validate crm-export.xlsx --sheet "Tháng 12" -o report.csv
       batch-sender validate export.csv --user-id-column zalo_id --url-column banner
     """
-    from batch_sender.dry_run import validate_file
-    from batch_sender.results import check_output_path
+    from batch_sender.api import validate as validate_input
+    from batch_sender.console import echo, print_counts
 
+    report = validate_input(input_path, output, excel=excel, **read_options)
+    print_counts(input_path.name, report)
     if output is not None:
-        check_output_path(output, input_path)
-    summary_json = read_options.pop("summary_json")
-    if summary_json is not None:
-        from batch_sender.results import check_side_file
-
-        taken = [input_path] + ([output] if output else [])
-        check_side_file(summary_json, taken=taken, what="--summary-json")
-    table, campaign, checks = _open_input(input_path, **read_options)
-    tally = validate_file(table, campaign, output, checks=checks, excel=excel)
-    _print_tally(input_path.name, tally)
-    if output is not None:
-        click.echo(f"report: {output}")
-    code = tally.exit_code()
-    _write_summary(
-        summary_json,
-        {
-            "command": "validate",
-            "input": str(input_path),
-            "report": None if output is None else str(output),
-            "campaign_id": campaign.id,
-            **tally.as_dict(),
-            "exit_code": int(code),
-        },
-    )
-    sys.exit(code)
+        echo(f"report: {output}")
+    sys.exit(report.exit_code)
 
 
 @cli.command()
@@ -488,27 +347,9 @@ def validate(
 def send(
     input_path: Path,
     output: Path,
-    excel: bool,
-    api_key: str | None,
-    secret_key: str | None,
-    oaid: str | None,
-    callback_url: str | None,
-    base_url: str,
-    rate: float,
-    timeout: float,
-    concurrency: int | None,
-    max_attempts: int,
-    backoff: float,
-    sandbox: bool,
-    simulate: bool,
-    resend_stale: bool,
-    resend_changed: bool,
-    allow_insecure_http: bool,
-    limit: int | None,
-    send_at: str | None,
     log_format: str,
     quiet: bool,
-    **read_options: Any,
+    **options: Any,
 ) -> None:
     """Send INPUT's valid rows; the result file (-o) gets one row per input row.
 
@@ -531,169 +372,77 @@ def send(
       batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
       batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
     """
-    from batch_sender.campaign import SendJob, send_campaign
-    from batch_sender.esms import Credentials, SendOptions
-    from batch_sender.results import check_output_path
-    from batch_sender.sender import SendConfig
+    import asyncio
+
+    from batch_sender.api import RowResult, send_async
+    from batch_sender.console import (
+        INTERRUPTED_LINE,
+        Interrupts,
+        ProgressBar,
+        echo,
+        log_json,
+        print_counts,
+    )
     from batch_sender.summary import rate_line
 
-    check_output_path(output, input_path, resumes=True)
-    if not simulate:
-        _require_account(
-            base_url,
-            allow_insecure_http,
-            (
-                (api_key, "ESMS_API_KEY", "--api-key"),
-                (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
-                (oaid, "ESMS_OAID", "--oaid"),
-            ),
-        )
-    send_date = None
-    if send_at is not None:
-        from batch_sender.schedule import send_date as parse_send_date
-
-        send_date = parse_send_date(send_at)
-    summary_json = read_options.pop("summary_json")
-    if summary_json is not None:
-        from batch_sender.journal import journal_path
-        from batch_sender.results import check_side_file
-
-        taken = [input_path, output, journal_path(output)]
-        check_side_file(summary_json, taken=taken, what="--summary-json")
-    table, campaign, checks = _open_input(input_path, **read_options)
     json_log = log_format == "json"
 
     def say(line: str) -> None:
         if json_log:
-            _log_json({"event": "info", "message": line})
+            log_json({"event": "info", "message": line})
         elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
-            click.echo(line, err=True)
+            echo(line, err=True)
 
-    def on_row(message: Any, outcome: Any) -> None:
-        _log_json(
+    def on_row(row: RowResult) -> None:
+        log_json(
             {
                 "event": "row",
-                "row": message.line,
-                "RequestId": message.request_id,
-                "status": outcome.status,
-                "CodeResult": outcome.code,
-                "SMSID": outcome.smsid,
-                "ErrorMessage": outcome.message,
+                "row": row.row,
+                "RequestId": row.request_id,
+                "status": row.status,
+                "CodeResult": row.code,
+                "SMSID": row.smsid,
+                "ErrorMessage": row.message,
             }
         )
 
+    bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
+    interrupts = Interrupts(say)
+
     async def run() -> Any:
-        from batch_sender import simulator as sim
-
-        config = SendConfig(
-            base_url=base_url,
-            credentials=Credentials(
-                api_key or sim.SIMULATOR_API_KEY,
-                secret_key or sim.SIMULATOR_SECRET_KEY,
-                oaid or sim.SIMULATOR_OAID,
-            ),
-            options=SendOptions(callback_url=callback_url, sandbox=sandbox, send_date=send_date),
-            timeout=timeout,
-            rate=rate,
-            concurrency=concurrency,
-            max_attempts=max_attempts,
-            backoff=backoff,
-        )
-        job = SendJob(
-            table=table,
-            output=output,
-            campaign=campaign,
-            config=config,
-            excel=excel,
-            resend_stale=resend_stale,
-            resend_changed=resend_changed,
-            show_progress=not quiet and not json_log and sys.stderr.isatty(),
-            checks=checks,
-            limit=limit,
-            on_row=on_row if json_log else None,
-        )
-        if not simulate:
-            return await send_campaign(job, say)
-        simulator = sim.Simulator(
-            sim.SimulatorConfig(
-                api_key=config.credentials.api_key,
-                secret_key=config.credentials.secret_key,
-                oaid=config.credentials.oaid,
+        stop = asyncio.Event()
+        with interrupts.watching(stop):
+            return await send_async(
+                input_path,
+                output,
+                on_row=on_row if json_log else None,
+                on_progress=bar,
+                on_info=say,
+                stop=stop,
+                **options,
             )
-        )
-        async with sim.serve(simulator) as url:
-            say(f"simulating eSMS at {url}")
-            return await send_campaign(_with_base_url(job, url), say)
 
-    import asyncio
-
-    report = asyncio.run(run())
-    _print_tally(input_path.name, report.tally)
-    if report.sent:
-        click.echo(rate_line(report.sent, report.seconds))
-    click.echo(f"results: {output}")
-    if report.stopped is not None:
-        if report.stopped.account:
-            line = f"Error: stopped: {report.stopped.reason}"
-        else:
-            line = "Interrupted: rerun the same command to continue."
-        if json_log:
-            _log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
-        else:
-            click.echo(line, err=True)
-    _write_summary(
-        summary_json,
-        {
-            "command": "send",
-            "input": str(input_path),
-            "results": str(output),
-            "campaign_id": campaign.id,
-            **report.tally.as_dict(),
-            "sent": report.sent,
-            "seconds": round(report.seconds, 3),
-            "messages_per_second": round(report.sent / report.seconds, 1)
-            if report.seconds
-            else 0.0,
-            "stopped": None if report.stopped is None else report.stopped.reason,
-            "exit_code": int(report.exit_code),
-        },
-    )
+    with interrupts.installed():
+        try:
+            report = asyncio.run(run())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None  # a second signal: handle_errors says so
+        finally:
+            bar.close()
+        print_counts(input_path.name, report)
+        if report.sent:
+            echo(rate_line(report.sent, report.seconds))
+        echo(f"results: {output}")
+        if report.stopped is not None:
+            if report.exit_code == ExitCode.INTERRUPTED:
+                line = INTERRUPTED_LINE
+            else:
+                line = f"Error: stopped: {report.stopped}"
+            if json_log:
+                log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
+            else:
+                echo(line, err=True)
     sys.exit(report.exit_code)
-
-
-def _log_json(event: dict[str, Any]) -> None:
-    import json
-    import time
-
-    click.echo(json.dumps({"time": round(time.time(), 3), **event}, ensure_ascii=False), err=True)
-
-
-def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "--base-url") -> None:
-    """Refuse a base URL that would send the keys in clear over a network."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{option} {url!r} must be an http:// or https:// URL")
-    if parts.scheme == "https" or allow_insecure_http:
-        return
-    host = parts.hostname
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise UsageError(
-            f"{option} {url} is plain http: the ApiKey and SecretKey would cross the "
-            "network in clear; use https://, or pass --allow-insecure-http"
-        )
-
-
-def _with_base_url(job: Any, url: str) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(job, config=dataclasses.replace(job.config, base_url=url))
 
 
 @cli.command()
@@ -728,14 +477,15 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
       batch-sender preview audience.csv -o preview.html --rows 5 \\
           --template "Chào bạn, ..." --image-url https://cdn.example.vn/thang12.jpg
     """
+    from batch_sender.inputs import open_checked
     from batch_sender.preview import build_preview, html_preview
     from batch_sender.results import atomic_text_file, check_side_file
 
     if output.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"{output}: the preview must be an .html file")
     check_side_file(output, taken=[input_path], what="-o")
-    table, campaign, checks = _open_input(input_path, **read_options)
-    page = build_preview(table, campaign, checks, rows)
+    opened = open_checked(input_path, **read_options)
+    page = build_preview(opened.table, opened.campaign, opened.checks, rows)
     with atomic_text_file(output) as f:
         f.write(html_preview(page))
     click.echo(
@@ -846,7 +596,7 @@ def audience(
         tag.strip(),
     )
     if not simulate:
-        _require_account(
+        require_account(
             base_url,
             allow_insecure_http,
             (
@@ -924,7 +674,7 @@ def balance(
     """
     from batch_sender.campaign import account_balance
 
-    _require_account(
+    require_account(
         base_url,
         allow_insecure_http,
         (
@@ -1072,7 +822,7 @@ def status(
 
     check_results(results)
     require_campaign(results)
-    _require_account(
+    require_account(
         status_base_url,
         allow_insecure_http,
         (

@@ -7,7 +7,6 @@ its reason on every row that uses it, instead of as a rejection per row.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterable
 
 import aiohttp
@@ -22,13 +21,12 @@ CONCURRENCY = 16
 TIMEOUT = 20.0
 
 
-def check_images_of(table: Table, campaign: Campaign, checks: Checks) -> Checks:
-    """`checks` plus why each bad image URL of the input's valid rows cannot be sent."""
+def image_urls(table: Table, campaign: Campaign, checks: Checks) -> list[str]:
+    """The distinct image URLs of the input's valid rows (reads the whole input)."""
     urls: set[str] = set()
     for _chunk, checked in checked_chunks(table, campaign, checks, request_ids=False):
         urls.update(checked.loc[checked["status"] == VALID, "url"].tolist())
-    problems = asyncio.run(image_problems(sorted(urls)))
-    return dataclasses.replace(checks, image_problems=problems)
+    return sorted(urls)
 
 
 async def image_problems(urls: Iterable[str]) -> dict[str, str]:

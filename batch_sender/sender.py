@@ -80,6 +80,7 @@ class Sender:
         self.on_done = on_done
         self.stop_event = asyncio.Event()
         self.stopped: Stop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
         """Rows that reached an outcome in this run."""
         self._last_response = clock()
@@ -92,13 +93,18 @@ class Sender:
             self.stopped = why
         self.stop_event.set()
 
+    def abort(self) -> None:
+        """Cancel the requests in flight (a second Ctrl-C): their rows stay in doubt."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def run(self, messages: AsyncIterator[Message]) -> None:
         """Send every message; a row starts only when an in-flight slot is free.
 
         Rows are pulled from `messages` one at a time as slots free up, so
         memory holds the in-flight rows only, whatever the campaign's size.
         """
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = self._tasks
         try:
             async for message in messages:
                 await self.gate.acquire()

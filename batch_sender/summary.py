@@ -48,7 +48,7 @@ class Tally:
     def as_dict(self) -> dict[str, object]:
         return {
             "rows": self.rows,
-            "statuses": dict(sorted(self.statuses.items(), key=lambda kv: _rank(kv[0]))),
+            "statuses": dict(sorted(self.statuses.items(), key=lambda kv: status_rank(kv[0]))),
             "codes": dict(sorted(self.codes.items())),
         }
 
@@ -62,7 +62,7 @@ class Tally:
     def status_line(self) -> str:
         parts = [
             f"{self.statuses[s]:,} {s}"
-            for s in sorted(self.statuses, key=lambda s: _rank(s))
+            for s in sorted(self.statuses, key=lambda s: status_rank(s))
             if self.statuses[s]
         ]
         return f"{self.rows:,} rows: " + ", ".join(parts)
@@ -82,7 +82,7 @@ class Tally:
         return lines
 
 
-def _rank(status: str) -> int:
+def status_rank(status: str) -> int:
     return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
 
 
