@@ -29,9 +29,11 @@ def _load(path: Path, user_id_column: str) -> set[str]:
             first = next((s for line in f if (s := line.strip()) and not s.startswith("#")), "")
     except UnicodeDecodeError:
         raise InputError(path, "the suppression list is not UTF-8 text") from None
-    header = {cell.strip() for cell in re.split(r"[,;\t|]", first)}
-    if header & {user_id_column, "user_id"} or any(d in first for d in DELIMITERS):
-        name = user_id_column if user_id_column in header else "user_id"
+    header = {cell.strip().casefold() for cell in re.split(r"[,;\t|]", first)}
+    wanted = user_id_column.strip().casefold()
+    if header & {wanted, "user_id"} or any(d in first for d in DELIMITERS):
+        # The reader matches the name exactly, else in any case (User_ID).
+        name = user_id_column if wanted in header else "user_id"
         source = Source(path=path, columns=Columns(user_id=name, text=None, url=None))
         table = open_table(source)
         position = table.fields["user_id"]

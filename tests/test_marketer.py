@@ -117,3 +117,11 @@ def test_the_shipped_thang12_sample_is_200_valid_rows() -> None:
     sample = Path(__file__).parent.parent / "samples" / "thang12.csv"
     result = CliRunner().invoke(cli, ["validate", str(sample)])
     assert result.exit_code == 0 and "thang12.csv: 200 rows: 200 valid" in result.output
+
+
+def test_a_suppression_list_headed_in_another_case_is_read_as_a_table() -> None:
+    write_csv(Path("a.csv"), [["7800378501923859642", "Chào", IMAGE], ["123", "Chào", IMAGE]])
+    Path("ex.csv").write_text("User_ID\n7800378501923859642\n", "utf-8")
+    result = CliRunner().invoke(cli, ["validate", "a.csv", "--exclude", "ex.csv", "-o", "v.csv"])
+    rows = read_results(Path("v.csv"))
+    assert [r["status"] for r in rows] == ["excluded", "valid"], result.output
