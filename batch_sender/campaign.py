@@ -106,6 +106,8 @@ class Plan:
     kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = field(default=None, repr=False)
     """The checked chunks, when the input is small enough to keep (see KEEP_ROWS)."""
     resumed: bool = False
+    earlier_rows: bool = True
+    """The journal had sends identified by row before this run (see disposition.Rules)."""
 
     @property
     def gone(self) -> int:
@@ -141,7 +143,7 @@ def job_chunks(job: SendJob, plan: Plan) -> Iterator[tuple[pd.DataFrame, pd.Data
     return checked_chunks(job.table, job.campaign, job.checks)
 
 
-def job_rules(job: SendJob) -> Rules:
+def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
     options = job.config.options
     return Rules(
         campaign=job.campaign,
@@ -149,12 +151,16 @@ def job_rules(job: SendJob) -> Rules:
         sandbox=options.sandbox,
         resend_stale=job.resend_stale,
         resend_changed=job.resend_changed,
+        earlier_rows=plan is None or plan.earlier_rows,
     )
 
 
 def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
-    rules = job_rules(job)
     plan = Plan(resumed=journal.resumed)
+    plan.earlier_rows = journal.has_row_sends(
+        job.config.credentials.oaid, job.config.options.sandbox
+    )
+    rules = job_rules(job, plan)
     plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
     if not rules.sandbox:
         plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
@@ -396,7 +402,7 @@ def _row_done(
 
 async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator[esms.Message]:
     chunks = job_chunks(job, plan)
-    rules = job_rules(job)
+    rules = job_rules(job, plan)
     budget = job.limit
     while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
         _chunk, checked = pair
@@ -507,7 +513,7 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
     else:
         unsent = "not sent: the run was interrupted; rerun the same command to send it"
     tally = Tally()
-    rules = job_rules(job)
+    rules = job_rules(job, plan)
     # Under the send lock, any temporary result file left here is a killed run's.
     remove_orphans(job.output)
     spreadsheet = is_spreadsheet(job.output, excel=job.excel)

@@ -52,6 +52,8 @@ class Rules:
     sandbox: bool
     resend_stale: bool = False
     resend_changed: bool = False
+    earlier_rows: bool = True
+    """The journal had sends identified by row when the run began (else none can be edited)."""
 
 
 _SKIP = Disposition(SKIP)
@@ -68,7 +70,14 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
         for key, status, base in zip(row_keys, statuses, base_ids, strict=True)
         if key and status == VALID and latest[base][1] is None
     ]
-    earlier = journal.row_sends(looked_up, rules.oaid, rules.sandbox) if looked_up else {}
+    earlier = (
+        journal.row_sends(looked_up, rules.oaid, rules.sandbox)
+        if looked_up and rules.earlier_rows
+        else {}
+    )
+    # A send that another row of the sheet still has, unchanged, is that row's: a row
+    # added before it for the same user_id (now its k-th row) is new, not an edit.
+    matched = {record.request_id for _, record, _ in latest.values() if record is not None}
     out: list[Disposition] = []
     for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
         if not base or status == DUPLICATE:
@@ -89,7 +98,7 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
             out.append(Disposition(HOLD if stale else SEND, request_id, record))
         else:
             sent = earlier.get(key)
-            if sent is not None and sent.content_id != base:
+            if sent is not None and sent.content_id != base and sent.request_id not in matched:
                 if rules.resend_changed:
                     out.append(Disposition(SEND, request_id, previous, changed=True))
                 else:

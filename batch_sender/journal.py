@@ -224,6 +224,15 @@ class RowSends:
                 found[record.row_key] = record  # accepted last, the latest last: it wins
         return found
 
+    def has_row_sends(self, oaid: str, sandbox: bool) -> bool:
+        """Any request in this scope identified by its sheet row (none: a first run)."""
+        self._flush()
+        row = self._db.execute(
+            "SELECT 1 FROM messages WHERE row_key != '' AND oaid = ? AND sandbox = ? LIMIT 1",
+            (oaid, int(sandbox)),
+        ).fetchone()
+        return row is not None
+
     def sent_row_count(self, oaid: str, sandbox: bool) -> int:
         """Sheet rows with an accepted request in this scope."""
         self._flush()
@@ -646,7 +655,8 @@ class Journal(RowSends):
             for (smsid,) in self._db.execute(
                 """
                 SELECT smsid FROM messages
-                WHERE status = 'accepted' AND smsid != ''
+                -- eSMS stores no sandbox message: nothing to ask about those
+                WHERE status = 'accepted' AND smsid != '' AND sandbox = 0
                     AND request_id NOT IN
                         (SELECT request_id FROM deliveries WHERE delivery != 'pending')
                     AND smsid NOT IN (SELECT smsid FROM deliveries WHERE delivery != 'pending')

@@ -226,6 +226,39 @@ def test_a_typo_fixed_after_a_test_batch_sends_no_one_twice(
     assert {r["ErrorMessage"] for r in rows} == {""}
 
 
+def test_an_edited_row_goes_out_again_only_with_resend_changed(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    rows = message_rows(3)
+    path = write_csv(tmp_path / "in.csv", rows)
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    rows[1][1] = "Nội dung đã sửa"
+    write_csv(path, rows)
+    kept = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert kept.exit_code == 0 and len(delivered(esms)) == 3
+    assert read_results(Path("r.csv"))[1]["ErrorMessage"].startswith(
+        "sent earlier with different content, line 3"
+    )
+    resent = run("send", str(path), "-o", "r.csv", "--resend-changed", *esms.args)
+    assert resent.exit_code == 0 and len(delivered(esms)) == 4
+    row = read_results(Path("r.csv"))[1]
+    assert delivered(esms)[row["RequestId"]]["SMSID"] == row["SMSID"]
+
+
+def test_a_second_message_added_for_a_user_is_new_not_an_edit(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    rows = message_rows(2)
+    path = write_csv(tmp_path / "in.csv", rows)
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    second = [rows[0][0], "Một tin nữa cho bạn", rows[0][2]]
+    write_csv(path, [second, *rows])  # now before the one sent
+    again = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert again.exit_code == 0
+    assert "different content" not in again.stderr
+    assert len(delivered(esms)) == 3
+
+
 def test_sends_of_deleted_rows_stay_listed(tmp_path: Path, esms: RunningSimulator) -> None:
     rows = message_rows(5)
     path = write_csv(tmp_path / "in.csv", rows)
@@ -268,6 +301,8 @@ def test_no_command_writes_over_a_journal_or_a_campaigns_results(sent_campaign: 
         ("validate", str(sent_campaign), "--summary-json", "r.csv"),
         ("validate", str(sent_campaign), "-o", "x.csv", "--summary-json", str(sent_campaign)),
         ("send", str(sent_campaign), "-o", "n.csv", "--simulate", "--summary-json", "r.csv"),
+        ("report", "r.csv", "--failed-ids", "r.csv.journal.sqlite"),
+        ("audience", "-o", "r.csv", "--from", "2026-11-01", "--to", "2026-11-02", "--simulate"),
     ]
     for args in attempts:
         result = run(*args)
