@@ -179,14 +179,14 @@ def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
         for status, disposition in zip(
             checked["status"].tolist(), dispose(checked, journal, rules, now), strict=True
         ):
-            record = disposition.record
+            sent = disposition.earlier or disposition.record
             if (
-                record is not None
-                and record.row_key
-                and record.status == ACCEPTED
-                and disposition.action in (DONE, KEPT)
+                sent is not None
+                and sent.row_key
+                and sent.status == ACCEPTED
+                and (disposition.action in (DONE, KEPT) or disposition.changed)
             ):
-                plan.shown_sends += 1
+                plan.shown_sends += 1  # this row of the sheet is still there
             if status != VALID:
                 continue
             if disposition.action == DONE:

@@ -41,8 +41,12 @@ class Disposition:
     action: str
     request_id: str = ""
     record: Record | None = None
-    changed: bool = False
-    """The row was sent earlier with other content (KEPT, or SEND with --resend-changed)."""
+    earlier: Record | None = None
+    """The row's send with other content (KEPT, or SEND with --resend-changed)."""
+
+    @property
+    def changed(self) -> bool:
+        return self.earlier is not None
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,9 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
             sent = earlier.get(key)
             if sent is not None and sent.content_id != base and sent.request_id not in matched:
                 if rules.resend_changed:
-                    out.append(Disposition(SEND, request_id, previous, changed=True))
+                    out.append(Disposition(SEND, request_id, previous, earlier=sent))
                 else:
-                    out.append(Disposition(KEPT, sent.request_id, sent, changed=True))
+                    out.append(Disposition(KEPT, sent.request_id, sent, earlier=sent))
             else:
                 out.append(Disposition(SEND, request_id, previous))
     return out

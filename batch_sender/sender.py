@@ -279,8 +279,8 @@ class Sender:
 
 NOT_OURS_124 = (
     "not sent: eSMS already had this RequestId from another run within 24 hours (another "
-    "result file, or a lost journal), so this row may not have been delivered; check that "
-    "run's results, or send it anew with another --campaign-id and -o"
+    "result file, or a lost journal); it may never have been delivered: check that run, or "
+    "send it anew with another --campaign-id and -o"
 )
 
 

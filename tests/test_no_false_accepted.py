@@ -220,6 +220,7 @@ def test_a_typo_fixed_after_a_test_batch_sends_no_one_twice(
     resend = run(*send, "--template", "Chào {ten}, ưu đãi tháng 12", "--resend-changed")
     assert resend.exit_code == 0
     assert "2 rows sent earlier with different content: sending the new version" in resend.stderr
+    assert "no longer in the sheet" not in resend.stderr
     assert len(delivered(esms)) == 12
     rows = read_results(Path("r.csv"))
     assert_every_row_really_sent(rows, esms)
