@@ -898,7 +898,7 @@ def report(
         if path is not None:
             check_side_file(path, taken=taken, what=what)
             taken.append(path)
-    campaign = build_report(results, user_id_column)
+    campaign = build_report(results, user_id_column, need_ids=failed_ids is not None)
     for line in campaign.text():
         click.echo(line)
     if html_path is not None:

@@ -159,3 +159,16 @@ def test_a_seeded_simulator_fails_the_same_followers_on_every_run() -> None:
             reports = esms.call(lambda: list(esms.simulator.reports.values()))
             failed.append({r.user_id for r in reports if r.failed})
     assert failed[0] == failed[1] and 3 < len(failed[0]) < 25
+
+
+def test_failed_ids_need_the_user_id_column() -> None:
+    header = ["zalo_id", "text", "url", *RESULT_COLUMNS]
+    rows = [["11", "a", "u", "2", "accepted", "r1", "s1", "100", "", "1", "failed", "-114 x", ""]]
+    write_csv(Path("r.csv"), rows, header=header)
+    Journal.open(Path("r.csv.journal.sqlite"), "c").close()  # report needs a campaign
+    missing = CliRunner().invoke(cli, ["report", "r.csv", "--failed-ids", "f.txt"])
+    assert missing.exit_code == 2 and "pass --user-id-column" in missing.output
+    assert not Path("f.txt").exists()
+    named = ["report", "r.csv", "--failed-ids", "f.txt", "--user-id-column", "zalo_id"]
+    assert CliRunner().invoke(cli, named).exit_code == 0
+    assert Path("f.txt").read_text("utf-8") == "11\n"
