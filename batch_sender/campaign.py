@@ -16,12 +16,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pandas as pd
 
 from batch_sender import esms
-from batch_sender.client import HttpRefused, Transient, new_session, post_json
+from batch_sender.client import HttpRefused, Transient, new_session
 from batch_sender.concurrency import Concurrency
 from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
 from batch_sender.dry_run import checked_chunks
@@ -39,7 +40,7 @@ from batch_sender.results import (
     remove_orphans,
     result_rows,
 )
-from batch_sender.retry import post_json_or_stop
+from batch_sender.retry import or_stop, post_json_retried
 from batch_sender.sender import SendConfig, Sender, Stop
 from batch_sender.summary import Tally
 from batch_sender.validate import (
@@ -427,16 +428,24 @@ async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator
             yield esms.Message(int(line), disposition.request_id, user_id, text, url, row_key, base)
 
 
-async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> str:
-    """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
-    url = config.base_url.rstrip("/") + esms.BALANCE_PATH
-    data = await post_json_or_stop(
+async def account_request(
+    session: aiohttp.ClientSession, config: SendConfig, path: str
+) -> dict[str, Any]:
+    """GetBalance_json or ZNS/GetListZOA (the same body), with the run's retry policy."""
+    return await post_json_retried(
         session,
-        url,
+        config.base_url.rstrip("/") + path,
         esms.balance_body(config.credentials),
         timeout=config.timeout,
         max_attempts=config.max_attempts,
         backoff=config.backoff,
+    )
+
+
+async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> str:
+    """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
+    data = await or_stop(
+        account_request(session, config, esms.BALANCE_PATH),
         unreachable=f"cannot reach eSMS at {config.base_url}: check the network and --base-url, "
         "then rerun",
         option="--base-url",
@@ -462,10 +471,9 @@ async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> l
     follower messages, so a miss is a warning (a typo shows here, before
     the first request); eSMS's 799 on the first send still stops the run.
     """
-    url = config.base_url.rstrip("/") + esms.LIST_OA_PATH
     unchecked = "warning: the OAID was not checked against the account's OAs (ZNS/GetListZOA"
     try:
-        data = await post_json(session, url, esms.balance_body(config.credentials), config.timeout)
+        data = await account_request(session, config, esms.LIST_OA_PATH)
     except (Transient, HttpRefused) as exc:
         reason = exc.reason if isinstance(exc, Transient) else str(exc)
         return [f"{unchecked}: {reason}); sending anyway"]

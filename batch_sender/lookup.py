@@ -9,8 +9,9 @@ It only knows messages sent with a CallbackUrl, and rows accepted through
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,9 +23,16 @@ from batch_sender.errors import AccountError
 from batch_sender.journal import Journal, journal_path
 from batch_sender.ratelimit import RateLimiter
 from batch_sender.results import rewrite_deliveries
-from batch_sender.retry import post_json_or_stop
+from batch_sender.retry import or_stop, post_json_retried
 
 OAID_CODES = frozenset({"204", "791", "799"})
+BUSY = "160"
+"""Over the 20 calls a second: ask again after a while."""
+NOT_FOUND = "105"
+"""The code table's "message not found; newly sent ones are not known at once": nothing yet."""
+ATTEMPTS = 5
+"""Requests per page at most: a 160 means others share the account's 20 calls a second."""
+BACKOFF = 0.5
 
 
 class Limiter(Protocol):
@@ -53,6 +61,7 @@ async def look_up(
     timeout: float,
     say: Callable[[str], None],
     limiter: Limiter | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> LookUp:
     """Record what GetCallback knows; AccountError (exit 3) when it refuses the request."""
     journal = Journal(journal_path(results))
@@ -72,16 +81,20 @@ async def look_up(
         session = new_session(4)
         try:
             for start in range(0, len(asked), esms.GET_CALLBACK_BATCH):
-                await limiter.acquire()
-                data = await post_json_or_stop(
+                page = asked[start : start + esms.GET_CALLBACK_BATCH]
+                request = post_json_retried(
                     session,
                     url,
-                    esms.get_callback_body(
-                        credentials, asked[start : start + esms.GET_CALLBACK_BATCH]
-                    ),
+                    esms.get_callback_body(credentials, page),
                     timeout=timeout,
-                    max_attempts=3,
-                    backoff=0.5,
+                    max_attempts=ATTEMPTS,
+                    backoff=BACKOFF,
+                    before=limiter.acquire,  # retries count against the 20 calls a second too
+                    busy=busy,
+                    sleep=sleep,
+                )
+                data = await or_stop(
+                    request,
                     unreachable=f"cannot reach eSMS's status look-up at {url}",
                     option="--status-base-url",
                 )
@@ -107,9 +120,19 @@ async def look_up(
     return outcome
 
 
+def busy(data: dict[str, Any]) -> str | None:
+    """Why this answer means "ask again later" (Code 160: over the limit), or None."""
+    code = str(data.get("Code", "")).strip()
+    if code != BUSY:
+        return None
+    return f"Code {code} {str(data.get('Message') or '').strip()}".rstrip()
+
+
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The records of a GetCallback answer; AccountError for any Code but 100."""
     code = str(data.get("Code", "")).strip()
+    if code == NOT_FOUND:
+        return []
     if code != esms.ACCEPTED:
         message = str(data.get("Message") or "").strip()
         if code == "101":

@@ -39,7 +39,11 @@ class wait_retry_after(wait_base):
         return self.fallback(retry_state)
 
 
-async def post_json_or_stop(
+class Busy(Transient):
+    """An answer saying "not now" (eSMS's 160: over its requests-per-second limit)."""
+
+
+async def post_json_retried(
     session: aiohttp.ClientSession,
     url: str,
     body: dict[str, Any],
@@ -47,19 +51,39 @@ async def post_json_or_stop(
     timeout: float,
     max_attempts: int,
     backoff: float,
-    unreachable: str,
-    option: str,
+    before: Callable[[], Awaitable[None]] | None = None,
+    busy: Callable[[dict[str, Any]], str | None] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> dict[str, Any]:
-    """POST with the retry policy; AccountError (exit 3) if eSMS cannot be reached or refuses."""
+    """POST with the retry policy; the answer, or the last Transient / HttpRefused.
+
+    `before` runs ahead of every attempt (a rate limiter: retries count against
+    the limit too); `busy` names why an answer is a "try again later" (Busy).
+    """
+    async for attempt in retrying(max_attempts=max_attempts, backoff=backoff, sleep=sleep):
+        with attempt:
+            if before is not None:
+                await before()
+            data = await post_json(session, url, body, timeout)
+            reason = busy(data) if busy is not None else None
+            if reason:
+                raise Busy(reason, ambiguous=False)
+            return data
+    raise AssertionError("unreachable: retrying runs at least once")  # pragma: no cover
+
+
+async def or_stop(
+    request: Awaitable[dict[str, Any]], *, unreachable: str, option: str
+) -> dict[str, Any]:
+    """The answer of a post_json_retried request; AccountError (exit 3) if there is none."""
     try:
-        async for attempt in retrying(max_attempts=max_attempts, backoff=backoff):
-            with attempt:
-                return await post_json(session, url, body, timeout)
+        return await request
+    except Busy as exc:
+        raise AccountError("", f"eSMS kept answering {exc.reason}: try again later") from None
     except Transient as exc:
         raise AccountError("", f"{unreachable} ({exc.reason})") from None
     except HttpRefused as exc:
         raise AccountError("", f"{exc}: check {option}") from None
-    raise AssertionError("unreachable: retrying runs at least once")  # pragma: no cover
 
 
 def retrying(

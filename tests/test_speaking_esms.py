@@ -98,6 +98,23 @@ class CountingLimiter:
         self.calls += 1
 
 
+async def no_sleep(_: float) -> None:
+    return None
+
+
+async def ask(results: Path, limiter: CountingLimiter, sleep: Any = no_sleep) -> Any:
+    """look_up against STATUS with a counting limiter and no real waits."""
+    return await look_up(
+        results,
+        status_base_url=STATUS,
+        credentials=esms.Credentials("k", "s", "oa"),
+        timeout=5,
+        say=lambda _: None,
+        limiter=limiter,
+        sleep=sleep,
+    )
+
+
 async def test_status_asks_200_smsids_a_call_through_the_limiter(tmp_path: Path) -> None:
     smsids = [f"sms-{i:04d}" for i in range(450)]
     results = accepted_results(tmp_path, smsids)
@@ -105,19 +122,46 @@ async def test_status_asks_200_smsids_a_call_through_the_limiter(tmp_path: Path)
     url = STATUS + esms.GET_CALLBACK_PATH
     with aioresponses() as m:
         m.post(url, payload={"Code": 100, "Message": "Success", "Data_callback": []}, repeat=True)
-        outcome = await look_up(
-            results,
-            status_base_url=STATUS,
-            credentials=esms.Credentials("k", "s", "oa"),
-            timeout=5,
-            say=lambda _: None,
-            limiter=limiter,
-        )
+        outcome = await ask(results, limiter)
         asked = [c.kwargs["json"]["ListRefid"] for calls in m.requests.values() for c in calls]
     assert [len(a) for a in asked] == [200, 200, 50]
     assert [s for page in asked for s in page] == smsids
     assert limiter.calls == 3
     assert (outcome.asked, outcome.known) == (450, 0)
+
+
+async def test_status_retries_a_busy_or_failed_page_through_the_limiter(tmp_path: Path) -> None:
+    # GetCallback allows 20 calls a second; Code 160 is "over the TPS limit": wait, ask again.
+    results = accepted_results(tmp_path, ["s1"])
+    limiter = CountingLimiter()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    url = STATUS + esms.GET_CALLBACK_PATH
+    record = {"SMSID": "s1", "SendFailed": 0, "SendSuccess": 1, "SendStatus": 5, "RequestId": None}
+    with aioresponses() as m:
+        m.post(url, status=503)
+        m.post(url, payload={"Code": 160, "Message": "Request per second over limit"})
+        m.post(url, payload={"Code": "100", "Message": "Success", "Data_callback": [record]})
+        outcome = await ask(results, limiter, sleep)
+    assert outcome.found == {"delivered": 1}
+    assert limiter.calls == 3  # every attempt waits its turn under the 20/s limit
+    assert len(waits) == 2 and all(w > 0 for w in waits)
+
+
+async def test_status_that_stays_over_the_limit_stops_with_one_line(tmp_path: Path) -> None:
+    results = accepted_results(tmp_path, ["s1"])
+    limiter = CountingLimiter()
+    url = STATUS + esms.GET_CALLBACK_PATH
+    with aioresponses() as m:
+        m.post(url, payload={"Code": 160, "Message": "Request per second over limit"}, repeat=True)
+        with pytest.raises(AccountError) as caught:
+            await ask(results, limiter)
+    assert limiter.calls > 1
+    assert "Code 160 Request per second over limit" in str(caught.value)
+    assert "try again later" in str(caught.value)
 
 
 def test_status_against_the_simulator_with_a_wrong_oaid_is_exit_3(
@@ -141,13 +185,14 @@ def test_status_against_the_simulator_with_a_wrong_oaid_is_exit_3(
 
 
 def send_with(
-    tmp_path: Path, oaid: str, list_oa: dict[str, Any]
+    tmp_path: Path, oaid: str, *list_oa: dict[str, Any]
 ) -> tuple[int, list[dict[str, Any]]]:
     """`send` of two rows with JSON logs; the exit code and the log's events, in order."""
     path = write_csv(tmp_path / "c.csv", message_rows(2))
     with aioresponses() as m:
         m.post(BASE + esms.BALANCE_PATH, payload={"Balance": 9, "CodeResponse": "100", "UserID": 1})
-        m.post(BASE + esms.LIST_OA_PATH, **list_oa)
+        for answer in list_oa:  # one answer per request, in order
+            m.post(BASE + esms.LIST_OA_PATH, **answer)
         m.post(
             BASE + esms.SEND_PATH,
             payload={"CodeResult": "100", "CountRegenerate": 0, "SMSID": "x"},
@@ -157,7 +202,7 @@ def send_with(
             cli,
             [
                 *("send", str(path), "-o", "r.csv", "--base-url", BASE, *KEYS),
-                *("--oaid", oaid, "--log-format", "json"),
+                *("--oaid", oaid, "--log-format", "json", "--backoff", "0"),
             ],
         )
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
@@ -204,6 +249,16 @@ def test_a_failed_oa_check_is_a_warning_and_the_run_goes_on(
     assert code == 0
     assert any("the OAID was not checked" in e.get("message", "") for e in events)
     assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted", "accepted"]
+
+
+def test_the_oa_check_is_retried_like_any_request(tmp_path: Path) -> None:
+    code, events = send_with(
+        tmp_path, "4097311281936189040", {"status": 503}, {"exception": TimeoutError()}, LISTED
+    )
+    assert code == 0
+    messages = [e.get("message", "") for e in events]
+    assert not [m for m in messages if "the OAID was not checked" in m]
+    assert [m for m in messages if "not among the account's Zalo OAs" in m]
 
 
 # --- redirects ---------------------------------------------------------------------
@@ -360,3 +415,12 @@ def test_quiet_keeps_the_oaid_warning(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "warning: OAID 1 is not among the account's Zalo OAs" in result.stderr
     assert "to send" not in result.stderr  # the plan lines stay quiet
+
+
+async def test_status_takes_code_105_as_nothing_known_yet(tmp_path: Path) -> None:
+    # The code table: 105 "message not found; one just sent is not known at once".
+    results = accepted_results(tmp_path, ["s1"])
+    with aioresponses() as m:
+        m.post(STATUS + esms.GET_CALLBACK_PATH, payload={"Code": 105, "Message": "Not found"})
+        outcome = await ask(results, CountingLimiter())
+    assert (outcome.asked, outcome.known, sum(outcome.found.values())) == (1, 0, 0)
