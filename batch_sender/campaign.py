@@ -28,7 +28,14 @@ from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError
 from batch_sender.exit_codes import ExitCode
-from batch_sender.journal import ACCEPTED, Journal, Outcome, journal_path
+from batch_sender.journal import (
+    ACCEPTED,
+    Journal,
+    JournalError,
+    Outcome,
+    WriteFailed,
+    journal_path,
+)
 from batch_sender.offloop import in_thread
 from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
@@ -282,9 +289,17 @@ async def send_campaign(
             report.stopped = Stop(INTERRUPTED, account=False)
         elif plan.to_send:
             cancelled = await _send(job, journal, plan, report, say, stop)
-        await in_thread(journal.commit)
+        try:
+            await in_thread(journal.commit)
+        except JournalError as exc:
+            # Every answer is in the journal's log, folded in by the rerun.
+            if report.stopped is None or not report.stopped.account:
+                report.stopped = Stop(str(exc), account=True)
         report.seconds = time.monotonic() - started
-        report.tally = await in_thread(write_results, job, journal, report.stopped, plan)
+        try:
+            report.tally = await in_thread(write_results, job, journal, report.stopped, plan)
+        except OSError as exc:
+            raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
         if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
             # Stopped while the result file was written: it is whole, but the
             # caller asked to stop and hears so.
@@ -408,7 +423,8 @@ async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator
     while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
         _chunk, checked = pair
         now = time.time()  # a long run reaches late rows hours after it started
-        dispositions = dispose(checked, journal, rules, now)
+        # The journal's reads run in its own thread: the loop keeps the requests moving.
+        dispositions = await in_thread(dispose, checked, journal, rules, now)
         for line, base, user_id, text, url, row_key, disposition in zip(
             checked.index.tolist(),
             checked["RequestId"].tolist(),

@@ -6,31 +6,39 @@ so a run killed at any instant loses nothing a rerun cannot recover:
 * before a request goes out, its RequestId is marked `sending`;
 * when the answer comes, the outcome replaces the mark.
 
-A `sending` mark is made crash-proof before its request goes out: it is
-appended to an intent log beside the journal (see `intend`). Marks and answers
-are committed to SQLite in batches (every `commit_interval` seconds): a crash can lose
-the last batch, which is safe, because the row's `sending` mark survives; a
-rerun within 24 hours sends it again with the same RequestId (eSMS answers
-124: accepted) and a rerun after that holds it back as stale.
+A `sending` mark is made crash-proof before its request goes out, and an
+answer the moment it arrives: each is appended to a log beside the journal
+(see `intend` and `record`). Marks and answers are committed to SQLite in
+batches (every `commit_interval` seconds) by one thread that owns the
+connection: the event loop never waits for SQLite, and no transaction is
+ever open across a network wait, so the callback receiver and `status` can
+write at any time. A batch whose commit fails (busy, disk full) is rolled
+back and tried again; its entries stay in the log until it is committed, so
+a crash, a kill or a full disk loses no mark and no SMSID: `open` folds
+what a killed run left in the logs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import itertools
 import json
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Concatenate, ParamSpec, TypeVar
 
 from batch_sender.delivery import Delivery
-from batch_sender.errors import UsageError
+from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.exit_codes import ExitCode
 
 SCHEMA_VERSION = "1"
 REQUEST_ID_SCHEME = "request_ids"
@@ -43,6 +51,10 @@ SCHEME = "2"
 """RequestIds that also take in where the message goes: the OAID, and sandbox or not."""
 JOURNAL_SUFFIX = ".journal.sqlite"
 INTENTS_SUFFIX = "-intents"
+"""The log of marks and answers; a second one, `-intents-1`, takes over while one is committed."""
+RESERVE_SUFFIX = "-reserve"
+"""Room kept on the disk while sending, freed when it fills (see `_append`)."""
+RESERVE_BYTES = 256 * 1024
 REPORTS_SUFFIX = "-reports"
 """Delivery reports the callback receiver took while the journal was busy (see append_report)."""
 DUPLICATE_BLOCK_SECONDS = 24 * 3600
@@ -158,13 +170,48 @@ def _add_identity_columns(db: sqlite3.Connection) -> None:
     )
 
 
+class _Rows:
+    """A statement's rows, fetched in the journal's thread."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+class _InWriter:
+    """The connection as the journal's queries see it: each statement runs in its thread.
+
+    The connection is the journal thread's alone, so a query never meets a
+    batch half-committed, whichever thread asks.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> _Rows:
+        conn = self._journal._conn
+        return self._journal._call(lambda: _Rows(conn.execute(sql, params).fetchall()))
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[object]]) -> None:
+        conn, rows = self._journal._conn, list(seq)
+        self._journal._call(lambda: conn.executemany(sql, rows))
+
+
 class RowSends:
     """Queries over what was sent for which sheet row (mixed into Journal).
 
     Kept apart from the journal's write path so that each can change alone.
     """
 
-    _db: sqlite3.Connection
+    _db: _InWriter
 
     def _flush(self) -> None:  # pragma: no cover - Journal's
         raise NotImplementedError
@@ -316,6 +363,85 @@ def journal_path(results: Path) -> Path:
     return results.with_name(results.name + JOURNAL_SUFFIX)
 
 
+def side_files(journal: Path) -> list[Path]:
+    """Every file the journal keeps beside itself: none may ever be an output."""
+    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX)
+    return [journal.with_name(journal.name + s) for s in (*suffixes, RESERVE_SUFFIX)]
+
+
+class WriteFailed(BatchSenderError):
+    """A file the run must write cannot be written (disk full, read-only): exit 3."""
+
+    exit_code = ExitCode.ACCOUNT
+
+    def __init__(self, what: str, path: Path, cause: BaseException) -> None:
+        why, advice = _failure(cause)
+        super().__init__(f"cannot write {what}: {why}; {advice}")
+        self.path = path
+        self.cause = cause
+
+
+class JournalError(WriteFailed):
+    """The journal cannot be written (disk full, read-only, busy too long): the run stops."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__("the journal", path, cause)
+
+    @property
+    def busy(self) -> bool:
+        """Another process held SQLite's write lock: trying again later may succeed."""
+        return isinstance(self.cause, sqlite3.OperationalError) and _is_busy(self.cause)
+
+
+class JournalDamaged(UsageError):
+    """The journal file is not a sound SQLite database: nothing is sent."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"{path}: the journal is damaged ({detail}); nothing was sent. Move it aside "
+            f"(mv '{path}' '{path}.damaged') and rerun: rows sent in the last 24 hours keep "
+            "their RequestIds, so eSMS refuses to deliver them twice (124) and the result "
+            "file marks them for you to check"
+        )
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _failure(cause: BaseException) -> tuple[str, str]:
+    """What went wrong in a user's words, and what to do."""
+    code = cause.errno if isinstance(cause, OSError) else None
+    text = (cause.strerror if isinstance(cause, OSError) else None) or str(cause)
+    if code == errno.ENOSPC or "disk is full" in text.lower():
+        return os.strerror(errno.ENOSPC), "free space and rerun"
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text.lower():
+        return text, "make the folder writable and rerun"
+    if isinstance(cause, sqlite3.Error) and _is_busy(cause):
+        return text, "another program holds it; stop that program, then rerun"
+    return text, "rerun the same command to continue"
+
+
+_write_fd = os.write
+"""How log entries reach the disk (tests replace it to fill the disk)."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_writer(
+    method: Callable[Concatenate[Journal, _P], _R],
+) -> Callable[Concatenate[Journal, _P], _R]:
+    """Run a method that touches SQLite in the journal's own thread, and wait for it."""
+
+    def call(journal: Journal, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return journal._call(lambda: method(journal, *args, **kwargs))
+
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
 class Journal(RowSends):
     def __init__(
         self,
@@ -328,26 +454,67 @@ class Journal(RowSends):
         self.path = path
         self.commit_interval = commit_interval
         self.clock = clock
+        self._writer: int | None = None
         # timeout: another process (send, callbacks, status) may hold the write lock a moment.
-        self._db = sqlite3.connect(
+        self._conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process; only power loss can drop
-        # the last commits, and those are recoverable (see module docstring).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._add_price_column()
-        _add_identity_columns(self._db)
-        self._in_tx = False
+        self._db = _InWriter(self)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; only power loss can drop
+            # the last commits, and those are recoverable (see module docstring).
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._add_price_column()
+            _add_identity_columns(self._conn)
+            self._check()
+        except BaseException:
+            self._conn.close()
+            raise
+        # One thread owns the connection from here on: the event loop never
+        # waits for SQLite, and every transaction begins and ends in one call.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"journal {path.name}")
+        self._writer = self._executor.submit(threading.get_ident).result()
+        self._guard = threading.Lock()
+        """Held while a write joins `_pending` and its log, and while a batch is taken."""
         self._pending: list[tuple[str, tuple[object, ...]]] = []
+        self._stuck: tuple[list[tuple[str, tuple[object, ...]]], int] | None = None
+        """A batch taken but not committed yet (busy, disk full), with the log that holds it."""
+        self._queued = False
+        self.failure: JournalError | None = None
+        """Why the last background commit failed (not for a busy lock): writes then raise it."""
         self.intents_path = path.with_name(path.name + INTENTS_SUFFIX)
-        self._intents: int | None = None
-        """The intent log, open only in the one process that sends (it alone empties it)."""
+        self._logs: list[int] = []
+        """The two logs of marks and answers, open only in the one process that sends."""
+        self._active = 0
+        self._reserve: Path | None = None
+        self._no_room: JournalError | None = None
+        """The disk filled up while sending: SQLite gets no more commits in this run, so
+        that whatever room is left (the reserve) takes the answers still in flight."""
         self._last_commit = time.monotonic()
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
         self._lock: IO[bytes] | None = None
+
+    def _check(self) -> None:
+        """A damaged file is found here, once, not as a crash in the middle of a run."""
+        try:
+            rows = self._db.execute("PRAGMA quick_check(1)").fetchall()
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamaged(self.path, str(exc)) from None
+        if rows != [("ok",)]:
+            # SQLite's report is several lines ("*** in database main ***", "Page 15: ...").
+            lines = str(rows[0][0]).splitlines() if rows else []
+            detail = "; ".join(x.strip() for x in lines if x.strip() and "***" not in x)
+            raise JournalDamaged(self.path, detail or "it fails SQLite's check")
+
+    def _call(self, fn: Callable[[], _R]) -> _R:
+        if self._writer is None or threading.get_ident() == self._writer:
+            return fn()  # the constructor, or the journal's thread itself
+        return self._executor.submit(fn).result()
 
     def _add_price_column(self) -> None:
         """deliveries.price (eSMS's TotalPrice), added to journals made before it existed."""
@@ -379,6 +546,10 @@ class Journal(RowSends):
             if lock is not None:
                 lock.close()
             raise UsageError(f"{path}: cannot use this journal ({exc})") from None
+        except BaseException:
+            if lock is not None:
+                lock.close()
+            raise
         if known is not None and known != campaign_id:
             journal.close()
             raise UsageError(
@@ -387,10 +558,12 @@ class Journal(RowSends):
             )
         journal.resumed = known is not None
         if sending:
-            journal._intents = os.open(
-                journal.intents_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-            )
-            journal.fold_intents()
+            try:
+                journal.fold_intents()
+                journal._open_logs()
+            except BaseException:
+                journal.close()
+                raise
         if known is None:
             journal.set_meta("campaign_id", campaign_id)
             journal.set_meta("schema", SCHEMA_VERSION)
@@ -418,6 +591,7 @@ class Journal(RowSends):
 
     # --- meta -----------------------------------------------------------------
 
+    @_in_writer
     def meta(self, key: str) -> str | None:
         self._flush()
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -431,20 +605,7 @@ class Journal(RowSends):
     def sending(self, request_id: str, line: int) -> None:
         """Mark that a request for this row is about to go out."""
         now = self.clock()
-        self._write(
-            """
-            INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)
-            VALUES (?, ?, 'sending', 1, ?, ?)
-            ON CONFLICT (request_id) DO UPDATE SET
-                line = excluded.line, status = 'sending', attempts = attempts + 1,
-                -- still 'sending': a crash cut the last request short, its fate unknown
-                ambiguous_since = CASE WHEN status = 'sending'
-                                       THEN COALESCE(ambiguous_since, last_sent_at)
-                                       ELSE ambiguous_since END,
-                last_sent_at = excluded.last_sent_at, updated_at = excluded.updated_at
-            """,
-            (request_id, line, now, now),
-        )
+        self._write(_SENDING, (request_id, line, now, now))
 
     def intend(self, request_id: str, line: int) -> None:
         """`sending`, made crash-proof before this returns: only then may the request go out.
@@ -456,10 +617,11 @@ class Journal(RowSends):
         process is killed) costs microseconds. Each commit covers every intent
         before it and empties the log; `open` folds what a crash left in it.
         """
-        if self._intents is None:
+        if not self._logs:
             raise RuntimeError("intend() needs a journal opened for sending")
-        self.sending(request_id, line)
-        os.write(self._intents, f"{request_id}\t{line}\t{self.clock()!r}\n".encode())
+        now = self.clock()
+        entry = json.dumps(["i", time.time_ns(), request_id, line, now])
+        self._write(_SENDING, (request_id, line, now, now), log=entry)
 
     def ambiguous(self, request_id: str) -> None:
         """The last request got no definitive answer: it may have been accepted."""
@@ -472,29 +634,21 @@ class Journal(RowSends):
         )
 
     def record(self, request_id: str, line: int, outcome: Outcome) -> None:
-        """The row's outcome for this run."""
+        """The row's outcome for this run, in the answer log at once when sending."""
         now = self.clock()
-        self._write(
-            """
-            INSERT INTO messages (request_id, line, status, code, smsid, message, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (request_id) DO UPDATE SET
-                status = excluded.status, code = excluded.code, smsid = excluded.smsid,
-                message = excluded.message, updated_at = excluded.updated_at,
-                ambiguous_since = CASE WHEN excluded.status = 'accepted'
-                                       THEN NULL ELSE ambiguous_since END
-            """,
-            (
-                request_id,
-                line,
-                outcome.status,
-                outcome.code,
-                outcome.smsid,
-                outcome.message,
-                now,
-            ),
+        params = (
+            request_id,
+            line,
+            outcome.status,
+            outcome.code,
+            outcome.smsid,
+            outcome.message,
+            now,
         )
+        entry = json.dumps(["a", time.time_ns(), *params]) if self._logs else None
+        self._write(_RECORD, params, log=entry)
 
+    @_in_writer
     def record_delivery(self, delivery: Delivery, *, keep_unknown: bool = True) -> str | None:
         """Keep a delivery report; the RequestId it belongs to, or None if no send knows it.
 
@@ -546,6 +700,7 @@ class Journal(RowSends):
         # Kept even when unknown: the report can beat send's commit of the answer.
         return request_id if known else None
 
+    @_in_writer
     def deliveries(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """RequestId -> (delivery, delivery_error, delivered_at) for those reported."""
         self._flush()
@@ -566,6 +721,7 @@ class Journal(RowSends):
                 found[rid] = (delivery, error, at)
         return found
 
+    @_in_writer
     def unknown_deliveries(self) -> int:
         """Reports kept that no send of this campaign knows (yet)."""
         self._flush()
@@ -597,12 +753,13 @@ class Journal(RowSends):
         finally:
             os.close(fd)
 
+    @_in_writer
     def fold_reports(
         self, keep_unknown: Callable[[], bool] = lambda: True
     ) -> list[tuple[Delivery, str | None]]:
         """Record the reports append_report kept, then empty its log; what was folded.
 
-        Raises sqlite3.Error (the log stays as it was) when the journal is still busy.
+        Raises JournalError (the log stays as it was) when the journal is still busy.
         """
         try:
             fd = os.open(self.reports_path, os.O_RDWR)
@@ -627,7 +784,7 @@ class Journal(RowSends):
                 )
             try:
                 self.commit()
-            except sqlite3.Error:
+            except JournalError:
                 self.abandon()
                 raise
             os.ftruncate(fd, 0)
@@ -635,14 +792,14 @@ class Journal(RowSends):
             os.close(fd)
         return folded
 
+    @_in_writer
     def abandon(self) -> None:
-        """Roll back what is not committed yet (a commit failed: busy, disk full)."""
-        self._pending.clear()
-        if self._in_tx:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            self._in_tx = False
+        """Drop what is not committed yet (the receiver keeps it in its reports log)."""
+        with self._guard:
+            self._pending.clear()
+        self._stuck = None
 
+    @_in_writer
     def unreported(self) -> list[str]:
         """eSMS's SMSIDs of accepted messages with no final delivery report yet.
 
@@ -665,6 +822,7 @@ class Journal(RowSends):
             )
         ]
 
+    @_in_writer
     def accepted_without_smsid(self) -> int:
         """Accepted rows eSMS gave no SMSID (accepted through 124): no report can find them."""
         self._flush()
@@ -673,79 +831,224 @@ class Journal(RowSends):
         ).fetchone()
         return int(row[0])
 
+    @_in_writer
     def accepted_times(self) -> list[float]:
         """When each accepted message's answer was recorded (for the report's chart)."""
         self._flush()
         rows = self._db.execute("SELECT updated_at FROM messages WHERE status = 'accepted'")
         return [t for (t,) in rows]
 
+    @_in_writer
     def delivery_times(self) -> list[tuple[str, str, float]]:
         """(delivery, at, received_at) of every report."""
         self._flush()
         return list(self._db.execute("SELECT delivery, at, received_at FROM deliveries"))
 
+    @_in_writer
     def prices(self) -> list[str]:
         """eSMS's TotalPrice of every delivery report that carried one."""
         self._flush()
         return [p for (p,) in self._db.execute("SELECT price FROM deliveries WHERE price != ''")]
 
-    def _write(self, sql: str, params: tuple[object, ...]) -> None:
-        # Held in memory until the next commit, then sent in executemany
-        # batches: a third of the cost of one execute per write.
-        self._pending.append((sql, params))
-        if time.monotonic() - self._last_commit >= self.commit_interval:
-            self.commit()
+    def _write(self, sql: str, params: tuple[object, ...], log: str | None = None) -> None:
+        """Queue a write for the next batch; with `log`, on disk before this returns.
 
-    def _flush(self) -> None:
-        """Hand pending writes to SQLite (in order) inside the open transaction."""
-        if not self._pending:
-            return
-        if not self._in_tx:
-            self._db.execute("BEGIN")
-            self._in_tx = True
-        for sql, group in itertools.groupby(self._pending, key=lambda write: write[0]):
-            self._db.executemany(sql, [params for _, params in group])
-        self._pending.clear()
+        Batches go to SQLite in executemany groups: a third of the cost of
+        one execute per write.
+        """
+        with self._guard:
+            # Under the guard: an entry is in the log of the batch it belongs to.
+            try:
+                if log is not None:
+                    self._append(log)
+            except JournalError:
+                # A mark not on disk: its request must not go out. An answer
+                # not on disk is still committed with its batch if SQLite can.
+                if sql is not _SENDING:
+                    self._pending.append((sql, params))
+                raise
+            self._pending.append((sql, params))
+        if self.failure is not None:
+            raise self.failure
+        if not self._queued and time.monotonic() - self._last_commit >= self.commit_interval:
+            self._queued = True
+            self._executor.submit(self._commit_in_background)
 
-    def commit(self) -> None:
-        self._flush()
-        if self._in_tx:
-            self._db.execute("COMMIT")
-            self._in_tx = False
-            if self._intents is not None:
-                # Every intent written so far is in the database now.
-                os.ftruncate(self._intents, 0)
+    def _append(self, entry: str) -> None:
+        """One entry in the active log: a write() the kernel keeps even if the process dies.
+
+        Each entry starts a new line, so one cut short by a full disk or a
+        crash spoils only itself. When the disk is full, the reserve kept
+        beside the journal is freed once, so that the answers of the
+        requests in flight still find room.
+        """
+        data = ("\n" + entry).encode()
+        for last_try in (False, True):
+            try:
+                written = _write_fd(self._logs[self._active], data)
+                if written == len(data):
+                    return
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError as exc:
+                if last_try or exc.errno != errno.ENOSPC or not self._free_reserve():
+                    raise JournalError(self.path, exc) from None
+
+    @property
+    def log_paths(self) -> list[Path]:
+        """The two logs of marks and answers."""
+        return [self.intents_path, self.intents_path.with_name(self.intents_path.name + "-1")]
+
+    def _open_logs(self) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        self._logs = [os.open(p, flags, 0o644) for p in self.log_paths]
+        reserve = self.path.with_name(self.path.name + RESERVE_SUFFIX)
+        try:
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+            self._reserve = reserve
+        except OSError:
+            reserve.unlink(missing_ok=True)  # no room for it: the disk is nearly full already
+
+    def _free_reserve(self) -> bool:
+        """The disk is full: free the reserve for the logs, and stop committing (see _apply)."""
+        self._out_of_room()
+        if self._reserve is None:
+            return False
+        self._reserve.unlink(missing_ok=True)
+        self._reserve = None
+        return True
+
+    def _out_of_room(self) -> None:
+        if self._logs and self._no_room is None:
+            self._no_room = JournalError(self.path, OSError(errno.ENOSPC, "disk full"))
+            self.failure = self._no_room
+
+    def _commit_in_background(self) -> None:
+        if self._no_room is not None:
+            return  # the logs keep everything until the run's last commit
+        try:
+            self._commit_pending()
+        except JournalError as exc:
+            if not exc.busy:
+                self.failure = exc
+        finally:
+            self._queued = False
+            self._last_commit = time.monotonic()
+
+    def _commit_pending(self) -> None:
+        """Commit every queued write, batch by batch (the journal's thread only).
+
+        A batch is taken together with the log that holds its entries (new
+        entries go to the other log meanwhile); that log is emptied only
+        once the batch is committed, so the batch's entries are on disk all
+        along. A failed batch is retried, before any later one, next time.
+        """
+        while True:
+            if self._stuck is None:
+                with self._guard:
+                    if not self._pending:
+                        break
+                    batch, self._pending = self._pending, []
+                    used = self._active
+                    if self._logs:
+                        self._active = 1 - used
+                self._stuck = (batch, used)
+            batch, used = self._stuck
+            self._apply(batch)
+            self._stuck = None
+            if self._logs:
+                os.ftruncate(self._logs[used], 0)
+        self.failure = None
         self._last_commit = time.monotonic()
 
-    def fold_intents(self) -> None:
-        """Record as `sending` the requests a killed run announced but never committed."""
+    def _apply(self, batch: list[tuple[str, tuple[object, ...]]]) -> None:
+        """One transaction, begun and ended here: rolled back when it fails.
+
+        The reserve is not SQLite's to use: when SQLite runs out of room the
+        run stops, and the reserve keeps room for the answers still in flight.
+        """
         try:
-            raw = self.intents_path.read_bytes()
-        except FileNotFoundError:
-            return
-        for entry in raw.decode("utf-8", errors="replace").splitlines():
-            parts = entry.split("\t")
-            if len(parts) != 3:
-                continue  # a line cut short by the crash itself
-            request_id, line, at = parts
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._write(_FOLD_INTENT, (request_id, int(line), float(at), float(at)))
-            except ValueError:
+                for sql, group in itertools.groupby(batch, key=lambda write: write[0]):
+                    self._conn.executemany(sql, [params for _, params in group])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            if "disk is full" in str(exc).lower():
+                self._out_of_room()
+            raise JournalError(self.path, exc) from None
+
+    def _flush(self) -> None:
+        """Commit what is queued before a read (which then sees every write made so far).
+
+        A commit that fails here (disk full) leaves the batch queued: the
+        read sees what is committed, and the failure stops the run through
+        the next write.
+        """
+        if self._no_room is not None:
+            return
+        try:
+            self._call(self._commit_pending)
+        except JournalError as exc:
+            if not exc.busy:
+                self.failure = exc
+
+    def commit(self) -> None:
+        """Commit every write made so far; JournalError if it cannot be."""
+        self._call(self._commit_pending)
+
+    @_in_writer
+    def fold_intents(self) -> None:
+        """Record what a killed run logged but never committed: its marks and its answers.
+
+        Entries are replayed in the order they were made: a mark, then its answer.
+        """
+        paths = self.log_paths
+        entries: list[tuple[int, int, tuple[str, tuple[object, ...]]]] = []
+        for path in paths:
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
                 continue
-        self.commit()
+            for entry in raw.decode("utf-8", errors="replace").splitlines():
+                write = _logged(entry)
+                if write is not None:
+                    entries.append((write[0], len(entries), write[1]))
+        if entries:
+            entries.sort()
+            self._apply([write for _, _, write in entries])
+        for path in paths:
+            if path.exists():
+                os.truncate(path, 0)
 
     def close(self) -> None:
-        self.commit()
-        self._db.close()
-        if self._intents is not None:
-            os.close(self._intents)
-            self._intents = None
-        if self._lock is not None:
-            self._lock.close()  # releases the flock
-            self._lock = None
+        """Commit and close. What cannot be committed stays in the logs when sending."""
+        try:
+            self.commit()
+        except JournalError:
+            if not self._logs:
+                raise
+        finally:
+            self._executor.submit(self._conn.close).result()
+            self._executor.shutdown()
+            for fd in self._logs:
+                os.close(fd)
+            self._logs = []
+            self._free_reserve()
+            if self._lock is not None:
+                self._lock.close()  # releases the flock
+                self._lock = None
 
     # --- reads ----------------------------------------------------------------
 
+    @_in_writer
     def lookup(self, request_ids: Iterable[str]) -> dict[str, Record]:
         """Records for these RequestIds (those the journal has)."""
         self._flush()
@@ -762,6 +1065,7 @@ class Journal(RowSends):
                 found[record.request_id] = record
         return found
 
+    @_in_writer
     def count(self) -> int:
         self._flush()
         return int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
@@ -773,6 +1077,54 @@ _COLUMNS = (
     "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since, "
     "row_key, user_id, content_id, oaid, sandbox"
 )
+
+_SENDING = """
+INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)
+VALUES (?, ?, 'sending', 1, ?, ?)
+ON CONFLICT (request_id) DO UPDATE SET
+    line = excluded.line, status = 'sending', attempts = attempts + 1,
+    -- still 'sending': a crash cut the last request short, its fate unknown
+    ambiguous_since = CASE WHEN status = 'sending'
+                           THEN COALESCE(ambiguous_since, last_sent_at)
+                           ELSE ambiguous_since END,
+    last_sent_at = excluded.last_sent_at, updated_at = excluded.updated_at
+"""
+
+_RECORD = """
+INSERT INTO messages (request_id, line, status, code, smsid, message, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (request_id) DO UPDATE SET
+    status = excluded.status, code = excluded.code, smsid = excluded.smsid,
+    message = excluded.message, updated_at = excluded.updated_at,
+    ambiguous_since = CASE WHEN excluded.status = 'accepted'
+                           THEN NULL ELSE ambiguous_since END
+"""
+
+
+def _logged(entry: str) -> tuple[int, tuple[str, tuple[object, ...]]] | None:
+    """A log entry as (when, write), or None for a line cut short by a crash or a full disk."""
+    if not entry.strip():
+        return None
+    try:
+        if entry.startswith("["):
+            fields = json.loads(entry)
+            kind, ns = fields[0], int(fields[1])
+            if kind == "i":
+                request_id, line, at = str(fields[2]), int(fields[3]), float(fields[4])
+                return ns, (_FOLD_INTENT, (request_id, line, at, at))
+            if kind == "a" and len(fields) == 9:
+                request_id, line = str(fields[2]), int(fields[3])
+                status, code, smsid, message = (str(f) for f in fields[4:8])
+                params = (request_id, line, status, code, smsid, message, float(fields[8]))
+                return ns, (_RECORD, params)
+            return None
+        # The first format: "request_id<TAB>line<TAB>time", intents only.
+        request_id, line_text, at_text = entry.split("\t")
+        at = float(at_text)
+        return 0, (_FOLD_INTENT, (request_id, int(line_text), at, at))
+    except (ValueError, TypeError, IndexError):
+        return None
+
 
 _FOLD_INTENT = """
 INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)

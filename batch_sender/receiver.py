@@ -42,7 +42,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from batch_sender.delivery import BadReport, Delivery, from_report
 from batch_sender.errors import UsageError
-from batch_sender.journal import Journal, journal_path
+from batch_sender.journal import Journal, JournalError, journal_path
 from batch_sender.results import result_header, rewrite_deliveries
 
 CALLBACK_PATH = "/esms/callback"
@@ -177,7 +177,7 @@ class Receiver:
         try:
             request_id = self.journal.record_delivery(delivery, keep_unknown=self._keep_unknown())
             self.journal.commit()
-        except sqlite3.Error as exc:
+        except (JournalError, sqlite3.Error) as exc:
             self.journal.abandon()
             try:
                 self.journal.append_report(delivery)
@@ -206,7 +206,7 @@ class Receiver:
         """Move the reports log into the journal, if it can now (the journal's thread)."""
         try:
             folded = self.journal.fold_reports(self._keep_unknown)
-        except sqlite3.Error:
+        except (JournalError, sqlite3.Error):
             return  # still busy: the next round tries again
         except OSError as exc:
             self.log("reports log", f"cannot read the reports log: {printable(exc)}")

@@ -19,6 +19,7 @@ import aiohttp
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.concurrency import Concurrency, Gate
+from batch_sender.errors import BatchSenderError
 from batch_sender.esms import Credentials, Message, SendOptions, Verdict
 from batch_sender.journal import ACCEPTED, FAILED, REJECTED, Journal, Outcome
 from batch_sender.retry import Sleep, retrying
@@ -114,20 +115,41 @@ class Sender:
                 task = asyncio.create_task(self._handle(message))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+        except Exception as exc:  # reading the rows failed: stop, as for a row
+            self.fail(exc, None)
         finally:
             if tasks:
                 await asyncio.gather(*tasks)
 
     async def _handle(self, message: Message) -> None:
+        """One row, start to end: whatever goes wrong stops the run, once and cleanly."""
         try:
-            outcome = await self.deliver(message)
-        finally:
-            self.gate.release()
-        if outcome is not None:
-            self.journal.record(message.request_id, message.line, outcome)
-            self.sent += 1
-            if self.on_done:
-                self.on_done(message, outcome)
+            try:
+                outcome = await self.deliver(message)
+            finally:
+                self.gate.release()
+            if outcome is not None:
+                self.journal.record(message.request_id, message.line, outcome)
+                self.sent += 1
+                if self.on_done:
+                    self.on_done(message, outcome)
+        except Exception as exc:  # never lost in a task nobody awaits
+            self.fail(exc, message)
+
+    def fail(self, exc: Exception, message: Message | None) -> None:
+        """Stop the run for an error outside the rows: a journal that cannot be written, a bug.
+
+        The rows in flight finish and are recorded; the first error is the one reported.
+        """
+        if isinstance(exc, BatchSenderError):
+            reason = str(exc)
+        else:
+            where = f" at row {message.line}" if message is not None else ""
+            reason = (
+                f"unexpected error{where} ({type(exc).__name__}: {exc}); "
+                "what was sent is recorded: rerun the same command to continue"
+            )
+        self.stop(Stop(reason, account=True))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import json
+import os
+import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -27,7 +32,7 @@ from batch_sender.cli import cli
 from batch_sender.delivery import from_report
 from batch_sender.journal import Journal, Outcome, journal_path
 from batch_sender.receiver import Limits, Receiver, printable, serve_callbacks
-from batch_sender.simulator import SimulatorConfig
+from batch_sender.simulator import Faults, SimulatorConfig
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
 
@@ -365,3 +370,221 @@ def test_10_a_report_that_cannot_be_stored_gets_no_answer_never_a_5xx(tmp_path: 
     blocker.execute("ROLLBACK")
     blocker.close()
     assert any("cannot store a report" in line for line in lines)
+
+
+# --- the journal on a bad day ------------------------------------------------------
+
+
+def _send_process(path: Path, output: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "batch_sender", "send", str(path), "-o", output, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_1_a_stalled_esms_never_holds_the_journal(tmp_path: Path) -> None:
+    """eSMS stalls with requests in flight: the receiver's report still goes straight in."""
+    path = write_csv(tmp_path / "c.csv", message_rows(8))
+    config = SimulatorConfig(seed=1, faults=Faults(slow=1.0, slow_seconds=1.5))
+    with simulator_running(config) as esms:
+        args = ["--rate", "0", "--concurrency", "4", "--timeout", "10", "--chunk-rows", "4"]
+        send = _send_process(path, "r.csv", *args, *esms.args)
+        deadline = time.monotonic() + 10
+        while esms.stats()["slowed"] < 4:  # four requests stuck in the stall
+            assert time.monotonic() < deadline and send.poll() is None
+            time.sleep(0.02)
+        time.sleep(0.2)  # send has read its next chunk meanwhile
+        other = sqlite3.connect(journal_path(Path("r.csv")), timeout=0.5, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" while send held a transaction
+        other.execute("ROLLBACK")
+        other.close()
+        with receiver_running(Path("r.csv"), Limits(busy_timeout=0.5)) as (url, _lines):
+            assert get(url, {**GOOD, "SMSID": "during-the-stall"}) == (200, "OK\n")
+            with sqlite3.connect(journal_path(Path("r.csv"))) as db:
+                stored = db.execute("SELECT smsid FROM deliveries").fetchall()
+            assert stored == [("during-the-stall",)]  # in the journal itself, not a side log
+            assert send.poll() is None  # all this while send was still waiting on eSMS
+        _out, err = send.communicate(timeout=30)
+    assert send.returncode == 0, err
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 8
+
+
+FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, entries: int) -> list[int]:
+    """The journal's logs get `entries` writes, then the disk is full until [0] is reset."""
+    import batch_sender.journal as journal_module
+
+    left = [entries]
+
+    def write(fd: int, data: bytes) -> int:
+        if left[0] == 0:
+            raise FULL
+        left[0] -= 1
+        return os.write(fd, data)
+
+    monkeypatch.setattr(journal_module, "_write_fd", write)
+    return left
+
+
+def _assert_every_smsid_kept(esms: RunningSimulator, rows: int) -> None:
+    results = read_results(Path("r.csv"))
+    assert [r["status"] for r in results] == ["accepted"] * rows
+    accepted = esms.call(lambda: dict(esms.simulator.accepted))
+    assert len(accepted) == rows  # each message delivered exactly once
+    assert {r["RequestId"]: r["SMSID"] for r in results} == {
+        rid: a.smsid for rid, a in accepted.items()
+    }
+
+
+def test_2_a_full_disk_stops_the_run_once_and_loses_no_smsid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = 300
+    path = write_csv(tmp_path / "c.csv", message_rows(rows))
+    with simulator_running(SimulatorConfig(seed=4)) as esms:
+        command = ["send", str(path), "-o", "r.csv", "--rate", "0", "--concurrency", "16"]
+        space = _disk_fills_after(monkeypatch, 150)
+        full = CliRunner().invoke(cli, [*command, *esms.args])
+        assert full.exit_code == 3, full.output
+        assert full.stderr.count("Error:") == 1
+        assert (
+            "Error: stopped: cannot write the journal: No space left on device; "
+            "free space and rerun\n"
+        ) in full.stderr
+        assert "Traceback" not in full.output and "never retrieved" not in full.output
+        first = read_results(Path("r.csv"))  # the disk allowed the result file
+        assert 0 < sum(r["status"] == "accepted" for r in first) < rows
+        space[0] = -1  # space freed
+        again = CliRunner().invoke(cli, [*command, *esms.args])
+        assert again.exit_code == 0, again.output
+        _assert_every_smsid_kept(esms, rows)
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir()
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if mount is None or umount is None:
+        pytest.skip("no mount command")
+    mounted = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small disk needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run([umount, "-l", str(where)], check=False)
+
+
+def test_2_a_really_full_disk(tmp_path: Path) -> None:
+    """A real filesystem that fills up mid-run (a tmpfs: CI runs as root)."""
+    rows = 2_000
+    path = write_csv(tmp_path / "c.csv", message_rows(rows))
+    with (
+        small_disk(tmp_path / "disk", "768k") as disk,
+        simulator_running(SimulatorConfig(seed=4)) as esms,
+    ):
+        output = disk / "r.csv"
+        command = ["send", str(path), "-o", str(output), "--rate", "0", "--concurrency", "16"]
+        full = _send_process(path, str(output), *command[4:], *esms.args)
+        _out, err = full.communicate(timeout=60)
+        assert full.returncode == 3, err
+        assert err.count("Error:") == 1, err
+        assert "No space left on device; free space and rerun" in err
+        assert "Traceback" not in err and "never retrieved" not in err
+        mount = shutil.which("mount")
+        assert mount is not None
+        subprocess.run([mount, "-o", "remount,size=16m", str(disk)], check=True)
+        again = _send_process(path, str(output), *command[4:], *esms.args)
+        _out, err = again.communicate(timeout=60)
+        assert again.returncode == 0, err
+        results = read_results(output)
+        accepted = esms.call(lambda: dict(esms.simulator.accepted))
+        assert [r["status"] for r in results] == ["accepted"] * rows
+        assert len(accepted) == rows
+        assert {r["RequestId"]: r["SMSID"] for r in results} == {
+            rid: a.smsid for rid, a in accepted.items()
+        }
+
+
+def test_3_a_damaged_journal_is_one_line_and_nothing_is_sent(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(400))
+    with simulator_running(SimulatorConfig(seed=2)) as esms:
+        command = ["send", str(path), "-o", "r.csv", "--rate", "0", *esms.args]
+        assert CliRunner().invoke(cli, [*command, "--limit", "300"]).exit_code == 1
+        journal = journal_path(Path("r.csv"))
+        size = journal.stat().st_size
+        assert size > 32 * 1024
+        with journal.open("r+b") as f:
+            f.seek(size // 2)
+            f.write(random.Random(8).randbytes(8 * 1024))
+        before = esms.stats()["requests"]
+        for args in (command, ["report", "r.csv"], ["callbacks", "r.csv", "--port", "0"]):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 2, (args, result.output)
+            assert result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith(f"Error: {journal}: the journal is damaged ("), args
+            assert "nothing was sent" in result.stderr and "124" in result.stderr
+            assert "Traceback" not in result.output
+        assert esms.stats()["requests"] == before
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_5_a_closed_stdout_or_stderr_changes_nothing(tmp_path: Path, closed: str) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(30))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| true`: nobody reads
+    streams: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    streams[closed] = write_end
+    command = [sys.executable, "-m", "batch_sender", "send", str(path), "-o", "r.csv"]
+    try:
+        run = subprocess.run(
+            [*command, "--simulate", "--summary-json", "s.json"],
+            timeout=60,
+            check=False,
+            text=True,
+            **streams,
+        )
+    finally:
+        os.close(write_end)
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    assert json.loads(Path("s.json").read_text(encoding="utf-8"))["exit_code"] == 0
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 30
+    other = run.stderr if closed == "stdout" else run.stdout
+    assert "Traceback" not in other and "Broken pipe" not in other
+
+
+def test_9_an_exception_in_a_row_stops_the_run_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(40))
+    real = Journal.record
+
+    def record(self: Journal, request_id: str, line: int, outcome: Outcome) -> None:
+        if line == 7:
+            raise OSError(errno.EIO, "Input/output error")
+        real(self, request_id, line, outcome)
+
+    monkeypatch.setattr(Journal, "record", record)
+    command = ["send", str(path), "-o", "r.csv", "--rate", "0", "--concurrency", "1"]
+    result = CliRunner().invoke(cli, [*command, *esms.args])
+    assert result.exit_code == 3, result.output
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+        "Error: stopped: unexpected error at row 7 (OSError: [Errno 5] Input/output error); "
+        "what was sent is recorded: rerun the same command to continue"
+    ]
+    assert "Error: stopped: unexpected error at row 7 (OSError: [Errno 5] Input/output error)" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output and "never retrieved" not in result.output
+    rows = read_results(Path("r.csv"))
+    assert rows[5]["status"] == "failed"  # row 7 (line 7 = the sixth data row)
+    assert rows[5]["ErrorMessage"] == "no answer recorded: rerun to find out"
+    assert {r["status"] for r in rows[6:]} == {"unsent"}  # no new request after the failure
