@@ -81,7 +81,11 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
     )
     # A send that another row of the sheet still has, unchanged, is that row's: a row
     # added before it for the same user_id (now its k-th row) is new, not an edit.
-    matched = {record.request_id for _, record, _ in latest.values() if record is not None}
+    matched = (
+        {record.request_id for _, record, _ in latest.values() if record is not None}
+        if earlier
+        else set()
+    )
     out: list[Disposition] = []
     for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
         if not base or status == DUPLICATE:

@@ -164,7 +164,12 @@ def _add_identity_columns(db: sqlite3.Connection) -> None:
     have = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
     for name, kind in _IDENTITY_COLUMNS:
         if name not in have:
-            db.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
+            try:
+                db.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:
+                # Another process (callbacks beside send) may have added it just now.
+                if "duplicate column" not in str(exc):
+                    raise
     db.execute(
         "CREATE INDEX IF NOT EXISTS messages_row_key ON messages (row_key) WHERE row_key != ''"
     )

@@ -8,6 +8,7 @@ commands that need an existing campaign. Each scenario of the issue is a test.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -105,22 +106,32 @@ def test_request_ids_take_in_the_oaid_and_sandbox() -> None:
 
 
 def test_an_old_journal_keeps_its_request_ids(tmp_path: Path, esms: RunningSimulator) -> None:
+    """A journal as the tool made it before: no derivation scheme, no identity columns."""
     path = sheet(tmp_path, 3)
-    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
-    journal = Journal(Path("r.csv.journal.sqlite"))
-    journal._db.execute("DELETE FROM meta WHERE key = 'request_ids'")  # as main made it
-    journal._db.execute("DELETE FROM messages")
     legacy = [Campaign("in").request_id(*row) for row in message_rows(3)]
-    for line, rid in enumerate(legacy, start=2):
-        journal._db.execute(
-            "INSERT INTO messages (request_id, line, status, updated_at) "
-            "VALUES (?, ?, 'accepted', 0)",
-            (rid, line),
+    with sqlite3.connect("r.csv.journal.sqlite") as db:
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE messages (
+                request_id TEXT PRIMARY KEY, line INTEGER NOT NULL, status TEXT NOT NULL,
+                code TEXT NOT NULL DEFAULT '', smsid TEXT NOT NULL DEFAULT '',
+                message TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+                last_sent_at REAL, ambiguous_since REAL, updated_at REAL NOT NULL);
+            INSERT INTO meta VALUES ('campaign_id', 'in'), ('schema', '1');
+            """
         )
-    journal.close()
+        db.executemany(
+            "INSERT INTO messages (request_id, line, status, code, smsid, attempts, updated_at) "
+            "VALUES (?, ?, 'accepted', '100', 'old', 1, 0)",
+            [(rid, line) for line, rid in enumerate(legacy, start=2)],
+        )
+    db.close()
     again = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert again.exit_code == 0, again.output
     assert "3 done earlier, 0 to send" in again.stderr
     assert [r["RequestId"] for r in read_results(Path("r.csv"))] == legacy
+    assert esms.stats()["requests"] == 0
 
 
 # --- 124 is proof only of our own earlier attempt ---------------------------------------
