@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from batch_sender.errors import for_python
 from batch_sender.esms import DEFAULT_BASE_URL
 from batch_sender.exit_codes import ExitCode
 from batch_sender.offloop import run_to_end
@@ -135,6 +136,8 @@ class SendReport:
     warnings: list[str]
     """What the run noticed but went on with (an OAID not among the account's OAs)."""
     tally: Tally = field(repr=False, compare=False)
+    stop_template: str | None = field(default=None, repr=False, compare=False)
+    """`stopped` with its settings marked for each side's wording (see errors.for_cli)."""
 
     @property
     def messages_per_second(self) -> float:
@@ -259,7 +262,7 @@ class _DryRun:
             check_output_path(self.output, self.input)
         if self.summary is not None:
             taken = [self.input] + ([self.output] if self.output else [])
-            check_side_file(self.summary, taken=taken, what="--summary-json")
+            check_side_file(self.summary, taken=taken, what="{opt:summary_json}")
         return open_input(
             self.input,
             template_file=None if template_file is None else Path(template_file),
@@ -362,16 +365,12 @@ async def send_async(
         require_account(
             base_url,
             allow_insecure_http,
-            (
-                (api_key, "ESMS_API_KEY", "--api-key"),
-                (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
-                (oaid, "ESMS_OAID", "--oaid"),
-            ),
+            {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
         )
     send_date_value = None if send_at is None else send_date(send_at)
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
-        check_side_file(summary_path, taken=taken, what="--summary-json")
+        check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
     opened = await in_thread(
         open_input,
         input_path,
@@ -470,7 +469,8 @@ async def _send(
         problems=_problems(tally),
         sent=run.sent,
         seconds=run.seconds,
-        stopped=None if stopped is None else stopped.reason,
+        stopped=None if stopped is None else for_python(stopped.reason),
+        stop_template=None if stopped is None else stopped.reason,
         stop_code="" if stopped is None else stopped.code,
         exit_code=run.exit_code,
         plan=plan,

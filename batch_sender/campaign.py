@@ -26,7 +26,7 @@ from batch_sender.client import HttpRefused, Transient, new_session
 from batch_sender.concurrency import Concurrency
 from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
 from batch_sender.dry_run import checked_chunks
-from batch_sender.errors import AccountError
+from batch_sender.errors import AccountError, for_cli
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal import (
     ACCEPTED,
@@ -337,7 +337,7 @@ async def _send(
             await check_account(session, job.config)
         except AccountError as exc:
             # Nothing was sent: every row to send is `unsent` in the result file.
-            report.stopped = Stop(str(exc), account=True, code=exc.code)
+            report.stopped = Stop(exc.template, account=True, code=exc.code)
             return False
         for warning in await oaid_warnings(session, job.config):
             report.warnings.append(warning)
@@ -462,9 +462,9 @@ async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> s
     """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
     data = await or_stop(
         account_request(session, config, esms.BALANCE_PATH),
-        unreachable=f"cannot reach eSMS at {config.base_url}: check the network and --base-url, "
-        "then rerun",
-        option="--base-url",
+        unreachable=f"cannot reach eSMS at {config.base_url}: check the network and "
+        "{opt:base_url}, then rerun",
+        option="{opt:base_url}",
     )
     # GetBalance_json answers CodeResponse (its page), not CodeResult.
     raw = data.get("CodeResponse")
@@ -533,7 +533,7 @@ def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Pl
     elif stopped is None:
         unsent = "not sent: rerun the same command to send it"
     elif stopped.account:
-        unsent = f"not sent: the run stopped: {stopped.reason}"
+        unsent = f"not sent: the run stopped: {for_cli(stopped.reason)}"
     else:
         unsent = "not sent: the run was interrupted; rerun the same command to send it"
     tally = Tally()

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from batch_sender import __version__, esms
-from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.errors import BatchSenderError, UsageError, for_cli
 from batch_sender.exit_codes import ExitCode
 from batch_sender.settings import DELIMITER_NAMES, check_base_url, require_account
 
@@ -34,7 +34,7 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BatchSenderError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {exc.cli_message}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
@@ -438,7 +438,7 @@ def send(
             if report.exit_code == ExitCode.INTERRUPTED:
                 line = INTERRUPTED_LINE
             else:
-                line = f"Error: stopped: {report.stopped}"
+                line = f"Error: stopped: {for_cli(report.stop_template or '')}"
             if json_log:
                 log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
             else:
@@ -600,11 +600,7 @@ def audience(
         require_account(
             base_url,
             allow_insecure_http,
-            (
-                (api_key, "ESMS_API_KEY", "--api-key"),
-                (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
-                (oaid, "ESMS_OAID", "--oaid"),
-            ),
+            {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
         )
     from batch_sender import simulator as sim
 
@@ -678,10 +674,7 @@ def balance(
     require_account(
         base_url,
         allow_insecure_http,
-        (
-            (api_key, "ESMS_API_KEY", "--api-key"),
-            (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
-        ),
+        {"api_key": api_key, "secret_key": secret_key},
     )
     assert api_key is not None and secret_key is not None
     import asyncio
@@ -755,16 +748,25 @@ def callbacks(
     require_campaign(results, campaign_id=campaign_id)
     import asyncio
 
-    receiver = asyncio.run(
-        serve_callbacks(
-            results,
-            host=host,
-            port=port,
-            token=token,
-            every=every,
-            say=lambda line: click.echo(line, err=True),
-        )
-    )
+    from batch_sender.console import Interrupts, echo
+
+    def say(line: str) -> None:
+        echo(line, err=True)
+
+    interrupts = Interrupts(say, first=None)
+
+    async def run() -> Any:
+        stop = asyncio.Event()
+        with interrupts.watching(stop):
+            return await serve_callbacks(
+                results, host=host, port=port, token=token, every=every, say=say, stop=stop
+            )
+
+    with interrupts.installed():
+        try:
+            receiver = asyncio.run(run())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None
     counts = ", ".join(f"{n:,} {k}" for k, n in sorted(receiver.counts.items())) or "none"
     click.echo(
         f"callbacks stopped: {receiver.received:,} reports ({counts}), "
@@ -826,12 +828,8 @@ def status(
     require_account(
         status_base_url,
         allow_insecure_http,
-        (
-            (api_key, "ESMS_API_KEY", "--api-key"),
-            (secret_key, "ESMS_SECRET_KEY", "--secret-key"),
-            (oaid, "ESMS_OAID", "--oaid"),
-        ),
-        option="--status-base-url",
+        {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
+        option="{opt:status_base_url}",
     )
     assert api_key is not None and secret_key is not None and oaid is not None
     import asyncio

@@ -48,8 +48,16 @@ class Interrupts:
     signal raises KeyboardInterrupt: nothing is being sent then.
     """
 
-    def __init__(self, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        *,
+        first: str | None = (
+            "stopping: finishing the requests in flight (Ctrl-C again to quit at once)"
+        ),
+    ) -> None:
         self.say = say
+        self.first = first
         self.received = 0
         self.handled = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -92,9 +100,8 @@ class Interrupts:
         while self.handled < self.received:
             self.handled += 1
             if self.handled == 1:
-                self.say(
-                    "stopping: finishing the requests in flight (Ctrl-C again to quit at once)"
-                )
+                if self.first is not None:
+                    self.say(self.first)
                 if self.stop is not None:
                     self.stop.set()
             elif self.handled == 2:

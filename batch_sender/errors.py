@@ -1,16 +1,66 @@
-"""Errors a user sees as one line, each carrying its exit code."""
+"""Errors a user sees as one line, each carrying its exit code.
+
+A message names a setting as `{opt:name}` (an option), `{env:name}` (an
+environment variable) or `{setting:name}` (both), by its keyword-argument
+name. `str(error)` says `name`, as a Python caller passes it; the CLI says
+`--name` or `ESMS_NAME` (`cli_message`). So the library never speaks of CLI
+flags, and the CLI's wording stays its own.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from batch_sender.exit_codes import ExitCode
+
+_SETTING = re.compile(r"\{(opt|env|setting):([a-z_]+)\}")
+_CLI_FLAGS = {"output": "-o"}
+
+
+def _flag(name: str) -> str:
+    return _CLI_FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _env(name: str) -> str:
+    return "ESMS_" + name.upper()
+
+
+def for_python(text: str) -> str:
+    """The message as a Python caller reads it: settings by their keyword names."""
+    return _SETTING.sub(lambda m: m[2], text)
+
+
+def for_cli(text: str) -> str:
+    """The message as the CLI prints it: --flags and ESMS_* variables."""
+
+    def name(m: re.Match[str]) -> str:
+        kind, setting = m[1], m[2]
+        if kind == "opt":
+            return _flag(setting)
+        if kind == "env":
+            return _env(setting)
+        return f"{_env(setting)} / {_flag(setting)}"
+
+    return _SETTING.sub(name, text)
 
 
 class BatchSenderError(Exception):
     """An error with a one-line message for the user; never shown as a traceback."""
 
     exit_code: ExitCode = ExitCode.USAGE
+
+    def __str__(self) -> str:
+        return for_python(self.template)
+
+    @property
+    def template(self) -> str:
+        """The message with its settings still as {opt:name} marks (see the module)."""
+        return super().__str__()
+
+    @property
+    def cli_message(self) -> str:
+        return for_cli(self.template)
 
 
 class UsageError(BatchSenderError):

@@ -48,23 +48,25 @@ def open_input(
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise UsageError(f"unknown --encoding {encoding!r}") from None
+            raise UsageError(f"unknown {{opt:encoding}} {encoding!r}") from None
     if template_file is not None:
         if template is not None:
-            raise UsageError("give --template or --template-file, not both")
+            raise UsageError("give {opt:template} or {opt:template_file}, not both")
         try:
             template = template_file.read_text(encoding="utf-8-sig").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--template-file {template_file}: cannot read it ({exc})") from None
+            raise UsageError(
+                f"{{opt:template_file}} {template_file}: cannot read it ({exc})"
+            ) from None
     parsed = Template.parse(template) if template is not None else None
     if image_url is not None:
         image_url = image_url.strip()
         problem = image_url_problem(image_url)
         if problem is not None:
-            raise UsageError(f"--image-url {image_url!r} {problem}")
+            raise UsageError(f"{{opt:image_url}} {image_url!r} {problem}")
     if delimiter is not None and delimiter.lower() not in DELIMITER_NAMES:
         names = ", ".join(name for name in DELIMITER_NAMES if name.isalpha())
-        raise UsageError(f"unknown --delimiter {delimiter!r}; use one of {names}")
+        raise UsageError(f"unknown {{opt:delimiter}} {delimiter!r}; use one of {names}")
     source = Source(
         path=input_path,
         columns=Columns(

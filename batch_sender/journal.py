@@ -559,7 +559,8 @@ class Journal(RowSends):
             journal.close()
             raise UsageError(
                 f"{path} belongs to campaign {known!r}, not {campaign_id!r}: "
-                f"pass --campaign-id {known!r} to continue it, or choose another -o"
+                f"pass {{opt:campaign_id}} {known!r} to continue it, "
+                "or choose another {opt:output}"
             )
         journal.resumed = known is not None
         if sending:

@@ -96,7 +96,7 @@ async def look_up(
                 data = await or_stop(
                     request,
                     unreachable=f"cannot reach eSMS's status look-up at {url}",
-                    option="--status-base-url",
+                    option="{opt:status_base_url}",
                 )
                 for record in records(data):
                     try:
@@ -141,7 +141,7 @@ def records(data: dict[str, Any]) -> list[dict[str, Any]]:
             raise AccountError(
                 code,
                 f"eSMS's status look-up refused the OAID (Code {code} {message}".rstrip()
-                + "): check ESMS_OAID / --oaid",
+                + "): check {setting:oaid}",
             )
         shown = f"Code {code}" if code else "no Code"
         raise AccountError(

@@ -121,12 +121,12 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
                 raise InputError(
                     source.path,
                     f"no column is named exactly {wanted!r}, and {names} match it "
-                    f"when case is ignored; rename one, or pass --{logical.replace('_', '-')}"
-                    "-column with the exact name",
+                    f"when case is ignored; rename one, or pass {{opt:{logical}_column}} "
+                    "with the exact name",
                     line=1,
                 )
         if not found:
-            missing.append(f"{wanted!r} (--{logical.replace('_', '-')}-column)")
+            missing.append(f"{wanted!r} ({{opt:{logical}_column}})")
         elif len(found) > 1:
             where = " and ".join(str(i + 1) for i in found)
             raise InputError(
@@ -276,7 +276,7 @@ def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
     encoding = _encoding(source)
     line, column = _locate_undecodable(source.path, encoding)
     hint = (
-        "; pass --encoding (e.g. --encoding cp1258 or --encoding latin-1) to read it"
+        "; pass {opt:encoding} (e.g. {opt:encoding} cp1258 or {opt:encoding} latin-1) to read it"
         if source.encoding is None
         else ""
     )

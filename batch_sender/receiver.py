@@ -28,7 +28,6 @@ import errno
 import ipaddress
 import logging
 import re
-import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -417,8 +416,12 @@ async def serve_callbacks(
     every: float,
     say: Callable[[str], None],
     limits: Limits | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Receiver:
-    """Run until SIGINT/SIGTERM; rewrite the result file every `every` seconds and at the end."""
+    """Run until `stop` is set (the CLI sets it on a signal) or the task is cancelled.
+
+    The result file is rewritten every `every` seconds and at the end.
+    """
     limits = _within_open_files(limits or Limits())
     check_token(host, token)
     path = callback_path(token)
@@ -434,7 +437,7 @@ async def serve_callbacks(
     # still fire while the server closes.
     with _loop_error_handler(receiver.log):
         try:
-            await _serve(receiver, runner, host, port, path, token, every)
+            await _serve(receiver, runner, host, port, path, token, every, stop or asyncio.Event())
         finally:
             await runner.cleanup()
             # The last reports, once nothing else can arrive.
@@ -455,6 +458,7 @@ async def _serve(
     path: str,
     token: str | None,
     every: float,
+    stop: asyncio.Event,
 ) -> None:
     site = web.TCPSite(runner, host, port, backlog=128)
     try:
@@ -472,11 +476,6 @@ async def _serve(
             "pass --token to take them only at a secret path"
         )
     await receiver.in_journal_thread(receiver.fold)  # what a previous receiver kept
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

@@ -234,7 +234,9 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UsageError(f"{output}: the output must be a .csv or .xlsx file")
     if output.resolve() == input_path.resolve():
-        raise UsageError(f"{output}: -o is the input file; choose another name for the output")
+        raise UsageError(
+            f"{output}: {{opt:output}} is the input file; choose another name for the output"
+        )
     check_output(output, what="-o", own_results=output if resumes else None)
 
 

@@ -17,7 +17,7 @@ def send_date(text: str, now: dt.datetime | None = None) -> str:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"--send-at {text!r} is not a date and time; write it as '2026-12-01 09:00' "
+            f"{{opt:send_at}} {text!r} is not a date and time; write it as '2026-12-01 09:00' "
             "(Vietnam time) or with an offset, '2026-12-01T09:00+07:00'"
         ) from None
     if when.tzinfo is None:
@@ -26,7 +26,7 @@ def send_date(text: str, now: dt.datetime | None = None) -> str:
     current = (now or dt.datetime.now(dt.UTC)).astimezone(VIETNAM)
     if when <= current:
         raise UsageError(
-            f"--send-at {when.strftime(SEND_DATE_FORMAT)} (Vietnam time) is in the past; "
+            f"{{opt:send_at}} {when.strftime(SEND_DATE_FORMAT)} (Vietnam time) is in the past; "
             f"it is now {current.strftime(SEND_DATE_FORMAT)} there"
         )
     return when.strftime(SEND_DATE_FORMAT)

@@ -193,7 +193,7 @@ class Sender:
             return Outcome(FAILED, code=code, message=f"{exc.reason}; {why}")
         except HttpRefused as exc:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
-                self.stop(Stop(f"{exc}: check --base-url", account=True))
+                self.stop(Stop(f"{exc}: check {{opt:base_url}}", account=True))
             return Outcome(FAILED, message=str(exc))
         return self._outcome(message, answer)
 
@@ -270,7 +270,7 @@ class Sender:
             self.stop(
                 Stop(
                     f"eSMS has not answered for {silent:.0f} s ({exc.reason}): "
-                    "check the network and --base-url, then rerun",
+                    "check the network and {opt:base_url}, then rerun",
                     account=True,
                 )
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from batch_sender.errors import UsageError
+from batch_sender.errors import UsageError, for_cli
 
 DELIMITER_NAMES = {
     "comma": ",",
@@ -20,7 +20,7 @@ DELIMITER_NAMES = {
 """--delimiter's values: names, so that the help shows no bare tab and no `|` as a choice."""
 
 
-def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "--base-url") -> None:
+def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "{opt:base_url}") -> None:
     """Refuse a base URL that would send the keys in clear over a network."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -35,21 +35,40 @@ def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "--base
     if not loopback:
         raise UsageError(
             f"{option} {url} is plain http: the ApiKey and SecretKey would cross the "
-            "network in clear; use https://, or pass --allow-insecure-http"
+            "network in clear; use https://, or pass {opt:allow_insecure_http}"
         )
 
 
 def require_account(
     base_url: str,
     allow_insecure_http: bool,
-    credentials: tuple[tuple[str | None, str, str], ...],
-    option: str = "--base-url",
+    credentials: dict[str, str | None],
+    option: str = "{opt:base_url}",
 ) -> None:
-    """Before anything is sent: keys that would travel in clear, or credentials missing."""
+    """Before anything is sent: keys that would travel in clear, or credentials missing.
+
+    credentials: keyword name (api_key, secret_key, oaid) -> value.
+    """
     check_base_url(base_url, allow_insecure_http=allow_insecure_http, option=option)
-    missing = [f"{env} ({flag})" for value, env, flag in credentials if not value]
+    missing = [name for name, value in credentials.items() if not value]
     if missing:
-        hint = ", or pass --simulate to try against the simulator" if option == "--base-url" else ""
-        raise UsageError(
-            f"missing credentials: {', '.join(missing)}; set them in the environment or .env" + hint
-        )
+        raise MissingCredentials(missing, simulate=option == "{opt:base_url}")
+
+
+class MissingCredentials(UsageError):
+    """Keys or OAID not given: each side says where they come from in its own words."""
+
+    def __init__(self, missing: list[str], *, simulate: bool) -> None:
+        super().__init__(f"missing credentials: {', '.join(missing)}")
+        self.missing = missing
+        self.simulate = simulate
+
+    def __str__(self) -> str:
+        hint = ", or simulate=True to try against the simulator" if self.simulate else ""
+        return f"missing credentials: {', '.join(self.missing)}; pass them{hint}"
+
+    @property
+    def cli_message(self) -> str:
+        names = ", ".join(for_cli(f"{{env:{name}}} ({{opt:{name}}})") for name in self.missing)
+        hint = ", or pass --simulate to try against the simulator" if self.simulate else ""
+        return f"missing credentials: {names}; set them in the environment or .env{hint}"

@@ -23,7 +23,7 @@ def load_exclusions(paths: Iterable[Path], user_id_column: str = "user_id") -> f
 
 def _load(path: Path, user_id_column: str) -> set[str]:
     if not path.is_file():
-        raise InputError(path, "no such suppression list (--exclude)")
+        raise InputError(path, "no such suppression list ({opt:exclude})")
     try:
         with path.open(encoding="utf-8-sig") as f:
             first = next((s for line in f if (s := line.strip()) and not s.startswith("#")), "")

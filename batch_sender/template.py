@@ -22,20 +22,23 @@ class Template:
     @classmethod
     def parse(cls, text: str) -> Template:
         if not text.strip():
-            raise UsageError("--template is empty: give the message text")
+            raise UsageError("{opt:template} is empty: give the message text")
         parts: list[tuple[str, str | None]] = []
         try:
             for literal, name, spec, conversion in string.Formatter().parse(text):
                 if spec or conversion:
                     raise UsageError(
-                        f"--template: placeholders take no format ('{{{name}:{spec}}}'); "
+                        "{opt:template}: "
+                        f"placeholders take no format ('{{{name}:{spec}}}'); "
                         "write {column} only"
                     )
                 if name == "":
-                    raise UsageError("--template: '{}' names no column; write {column}")
+                    raise UsageError("{opt:template}: '{}' names no column; write {column}")
                 parts.append((literal, name))
         except ValueError as exc:
-            raise UsageError(f"--template: {exc}; write {{{{ and }}}} for literal braces") from None
+            raise UsageError(
+                f"{{opt:template}}: {exc}; write {{{{ and }}}} for literal braces"
+            ) from None
         return cls(tuple(parts))
 
     @property
@@ -48,7 +51,7 @@ class Template:
         if unknown:
             names = ", ".join(repr(h) for h in header)
             listed = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
-            raise UsageError(f"--template: unknown placeholder {listed}; columns: {names}")
+            raise UsageError(f"{{opt:template}}: unknown placeholder {listed}; columns: {names}")
         positions = tuple(
             (literal, None if name is None else header.index(name)) for literal, name in self.parts
         )

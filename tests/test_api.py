@@ -150,7 +150,7 @@ def test_two_sends_in_a_running_loop_then_send_then_a_bad_file(
         "path": "bad.csv",
         "line": 1,
         "column": None,
-        "message": "bad.csv: line 1: missing column 'url' (--url-column); "
+        "message": "bad.csv: line 1: missing column 'url' (url_column); "
         "columns found: 'user_id', 'text'",
     }
 

@@ -87,10 +87,11 @@ def test_missing_column_names_what_was_found_and_the_option(tmp_path: Path) -> N
     path = write_csv(tmp_path / "in.csv", [["1", "t", "x"]], header=["user_id", "text", "link"])
     with pytest.raises(InputError) as err:
         open_table(Source(path=path))
-    assert str(err.value) == (
+    assert err.value.cli_message == (
         f"{path}: line 1: missing column 'url' (--url-column); "
         "columns found: 'user_id', 'text', 'link'"
     )
+    assert "(url_column)" in str(err.value) and "--" not in str(err.value)
 
 
 def test_not_utf8_names_line_and_column(tmp_path: Path) -> None:
@@ -102,7 +103,8 @@ def test_not_utf8_names_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         list(open_table(Source(path=path)).chunks())
     assert str(err.value).startswith(f"{path}: line 3, column 5: not valid UTF-8")
-    assert "--encoding" in str(err.value)
+    assert "--encoding cp1258" in err.value.cli_message
+    assert "encoding cp1258" in str(err.value) and "--" not in str(err.value)
 
 
 def test_encoding_option_reads_legacy_files(tmp_path: Path) -> None:

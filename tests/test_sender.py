@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
+from batch_sender.errors import for_cli
 from batch_sender.esms import SEND_PATH, Credentials, Message
 from batch_sender.journal import ACCEPTED, FAILED, Journal
 from batch_sender.ratelimit import Unlimited
@@ -111,7 +112,7 @@ async def test_101_is_not_retried_and_stops_the_run(mocked, journal) -> None:
     assert requests_made(mocked) == 1
     assert (outcome.status, outcome.code) == ("failed", "101")
     assert sender.stopped is not None and sender.stopped.account
-    assert "ESMS_API_KEY" in sender.stopped.reason
+    assert "ESMS_API_KEY" in for_cli(sender.stopped.reason)
 
 
 async def test_a_row_level_code_is_rejected_without_retry(mocked, journal) -> None:
@@ -155,7 +156,7 @@ async def test_http_404_stops_the_run_with_a_hint(mocked, journal) -> None:
     sender, outcome = await deliver(Harness(journal))
     assert outcome.status == "failed"
     assert sender.stopped is not None
-    assert sender.stopped.reason.endswith("check --base-url")
+    assert for_cli(sender.stopped.reason).endswith("check --base-url")
 
 
 async def test_unreachable_for_a_while_stops_the_run(mocked, journal) -> None:
