@@ -72,14 +72,15 @@ def from_report(params: Mapping[str, object], now: dt.datetime | None = None) ->
         error = ""
     when = reported_at or (now or dt.datetime.now(VIETNAM)).astimezone(VIETNAM)
     at = when.isoformat(timespec="seconds") if delivery != PENDING else ""
-    return Delivery(request_id[:100], smsid[:100], delivery, error[:500], at, _price(params))
+    return Delivery(
+        request_id[:100], smsid[:100], delivery, error[:500], at, _price(fields.get("totalprice"))
+    )
 
 
-def _price(params: Mapping[str, object]) -> str:
+def _price(value: object) -> str:
     """TotalPrice as eSMS wrote it ("2104.0000"), or "" (the page's table says Totalprice)."""
     import decimal
 
-    value = params.get("TotalPrice", params.get("Totalprice"))
     raw = "" if value is None else str(value).strip()
     try:
         amount = decimal.Decimal(raw)

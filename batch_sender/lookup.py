@@ -74,7 +74,7 @@ async def look_up(
         if outcome.without_smsid:
             say(
                 f"{outcome.without_smsid:,} accepted rows have no SMSID (accepted through "
-                "124, an earlier run's request): eSMS cannot be asked about them"
+                "124, or eSMS gave none with its 100): eSMS cannot be asked about them"
             )
         url = status_base_url.rstrip("/") + esms.GET_CALLBACK_PATH
         limiter = limiter or RateLimiter(esms.GET_CALLBACK_RATE)

@@ -280,7 +280,10 @@ class Sender:
         if answer.code == esms.ALREADY_ACCEPTED and not self._may_have_reached(message):
             return Outcome(REJECTED, answer.code, "", NOT_OURS_124)
         if verdict is Verdict.ACCEPTED:
-            return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message)
+            # 100 without an SMSID is still eSMS taking the message (sending it again
+            # could deliver it twice), but no report can find the row: say so.
+            note = NO_SMSID if answer.code == esms.ACCEPTED and not answer.smsid else ""
+            return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message or note)
         if verdict is Verdict.ACCOUNT:
             reason = esms.ACCOUNT_CODES[answer.code]
             self.stop(Stop(reason, account=True, code=answer.code))
@@ -298,6 +301,8 @@ class Sender:
         record = self.journal.lookup([message.request_id]).get(message.request_id)
         return record is not None and record.ambiguous_since is not None
 
+
+NO_SMSID = "eSMS accepted it but gave no SMSID: no delivery report can be matched to this row"
 
 NOT_OURS_124 = (
     "not sent: eSMS already had this RequestId from another run within 24 hours (another "

@@ -61,6 +61,13 @@ def test_reports_become_delivered_failed_or_pending() -> None:
     assert parse_error_info("not json") == ("not json", None)
 
 
+@pytest.mark.parametrize("name", ["TotalPrice", "Totalprice", "totalprice"])
+def test_the_price_is_read_whatever_the_casing(name: str) -> None:
+    # The samples say TotalPrice, the field table Totalprice; other names come lower-case.
+    report = from_report({"SMSID": "s", "SendStatus": "5", "SendSuccess": "1", name: "60.0000"})
+    assert report.price == "60.0000"
+
+
 def test_a_report_is_idempotent_and_final_beats_pending(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite")
     report = {"RequestId": "r", "SMSID": "s", "SendStatus": "5", "SendSuccess": "1"}

@@ -424,3 +424,37 @@ async def test_status_takes_code_105_as_nothing_known_yet(tmp_path: Path) -> Non
         m.post(STATUS + esms.GET_CALLBACK_PATH, payload={"Code": 105, "Message": "Not found"})
         outcome = await ask(results, CountingLimiter())
     assert (outcome.asked, outcome.known, sum(outcome.found.values())) == (1, 0, 0)
+
+
+def test_an_accepted_answer_without_smsid_is_accepted_and_says_so(tmp_path: Path) -> None:
+    # 100 is eSMS's word that it took the message: sending again could deliver it twice.
+    # But with no SMSID, no report can be matched to the row: the row says so.
+    path = write_csv(tmp_path / "c.csv", message_rows(1))
+    with aioresponses() as m:
+        m.post(BASE + esms.BALANCE_PATH, payload={"Balance": 9, "CodeResponse": 100, "UserID": 1})
+        m.post(BASE + esms.LIST_OA_PATH, body=LISTED["body"])
+        m.post(
+            BASE + esms.SEND_PATH, payload={"CodeResult": 100, "SMSID": None, "ErrorMessage": None}
+        )
+        result = CliRunner().invoke(
+            cli, ["send", str(path), "-o", "r.csv", "--base-url", BASE, *KEYS, "--oaid", "1"]
+        )
+        assert requests_made(m) == 3
+    assert result.exit_code == 0, result.output
+    (row,) = read_results(Path("r.csv"))
+    assert (row["status"], row["CodeResult"], row["SMSID"]) == ("accepted", "100", "")
+    assert "no SMSID" in row["ErrorMessage"]
+
+
+async def test_status_does_not_blame_124_for_every_row_without_smsid(tmp_path: Path) -> None:
+    results = accepted_results(tmp_path, [""])
+    said: list[str] = []
+    await look_up(
+        results,
+        status_base_url=STATUS,
+        credentials=esms.Credentials("k", "s", "oa"),
+        timeout=5,
+        say=said.append,
+    )
+    (line,) = [s for s in said if "no SMSID" in s]
+    assert "eSMS gave none" in line
