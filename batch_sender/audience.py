@@ -139,16 +139,18 @@ class _Lister:
         if not self.expected:
             self.expected = first.total  # the whole range's distinct users
         self.take(first.users)
+        # At 10,000 exactly, split too: a Total that eSMS capped at what one query
+        # can list would look the same, and splitting a true 10,000 costs little.
+        if first.total >= QUERY_LIMIT and start < end:
+            middle = start + (end - start) // 2
+            await self.list_range(start, middle, follower)
+            await self.list_range(middle + dt.timedelta(days=1), end, follower)
+            return
+        if first.total >= QUERY_LIMIT and follower == EVERYONE:
+            await self.list_range(start, end, FOLLOWERS)
+            await self.list_range(start, end, NON_FOLLOWERS)
+            return
         if first.total > QUERY_LIMIT:
-            if start < end:
-                middle = start + (end - start) // 2
-                await self.list_range(start, middle, follower)
-                await self.list_range(middle + dt.timedelta(days=1), end, follower)
-                return
-            if follower == EVERYONE:
-                await self.list_range(start, end, FOLLOWERS)
-                await self.list_range(start, end, NON_FOLLOWERS)
-                return
             self.result.incomplete.append(Shortfall(start, follower, first.total))
         last = min(first.total, QUERY_LIMIT)
         offsets = range(esms.QUERY_UID_PAGE, last, esms.QUERY_UID_PAGE)

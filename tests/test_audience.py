@@ -368,3 +368,25 @@ def test_account_settings_come_from_the_environment_and_dotenv(
         result = CliRunner().invoke(cli, ["audience", "-o", "a.csv", *NOVEMBER])
     assert result.exit_code == 0, result.output
     assert len(read_ids(Path("a.csv"))) == 60
+
+
+def test_a_total_of_exactly_10000_is_split_in_case_eSMS_capped_it() -> None:
+    # Two days of 6,000 users each; this eSMS never says more than 10,000.
+    days = {"01/11/2026": 0, "02/11/2026": 1}
+    people = [[str(10**18 + d * 10_000 + i) for i in range(6_000)] for d in range(2)]
+
+    def answer_for(url: Any, **kwargs: Any) -> Any:
+        from aioresponses import CallbackResult
+
+        body = kwargs["json"]
+        first, last = days[body["FromDate"]], days[body["ToDate"]]
+        users = [u for d in range(first, last + 1) for u in people[d]]
+        page = users[body["Offset"] : body["Offset"] + body["Count"]]
+        return CallbackResult(payload=answer(min(len(users), 10_000), page))
+
+    query = AudienceQuery(dt.date(2026, 11, 1), dt.date(2026, 11, 2))
+    with aioresponses() as mocked:
+        mocked.post(URL, callback=answer_for, repeat=True)
+        result = asyncio.run(fetch_audience(CONFIG, query, sleep=no_sleep))
+    assert len(result.user_ids) == len(set(result.user_ids)) == 12_000
+    assert not result.incomplete
