@@ -125,3 +125,14 @@ def test_a_suppression_list_headed_in_another_case_is_read_as_a_table() -> None:
     result = CliRunner().invoke(cli, ["validate", "a.csv", "--exclude", "ex.csv", "-o", "v.csv"])
     rows = read_results(Path("v.csv"))
     assert [r["status"] for r in rows] == ["excluded", "valid"], result.output
+
+
+def test_the_shipped_bad_samples_fail_as_the_readme_shows() -> None:
+    samples = Path(__file__).parent.parent / "samples"
+    runner = CliRunner()
+    export = runner.invoke(cli, ["validate", str(samples / "export.csv")])
+    assert export.exit_code == 2 and "missing column 'url' (--url-column)" in export.output
+    legacy = runner.invoke(cli, ["validate", str(samples / "legacy.csv")])
+    assert legacy.exit_code == 2 and "line 3, column 8: not valid UTF-8" in legacy.output
+    fixed = runner.invoke(cli, ["validate", str(samples / "legacy.csv"), "--encoding", "cp1258"])
+    assert fixed.exit_code == 0
