@@ -102,24 +102,43 @@ class Sender:
     async def run(self, messages: AsyncIterator[Message]) -> None:
         """Send every message; a row starts only when an in-flight slot is free.
 
-        Rows are pulled from `messages` one at a time as slots free up, so
-        memory holds the in-flight rows only, whatever the campaign's size.
+        A fixed pool of workers, each pulling the next row when it holds a
+        slot: no task per row, and memory holds the in-flight rows only,
+        whatever the campaign's size.
         """
-        tasks = self._tasks
-        try:
-            async for message in messages:
+        pulling = asyncio.Lock()  # an async generator serves one caller at a time
+
+        async def worker() -> None:
+            while not self.stop_event.is_set():
                 await self.gate.acquire()
                 if self.stop_event.is_set():
                     self.gate.release()
-                    break  # the rest stay unsent
-                task = asyncio.create_task(self._handle(message))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-        except Exception as exc:  # reading the rows failed: stop, as for a row
-            self.fail(exc, None)
+                    return  # the rest stay unsent
+                try:
+                    async with pulling:
+                        message = await anext(messages, None)
+                except Exception as exc:  # reading the rows failed: stop, as for a row
+                    self.gate.release()
+                    self.fail(exc, None)
+                    return
+                except BaseException:
+                    self.gate.release()
+                    raise
+                if message is None:
+                    self.gate.release()
+                    return
+                await self._handle(message)
+
+        workers = [
+            asyncio.create_task(worker()) for _ in range(max(1, self.concurrency.ceiling))
+        ]
+        self._tasks.update(workers)  # abort() cancels them with their rows in flight
+        try:
+            await asyncio.gather(*workers)
         finally:
-            if tasks:
-                await asyncio.gather(*tasks)
+            for task in workers:
+                task.cancel()
+            self._tasks.difference_update(workers)
 
     async def _handle(self, message: Message) -> None:
         """One row, start to end: whatever goes wrong stops the run, once and cleanly."""
