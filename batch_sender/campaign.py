@@ -1,19 +1,22 @@
 """A whole send run, read -> validate -> send -> record -> report, as a library (no Click).
 
-`send` reads the input three times, each time streaming chunk by chunk:
-1. plan: validate every row (bad input fails here, before anything is sent)
-   and compare with the journal of earlier runs;
-2. send: the rows still to send go through the Sender;
-3. report: the result file is rebuilt from the input and the journal.
+`send` reads the input once, chunk by chunk, and streams: each chunk is
+validated and compared with the journal of earlier runs (the plan's counts
+add up as it goes), its rows to send go to the Sender at once, and the chunk
+is written to the result file as soon as those rows are done. The first
+request leaves as early on a 2,000,000-row sheet as on a 20-row one; counts
+that need the whole sheet are told once it has been read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,9 @@ import pandas as pd
 from batch_sender import esms
 from batch_sender.client import HttpRefused, Transient, new_session
 from batch_sender.concurrency import Concurrency
-from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Rules, dispose
+from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Disposition, Rules, dispose
 from batch_sender.dry_run import checked_chunks
-from batch_sender.errors import AccountError, for_cli
+from batch_sender.errors import AccountError, InputError, for_cli
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal import (
     ACCEPTED,
@@ -40,6 +43,7 @@ from batch_sender.offloop import in_thread
 from batch_sender.ratelimit import rate_limiter
 from batch_sender.reader import Table
 from batch_sender.results import (
+    RowWriter,
     check_output_path,
     is_spreadsheet,
     open_output,
@@ -86,12 +90,15 @@ class SendJob:
     on_row: Callable[[esms.Message, Outcome], None] | None = None
     """Called with each row's outcome as it is recorded (e.g. a JSON log line)."""
     on_progress: Callable[[int, int], None] | None = None
-    """Called with (rows done, rows to send) when sending starts and after each row."""
+    """Called with (rows done, rows to send) when sending starts and after each row.
+
+    The sheet is read as it is sent: rows to send counts those read so far
+    (within --limit), and is the whole sheet's once it has been read."""
 
 
 @dataclass
 class Plan:
-    """What pass 1 found: the input's rows against the journal of earlier runs."""
+    """The input's rows against the journal of earlier runs, counted as they are read."""
 
     rows: int = 0
     valid: int = 0
@@ -111,8 +118,6 @@ class Plan:
     """Sheet rows with an accepted send in the journal (this OAID, sandbox or real)."""
     sandbox_rows: int = 0
     """Rows that went out in sandbox trials earlier (a real run: they do not count)."""
-    kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = field(default=None, repr=False)
-    """The checked chunks, when the input is small enough to keep (see KEEP_ROWS)."""
     resumed: bool = False
     earlier_rows: bool = True
     """The journal had sends identified by row before this run (see disposition.Rules)."""
@@ -140,17 +145,6 @@ class SendReport:
         return self.tally.exit_code()
 
 
-KEEP_ROWS = 50_000
-"""Inputs up to this many rows are read and checked once, not three times (a few MB)."""
-
-
-def job_chunks(job: SendJob, plan: Plan) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """The input's checked chunks: kept from the plan, or read again (large inputs)."""
-    if plan.kept is not None:
-        return iter(plan.kept)
-    return checked_chunks(job.table, job.campaign, job.checks)
-
-
 def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
     options = job.config.options
     return Rules(
@@ -163,7 +157,8 @@ def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
     )
 
 
-def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
+def new_plan(job: SendJob, journal: Journal) -> Plan:
+    """The counts the journal gives before any row is read."""
     plan = Plan(resumed=journal.resumed)
     plan.earlier_rows = journal.has_row_sends(
         job.config.credentials.oaid, job.config.options.sandbox
@@ -172,42 +167,37 @@ def make_plan(job: SendJob, journal: Journal, now: float) -> Plan:
     plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
     if not rules.sandbox:
         plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
-    kept: list[tuple[pd.DataFrame, pd.DataFrame]] | None = []
-    for chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
-        if kept is not None:
-            kept.append((chunk, checked))
-            if plan.rows + len(chunk) > KEEP_ROWS:
-                kept = None  # memory stays flat for large inputs: read them again
-        counts = checked["status"].value_counts()
-        plan.rows += len(checked)
-        plan.valid += int(counts.get(VALID, 0))
-        plan.invalid += int(counts.get(INVALID, 0))
-        plan.duplicate += int(counts.get(DUPLICATE, 0))
-        plan.excluded += int(counts.get(EXCLUDED, 0))
-        for status, disposition in zip(
-            checked["status"].tolist(), dispose(checked, journal, rules, now), strict=True
-        ):
-            sent = disposition.earlier or disposition.record
-            if (
-                sent is not None
-                and sent.row_key
-                and sent.status == ACCEPTED
-                and (disposition.action in (DONE, KEPT) or disposition.changed)
-            ):
-                plan.shown_sends += 1  # this row of the sheet is still there
-            if status != VALID:
-                continue
-            if disposition.action == DONE:
-                plan.done_before += 1
-            elif disposition.action == HOLD:
-                plan.stale += 1
-            elif disposition.action == KEPT:
-                plan.changed_kept += 1
-            else:
-                plan.to_send += 1
-                plan.changed_resent += disposition.changed
-    plan.kept = kept
     return plan
+
+
+def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Disposition]) -> None:
+    """Add one chunk's rows to the plan's counts."""
+    counts = checked["status"].value_counts()
+    plan.rows += len(checked)
+    plan.valid += int(counts.get(VALID, 0))
+    plan.invalid += int(counts.get(INVALID, 0))
+    plan.duplicate += int(counts.get(DUPLICATE, 0))
+    plan.excluded += int(counts.get(EXCLUDED, 0))
+    for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
+        sent = disposition.earlier or disposition.record
+        if (
+            sent is not None
+            and sent.row_key
+            and sent.status == ACCEPTED
+            and (disposition.action in (DONE, KEPT) or disposition.changed)
+        ):
+            plan.shown_sends += 1  # this row of the sheet is still there
+        if status != VALID:
+            continue
+        if disposition.action == DONE:
+            plan.done_before += 1
+        elif disposition.action == HOLD:
+            plan.stale += 1
+        elif disposition.action == KEPT:
+            plan.changed_kept += 1
+        else:
+            plan.to_send += 1
+            plan.changed_resent += disposition.changed
 
 
 def describe_plan(job: SendJob, plan: Plan) -> list[str]:
@@ -275,31 +265,52 @@ async def send_campaign(
     """
     check_output_path(job.output, job.table.source.path, resumes=True)
     started = time.monotonic()
-    now = time.time()
     journal = await in_thread(Journal.open, journal_path(job.output), job.campaign.id, sending=True)
     cancelled = False
     try:
         job = for_journal(job, journal)
         journal.remember_scope(job.config.credentials.oaid, job.config.options.sandbox)
-        plan = await in_thread(make_plan, job, journal, now)
-        for line in describe_plan(job, plan):
-            say(line)
+        plan = await in_thread(new_plan, job, journal)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
-        if stop is not None and stop.is_set():
-            report.stopped = Stop(INTERRUPTED, account=False)
-        elif plan.to_send:
-            cancelled = await _send(job, journal, plan, report, say, stop)
-        try:
-            await in_thread(journal.commit)
-        except JournalError as exc:
-            # Every answer is in the journal's log, folded in by the rerun.
-            if report.stopped is None or not report.stopped.account:
-                report.stopped = Stop(str(exc), account=True)
-        report.seconds = time.monotonic() - started
-        try:
-            report.tally = await in_thread(write_results, job, journal, report.stopped, plan)
-        except OSError as exc:
-            raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
+
+        def whole_sheet_read() -> None:
+            for line in describe_plan(job, plan):
+                say(line)
+
+        # Under the send lock, any temporary result file left here is a killed run's.
+        remove_orphans(job.output)
+        with open_output(job.output, bom=job.excel) as writer:
+            sheet = _Sheet(job, journal, job_rules(job, plan), plan, writer, whole_sheet_read)
+            try:
+                if stop is not None and stop.is_set():
+                    report.stopped = Stop(INTERRUPTED, account=False)
+                else:
+                    cancelled = await _send(job, journal, sheet, report, say, stop)
+                try:
+                    await in_thread(journal.commit)
+                except JournalError as exc:
+                    # Every answer is in the journal's log, folded in by the rerun.
+                    if report.stopped is None or not report.stopped.account:
+                        report.stopped = Stop(str(exc), account=True)
+                report.seconds = time.monotonic() - started
+                sheet.stopped = report.stopped
+                # The rest of the sheet is written whatever happens now: a
+                # cancellation meanwhile waits for the result file to be whole.
+                try:
+                    cancelled = await _to_the_end(sheet.finish()) or cancelled
+                except OSError as exc:
+                    raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
+            except InputError as exc:
+                if report.sent:
+                    # The sheet is read as it is sent: a bad line far down comes late.
+                    exc.args = (
+                        f"{exc}; {report.sent:,} rows before it were sent: fix the file and "
+                        "rerun the same command, rows already sent are not sent again",
+                    )
+                raise
+            finally:
+                await in_thread(sheet.executor.shutdown)
+        report.tally = sheet.tally
         if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
             # Stopped while the result file was written: it is whole, but the
             # caller asked to stop and hears so.
@@ -309,6 +320,20 @@ async def send_campaign(
     if cancelled:
         raise asyncio.CancelledError
     return report
+
+
+async def _to_the_end(work: Coroutine[object, object, None]) -> bool:
+    """Run `work` to its end even when cancelled meanwhile; True if it was."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+        return False
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        task.result()
+        return True
 
 
 def for_journal(job: SendJob, journal: Journal) -> SendJob:
@@ -325,35 +350,47 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
 async def _send(
     job: SendJob,
     journal: Journal,
-    plan: Plan,
+    sheet: _Sheet,
     report: SendReport,
     say: Say,
     stop: asyncio.Event | None,
 ) -> bool:
     """Send the rows still to send; True if the task was cancelled (once) meanwhile."""
     session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
+    plan = sheet.plan
+
+    def total() -> int:
+        return plan.to_send if job.limit is None else min(plan.to_send, job.limit)
+
     try:
-        try:
-            await check_account(session, job.config)
-        except AccountError as exc:
-            # Nothing was sent: every row to send is `unsent` in the result file.
-            report.stopped = Stop(exc.template, account=True, code=exc.code)
-            return False
-        for warning in await oaid_warnings(session, job.config):
-            report.warnings.append(warning)
-            say(warning)
-        total = plan.to_send if job.limit is None else min(plan.to_send, job.limit)
         sender = Sender(
             job.config,
             session,
             rate_limiter(job.config.rate),
             journal,
-            on_done=_row_done(total, job.on_row, job.on_progress),
+            on_done=_row_done(total, job.on_row, job.on_progress, sheet.done),
         )
-        if job.on_progress is not None:
-            job.on_progress(0, total)
-        cancelled = await _run_stoppably(sender, _messages(job, journal, plan), stop)
-        report.sent = sender.sent
+
+        async def start() -> bool:
+            """Before the first message: the account check (wrong keys: nothing is sent)."""
+            try:
+                await check_account(session, job.config)
+            except AccountError as exc:
+                # Nothing was sent: every row to send is `unsent` in the result file.
+                sender.stop(Stop(exc.template, account=True, code=exc.code))
+                sheet.stopped = sender.stopped
+                return False
+            for warning in await oaid_warnings(session, job.config):
+                report.warnings.append(warning)
+                say(warning)
+            if job.on_progress is not None:
+                job.on_progress(0, total())
+            return True
+
+        try:
+            cancelled = await _run_stoppably(sender, _messages(job, sheet, start), stop)
+        finally:
+            report.sent = sender.sent
         report.stopped = sender.stopped
         return cancelled
     finally:
@@ -399,9 +436,10 @@ async def _abort(sender: Sender, run: asyncio.Future[None]) -> None:
 
 
 def _row_done(
-    total: int,
+    total: Callable[[], int],
     on_row: Callable[[esms.Message, Outcome], None] | None,
     on_progress: Callable[[int, int], None] | None,
+    written: Callable[[int], None],
 ) -> Callable[[esms.Message, Outcome], None]:
     done = 0
 
@@ -411,20 +449,19 @@ def _row_done(
         if on_row is not None:
             on_row(message, outcome)
         if on_progress is not None:
-            on_progress(done, total)
+            on_progress(done, total())
+        written(message.line)
 
     return row_done
 
 
-async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator[esms.Message]:
-    chunks = job_chunks(job, plan)
-    rules = job_rules(job, plan)
+async def _messages(
+    job: SendJob, sheet: _Sheet, start: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[esms.Message]:
     budget = job.limit
-    while (pair := await asyncio.to_thread(next, chunks, None)) is not None:
-        _chunk, checked = pair
-        now = time.time()  # a long run reaches late rows hours after it started
-        # The journal's reads run in its own thread: the loop keeps the requests moving.
-        dispositions = await in_thread(dispose, checked, journal, rules, now)
+    started = False
+    while (entry := await sheet.next_chunk()) is not None:
+        checked = entry.checked
         for line, base, user_id, text, url, row_key, disposition in zip(
             checked.index.tolist(),
             checked["RequestId"].tolist(),
@@ -432,7 +469,7 @@ async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator
             checked["text"].tolist(),
             checked["url"].tolist(),
             checked["row_key"].tolist(),
-            dispositions,
+            entry.dispositions,
             strict=True,
         ):
             if disposition.action != SEND or not base:
@@ -441,7 +478,160 @@ async def _messages(job: SendJob, journal: Journal, plan: Plan) -> AsyncIterator
                 if budget == 0:
                     return  # --limit reached: the rest stay unsent
                 budget -= 1
+            if not started:
+                started = True
+                if not await start():
+                    return
+            entry.outstanding += 1
             yield esms.Message(int(line), disposition.request_id, user_id, text, url, row_key, base)
+        entry.handed_out = True
+        sheet.flush()
+        await sheet.keep_up()
+
+
+@dataclass
+class _Chunk:
+    chunk: pd.DataFrame
+    checked: pd.DataFrame
+    dispositions: list[Disposition]
+    """As decided when the chunk was read (its rows to send)."""
+    last_line: int
+    outstanding: int = 0
+    """Rows handed to the Sender and not done yet."""
+    handed_out: bool = False
+    """Every row of it to send has been handed to the Sender."""
+
+
+class _Sheet:
+    """The input's chunks from reading to the result file, in input order.
+
+    A chunk is read, validated and its rows' dispositions decided off the
+    event loop (then counted into the plan), its rows to send handed out, and
+    it is written once each of those rows is done: memory holds the chunks
+    with rows in flight, whatever the sheet's size. The result rows are built
+    and written by one thread of their own, in order, so the event loop keeps
+    sending.
+    """
+
+    def __init__(
+        self,
+        job: SendJob,
+        journal: Journal,
+        rules: Rules,
+        plan: Plan,
+        writer: RowWriter,
+        read_whole: Callable[[], None],
+    ) -> None:
+        self.job, self.journal, self.rules, self.plan = job, journal, rules, plan
+        self.writer = writer
+        self.read_whole = read_whole
+        self.rows = checked_chunks(job.table, job.campaign, job.checks)
+        self.pending: collections.deque[_Chunk] = collections.deque()
+        self.at_end = False
+        self.failure: Exception | None = None
+        self.stopped: Stop | None = None
+        self.tally = Tally()
+        self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, "batch-sender-results")
+        self.writes: list[concurrent.futures.Future[None]] = []
+
+    async def next_chunk(self) -> _Chunk | None:
+        if self.failure is not None:
+            raise self.failure  # the sheet cannot be read on: never half a result file
+        if self.at_end:
+            return None
+        try:
+            read = await in_thread(self._read)
+        except Exception as exc:
+            self.failure = exc
+            raise
+        if read is None:
+            self.at_end = True
+            self.read_whole()
+            return None
+        chunk, checked, dispositions = read
+        count_chunk(self.plan, checked, dispositions)
+        entry = _Chunk(chunk, checked, dispositions, int(chunk.index[-1]) if len(chunk) else 0)
+        self.pending.append(entry)
+        return entry
+
+    def _read(self) -> tuple[pd.DataFrame, pd.DataFrame, list[Disposition]] | None:
+        """The next chunk, validated, and what to do with each row (a worker thread)."""
+        pair = next(self.rows, None)
+        if pair is None:
+            return None
+        chunk, checked = pair
+        # Decided now for what to send; again when written, for what happened.
+        return chunk, checked, dispose(checked, self.journal, self.rules, time.time())
+
+    def done(self, line: int) -> None:
+        """A row handed out has its outcome."""
+        for entry in self.pending:
+            if line <= entry.last_line:
+                entry.outstanding -= 1
+                break
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the leading chunks whose rows are all done."""
+        pending = self.pending
+        while pending and pending[0].handed_out and pending[0].outstanding <= 0:
+            self._write(pending.popleft())
+
+    async def finish(self) -> None:
+        """After the send: every chunk still here, then the rest of the sheet, written."""
+        if self.failure is not None:
+            raise self.failure
+        for held in self.pending:
+            held.handed_out, held.outstanding = True, 0
+        self.flush()
+        while (entry := await self.next_chunk()) is not None:
+            entry.handed_out = True
+            self.flush()
+            await self.keep_up()
+        await self.keep_up(0)
+
+    async def keep_up(self, most: int = 2) -> None:
+        """Wait until at most `most` chunks wait to be written: reading runs no further ahead."""
+        while len(self.writes) > most:
+            await asyncio.wrap_future(self.writes.pop(0))
+
+    def _write(self, entry: _Chunk) -> None:
+        unsent = unsent_reason(self.job, self.stopped)
+        self.writes.append(self.executor.submit(self._write_rows, entry, unsent))
+
+    def _write_rows(self, entry: _Chunk, unsent: str) -> None:
+        """One chunk's result rows, from the journal as it is now (the results thread)."""
+        chunk, checked = entry.chunk, entry.checked
+        dispositions = dispose(checked, self.journal, self.rules, time.time())
+        extra = result_rows(
+            chunk,
+            checked,
+            dispositions,
+            unsent_reason=unsent,
+            deliveries=self.journal.deliveries(d.request_id for d in dispositions),
+        )
+        self.tally.add(extra)
+        templated = checked if self.job.checks.template is not None else None
+        if templated is not None and any(d.action == KEPT for d in dispositions):
+            # The earlier send went out with another text, which the journal does not keep.
+            texts = checked["text"].tolist()
+            templated = checked.assign(
+                text=[
+                    "" if d.action == KEPT else t for d, t in zip(dispositions, texts, strict=True)
+                ]
+            )
+        self.writer.write(output_rows(chunk, extra, templated, spreadsheet=self.spreadsheet))
+
+
+def unsent_reason(job: SendJob, stopped: Stop | None) -> str:
+    if stopped is None and job.limit is not None:
+        return f"not sent: --limit {job.limit} reached; run again without --limit to send it"
+    if stopped is None:
+        return "not sent: rerun the same command to send it"
+    if stopped.account:
+        return f"not sent: the run stopped: {for_cli(stopped.reason)}"
+    return "not sent: the run was interrupted; rerun the same command to send it"
 
 
 async def account_request(
@@ -524,43 +714,3 @@ async def account_balance(base_url: str, api_key: str, secret_key: str, timeout:
         return await check_account(session, config)
     finally:
         await session.close()
-
-
-def write_results(job: SendJob, journal: Journal, stopped: Stop | None, plan: Plan) -> Tally:
-    now = time.time()
-    if stopped is None and job.limit is not None:
-        unsent = f"not sent: --limit {job.limit} reached; run again without --limit to send it"
-    elif stopped is None:
-        unsent = "not sent: rerun the same command to send it"
-    elif stopped.account:
-        unsent = f"not sent: the run stopped: {for_cli(stopped.reason)}"
-    else:
-        unsent = "not sent: the run was interrupted; rerun the same command to send it"
-    tally = Tally()
-    rules = job_rules(job, plan)
-    # Under the send lock, any temporary result file left here is a killed run's.
-    remove_orphans(job.output)
-    spreadsheet = is_spreadsheet(job.output, excel=job.excel)
-    with open_output(job.output, bom=job.excel) as writer:
-        for chunk, checked in job_chunks(job, plan):
-            dispositions = dispose(checked, journal, rules, now)
-            extra = result_rows(
-                chunk,
-                checked,
-                dispositions,
-                unsent_reason=unsent,
-                deliveries=journal.deliveries(d.request_id for d in dispositions),
-            )
-            tally.add(extra)
-            templated = checked if job.checks.template is not None else None
-            if templated is not None and any(d.action == KEPT for d in dispositions):
-                # The earlier send went out with another text, which the journal does not keep.
-                texts = checked["text"].tolist()
-                templated = checked.assign(
-                    text=[
-                        "" if d.action == KEPT else t
-                        for d, t in zip(dispositions, texts, strict=True)
-                    ]
-                )
-            writer.write(output_rows(chunk, extra, templated, spreadsheet=spreadsheet))
-    return tally

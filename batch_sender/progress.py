@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
-    """Yields `advance()`, to call once per row done; a no-op when disabled."""
+def progress_bar(total: int | None, *, enabled: bool) -> Iterator[Callable[[], None]]:
+    """Yields `advance()`, to call once per row done; a no-op when disabled.
+
+    total None: not known yet (a send streams the sheet as it reads it).
+    """
     if not enabled:
         yield lambda: None
         return

@@ -216,7 +216,7 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
             **_read_csv_args(source, table.delimiter),
         )
         with reader:
-            for chunk in reader:
+            for chunk in _sized(reader, source.chunk_rows):
                 if not isinstance(chunk.index, pd.RangeIndex):
                     # pandas takes rows with more fields than the header as having
                     # an index column, silently shifting every value one column left.
@@ -235,6 +235,21 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
         raise _decode_error(source, exc) from None
     except pd.errors.ParserError as exc:
         raise _parser_error(source, exc) from None
+
+
+FIRST_CHUNK_ROWS = 500
+"""A send starts on the first chunk: a small one lets it start as soon on a big sheet."""
+
+
+def _sized(reader: Any, rows: int) -> Iterator[pd.DataFrame]:
+    """The reader's chunks: a small first one, then `rows` at a time."""
+    size = min(rows, FIRST_CHUNK_ROWS)
+    while True:
+        try:
+            yield reader.get_chunk(size)
+        except StopIteration:
+            return
+        size = rows
 
 
 def _drop_blank(chunk: pd.DataFrame) -> pd.DataFrame:

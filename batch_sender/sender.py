@@ -129,9 +129,7 @@ class Sender:
                     return
                 await self._handle(message)
 
-        workers = [
-            asyncio.create_task(worker()) for _ in range(max(1, self.concurrency.ceiling))
-        ]
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, self.concurrency.ceiling))]
         self._tasks.update(workers)  # abort() cancels them with their rows in flight
         try:
             await asyncio.gather(*workers)

@@ -106,10 +106,15 @@ class SeenRows:
     """A 64-bit key per distinct row content seen so far, with the line it was first seen on.
 
     Sorted numpy runs, merged log-structured (a run is merged into the one
-    before it once it is half its size): 16 bytes a distinct row (16 MB for a
+    before it once it is half its size): 12 bytes a distinct row (12 MB for a
     million) where a dict of RequestIds would take over 150, and no chunk pays
-    for copying everything seen so far.
+    for copying everything seen so far. A merge inserts the smaller run into
+    the larger at its sorted places (no sort of both, no permutation array),
+    and runs stop growing at MAX_RUN keys: a merge never needs more than a
+    few MB on top, and a chunk's look-up searches a run per MAX_RUN rows.
     """
+
+    MAX_RUN = 1 << 18
 
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -129,12 +134,18 @@ class SeenRows:
         return np.asarray(first_line[inverse.reshape(-1)])
 
     def _add(self, keys: np.ndarray, lines: np.ndarray) -> None:
-        self.runs.append((keys, lines))
-        while len(self.runs) > 1 and len(self.runs[-1][0]) * 2 >= len(self.runs[-2][0]):
+        # Line numbers fit 32 bits in any sheet a person makes; larger ones keep 64.
+        small = len(lines) == 0 or int(lines.max()) < 2**32
+        self.runs.append((keys, lines.astype(np.uint32) if small else lines))
+        while len(self.runs) > 1 and self._merges(len(self.runs[-2][0]), len(self.runs[-1][0])):
             (k2, l2), (k1, l1) = self.runs.pop(), self.runs.pop()
-            merged = np.concatenate([k1, k2])
-            order = np.argsort(merged, kind="stable")
-            self.runs.append((merged[order], np.concatenate([l1, l2])[order]))
+            at = np.searchsorted(k1, k2)  # keys are distinct across runs: no ties
+            wide = np.result_type(l1, l2)
+            self.runs.append((np.insert(k1, at, k2), np.insert(l1.astype(wide), at, l2)))
+            del k1, k2, l1, l2, at
+
+    def _merges(self, before: int, last: int) -> bool:
+        return last * 2 >= before and before + last <= self.MAX_RUN
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,19 @@ import csv
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from batch_sender import campaign
 from batch_sender.cli import cli
 from batch_sender.concurrency import Concurrency, Gate
 
 from .conftest import RunningSimulator, message_rows, read_results
 
 
-@pytest.mark.parametrize("keep_rows", [0, 50_000], ids=["read-again", "kept"])
-def test_send_across_many_chunks(
-    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch, keep_rows: int
-) -> None:
-    # Large inputs are read again for each pass; small ones are kept from the first.
-    monkeypatch.setattr(campaign, "KEEP_ROWS", keep_rows)
+def test_send_across_many_chunks(tmp_path: Path, esms: RunningSimulator) -> None:
+    # Chunks are sent and written as they are read: order, lines and duplicates hold across them.
     rows = message_rows(2_500)
     rows[1_700] = rows[300]  # a duplicate whose original is three chunks back
     rows[2_100][0] = "not-an-id"
@@ -52,6 +48,71 @@ def test_send_across_many_chunks(
     )
     assert results[2_100]["status"] == "invalid"
     assert esms.stats()["accepted"] == 2_498
+
+
+def _write_sheet(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["user_id", "text", "url"])
+        writer.writerows(rows)
+
+
+def test_a_test_batch_starts_before_the_sheet_is_read(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --limit 10 on a big sheet: the requests leave after the first chunk, not after all 30.
+    from batch_sender.validate import Validator
+
+    seen: list[int] = []
+    check = Validator.check
+
+    def counting_check(self: Validator, chunk: Any) -> Any:
+        seen.append(esms.stats()["requests"])
+        return check(self, chunk)
+
+    monkeypatch.setattr(Validator, "check", counting_check)
+    path = tmp_path / "big.csv"
+    _write_sheet(path, message_rows(3_000))
+    result = CliRunner().invoke(
+        cli,
+        ["send", str(path), "-o", "r.csv", "--chunk-rows", "100", "--limit", "10", *esms.args],
+    )
+    assert result.exit_code == 1, result.output  # unsent rows need attention
+    assert len(seen) == 30
+    assert seen[0] == 0 and seen[-1] == 10
+    results = read_results(Path("r.csv"))
+    assert len(results) == 3_000  # every row once, the unsent ones too
+    assert [r["status"] for r in results].count("accepted") == 10
+    assert "campaign 'big': 3,000 to send" in result.stderr
+
+
+def test_a_bad_line_far_down_stops_the_send_and_a_rerun_finishes_it(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    rows = message_rows(1_000)
+    path = tmp_path / "c.csv"
+    _write_sheet(path, rows[:600])
+    with path.open("a", encoding="utf-8") as f:
+        f.write("1,two,three,four\n")  # line 602: a field more than the header
+    with path.open("a", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows[600:])
+
+    args = ["send", str(path), "-o", "r.csv", "--chunk-rows", "100", "--rate", "0", *esms.args]
+    bad = CliRunner().invoke(cli, args)
+    assert bad.exit_code == 2, bad.output
+    error = bad.stderr.strip()
+    assert "\n" not in error and "Traceback" not in error
+    assert "line 602" in error and "rows before it were sent" in error
+    assert not Path("r.csv").exists()  # never half a result file
+    sent = esms.stats()["accepted"]
+    assert 0 < sent <= 600
+
+    _write_sheet(path, rows)
+    fixed = CliRunner().invoke(cli, args)
+    assert fixed.exit_code == 0, fixed.output
+    assert f"{sent:,} done earlier, {1_000 - sent:,} to send" in fixed.stderr
+    assert esms.stats()["accepted"] == 1_000  # each row accepted once
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 1_000
 
 
 def test_help_does_not_import_pandas_or_aiohttp() -> None:

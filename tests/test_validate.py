@@ -155,3 +155,26 @@ def test_request_id_is_stable_and_depends_on_campaign_and_content() -> None:
     rid = long_name.request_id(LONG_ID, "t", URL)
     assert len(rid) <= 50
     assert rid.startswith("Khuy-n-m-i-th-ng-")
+
+
+@pytest.mark.parametrize("max_run", [1 << 18, 64])
+def test_seen_rows_finds_the_first_line_of_every_key_across_merged_runs(max_run: int) -> None:
+    import numpy as np
+
+    from batch_sender.validate import SeenRows
+
+    rng = np.random.default_rng(7)
+    seen, first = SeenRows(), dict[int, int]()
+    seen.MAX_RUN = max_run
+    line = 2
+    for size in rng.integers(1, 400, size=60):
+        keys = rng.integers(0, 3_000, size=size).astype(np.uint64)
+        lines = np.arange(line, line + size, dtype=np.int64)
+        line += int(size)
+        expected = []
+        for key, at in zip(keys.tolist(), lines.tolist(), strict=True):
+            expected.append(first.setdefault(key, at))
+        assert seen.first_lines(keys, lines).tolist() == expected
+    assert len(seen.runs) < (8 if max_run > 3_000 else 3_000 // max_run + 8)  # merged as it goes
+    assert all(len(keys) <= max(max_run, 400) for keys, _ in seen.runs)
+    assert all(np.all(np.diff(keys.astype(np.int64)) > 0) for keys, _ in seen.runs)
