@@ -44,6 +44,7 @@ def test_sighup_mid_send_records_every_accepted_row_and_exits_130(
 
 # The send, with the result-file writer slowed down and announcing itself, so that a
 # signal lands while the file is being written (a large input would do the same, slowly).
+# Chunks are written as their rows are done: the last one (line 31), once every row is.
 SLOW_WRITE = """
 import sys, time
 from pathlib import Path
@@ -51,7 +52,7 @@ import batch_sender.results as results
 write = results.CsvWriter.write
 def slow_write(self, rows):
     write(self, rows)
-    if not Path("writing").exists():
+    if int(rows["row"].iloc[-1]) == 31 and not Path("writing").exists():
         Path("writing").touch()
         time.sleep(1.0)
 results.CsvWriter.write = slow_write
