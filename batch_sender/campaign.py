@@ -279,37 +279,24 @@ async def send_campaign(
 
         # Under the send lock, any temporary result file left here is a killed run's.
         remove_orphans(job.output)
-        with open_output(job.output, bom=job.excel) as writer:
-            sheet = _Sheet(job, journal, job_rules(job, plan), plan, writer, whole_sheet_read)
-            try:
-                if stop is not None and stop.is_set():
-                    report.stopped = Stop(INTERRUPTED, account=False)
-                else:
-                    cancelled = await _send(job, journal, sheet, report, say, stop)
+        try:
+            with open_output(job.output, bom=job.excel) as writer:
+                sheet = _Sheet(job, journal, job_rules(job, plan), plan, writer, whole_sheet_read)
                 try:
-                    await in_thread(journal.commit)
-                except JournalError as exc:
-                    # Every answer is in the journal's log, folded in by the rerun.
-                    if report.stopped is None or not report.stopped.account:
-                        report.stopped = Stop(str(exc), account=True)
-                report.seconds = time.monotonic() - started
-                sheet.stopped = report.stopped
-                # The rest of the sheet is written whatever happens now: a
-                # cancellation meanwhile waits for the result file to be whole.
-                try:
-                    cancelled = await _to_the_end(sheet.finish()) or cancelled
-                except OSError as exc:
-                    raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
-            except InputError as exc:
-                if report.sent:
-                    # The sheet is read as it is sent: a bad line far down comes late.
-                    exc.args = (
-                        f"{exc}; {report.sent:,} rows before it were sent: fix the file and "
-                        "rerun the same command, rows already sent are not sent again",
-                    )
-                raise
-            finally:
-                await in_thread(sheet.executor.shutdown)
+                    cancelled = await _send_and_write(job, journal, sheet, report, say, stop)
+                except InputError as exc:
+                    if report.sent:
+                        # The sheet is read as it is sent: a bad line far down comes late.
+                        exc.args = (
+                            f"{exc}; {report.sent:,} rows before it were sent: fix the file "
+                            "and rerun the same command, rows already sent are not sent again",
+                        )
+                    raise
+                finally:
+                    await in_thread(sheet.executor.shutdown)
+        except OSError as exc:  # the result file's own writes (the journal raises its own)
+            raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
+        report.seconds = sheet.sent_seconds - started
         report.tally = sheet.tally
         if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
             # Stopped while the result file was written: it is whole, but the
@@ -320,6 +307,33 @@ async def send_campaign(
     if cancelled:
         raise asyncio.CancelledError
     return report
+
+
+async def _send_and_write(
+    job: SendJob,
+    journal: Journal,
+    sheet: _Sheet,
+    report: SendReport,
+    say: Say,
+    stop: asyncio.Event | None,
+) -> bool:
+    """Send, then write the rest of the sheet; True if the task was cancelled (once)."""
+    cancelled = False
+    if stop is not None and stop.is_set():
+        report.stopped = Stop(INTERRUPTED, account=False)
+    else:
+        cancelled = await _send(job, journal, sheet, report, say, stop)
+    try:
+        await in_thread(journal.commit)
+    except JournalError as exc:
+        # Every answer is in the journal's log, folded in by the rerun.
+        if report.stopped is None or not report.stopped.account:
+            report.stopped = Stop(str(exc), account=True)
+    sheet.sent_seconds = time.monotonic()
+    sheet.stopped = report.stopped
+    # The rest of the sheet is written whatever happens now: a cancellation
+    # meanwhile waits for the result file to be whole.
+    return await _to_the_end(sheet.finish()) or cancelled
 
 
 async def _to_the_end(work: Coroutine[object, object, None]) -> bool:
@@ -530,6 +544,8 @@ class _Sheet:
         self.at_end = False
         self.failure: Exception | None = None
         self.stopped: Stop | None = None
+        self.sent_seconds = 0.0
+        """time.monotonic() when the sending ended."""
         self.tally = Tally()
         self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)
         self.executor = concurrent.futures.ThreadPoolExecutor(1, "batch-sender-results")
@@ -602,6 +618,19 @@ class _Sheet:
 
     def _write_rows(self, entry: _Chunk, unsent: str) -> None:
         """One chunk's result rows, from the journal as it is now (the results thread)."""
+        if self.failure is not None:
+            return  # the file is thrown away: a later chunk must not follow a broken one
+        try:
+            self._write_chunk(entry, unsent)
+        except OSError as exc:
+            output = self.job.output
+            self.failure = WriteFailed(f"the result file {output}", output, exc)
+            raise self.failure from None
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+    def _write_chunk(self, entry: _Chunk, unsent: str) -> None:
         chunk, checked = entry.chunk, entry.checked
         dispositions = dispose(checked, self.journal, self.rules, time.time())
         extra = result_rows(
