@@ -125,7 +125,8 @@ def busy(data: dict[str, Any]) -> str | None:
     code = str(data.get("Code", "")).strip()
     if code != BUSY:
         return None
-    return f"Code {code} {str(data.get('Message') or '').strip()}".rstrip()
+    message = str(data.get("Message") or "").strip()
+    return f"Code {code} {message}".rstrip() + " (over its limit of 20 calls a second)"
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
