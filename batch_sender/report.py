@@ -62,6 +62,8 @@ class CampaignReport:
     """delivery_error of rows whose delivery failed ("-114 User is inactive")."""
     no_smsid_124: int = 0
     """Accepted through 124 with no SMSID and no report: eSMS's reports match by SMSID."""
+    no_smsid_100: int = 0
+    """Accepted with a 100 that carried no SMSID, and no report."""
     sends: Counter[int] = field(default_factory=Counter)
     """Accepted messages per second (Unix time)."""
     delivered: Counter[int] = field(default_factory=Counter)
@@ -146,9 +148,13 @@ class CampaignReport:
         notes = []
         if self.no_smsid_124:
             notes.append(
-                f"{self.no_smsid_124:,} accepted row{'s' if self.no_smsid_124 != 1 else ''} "
-                "have no delivery status because eSMS accepted them through 124 (an earlier "
+                f"{_rows(self.no_smsid_124)} no delivery status because eSMS accepted them through 124 (an earlier "
                 "attempt got through) and gave no SMSID, which its reports are matched by"
+            )
+        if self.no_smsid_100:
+            notes.append(
+                f"{_rows(self.no_smsid_100)} no delivery status because eSMS's answer (100) carried no SMSID, "
+                "which its reports are matched by"
             )
         return notes
 
@@ -173,6 +179,10 @@ class CampaignReport:
     @staticmethod
     def _ordered(counter: Counter[str]) -> list[tuple[str, int]]:
         return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} accepted row has" if n == 1 else f"{n:,} accepted rows have"
 
 
 def plain_zalo_error(error: str) -> str:
@@ -248,8 +258,11 @@ def build_report(
                     if uid and uid not in failed_seen:
                         failed_seen.add(uid)
                         report.failed_ids.append(uid)
-                elif not delivery[i] and code[i] == "124" and not smsid[i]:
-                    report.no_smsid_124 += 1
+                elif not delivery[i] and not smsid[i]:
+                    if code[i] == "124":
+                        report.no_smsid_124 += 1
+                    else:
+                        report.no_smsid_100 += 1
     journal_file = journal_path(results)
     if journal_file.exists():
         journal = Journal(journal_file)

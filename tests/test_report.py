@@ -172,3 +172,18 @@ def test_failed_ids_need_the_user_id_column() -> None:
     named = ["report", "r.csv", "--failed-ids", "f.txt", "--user-id-column", "zalo_id"]
     assert CliRunner().invoke(cli, named).exit_code == 0
     assert Path("f.txt").read_text("utf-8") == "11\n"
+
+
+def test_a_100_without_smsid_is_counted_apart_from_124() -> None:
+    header = ["user_id", "text", "url", *RESULT_COLUMNS]
+    rows = [
+        ["1", "a", "u", "2", "accepted", "r1", "", "100", "", "1", "", "", ""],
+        ["2", "a", "u", "3", "accepted", "r2", "", "124", "", "2", "", "", ""],
+        ["3", "a", "u", "4", "accepted", "r3", "", "124", "", "2", "", "", ""],
+        ["4", "a", "u", "5", "accepted", "r4", "s4", "100", "", "1", "", "", ""],
+    ]
+    write_csv(Path("r.csv"), rows, header=header)
+    Journal.open(Path("r.csv.journal.sqlite"), "c").close()
+    out = " ".join(CliRunner().invoke(cli, ["report", "r.csv"]).output.split())
+    assert "note: 2 accepted rows have no delivery status because eSMS accepted them" in out
+    assert "note: 1 accepted row has no delivery status because eSMS's answer (100)" in out
