@@ -148,13 +148,14 @@ class CampaignReport:
         notes = []
         if self.no_smsid_124:
             notes.append(
-                f"{_rows(self.no_smsid_124)} no delivery status because eSMS accepted them through 124 (an earlier "
-                "attempt got through) and gave no SMSID, which its reports are matched by"
+                f"{_rows(self.no_smsid_124)} no delivery status because eSMS accepted "
+                "them through 124 (an earlier attempt got through) and gave no SMSID, "
+                "which its reports are matched by"
             )
         if self.no_smsid_100:
             notes.append(
-                f"{_rows(self.no_smsid_100)} no delivery status because eSMS's answer (100) carried no SMSID, "
-                "which its reports are matched by"
+                f"{_rows(self.no_smsid_100)} no delivery status because eSMS's answer "
+                "(100) carried no SMSID, which its reports are matched by"
             )
         return notes
 
