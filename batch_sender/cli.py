@@ -6,7 +6,6 @@ Heavy modules (pandas, aiohttp) are imported inside the commands, so that
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import sys
@@ -1122,50 +1121,5 @@ def simulator(
         )
 
 
-class _Unbroken:
-    """stdout or stderr that nobody reads any more (`| true`, a closed terminal) is ignored.
-
-    A report nobody reads must not change what the run does: its exit
-    status, its result file and --summary-json stay as they would be.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self._gone = False
-
-    def write(self, text: str) -> int:
-        if not self._gone:
-            try:
-                return int(self._stream.write(text))
-            except OSError as exc:
-                self._lost(exc)
-        return len(text)
-
-    def flush(self) -> None:
-        if not self._gone:
-            try:
-                self._stream.flush()
-            except OSError as exc:
-                self._lost(exc)
-
-    def _lost(self, exc: OSError) -> None:
-        import errno
-        import os
-
-        if exc.errno not in (errno.EPIPE, errno.EBADF, errno.EIO, errno.ECONNRESET):
-            raise exc
-        self._gone = True
-        # What is still buffered goes nowhere, instead of failing again at exit.
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def main() -> None:
-    sys.stdout = _Unbroken(sys.stdout)
-    sys.stderr = _Unbroken(sys.stderr)
     cli(prog_name="batch-sender")

@@ -212,7 +212,11 @@ class Sender:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
                 self.stop(Stop(f"{exc}: check {{opt:base_url}}", account=True))
             return Outcome(FAILED, message=str(exc))
-        return self._outcome(message, answer)
+        reached = True
+        if answer.code == esms.ALREADY_ACCEPTED:
+            # A journal read: in a thread, so that the event loop never waits for SQLite.
+            reached = await asyncio.to_thread(self._may_have_reached, message)
+        return self._outcome(message, answer, reached)
 
     async def _retry(
         self, attempt: Callable[[], Awaitable[esms.Answer]], first: Transient
@@ -292,9 +296,9 @@ class Sender:
                 )
             )
 
-    def _outcome(self, message: Message, answer: esms.Answer) -> Outcome:
+    def _outcome(self, message: Message, answer: esms.Answer, reached: bool) -> Outcome:
         verdict = answer.verdict
-        if answer.code == esms.ALREADY_ACCEPTED and not self._may_have_reached(message):
+        if answer.code == esms.ALREADY_ACCEPTED and not reached:
             return Outcome(REJECTED, answer.code, "", NOT_OURS_124)
         if verdict is Verdict.ACCEPTED:
             # 100 without an SMSID is still eSMS taking the message (sending it again

@@ -122,7 +122,7 @@ def test_only_the_sender_empties_the_intent_log(tmp_path: Path) -> None:
     receiver.commit()
     receiver.close()
     # ...which must not empty the log of the send still running.
-    assert b'"r", 2' in b"".join(p.read_bytes() for p in sender.log_paths)
+    assert b'"r",2,' in b"".join(p.read_bytes() for p in sender.log_paths)
     sender.close()
 
 
