@@ -220,8 +220,8 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
         )
     if plan.changed_kept:
         lines.append(
-            f"{_rows(plan.changed_kept)} sent earlier with different content: the earlier "
-            "send stands (--resend-changed sends the new version)"
+            f"warning: {_rows(plan.changed_kept)} sent earlier with different content: "
+            "the earlier send stands (--resend-changed sends the new version)"
         )
     if plan.changed_resent:
         lines.append(
@@ -230,8 +230,8 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
         )
     if plan.gone:
         lines.append(
-            f"{_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay in the "
-            f"journal (`batch-sender report {job.output}` lists them)"
+            f"warning: {_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay "
+            f"in the journal (`batch-sender report {job.output}` lists them)"
         )
     skipped = plan.invalid + plan.duplicate
     if skipped:
@@ -276,6 +276,8 @@ async def send_campaign(
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
                 say(line)
+                if line.startswith("warning:"):
+                    report.warnings.append(line)
 
         # Under the send lock, any temporary result file left here is a killed run's.
         remove_orphans(job.output)

@@ -744,7 +744,7 @@ def callbacks(
     check_token(host, token)
     callback_path(token)
     # Last: with --campaign-id it makes the campaign's journal.
-    require_campaign(results, campaign_id=campaign_id)
+    require_campaign(results, campaign_id=campaign_id, may_start=True)
     import asyncio
 
     from batch_sender.console import Interrupts, echo

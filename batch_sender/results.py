@@ -491,13 +491,16 @@ def read_result_file(path: Path) -> tuple[list[str], Any]:
     return header, reader
 
 
-def require_campaign(results: Path, *, campaign_id: str | None = None) -> None:
+def require_campaign(
+    results: Path, *, campaign_id: str | None = None, may_start: bool = False
+) -> None:
     """callbacks, status and report work on a campaign that exists: its journal beside RESULTS.
 
     They never make a journal by themselves: one nobody sends into would take
     eSMS's reports (answered 200, so never sent again) where no result file
     reads them. With campaign_id (callbacks started before send), the
-    campaign's journal is made now, or checked to be that campaign's.
+    campaign's journal is made now, or checked to be that campaign's;
+    may_start: the command takes --campaign-id (the error says so).
     """
     journal = journal_path(results)
     if campaign_id is not None:
@@ -517,6 +520,8 @@ def require_campaign(results: Path, *, campaign_id: str | None = None) -> None:
         hint = f"did you mean {' or '.join(others)}?"
     else:
         hint = f"no campaign in {folder}; `batch-sender send INPUT -o {results}` starts one"
+    if may_start:
+        hint += " (to start before send, pass --campaign-id)"
     raise UsageError(f"{results}: no campaign journal beside it ({journal.name}); {hint}")
 
 

@@ -277,9 +277,9 @@ def test_sends_of_deleted_rows_stay_listed(tmp_path: Path, esms: RunningSimulato
     assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
     gone = read_results(Path("r.csv"))[1]
     write_csv(path, [rows[0], *rows[2:]])
-    again = run("send", str(path), "-o", "r.csv", *esms.args)
+    again = run("send", str(path), "-o", "r.csv", "--quiet", *esms.args)  # still says it
     assert again.exit_code == 0
-    assert "1 row sent earlier no longer in the sheet" in again.stderr
+    assert "warning: 1 row sent earlier no longer in the sheet" in again.stderr
     assert "`batch-sender report r.csv` lists them" in again.stderr
     assert [r["user_id"] for r in read_results(Path("r.csv"))] == [
         r[0] for r in [rows[0], *rows[2:]]
@@ -341,7 +341,7 @@ def test_commands_on_results_with_no_journal_name_the_ones_that_have_one(
         result = run(*args)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.startswith("Error: results.csv: no campaign journal beside it")
-        assert result.stderr.rstrip().endswith("did you mean result.csv?")
+        assert "did you mean result.csv?" in result.stderr
         assert not Path("results.csv.journal.sqlite").exists()
 
 
