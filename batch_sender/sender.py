@@ -21,7 +21,7 @@ from batch_sender.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.concurrency import Concurrency, Gate
 from batch_sender.errors import BatchSenderError
 from batch_sender.esms import Credentials, Message, SendOptions, Verdict
-from batch_sender.journal import ACCEPTED, FAILED, REJECTED, Journal, Outcome
+from batch_sender.journal import ACCEPTED, FAILED, REJECTED, Journal, Outcome, Record
 from batch_sender.retry import Sleep, retrying
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.
@@ -212,11 +212,11 @@ class Sender:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
                 self.stop(Stop(f"{exc}: check {{opt:base_url}}", account=True))
             return Outcome(FAILED, message=str(exc))
-        reached = True
+        earlier = None
         if answer.code == esms.ALREADY_ACCEPTED:
             # A journal read: in a thread, so that the event loop never waits for SQLite.
-            reached = await asyncio.to_thread(self._may_have_reached, message)
-        return self._outcome(message, answer, reached)
+            earlier = await asyncio.to_thread(self._earlier, message)
+        return self._outcome(answer, earlier)
 
     async def _retry(
         self, attempt: Callable[[], Awaitable[esms.Answer]], first: Transient
@@ -296,10 +296,20 @@ class Sender:
                 )
             )
 
-    def _outcome(self, message: Message, answer: esms.Answer, reached: bool) -> Outcome:
+    def _earlier(self, message: Message) -> Record | None:
+        """What the journal holds for this RequestId: this run's attempts and earlier runs'.
+
+        124 ("RequestId used within 24 hours") is our own message accepted
+        only when one of them may have got through (see _not_ours).
+        """
+        return self.journal.lookup([message.request_id]).get(message.request_id)
+
+    def _outcome(self, answer: esms.Answer, earlier: Record | None = None) -> Outcome:
         verdict = answer.verdict
-        if answer.code == esms.ALREADY_ACCEPTED and not reached:
-            return Outcome(REJECTED, answer.code, "", NOT_OURS_124)
+        if answer.code == esms.ALREADY_ACCEPTED and (
+            earlier is None or earlier.ambiguous_since is None
+        ):
+            return self._not_ours(earlier)
         if verdict is Verdict.ACCEPTED:
             # 100 without an SMSID is still eSMS taking the message (sending it again
             # could deliver it twice), but no report can find the row: say so.
@@ -312,19 +322,28 @@ class Sender:
             return Outcome(FAILED, answer.code, "", answer.message or reason)
         return Outcome(REJECTED, answer.code, "", answer.message)
 
-    def _may_have_reached(self, message: Message) -> bool:
-        """Did an earlier request with this RequestId (this run or one before) maybe get through?
+    def _not_ours(self, earlier: Record | None) -> Outcome:
+        """124 with no request of ours that may have reached eSMS: not proof of a delivery.
 
-        Only then is 124 ("RequestId used within 24 hours") our own message
-        accepted; otherwise another run (another result file, a lost journal)
-        used the RequestId, and this row's message may never have gone out.
+        124 means accepted only when an earlier request with this RequestId
+        may have got through (a timeout, a dropped connection, a 5xx, a crash
+        before the answer). If our earlier requests were all refused (160,
+        429...), eSMS keeps refused RequestIds blocked: the message never went
+        out, and a rerun sends it under a new RequestId. With no earlier
+        request at all, another run (another result file, a lost journal)
+        used it within 24 hours.
         """
-        record = self.journal.lookup([message.request_id]).get(message.request_id)
-        return record is not None and record.ambiguous_since is not None
+        if earlier is not None and earlier.attempts > 1:
+            return Outcome(FAILED, esms.ALREADY_ACCEPTED, "", RESERVED_124)
+        return Outcome(REJECTED, esms.ALREADY_ACCEPTED, "", NOT_OURS_124)
 
 
 NO_SMSID = "eSMS accepted it but gave no SMSID: no delivery report can be matched to this row"
 
+RESERVED_124 = (
+    "not sent: eSMS refused this RequestId earlier and now answers 124 (it keeps refused "
+    "RequestIds blocked)"
+)
 NOT_OURS_124 = (
     "not sent: eSMS already had this RequestId from another run within 24 hours (another "
     "result file, or a lost journal); it may never have been delivered: check that run, or "

@@ -199,6 +199,8 @@ class Simulator:
                 status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html"
             )
         if roll < code_160:
+            if self.config.reserve_rejected:
+                self._reserve(await _json_body(request) or {}, "160")
             return self._answer("160", ErrorMessage="Request per second over limit")
         if roll < code_429:
             self.codes["HTTP 429"] += 1
@@ -232,16 +234,20 @@ class Simulator:
 
     def _accept(self, body: dict[str, Any]) -> dict[str, str]:
         answer = self._answer_for(body)
+        if self.config.reserve_rejected:
+            self._reserve(body, answer["CodeResult"])
+        return answer
+
+    def _reserve(self, body: dict[str, Any], code: str) -> None:
+        """With reserve_rejected: a refused request's RequestId stays blocked for 24 hours."""
         request_id = body.get("RequestId")
         if (
-            self.config.reserve_rejected
-            and answer["CodeResult"] not in (esms.ACCEPTED, esms.ALREADY_ACCEPTED, "101", "110")
+            code not in (esms.ACCEPTED, esms.ALREADY_ACCEPTED, "101", "110")
             and isinstance(request_id, str)
             and request_id
             and str(body.get("Sandbox", "")) != "1"
         ):
             self.rejected_ids[request_id] = time.time()
-        return answer
 
     def _reserved(self, request_id: str) -> bool:
         refused = self.rejected_ids.get(request_id)

@@ -198,6 +198,33 @@ def test_a_row_refused_for_balance_goes_out_again_under_a_new_request_id(
         assert esms.call(esms.simulator._reserved, refused[0]["RequestId"])
 
 
+def test_a_retry_after_a_refusal_that_esms_keeps_blocked_is_not_accepted(
+    tmp_path: Path,
+) -> None:
+    from batch_sender.simulator import Faults
+
+    path = sheet(tmp_path, 30)
+    faults = Faults(code_160=0.3)
+    config = SimulatorConfig(seed=6, faults=faults, reserve_rejected=True)
+    with simulator_running(config) as esms:
+        args = ("send", str(path), "-o", "r.csv", "--rate", "0", "--backoff", "0", *esms.args)
+        first = run(*args)
+        assert first.exit_code == 1, first.output
+        blocked = [r for r in read_results(Path("r.csv")) if r["CodeResult"] == "124"]
+        assert blocked and {r["status"] for r in blocked} == {"failed"}
+        assert "a rerun sends it again under a new RequestId" in blocked[0]["ErrorMessage"]
+
+        def no_more_faults() -> None:
+            faults.code_160 = 0.0
+
+        esms.call(no_more_faults)
+        again = run(*args)
+        assert again.exit_code == 0, again.output
+        rows = read_results(Path("r.csv"))
+        assert_every_row_really_sent(rows, esms)
+        assert len(delivered(esms)) == 30
+
+
 # --- 4: edited and deleted rows -------------------------------------------------------
 
 
