@@ -771,6 +771,11 @@ def callbacks(
         f"callbacks stopped: {receiver.received:,} reports ({counts}), "
         f"{receiver.unknown:,} for unknown messages, {receiver.rejected:,} malformed requests"
     )
+    if receiver.unknown_dropped:
+        click.echo(
+            f"{receiver.unknown_dropped:,} of the reports for unknown messages were only "
+            f"counted: at most {receiver.limits.unknown_kept:,} are kept"
+        )
     if receiver.unknown:
         click.echo(
             f"warning: {receiver.unknown:,} reports matched no message of this campaign: "

@@ -19,7 +19,7 @@ from pathlib import Path
 from batch_sender.delivery import DELIVERED, FAILED, VIETNAM
 from batch_sender.errors import UsageError
 from batch_sender.journal import Journal, Record, journal_path
-from batch_sender.results import RESULT_COLUMNS, read_result_file
+from batch_sender.results import RESULT_COLUMNS, read_result_file, readable
 
 ZALO_ERRORS = {
     # From eSMS's pages (callback-url.md, GetCallback's sample):
@@ -245,8 +245,9 @@ def build_report(
             report.codes.update(c for c in code if c)
             report.deliveries.update(d for d in delivery if d)
             smsid = chunk[at["SMSID"]].tolist()
-            message = chunk[at["ErrorMessage"]].tolist()
-            error = chunk[at["delivery_error"]].tolist()
+            # A result file written for Excel has them made inert ('=...): shown as eSMS sent them.
+            message = [readable(m) for m in chunk[at["ErrorMessage"]].tolist()]
+            error = [readable(e) for e in chunk[at["delivery_error"]].tolist()]
             uids = chunk[uid_at].tolist() if uid_at is not None else [""] * len(chunk)
             for i, row_status in enumerate(status):
                 if row_status == "rejected":

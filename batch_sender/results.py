@@ -205,6 +205,17 @@ def inert(value: object) -> object:
     return value
 
 
+def readable(value: str) -> str:
+    """A cell as it was before `inert` (for reading a result file written for Excel back)."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+NOT_INERT = frozenset({"RequestId"})
+"""Derived from the user's campaign id, and matched as it is by `callbacks` and `report`."""
+
+
 def inert_cells(extra: pd.DataFrame) -> pd.DataFrame:
     """Our columns with every text made inert.
 
@@ -216,7 +227,7 @@ def inert_cells(extra: pd.DataFrame) -> pd.DataFrame:
     safe = extra.copy()
     for name in safe.columns:
         column = safe[name]
-        if not pd.api.types.is_numeric_dtype(column):
+        if name not in NOT_INERT and not pd.api.types.is_numeric_dtype(column):
             safe[name] = pd.Series([inert(v) for v in column.tolist()], index=safe.index)
     return safe
 

@@ -110,6 +110,8 @@ def test_8_a_callback_error_info_is_made_inert_in_an_excel_result_file(
         "'-114 inactive",
     ]
     assert again[0]["text"] == rows[0]["text"]  # the user's cell as they wrote it
+    shown = CliRunner().invoke(cli, ["report", "r.csv"])
+    assert "(Zalo -114)" in shown.stdout and "'-114" not in shown.stdout  # read back as sent
 
 
 def _read_any(path: Path) -> list[dict[str, str]]:
