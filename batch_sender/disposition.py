@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from batch_sender.journal import FINAL, Journal, Record
+from batch_sender.journal import ACCEPTED, FINAL, Journal, Record
 from batch_sender.validate import DUPLICATE, VALID, Campaign
 
 SEND = "send"
@@ -72,7 +72,7 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
     looked_up = [
         key
         for key, status, base in zip(row_keys, statuses, base_ids, strict=True)
-        if key and status == VALID and latest[base][1] is None
+        if key and status != DUPLICATE and latest[base][1] is None
     ]
     earlier = (
         journal.row_sends(looked_up, rules.oaid, rules.sandbox)
@@ -88,17 +88,26 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
     )
     out: list[Disposition] = []
     for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
-        if not base or status == DUPLICATE:
+        if status == DUPLICATE:
             out.append(_SKIP)
             continue
         request_id, record, previous = latest[base]
         if status != VALID:
             # Invalid or excluded by today's checks, but an earlier run sent it.
-            out.append(
-                Disposition(DONE, record.request_id, record)
-                if record is not None and record.status in FINAL
-                else _SKIP
-            )
+            sent = earlier.get(key)
+            if record is not None and record.status in FINAL:
+                out.append(Disposition(DONE, record.request_id, record))
+            elif (
+                sent is not None
+                and sent.status == ACCEPTED
+                and sent.content_id != base
+                and sent.request_id not in matched
+            ):
+                out.append(Disposition(KEPT, sent.request_id, sent, earlier=sent))
+            else:
+                out.append(_SKIP)
+        elif not base:
+            out.append(_SKIP)
         elif record is not None and record.status in FINAL:
             out.append(Disposition(DONE, request_id, record))
         elif record is not None:  # may have reached eSMS: the same RequestId again

@@ -125,6 +125,8 @@ def _result_values(
     if action == KEPT:
         if record.status == ACCEPTED:
             why = kept_message(record.line)
+            if row_status != VALID:  # as the sheet has it now, it could not be sent
+                why = f"sent earlier with different content, line {record.line}; now {error}"
             return (ACCEPTED, rid, smsid, record.code, why, record.attempts)
         return (FAILED, rid, "", record.code, kept_unknown_message(record.line), record.attempts)
     if record.status == SENDING:

@@ -284,6 +284,26 @@ def test_an_edited_row_goes_out_again_only_with_resend_changed(
     assert delivered(esms)[row["RequestId"]]["SMSID"] == row["SMSID"]
 
 
+def test_a_sent_row_edited_into_an_invalid_one_keeps_its_send(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    rows = message_rows(3)
+    path = write_csv(tmp_path / "in.csv", rows)
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    sent = read_results(Path("r.csv"))[1]
+    rows[1][2] = "https://cdn.example.vn/banner.gif"
+    write_csv(path, rows)
+    again = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert again.exit_code == 0, again.output
+    assert "no longer in the sheet" not in again.stderr
+    row = read_results(Path("r.csv"))[1]
+    assert (row["status"], row["SMSID"]) == ("accepted", sent["SMSID"])
+    assert row["ErrorMessage"].startswith(
+        "sent earlier with different content, line 3; now url must point to"
+    )
+    assert len(delivered(esms)) == 3
+
+
 def test_a_second_message_added_for_a_user_is_new_not_an_edit(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:
