@@ -342,7 +342,11 @@ class RowSends:
         return [Record(*row) for row in rows]
 
 
-def _take_lock(path: Path, wait: float = 5.0) -> IO[bytes]:
+LOCK_WAIT = 5.0
+"""Seconds `send` waits for the campaign's lock (the callback receiver holds it briefly)."""
+
+
+def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
     """flock on the journal file, waiting a little (the callback receiver holds it briefly).
 
     SQLite itself uses fcntl locks, which are independent of flock on Linux,
@@ -538,7 +542,13 @@ class Journal(RowSends):
 
     @classmethod
     def open(
-        cls, path: Path, campaign_id: str, *, sending: bool = False, **kwargs: float
+        cls,
+        path: Path,
+        campaign_id: str,
+        *,
+        sending: bool = False,
+        lock_wait: float = LOCK_WAIT,
+        **kwargs: float,
     ) -> Journal:
         """Open or create the journal; refuse one that belongs to another campaign.
 
@@ -547,7 +557,7 @@ class Journal(RowSends):
         may touch that log, or a second process could empty it under a
         running send.
         """
-        lock = _take_lock(path) if sending else None
+        lock = _take_lock(path, lock_wait) if sending else None
         try:
             journal = cls(path, **kwargs)  # type: ignore[arg-type]
             journal._lock = lock

@@ -224,15 +224,19 @@ def build_report(
 ) -> CampaignReport:
     """Read the result file and its journal; need_ids: the user_id column must be found."""
     header, reader = read_result_file(results)
-    base = len(header) - len(RESULT_COLUMNS)
-    at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
-    uid_at = _user_id_position(results, header[:base], user_id_column)
-    if uid_at is None and need_ids:
-        names = ", ".join(repr(h) for h in header[:base]) or "none"
-        raise UsageError(
-            f"{results}: no {user_id_column!r} column for --failed-ids; pass --user-id-column "
-            f"(input columns: {names})"
-        )
+    try:
+        base = len(header) - len(RESULT_COLUMNS)
+        at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
+        uid_at = _user_id_position(results, header[:base], user_id_column)
+        if uid_at is None and need_ids:
+            names = ", ".join(repr(h) for h in header[:base]) or "none"
+            raise UsageError(
+                f"{results}: no {user_id_column!r} column for --failed-ids; pass --user-id-column "
+                f"(input columns: {names})"
+            )
+    except BaseException:
+        reader.close()  # its file, whatever stops the report here
+        raise
     report = CampaignReport(results.name)
     failed_seen: set[str] = set()
     with reader:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import inspect
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -176,6 +177,17 @@ ESMS_VARIABLES = (
     "ESMS_CALLBACK_URL",
     "ESMS_BASE_URL",
 )
+
+
+@pytest.fixture(autouse=True)
+def no_stray_event_loop(request: pytest.FixtureRequest) -> None:
+    """A sync test has no current event loop, so none is made and left unclosed.
+
+    looptime's plugin asks the policy for the loop of every test; in a sync
+    test that makes a new loop nobody closes (a ResourceWarning later).
+    """
+    if not inspect.iscoroutinefunction(request.function):
+        asyncio.set_event_loop(None)
 
 
 @pytest.fixture(autouse=True)

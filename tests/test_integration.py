@@ -83,7 +83,7 @@ def simulator_subprocess(*options: str) -> Iterator[str]:
         yield line.rsplit(" ", 1)[-1].strip()
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # also closes its stdout
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_kill_9_at_any_moment_then_rerun(
     else:
         wait_until(lambda: stats_of(simulator_process)["requests"] >= int(kill_after))
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    process.communicate(timeout=10)
     if Path("r.csv").exists():  # a result file is whole or absent, never half
         assert len(read_results(Path("r.csv"))) == len(rows)
 
@@ -207,11 +207,11 @@ def test_a_second_ctrl_c_quits_at_once_and_the_journal_stays_usable(tmp_path: Pa
         wait_until(lambda: stats_of(url)["requests"] >= 8)  # eight answers 5 s away
         process.send_signal(signal.SIGINT)
         assert process.stderr is not None
-        while "stopping" not in process.stderr.readline():
-            pass
+        # Iterating ends at EOF: a process that died fails here instead of spinning.
+        assert any("stopping" in line for line in process.stderr)
         process.send_signal(signal.SIGINT)
         started = time.monotonic()
-        process.wait(timeout=30)
+        process.communicate(timeout=30)
         # Not the five seconds that finishing the requests in flight would take.
         assert time.monotonic() - started < 2.5
         assert process.returncode == 130

@@ -134,7 +134,7 @@ def test_a_second_sender_on_the_same_campaign_is_refused(tmp_path: Path) -> None
         "import sys; from pathlib import Path; from batch_sender.journal import Journal\n"
         "from batch_sender.errors import UsageError\n"
         "try:\n"
-        f"    Journal.open(Path({str(path)!r}), 'c', sending=True)\n"
+        f"    Journal.open(Path({str(path)!r}), 'c', sending=True, lock_wait=0.1)\n"
         "except UsageError as e:\n    print(e); sys.exit(2)\n"
     )
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

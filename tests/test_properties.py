@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+import unicodedata
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -25,7 +26,21 @@ cell = st.one_of(
     st.from_regex(r"[0-9]{1,22}", fullmatch=True),
     st.just("https://cdn.example.vn/a.jpg"),
 )
-tables = st.lists(st.lists(cell, min_size=4, max_size=4), min_size=1, max_size=12)
+any_row = st.lists(cell, min_size=4, max_size=4)
+# Rows every rule accepts (any cell above rarely makes one): the property then
+# covers the valid path too, not only rejections.
+valid_row = st.builds(
+    lambda uid, text, banner, note: [uid, text, f"https://cdn.example.vn/{banner}.jpg", note],
+    st.from_regex(r"[1-9][0-9]{0,19}", fullmatch=True),
+    st.text(st.characters(codec="utf-8", categories=["L", "N", "P"]), min_size=1, max_size=30),
+    st.integers(0, 3),
+    cell,
+)
+tables = st.lists(
+    st.one_of(any_row.map(lambda row: (False, row)), valid_row.map(lambda row: (True, row))),
+    min_size=1,
+    max_size=12,
+)
 
 
 def write_table(path: Path, rows: list[list[str]], delimiter: str) -> None:
@@ -37,8 +52,11 @@ def write_table(path: Path, rows: list[list[str]], delimiter: str) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=tables, delimiter=st.sampled_from([",", ";", "\t", "|"]))
-def test_any_table_round_trips_or_fails_cleanly(rows: list[list[str]], delimiter: str) -> None:
+@given(tagged=tables, delimiter=st.sampled_from([",", ";", "\t", "|"]))
+def test_any_table_round_trips_or_fails_cleanly(
+    tagged: list[tuple[bool, list[str]]], delimiter: str
+) -> None:
+    rows = [row for _, row in tagged]
     with tempfile.TemporaryDirectory() as tmp:
         source, report = Path(tmp) / "in.csv", Path(tmp) / "report.csv"
         write_table(source, rows, delimiter)
@@ -58,6 +76,16 @@ def test_any_table_round_trips_or_fails_cleanly(rows: list[list[str]], delimiter
         assert [int(r["row"]) for r in got] == [line for line, _ in expected]
         assert [[r[h] for h in HEADER] for r in got] == [row for _, row in expected]
         assert all(list(r)[-len(RESULT_COLUMNS) :] == RESULT_COLUMNS for r in got)
+        statuses = dict(
+            zip([line for line, _ in expected], [r["status"] for r in got], strict=True)
+        )
+        seen: set[tuple[str, str, str]] = set()
+        for line, (valid, row) in enumerate(tagged, start=2):
+            if valid:  # the first of its content is valid, a repeat is a duplicate
+                content = (row[0], unicodedata.normalize("NFC", row[1]), row[2])
+                wanted = "duplicate" if content in seen else "valid"
+                assert statuses[line] == wanted, (line, row)
+            seen.add((row[0].strip(), unicodedata.normalize("NFC", row[1]), row[2].strip()))
 
 
 def test_writer_output_reads_back_identically() -> None:
