@@ -404,7 +404,8 @@ async def _send(
             return True
 
         try:
-            cancelled = await _run_stoppably(sender, _messages(job, sheet, start), stop)
+            messages = _messages(job, sheet, start, sender.stop_event)
+            cancelled = await _run_stoppably(sender, messages, stop)
         finally:
             report.sent = sender.sent
         report.stopped = sender.stopped
@@ -472,11 +473,14 @@ def _row_done(
 
 
 async def _messages(
-    job: SendJob, sheet: _Sheet, start: Callable[[], Awaitable[bool]]
+    job: SendJob, sheet: _Sheet, start: Callable[[], Awaitable[bool]], stopping: asyncio.Event
 ) -> AsyncIterator[esms.Message]:
     budget = job.limit
     started = False
-    while (entry := await sheet.next_chunk()) is not None:
+    while True:
+        await sheet.room(stopping)
+        if (entry := await sheet.next_chunk()) is None:
+            return
         checked = entry.checked
         for line, base, user_id, text, url, row_key, disposition in zip(
             checked.index.tolist(),
@@ -518,6 +522,10 @@ class _Chunk:
     """Every row of it to send has been handed to the Sender."""
 
 
+MAX_PENDING = 4
+"""Chunks held unwritten while an earlier row is still out (retrying): memory stays bounded."""
+
+
 class _Sheet:
     """The input's chunks from reading to the result file, in input order.
 
@@ -543,6 +551,7 @@ class _Sheet:
         self.read_whole = read_whole
         self.rows = checked_chunks(job.table, job.campaign, job.checks)
         self.pending: collections.deque[_Chunk] = collections.deque()
+        self.written = asyncio.Event()
         self.at_end = False
         self.failure: Exception | None = None
         self.stopped: Stop | None = None
@@ -595,6 +604,22 @@ class _Sheet:
         pending = self.pending
         while pending and pending[0].handed_out and pending[0].outstanding <= 0:
             self._write(pending.popleft())
+            self.written.set()
+
+    async def room(self, stopping: asyncio.Event) -> None:
+        """Read on only when fewer than MAX_PENDING chunks wait (or the run stops).
+
+        A row retried for minutes holds its chunk, and so every later one, out
+        of the result file; the sending waits for it rather than the memory.
+        """
+        while len(self.pending) >= MAX_PENDING and not stopping.is_set():
+            self.written.clear()
+            waits = [asyncio.ensure_future(e.wait()) for e in (self.written, stopping)]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
 
     async def finish(self) -> None:
         """After the send: every chunk still here, then the rest of the sheet, written."""

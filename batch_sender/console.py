@@ -152,7 +152,8 @@ class ProgressBar:
             self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
             self.progress.start()
             self.task = self.progress.add_task("send", total=progress.total)
-        self.progress.update(self.task, completed=progress.done)
+        # The total grows while a big sheet is read (the send streams it).
+        self.progress.update(self.task, completed=progress.done, total=progress.total)
 
     def close(self) -> None:
         if self.progress is not None:
