@@ -825,6 +825,7 @@ class Journal(RowSends):
         with self._guard:
             self._pending.clear()
         self._stuck = None
+        self.failure = None
 
     @_in_writer
     def unreported(self) -> list[str]:
@@ -895,8 +896,8 @@ class Journal(RowSends):
                     self._pending.append((sql, params))
                 raise
             self._pending.append((sql, params))
-        if self.failure is not None:
-            raise self.failure
+        if self.failure is not None and self._logs:
+            raise self.failure  # a run that sends stops here (other users call commit())
         if not self._queued and time.monotonic() - self._last_commit >= self.commit_interval:
             self._queued = True
             self._executor.submit(self._commit_in_background)

@@ -30,7 +30,7 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.delivery import from_report
-from batch_sender.journal import Journal, Outcome, journal_path
+from batch_sender.journal import Journal, JournalError, Outcome, journal_path
 from batch_sender.receiver import Limits, Receiver, printable, serve_callbacks
 from batch_sender.simulator import Faults, SimulatorConfig
 
@@ -592,3 +592,32 @@ def test_9_an_exception_in_a_row_stops_the_run_and_says_so(
     assert rows[5]["status"] == "failed"  # row 7 (line 7 = the sixth data row)
     assert rows[5]["ErrorMessage"] == "no answer recorded: rerun to find out"
     assert {r["status"] for r in rows[6:]} == {"unsent"}  # no new request after the failure
+
+
+def test_10_the_receiver_recovers_once_the_disk_has_room_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(tmp_path / "r.csv.journal.sqlite")
+    receiver = Receiver(tmp_path / "r.csv", journal, lambda _line: None)
+    real = Journal._apply
+    full = [True]
+
+    def apply(self: Journal, batch: list[tuple[str, tuple[object, ...]]]) -> None:
+        if full[0]:
+            raise JournalError(self.path, sqlite3.OperationalError("database or disk is full"))
+        real(self, batch)
+
+    monkeypatch.setattr(Journal, "_apply", apply)
+    try:
+        receiver.store(from_report({**GOOD, "SMSID": "while-full"}))
+        assert receiver.logged == 1  # kept in the reports log, answered 200
+        full[0] = False
+        receiver.store(from_report({**GOOD, "SMSID": "after"}))
+        assert receiver.logged == 1  # straight into the journal again
+        receiver.fold()
+        with sqlite3.connect(journal.path) as db:
+            stored = {s for (s,) in db.execute("SELECT smsid FROM deliveries")}
+        assert stored == {"while-full", "after"}
+    finally:
+        receiver.close()
+        journal.close()
