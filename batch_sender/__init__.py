@@ -11,9 +11,6 @@ keyword arguments. The library prints nothing, installs no signal handler
 and never exits the process: the CLI (`batch-sender`) owns those.
 """
 
-import sys
-import types
-
 from batch_sender.api import (
     Problem,
     Progress,
@@ -47,20 +44,3 @@ __all__ = [
     "validate",
     "validate_async",
 ]
-
-
-class _Package(types.ModuleType):
-    """Keeps `batch_sender.validate` the function once the module of that name is imported.
-
-    Importing a submodule sets it as an attribute of its package; the row
-    rules live in `batch_sender/validate.py`, which would hide the API's
-    `validate` from then on.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in __all__ and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

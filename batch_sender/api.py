@@ -28,11 +28,11 @@ from batch_sender.offloop import run_to_end
 if TYPE_CHECKING:
     import asyncio
 
-    from batch_sender.campaign import SendJob
     from batch_sender.esms import Message
     from batch_sender.inputs import Opened
-    from batch_sender.journal import Outcome
-    from batch_sender.summary import Tally
+    from batch_sender.plan import SendJob
+    from batch_sender.records import Outcome
+    from batch_sender.tally import Tally
 
 PathLike = str | os.PathLike[str]
 _T = TypeVar("_T")
@@ -256,7 +256,7 @@ class _DryRun:
         **options: Any,
     ) -> Opened:
         from batch_sender.inputs import open_input
-        from batch_sender.results import check_output_path, check_side_file
+        from batch_sender.paths import check_output_path, check_side_file
 
         if self.output is not None:
             check_output_path(self.output, self.input)
@@ -351,11 +351,11 @@ async def send_async(
     summary_path = None if summary_json is None else Path(summary_json)
     await in_thread(_import_send_path)
     from batch_sender import simulator as sim
-    from batch_sender.campaign import SendJob
     from batch_sender.esms import Credentials, SendOptions
     from batch_sender.inputs import open_input, with_image_checks
-    from batch_sender.journal import journal_path
-    from batch_sender.results import check_output_path, check_side_file
+    from batch_sender.journal_files import journal_path
+    from batch_sender.paths import check_output_path, check_side_file
+    from batch_sender.plan import SendJob
     from batch_sender.schedule import send_date
     from batch_sender.sender import SendConfig
     from batch_sender.settings import require_account
@@ -494,7 +494,7 @@ def _import_send_path() -> None:
 
 
 def _counts(statuses: Mapping[str, int]) -> dict[str, int]:
-    from batch_sender.summary import status_rank
+    from batch_sender.tally import status_rank
 
     return dict(sorted(statuses.items(), key=lambda kv: status_rank(kv[0])))
 
@@ -530,7 +530,7 @@ def _with_base_url(job: SendJob, url: str) -> SendJob:
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:
     import json
 
-    from batch_sender.results import atomic_text_file
+    from batch_sender.files import atomic_text_file
 
     with atomic_text_file(path) as f:
         json.dump(summary, f, ensure_ascii=False, indent=2)

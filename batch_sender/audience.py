@@ -261,7 +261,7 @@ def write_audience(path: Path, user_ids: list[str], *, bom: bool = False) -> Non
     Ids are written as text, never as numbers: a 19-digit id stays those 19
     digits, and the file is read as it is by `send` and by `--exclude`.
     """
-    from batch_sender.results import atomic_text_file
+    from batch_sender.files import atomic_text_file
 
     with atomic_text_file(path, bom=bom) as f:
         f.write("user_id\r\n")

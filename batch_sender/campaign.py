@@ -14,55 +14,39 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pandas as pd
 
 from batch_sender import esms
-from batch_sender.client import HttpRefused, Transient, new_session
+from batch_sender.account import check_account, oaid_warnings
+from batch_sender.client import new_session
 from batch_sender.concurrency import Concurrency
-from batch_sender.disposition import DONE, HOLD, KEPT, SEND, Disposition, Rules, dispose
+from batch_sender.disposition import KEPT, SEND, Disposition, Rules, dispose
 from batch_sender.dry_run import checked_chunks
 from batch_sender.errors import AccountError, InputError, for_cli
 from batch_sender.exit_codes import ExitCode
-from batch_sender.journal import (
-    ACCEPTED,
-    Journal,
-    JournalError,
-    Outcome,
-    WriteFailed,
-    journal_path,
-)
+from batch_sender.files import RowWriter, open_output, remove_orphans
+from batch_sender.journal import Journal, JournalError, WriteFailed
+from batch_sender.journal_files import journal_path
 from batch_sender.offloop import in_thread
+from batch_sender.paths import check_output_path, is_spreadsheet
+from batch_sender.plan import (
+    Plan,
+    SendJob,
+    count_chunk,
+    describe_plan,
+    for_journal,
+    job_rules,
+    new_plan,
+)
 from batch_sender.ratelimit import rate_limiter
-from batch_sender.reader import Table
-from batch_sender.results import (
-    RowWriter,
-    check_output_path,
-    is_spreadsheet,
-    open_output,
-    output_rows,
-    remove_orphans,
-    result_rows,
-)
-from batch_sender.retry import or_stop, post_json_retried
-from batch_sender.sender import SendConfig, Sender, Stop
-from batch_sender.summary import Tally
-from batch_sender.validate import (
-    DUPLICATE,
-    EXCLUDED,
-    INVALID,
-    VALID,
-    Campaign,
-    Checks,
-    send_scope,
-)
+from batch_sender.records import Outcome
+from batch_sender.results import output_rows, result_rows
+from batch_sender.sender import Sender, Stop
+from batch_sender.tally import Tally
 
 Say = Callable[[str], None]
 
@@ -72,60 +56,6 @@ def _quiet(_: str) -> None:
 
 
 # --- send ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SendJob:
-    table: Table
-    output: Path
-    campaign: Campaign
-    config: SendConfig
-    excel: bool = False
-    resend_stale: bool = False
-    resend_changed: bool = False
-    """Send the new version of rows sent earlier with different content."""
-    checks: Checks = field(default_factory=Checks)
-    limit: int | None = None
-    """Send at most this many rows in this run (a test batch); the rest stay unsent."""
-    on_row: Callable[[esms.Message, Outcome], None] | None = None
-    """Called with each row's outcome as it is recorded (e.g. a JSON log line)."""
-    on_progress: Callable[[int, int], None] | None = None
-    """Called with (rows done, rows to send) when sending starts and after each row.
-
-    The sheet is read as it is sent: rows to send counts those read so far
-    (within --limit), and is the whole sheet's once it has been read."""
-
-
-@dataclass
-class Plan:
-    """The input's rows against the journal of earlier runs, counted as they are read."""
-
-    rows: int = 0
-    valid: int = 0
-    invalid: int = 0
-    duplicate: int = 0
-    excluded: int = 0
-    done_before: int = 0
-    to_send: int = 0
-    stale: int = 0
-    changed_kept: int = 0
-    """Rows sent earlier with other content whose earlier send stands."""
-    changed_resent: int = 0
-    """Rows sent earlier with other content whose new version goes out (--resend-changed)."""
-    shown_sends: int = 0
-    """Sheet rows with an earlier accepted send that this input still has."""
-    sent_rows: int = 0
-    """Sheet rows with an accepted send in the journal (this OAID, sandbox or real)."""
-    sandbox_rows: int = 0
-    """Rows that went out in sandbox trials earlier (a real run: they do not count)."""
-    resumed: bool = False
-    earlier_rows: bool = True
-    """The journal had sends identified by row before this run (see disposition.Rules)."""
-
-    @property
-    def gone(self) -> int:
-        """Rows sent earlier that are no longer in the sheet (their sends stay in the journal)."""
-        return max(self.sent_rows - self.shown_sends, 0)
 
 
 @dataclass
@@ -143,110 +73,6 @@ class SendReport:
         if self.stopped is not None:
             return ExitCode.ACCOUNT if self.stopped.account else ExitCode.INTERRUPTED
         return self.tally.exit_code()
-
-
-def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
-    options = job.config.options
-    return Rules(
-        campaign=job.campaign,
-        oaid=job.config.credentials.oaid,
-        sandbox=options.sandbox,
-        resend_stale=job.resend_stale,
-        resend_changed=job.resend_changed,
-        earlier_rows=plan is None or plan.earlier_rows,
-    )
-
-
-def new_plan(job: SendJob, journal: Journal) -> Plan:
-    """The counts the journal gives before any row is read."""
-    plan = Plan(resumed=journal.resumed)
-    plan.earlier_rows = journal.has_row_sends(
-        job.config.credentials.oaid, job.config.options.sandbox
-    )
-    rules = job_rules(job, plan)
-    plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
-    if not rules.sandbox:
-        plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
-    return plan
-
-
-def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Disposition]) -> None:
-    """Add one chunk's rows to the plan's counts."""
-    counts = checked["status"].value_counts()
-    plan.rows += len(checked)
-    plan.valid += int(counts.get(VALID, 0))
-    plan.invalid += int(counts.get(INVALID, 0))
-    plan.duplicate += int(counts.get(DUPLICATE, 0))
-    plan.excluded += int(counts.get(EXCLUDED, 0))
-    for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
-        sent = disposition.earlier or disposition.record
-        if (
-            sent is not None
-            and sent.row_key
-            and sent.status == ACCEPTED
-            and (disposition.action in (DONE, KEPT) or disposition.changed)
-        ):
-            plan.shown_sends += 1  # this row of the sheet is still there
-        if status != VALID:
-            continue
-        if disposition.action == DONE:
-            plan.done_before += 1
-        elif disposition.action == HOLD:
-            plan.stale += 1
-        elif disposition.action == KEPT:
-            plan.changed_kept += 1
-        else:
-            plan.to_send += 1
-            plan.changed_resent += disposition.changed
-
-
-def describe_plan(job: SendJob, plan: Plan) -> list[str]:
-    campaign = job.campaign
-    lines = []
-    if plan.resumed:
-        line = (
-            f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
-            f"{plan.to_send:,} to send"
-        )
-        if plan.stale:
-            line += f", {plan.stale:,} held back (no answer for over 24 hours)"
-        lines.append(line)
-    else:
-        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send")
-    if plan.sandbox_rows:
-        lines.append(
-            f"{_rows(plan.sandbox_rows)} went out in sandbox trials earlier: not delivered, "
-            "they do not count as sent"
-        )
-    if plan.changed_kept:
-        lines.append(
-            f"warning: {_rows(plan.changed_kept)} sent earlier with different content: "
-            "the earlier send stands (--resend-changed sends the new version)"
-        )
-    if plan.changed_resent:
-        lines.append(
-            f"{_rows(plan.changed_resent)} sent earlier with different content: sending the "
-            "new version (--resend-changed)"
-        )
-    if plan.gone:
-        lines.append(
-            f"warning: {_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay "
-            f"in the journal (`batch-sender report {job.output}` lists them)"
-        )
-    skipped = plan.invalid + plan.duplicate
-    if skipped:
-        lines.append(
-            f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
-            "(run `batch-sender validate` for details)"
-        )
-    if plan.excluded:
-        rows = "row is" if plan.excluded == 1 else "rows are"
-        lines.append(f"{plan.excluded:,} {rows} excluded by the suppression lists")
-    return lines
-
-
-def _rows(n: int) -> str:
-    return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
 INTERRUPTED = "interrupted"
@@ -350,17 +176,6 @@ async def _to_the_end(work: Coroutine[object, object, None]) -> bool:
                 await asyncio.wait([task])
         task.result()
         return True
-
-
-def for_journal(job: SendJob, journal: Journal) -> SendJob:
-    """The job with RequestIds as this campaign's journal derives them."""
-    options = job.config.options
-    campaign = dataclasses.replace(
-        job.campaign,
-        scope=send_scope(job.config.credentials.oaid, options.sandbox),
-        scheme=journal.request_id_scheme(),
-    )
-    return dataclasses.replace(job, campaign=campaign)
 
 
 async def _send(
@@ -688,85 +503,3 @@ def unsent_reason(job: SendJob, stopped: Stop | None) -> str:
     if stopped.account:
         return f"not sent: the run stopped: {for_cli(stopped.reason)}"
     return "not sent: the run was interrupted; rerun the same command to send it"
-
-
-async def account_request(
-    session: aiohttp.ClientSession, config: SendConfig, path: str
-) -> dict[str, Any]:
-    """GetBalance_json or ZNS/GetListZOA (the same body), with the run's retry policy."""
-    return await post_json_retried(
-        session,
-        config.base_url.rstrip("/") + path,
-        esms.balance_body(config.credentials),
-        timeout=config.timeout,
-        max_attempts=config.max_attempts,
-        backoff=config.backoff,
-    )
-
-
-async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> str:
-    """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
-    data = await or_stop(
-        account_request(session, config, esms.BALANCE_PATH),
-        unreachable=f"cannot reach eSMS at {config.base_url}: check the network and "
-        "{opt:base_url}, then rerun",
-        option="{opt:base_url}",
-    )
-    # GetBalance_json answers CodeResponse (its page), not CodeResult.
-    raw = data.get("CodeResponse")
-    if raw is None:
-        raw = data.get("CodeResult")
-    code = "" if raw is None else str(raw).strip()
-    if code == esms.ACCEPTED:
-        return str(data.get("Balance", ""))
-    if code in esms.ACCOUNT_CODES:
-        raise AccountError(code, esms.ACCOUNT_CODES[code])
-    message = str(data.get("ErrorMessage") or "")
-    shown = f"code {code}" if code else "no CodeResponse"
-    raise AccountError(code, f"eSMS refused the account check: {shown} {message}".strip())
-
-
-async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> list[str]:
-    """ZNS/GetListZOA: is the OAID one of the account's OAs? Warnings only, never a stop.
-
-    The page does not say that this list holds every OA allowed to send
-    follower messages, so a miss is a warning (a typo shows here, before
-    the first request); eSMS's 799 on the first send still stops the run.
-    """
-    unchecked = "warning: the OAID was not checked against the account's OAs (ZNS/GetListZOA"
-    try:
-        data = await account_request(session, config, esms.LIST_OA_PATH)
-    except (Transient, HttpRefused) as exc:
-        reason = exc.reason if isinstance(exc, Transient) else str(exc)
-        return [f"{unchecked}: {reason}); sending anyway"]
-    code = str(data.get("CodeResult", "")).strip()
-    listed = data.get("ZOAList")
-    if code != esms.ACCEPTED or not isinstance(listed, list):
-        message = str(data.get("ErrorMessage") or "").strip()
-        return [
-            f"{unchecked} answered code {code or 'none'} {message}".rstrip() + "); sending anyway"
-        ]
-    oas = [oa for oa in listed if isinstance(oa, dict)]
-    if any(str(oa.get("OAID", "")).strip() == config.credentials.oaid for oa in oas):
-        return []
-    found = ", ".join(f"{oa.get('OAID', '')} ({oa.get('OAName', '')})" for oa in oas) or "none"
-    return [
-        f"warning: OAID {config.credentials.oaid} is not among the account's Zalo OAs "
-        f"(ZNS/GetListZOA lists: {found}): check ESMS_OAID / --oaid; sending anyway, "
-        "eSMS stops the run with 799 if it is wrong"
-    ]
-
-
-async def account_balance(base_url: str, api_key: str, secret_key: str, timeout: float) -> str:
-    """The balance eSMS reports for these keys; AccountError if it refuses them."""
-    config = SendConfig(
-        base_url=base_url,
-        credentials=esms.Credentials(api_key, secret_key, ""),
-        timeout=timeout,
-        max_attempts=3,
-    )
-    session = new_session(1)
-    try:
-        return await check_account(session, config)
-    finally:
-        await session.close()

@@ -174,3 +174,18 @@ def print_counts(name: str, report: ValidateReport | SendReport) -> None:
         echo(code_line)
     for line in tally.problem_lines():
         echo(line)
+
+
+@contextlib.contextmanager
+def counter_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """Yields `update(done, total)` for work whose total is learnt on the way."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)

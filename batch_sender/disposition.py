@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from batch_sender.journal import ACCEPTED, FINAL, Journal, Record
-from batch_sender.validate import DUPLICATE, VALID, Campaign
+from batch_sender.journal import Journal
+from batch_sender.records import ACCEPTED, FINAL, Record
+from batch_sender.rules import DUPLICATE, VALID, Campaign
 
 SEND = "send"
 """Send it now under `request_id` (`record`: its last earlier try, if any)."""

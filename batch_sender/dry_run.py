@@ -11,10 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.files import open_output
+from batch_sender.paths import is_spreadsheet
 from batch_sender.reader import Table
-from batch_sender.results import is_spreadsheet, open_output, output_rows, report_rows
-from batch_sender.summary import Tally
-from batch_sender.validate import Campaign, Checks, Validator
+from batch_sender.results import output_rows, report_rows
+from batch_sender.rules import Campaign, Checks, Validator
+from batch_sender.tally import Tally
 
 
 def checked_chunks(

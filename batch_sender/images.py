@@ -13,7 +13,7 @@ import aiohttp
 
 from batch_sender.dry_run import checked_chunks
 from batch_sender.reader import Table
-from batch_sender.validate import VALID, Campaign, Checks
+from batch_sender.rules import VALID, Campaign, Checks
 
 MAX_IMAGE_BYTES = 1024 * 1024
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})

@@ -12,10 +12,10 @@ from typing import Any
 from batch_sender.errors import UsageError
 from batch_sender.offloop import run_to_end
 from batch_sender.reader import Columns, Source, Table, open_table
+from batch_sender.rules import Campaign, Checks, image_url_problem
 from batch_sender.settings import DELIMITER_NAMES
 from batch_sender.suppression import load_exclusions
 from batch_sender.template import Template
-from batch_sender.validate import Campaign, Checks, image_url_problem
 
 
 @dataclass(frozen=True)

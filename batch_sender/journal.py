@@ -32,42 +32,31 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar
 
 from batch_sender.delivery import Delivery
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.journal_files import (
+    INTENTS_SUFFIX,
+    JOURNAL_SUFFIX,
+    LOCK_WAIT,
+    REPORTS_SUFFIX,
+    RESERVE_SUFFIX,
+    _take_lock,
+)
+from batch_sender.records import _COLUMNS, Outcome, Record
+from batch_sender.row_sends import (
+    REQUEST_ID_SCHEME,
+    SCHEME,
+    RowSends,
+    _add_identity_columns,
+)
 
 SCHEMA_VERSION = "1"
-REQUEST_ID_SCHEME = "request_ids"
-"""Meta key: how this campaign derives RequestIds (absent: the legacy scheme)."""
-LAST_SCOPE = "last_scope"
-"""Meta key: the OAID and sandbox-or-not of the last send (what its result file shows)."""
-LEGACY_SCHEME = "1"
-"""RequestIds from campaign id and content only (journals made before scheme 2 keep them)."""
-SCHEME = "2"
-"""RequestIds that also take in where the message goes: the OAID, and sandbox or not."""
-JOURNAL_SUFFIX = ".journal.sqlite"
-INTENTS_SUFFIX = "-intents"
-"""The log of marks and answers; a second one, `-intents-1`, takes over while one is committed."""
-RESERVE_SUFFIX = "-reserve"
-"""Room kept on the disk while sending, freed when it fills (see `_append`)."""
 RESERVE_BYTES = 256 * 1024
-REPORTS_SUFFIX = "-reports"
-"""Delivery reports the callback receiver took while the journal was busy (see append_report)."""
-DUPLICATE_BLOCK_SECONDS = 24 * 3600
-"""How long eSMS refuses a repeated RequestId: past it, a resend may deliver twice."""
-STALE_AFTER = DUPLICATE_BLOCK_SECONDS - 3600
-"""An hour's margin: a row checked at 23:59 must not go out at 24:01."""
 
-SENDING = "sending"
-ACCEPTED = "accepted"
-REJECTED = "rejected"
-FAILED = "failed"
-FINAL = frozenset({ACCEPTED, REJECTED})
-"""Never sent again. Failed rows and rows left `sending` by a crash are."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,84 +84,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_request_id ON deliveries (request_id);
 """
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A row's final result for this run."""
-
-    status: str
-    code: str = ""
-    smsid: str = ""
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class Record:
-    request_id: str
-    line: int
-    status: str
-    code: str
-    smsid: str
-    message: str
-    attempts: int
-    last_sent_at: float | None
-    ambiguous_since: float | None
-    row_key: str = ""
-    """The sheet row it was sent for: user_id, and `#k` for its k-th row (see validate)."""
-    user_id: str = ""
-    content_id: str = ""
-    """The RequestId of its content's first try (derived RequestIds share it)."""
-    oaid: str = ""
-    sandbox: int = 0
-
-    @property
-    def may_have_reached(self) -> bool:
-        """A request with this RequestId may have been accepted (no definitive answer)."""
-        return self.status not in FINAL and (
-            self.status == SENDING or self.ambiguous_since is not None
-        )
-
-    def unanswered_since(self) -> float | None:
-        """When the earliest request with an unknown fate went out, if any."""
-        if self.status in FINAL:
-            return None
-        times = [t for t in (self.ambiguous_since,) if t is not None]
-        if self.status == SENDING and self.last_sent_at is not None:
-            times.append(self.last_sent_at)  # a crash cut this attempt short
-        return min(times) if times else None
-
-    def is_stale(self, now: float) -> bool:
-        """eSMS no longer blocks a repeat: resending could deliver a second time."""
-        since = self.unanswered_since()
-        return since is not None and now - since > STALE_AFTER
-
-
-# --- row identity (issue 11): which sheet row, content and scope a request was for ----
-
-_IDENTITY_COLUMNS = (
-    ("row_key", "TEXT NOT NULL DEFAULT ''"),
-    ("user_id", "TEXT NOT NULL DEFAULT ''"),
-    ("content_id", "TEXT NOT NULL DEFAULT ''"),
-    ("oaid", "TEXT NOT NULL DEFAULT ''"),
-    ("sandbox", "INTEGER NOT NULL DEFAULT 0"),
-)
-
-
-def _add_identity_columns(db: sqlite3.Connection) -> None:
-    """Add the identity columns to a journal made before them (old rows get defaults)."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
-    for name, kind in _IDENTITY_COLUMNS:
-        if name not in have:
-            try:
-                db.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
-            except sqlite3.OperationalError as exc:
-                # Another process (callbacks beside send) may have added it just now.
-                if "duplicate column" not in str(exc):
-                    raise
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS messages_row_key ON messages (row_key) WHERE row_key != ''"
-    )
 
 
 class _Rows:
@@ -208,174 +119,6 @@ class _InWriter:
     def executemany(self, sql: str, seq: Iterable[Sequence[object]]) -> None:
         conn, rows = self._journal._conn, list(seq)
         self._journal._call(lambda: conn.executemany(sql, rows))
-
-
-class RowSends:
-    """Queries over what was sent for which sheet row (mixed into Journal).
-
-    Kept apart from the journal's write path so that each can change alone.
-    """
-
-    _db: _InWriter
-
-    def _flush(self) -> None:  # pragma: no cover - Journal's
-        raise NotImplementedError
-
-    def _write(self, sql: str, params: tuple[object, ...]) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def request_id_scheme(self) -> str:
-        self._flush()
-        row = self._db.execute(
-            "SELECT value FROM meta WHERE key = ?", (REQUEST_ID_SCHEME,)
-        ).fetchone()
-        return LEGACY_SCHEME if row is None else str(row[0])
-
-    def identify(
-        self, request_id: str, row_key: str, user_id: str, content_id: str, oaid: str, sandbox: bool
-    ) -> None:
-        """Which row, content and scope a request is for (after its `intend`)."""
-        self._write(
-            """
-            UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?
-            WHERE request_id = ?
-            """,
-            (row_key, user_id, content_id, oaid, int(sandbox), request_id),
-        )
-
-    def answered(self, request_id: str) -> None:
-        """This attempt got a definitive answer that is not an acceptance (160, 429...).
-
-        The next attempt then does not take it for one that may have reached eSMS.
-        """
-        self._write(
-            "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'",
-            (request_id,),
-        )
-
-    def row_sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
-        """row_key -> its latest request in this scope that was accepted or may have been."""
-        self._flush()
-        keys = [k for k in row_keys if k]
-        found: dict[str, Record] = {}
-        for start in range(0, len(keys), 500):
-            batch = keys[start : start + 500]
-            marks = ",".join("?" * len(batch))
-            rows = self._db.execute(
-                f"""
-                SELECT {_COLUMNS} FROM messages
-                WHERE row_key IN ({marks}) AND oaid = ? AND sandbox = ?
-                  AND (status IN ('accepted', 'sending') OR
-                       (status != 'rejected' AND ambiguous_since IS NOT NULL))
-                ORDER BY status = 'accepted', updated_at
-                """,
-                (*batch, oaid, int(sandbox)),
-            )
-            for row in rows:
-                record = Record(*row)
-                found[record.row_key] = record  # accepted last, the latest last: it wins
-        return found
-
-    def has_row_sends(self, oaid: str, sandbox: bool) -> bool:
-        """Any request in this scope identified by its sheet row (none: a first run)."""
-        self._flush()
-        row = self._db.execute(
-            "SELECT 1 FROM messages WHERE row_key != '' AND oaid = ? AND sandbox = ? LIMIT 1",
-            (oaid, int(sandbox)),
-        ).fetchone()
-        return row is not None
-
-    def sent_row_count(self, oaid: str, sandbox: bool) -> int:
-        """Sheet rows with an accepted request in this scope."""
-        self._flush()
-        row = self._db.execute(
-            """
-            SELECT COUNT(DISTINCT row_key) FROM messages
-            WHERE row_key != '' AND status = 'accepted' AND oaid = ? AND sandbox = ?
-            """,
-            (oaid, int(sandbox)),
-        ).fetchone()
-        return int(row[0])
-
-    def remember_scope(self, oaid: str, sandbox: bool) -> None:
-        """Where the last send went: its result file shows that scope's sends."""
-        self._write(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            (LAST_SCOPE, f"{int(sandbox)}:{oaid}"),
-        )
-
-    def last_scope(self) -> tuple[str, bool] | None:
-        self._flush()
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (LAST_SCOPE,)).fetchone()
-        if row is None:
-            return None
-        sandbox, _, oaid = str(row[0]).partition(":")
-        return oaid, sandbox == "1"
-
-    def sends_not_shown(self, request_ids: Iterable[str]) -> list[Record]:
-        """Accepted sends (of the last send's scope) of rows none of `request_ids` is for.
-
-        `request_ids`: a result file's; what this returns are the sends of
-        rows deleted from the sheet since (they stay in the journal).
-        """
-        scope = self.last_scope()
-        return [] if scope is None else self.sends_not_in(request_ids, *scope)
-
-    def sends_not_in(self, request_ids: Iterable[str], oaid: str, sandbox: bool) -> list[Record]:
-        """Accepted requests of rows none of `request_ids` was sent for (rows deleted since)."""
-        self._flush()
-        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS shown (request_id TEXT PRIMARY KEY)")
-        self._db.execute("DELETE FROM shown")
-        self._db.executemany(
-            "INSERT OR IGNORE INTO shown VALUES (?)", ((r,) for r in request_ids if r)
-        )
-        rows = self._db.execute(
-            f"""
-            SELECT {_COLUMNS} FROM messages
-            WHERE status = 'accepted' AND row_key != '' AND oaid = ? AND sandbox = ?
-              AND row_key NOT IN (
-                SELECT m.row_key FROM messages m JOIN shown s ON s.request_id = m.request_id)
-            ORDER BY line
-            """,
-            (oaid, int(sandbox)),
-        )
-        return [Record(*row) for row in rows]
-
-
-LOCK_WAIT = 5.0
-"""Seconds `send` waits for the campaign's lock (the callback receiver holds it briefly)."""
-
-
-def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
-    """flock on the journal file, waiting a little (the callback receiver holds it briefly).
-
-    SQLite itself uses fcntl locks, which are independent of flock on Linux,
-    so this never blocks SQLite.
-    """
-    handle = path.open("ab")  # creates the file if needed; flock needs it to exist
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                handle.close()
-                raise UsageError(
-                    f"{path}: another batch-sender is sending this campaign; "
-                    "wait for it to finish (or stop it), then rerun"
-                ) from None
-            time.sleep(0.05)
-
-
-def journal_path(results: Path) -> Path:
-    return results.with_name(results.name + JOURNAL_SUFFIX)
-
-
-def side_files(journal: Path) -> list[Path]:
-    """Every file the journal keeps beside itself: none may ever be an output."""
-    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX)
-    return [journal.with_name(journal.name + s) for s in (*suffixes, RESERVE_SUFFIX)]
 
 
 class WriteFailed(BatchSenderError):
@@ -1101,10 +844,6 @@ class Journal(RowSends):
 
 _REPORT = frozenset(f.name for f in dataclasses.fields(Delivery))
 
-_COLUMNS = (
-    "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since, "
-    "row_key, user_id, content_id, oaid, sandbox"
-)
 
 _SENDING = """
 INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)

@@ -20,9 +20,10 @@ from batch_sender import esms
 from batch_sender.client import new_session
 from batch_sender.delivery import BadReport, from_report
 from batch_sender.errors import AccountError
-from batch_sender.journal import Journal, journal_path
+from batch_sender.journal import Journal
+from batch_sender.journal_files import journal_path
 from batch_sender.ratelimit import RateLimiter
-from batch_sender.results import rewrite_deliveries
+from batch_sender.result_file import rewrite_deliveries
 from batch_sender.retry import or_stop, post_json_retried
 
 OAID_CODES = frozenset({"204", "791", "799"})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from batch_sender.dry_run import checked_chunks
 from batch_sender.reader import Table
-from batch_sender.validate import VALID, Campaign, Checks
+from batch_sender.rules import VALID, Campaign, Checks
 
 SHOWN_PROBLEMS = 500
 """Rows left out listed at most (the count says how many there are in all)."""

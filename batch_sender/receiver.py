@@ -41,8 +41,9 @@ from aiohttp.web_protocol import RequestHandler
 
 from batch_sender.delivery import BadReport, Delivery, from_report
 from batch_sender.errors import UsageError
-from batch_sender.journal import Journal, JournalError, journal_path
-from batch_sender.results import result_header, rewrite_deliveries
+from batch_sender.journal import Journal, JournalError
+from batch_sender.journal_files import journal_path
+from batch_sender.result_file import result_header, rewrite_deliveries
 
 CALLBACK_PATH = "/esms/callback"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")

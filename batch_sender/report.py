@@ -18,8 +18,11 @@ from pathlib import Path
 
 from batch_sender.delivery import DELIVERED, FAILED, VIETNAM
 from batch_sender.errors import UsageError
-from batch_sender.journal import Journal, Record, journal_path
-from batch_sender.results import RESULT_COLUMNS, read_result_file, readable
+from batch_sender.journal import Journal
+from batch_sender.journal_files import journal_path
+from batch_sender.records import Record
+from batch_sender.result_file import read_result_file
+from batch_sender.results import RESULT_COLUMNS, readable
 
 ZALO_ERRORS = {
     # From eSMS's pages (callback-url.md, GetCallback's sample):
@@ -302,7 +305,7 @@ def _user_id_position(results: Path, inputs: list[str], wanted: str) -> int | No
 
 def write_failed_ids(path: Path, report: CampaignReport) -> None:
     """The failed followers' user_ids, one a line, no header: a suppression list (--exclude)."""
-    from batch_sender.results import atomic_text_file
+    from batch_sender.files import atomic_text_file
 
     with atomic_text_file(path) as f:
         f.writelines(f"{uid}\n" for uid in report.failed_ids)

@@ -21,7 +21,8 @@ from batch_sender.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.concurrency import Concurrency, Gate
 from batch_sender.errors import BatchSenderError
 from batch_sender.esms import Credentials, Message, SendOptions, Verdict
-from batch_sender.journal import ACCEPTED, FAILED, REJECTED, Journal, Outcome, Record
+from batch_sender.journal import Journal
+from batch_sender.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.retry import Sleep, retrying
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.

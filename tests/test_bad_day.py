@@ -30,8 +30,10 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.delivery import from_report
-from batch_sender.journal import Journal, JournalError, Outcome, journal_path
+from batch_sender.journal import Journal, JournalError
+from batch_sender.journal_files import journal_path
 from batch_sender.receiver import Limits, Receiver, printable, serve_callbacks
+from batch_sender.records import Outcome
 from batch_sender.simulator import Faults, SimulatorConfig
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv

@@ -19,12 +19,13 @@ from aioresponses import aioresponses
 from click.testing import CliRunner
 
 from batch_sender import esms
-from batch_sender.campaign import account_balance
+from batch_sender.account import account_balance
 from batch_sender.cli import cli
 from batch_sender.delivery import from_report, parse_error_info
 from batch_sender.errors import AccountError
-from batch_sender.journal import ACCEPTED, Journal, Outcome
+from batch_sender.journal import Journal
 from batch_sender.receiver import Receiver, receiver_app
+from batch_sender.records import ACCEPTED, Outcome
 from batch_sender.results import RESULT_COLUMNS
 from batch_sender.simulator import (
     SIMULATOR_API_KEY,

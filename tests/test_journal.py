@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
-from batch_sender.journal import STALE_AFTER, Journal, Outcome, journal_path
+from batch_sender.journal import Journal
+from batch_sender.journal_files import journal_path
+from batch_sender.records import STALE_AFTER, Outcome
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 

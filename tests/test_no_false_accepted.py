@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 
 from batch_sender.cli import cli
 from batch_sender.journal import Journal
+from batch_sender.rules import Campaign, send_scope
 from batch_sender.simulator import SimulatorConfig
-from batch_sender.validate import Campaign, send_scope
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
 

@@ -13,8 +13,9 @@ from aioresponses import aioresponses
 
 from batch_sender.errors import for_cli
 from batch_sender.esms import SEND_PATH, Credentials, Message
-from batch_sender.journal import ACCEPTED, FAILED, Journal
+from batch_sender.journal import Journal
 from batch_sender.ratelimit import Unlimited
+from batch_sender.records import ACCEPTED, FAILED
 from batch_sender.sender import SendConfig, Sender
 
 from .conftest import LONG_ID

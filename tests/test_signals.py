@@ -48,14 +48,14 @@ def test_sighup_mid_send_records_every_accepted_row_and_exits_130(
 SLOW_WRITE = """
 import sys, time
 from pathlib import Path
-import batch_sender.results as results
-write = results.CsvWriter.write
+import batch_sender.files as files
+write = files.CsvWriter.write
 def slow_write(self, rows):
     write(self, rows)
     if int(rows["row"].iloc[-1]) == 31 and not Path("writing").exists():
         Path("writing").touch()
         time.sleep(1.0)
-results.CsvWriter.write = slow_write
+files.CsvWriter.write = slow_write
 from batch_sender.cli import main
 sys.argv = ["batch-sender", *sys.argv[1:]]
 main()

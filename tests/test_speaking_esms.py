@@ -19,8 +19,9 @@ from click.testing import CliRunner
 from batch_sender import esms
 from batch_sender.cli import cli
 from batch_sender.errors import AccountError
-from batch_sender.journal import ACCEPTED, Journal, Outcome
+from batch_sender.journal import Journal
 from batch_sender.lookup import look_up
+from batch_sender.records import ACCEPTED, Outcome
 from batch_sender.results import RESULT_COLUMNS
 from batch_sender.simulator import SimulatorConfig
 
@@ -394,7 +395,7 @@ def test_status_with_a_plain_http_base_names_its_own_option(tmp_path: Path) -> N
 
 
 async def test_a_balance_answer_without_code_response_says_so() -> None:
-    from batch_sender.campaign import account_balance
+    from batch_sender.account import account_balance
 
     with aioresponses() as m:
         m.post(BASE + esms.BALANCE_PATH, payload={"CodeResponse": None})

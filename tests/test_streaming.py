@@ -61,7 +61,7 @@ def test_a_test_batch_starts_before_the_sheet_is_read(
     tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # --limit 10 on a big sheet: the requests leave after the first chunk, not after all 30.
-    from batch_sender.validate import Validator
+    from batch_sender.rules import Validator
 
     seen: list[int] = []
     check = Validator.check

@@ -1,4 +1,4 @@
-"""Report: counts per status and per CodeResult, and the lines a user reads at the end."""
+"""Tally: counts per status and per CodeResult, and the lines a user reads at the end."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Validate: decide, chunk by chunk, which rows can be sent and why the others cannot.
+"""Rules: decide, chunk by chunk, which rows can be sent and why the others cannot.
 
 Rules are vectorised pandas string operations; only rows that fail get a
 Python-built message, so a million clean rows cost little. Every problem of a
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batch_sender.journal import LEGACY_SCHEME
 from batch_sender.reader import LONG_NUMBER_IDS
+from batch_sender.row_sends import LEGACY_SCHEME
 from batch_sender.template import BoundTemplate
 
 USER_ID_MAX = 20

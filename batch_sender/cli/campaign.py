@@ -1,0 +1,294 @@
+"""`validate`, `send` and `preview`: a campaign's sheet, checked, sent or shown."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batch_sender.cli.base import (
+    account_options,
+    cli,
+    handle_errors,
+    input_options,
+    rate_option,
+    reading_options,
+    timeout_option,
+)
+from batch_sender.errors import UsageError, for_cli
+from batch_sender.exit_codes import ExitCode
+
+
+@cli.command()
+@input_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the report: the result file's columns, status valid/invalid/duplicate.",
+)
+@handle_errors
+def validate(
+    input_path: Path,
+    output: Path | None,
+    excel: bool,
+    **read_options: Any,
+) -> None:
+    """Check every row of INPUT and send nothing (a dry run).
+
+    Finds every bad row with its line number and what is wrong: user_id not
+    digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
+    an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
+    repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
+    cannot be used.
+
+    \b
+    Examples:
+      batch-sender validate campaign.csv
+      batch-sender validate crm-export.xlsx --sheet "Tháng 12" -o report.csv
+      batch-sender validate export.csv --user-id-column zalo_id --url-column banner
+    """
+    from batch_sender.api import validate as validate_input
+    from batch_sender.console import echo, print_counts
+
+    report = validate_input(input_path, output, excel=excel, **read_options)
+    print_counts(input_path.name, report)
+    if output is not None:
+        echo(f"report: {output}")
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@input_options
+@account_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    metavar="RESULTS.csv",
+    help="Result file (.csv or .xlsx); its journal is kept beside it as "
+    "RESULTS.csv.journal.sqlite.",
+)
+@click.option(
+    "--callback-url",
+    envvar="ESMS_CALLBACK_URL",
+    help="Where eSMS reports delivery [env: ESMS_CALLBACK_URL].",
+)
+@rate_option("Requests")
+@timeout_option()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=1024),
+    default=None,
+    help="Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
+    "16 with --rate 0).",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1, max=100),
+    default=5,
+    show_default=True,
+    help="HTTP requests per row at most (network errors, 5xx, 429, 160, 105).",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds before the first retry; doubles each time, with jitter.",
+)
+@click.option("--sandbox", is_flag=True, help='Pass eSMS\'s Sandbox "1": validated, not delivered.')
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Send to a built-in eSMS simulator started for this run (no credentials needed).",
+)
+@click.option(
+    "--resend-stale",
+    is_flag=True,
+    help="Resend rows whose earlier request got no answer over 24 hours ago.",
+)
+@click.option(
+    "--resend-changed",
+    is_flag=True,
+    help="Send the new version of rows sent earlier whose text or url has changed since "
+    "(by default their earlier send stands).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Send only the first N rows still to send (a test batch); the rest stay unsent, "
+    "and the same command without --limit sends them.",
+)
+@click.option(
+    "--send-at",
+    default=None,
+    help='Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
+    "offset is given.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON line per event on stderr (each row's outcome with its row and "
+    "RequestId), instead of the plan lines and the progress bar.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no plan lines.")
+@handle_errors
+def send(
+    input_path: Path,
+    output: Path,
+    log_format: str,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Send INPUT's valid rows; the result file (-o) gets one row per input row.
+
+    Each row goes out with a RequestId derived from the campaign and its
+    content, so eSMS refuses a second delivery for 24 hours. Running the same
+    command again continues the campaign: accepted rows are never sent again;
+    failed and unsent rows are.
+
+    \b
+    Exit status: 0 every row accepted; 1 some rows need attention;
+    2 bad input or options (nothing sent); 3 stopped by an account error
+    (keys, balance, OAID); 130 interrupted.
+
+    \b
+    Examples:
+      export ESMS_API_KEY=... ESMS_SECRET_KEY=... ESMS_OAID=...
+      batch-sender send campaign.csv -o results.csv
+      batch-sender send campaign.csv -o results.csv --rate 20 --callback-url https://example.vn/esms
+      batch-sender send campaign.csv -o results.csv --simulate
+      batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
+      batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
+    """
+    import asyncio
+
+    from batch_sender.api import RowResult, send_async
+    from batch_sender.console import (
+        INTERRUPTED_LINE,
+        Interrupts,
+        ProgressBar,
+        echo,
+        log_json,
+        print_counts,
+    )
+    from batch_sender.tally import rate_line
+
+    json_log = log_format == "json"
+
+    def say(line: str) -> None:
+        if json_log:
+            log_json({"event": "info", "message": line})
+        elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
+            echo(line, err=True)
+
+    def on_row(row: RowResult) -> None:
+        log_json(
+            {
+                "event": "row",
+                "row": row.row,
+                "RequestId": row.request_id,
+                "status": row.status,
+                "CodeResult": row.code,
+                "SMSID": row.smsid,
+                "ErrorMessage": row.message,
+            }
+        )
+
+    bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
+    interrupts = Interrupts(say)
+
+    async def run() -> Any:
+        stop = asyncio.Event()
+        with interrupts.watching(stop):
+            return await send_async(
+                input_path,
+                output,
+                on_row=on_row if json_log else None,
+                on_progress=bar,
+                on_info=say,
+                stop=stop,
+                **options,
+            )
+
+    with interrupts.installed():
+        try:
+            report = asyncio.run(run())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None  # a second signal: handle_errors says so
+        finally:
+            bar.close()
+        print_counts(input_path.name, report)
+        if report.sent:
+            echo(rate_line(report.sent, report.seconds))
+        echo(f"results: {output}")
+        if report.stopped is not None:
+            if report.exit_code == ExitCode.INTERRUPTED:
+                line = INTERRUPTED_LINE
+            else:
+                line = f"Error: stopped: {for_cli(report.stop_template or '')}"
+            if json_log:
+                log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
+            else:
+                echo(line, err=True)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@reading_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    metavar="PREVIEW.html",
+    help="The page to write (one self-contained HTML file).",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="How many messages to show.",
+)
+@handle_errors
+def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> None:
+    """Show the first messages as a follower would see them in Zalo; send nothing.
+
+    Takes send's input options (--template, --image-url, columns, --exclude,
+    ...). Writes one HTML page: the first --rows messages, each with its
+    image above its text, and every row that would not be sent, with why.
+    Exit status: 0 every row would be sent; 1 some would not; 2 bad input.
+
+    \b
+    Examples:
+      batch-sender preview campaign.csv -o preview.html
+      batch-sender preview audience.csv -o preview.html --rows 5 \\
+          --template "Chào bạn, ..." --image-url https://cdn.example.vn/thang12.jpg
+    """
+    from batch_sender.files import atomic_text_file
+    from batch_sender.inputs import open_checked
+    from batch_sender.paths import check_side_file
+    from batch_sender.preview import build_preview, html_preview
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"{output}: the preview must be an .html file")
+    check_side_file(output, taken=[input_path], what="-o")
+    opened = open_checked(input_path, **read_options)
+    page = build_preview(opened.table, opened.campaign, opened.checks, rows)
+    with atomic_text_file(output) as f:
+        f.write(html_preview(page))
+    click.echo(
+        f"{input_path.name}: {page.rows:,} rows: {page.to_send:,} would be sent, "
+        f"{page.left_out_count:,} would not"
+    )
+    click.echo(f"preview: {output} (the first {len(page.messages):,} messages)")
+    sys.exit(ExitCode.NEEDS_ATTENTION if page.left_out_count else ExitCode.OK)

@@ -1,0 +1,240 @@
+"""`callbacks`, `status` and `report`: what became of a campaign's messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batch_sender import esms
+from batch_sender.cli.base import cli, handle_errors, timeout_option
+from batch_sender.settings import require_account
+
+
+@cli.command()
+@click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on for eSMS's reports.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 to take connections from other machines).",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="Take reports only at /esms/callback/TOKEN (eSMS signs nothing: use a long random one).",
+)
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds between rewrites of the result file.",
+)
+@click.option(
+    "--campaign-id",
+    default=None,
+    help="Start before `send`: the campaign that will write RESULTS.csv (send's --campaign-id, "
+    "or its INPUT's file name without extension).",
+)
+@handle_errors
+def callbacks(
+    results: Path, port: int, host: str, token: str | None, every: float, campaign_id: str | None
+) -> None:
+    """Receive eSMS's delivery reports for a campaign and write them into its results.
+
+    eSMS calls the campaign's CallbackUrl (send --callback-url) with an HTTP
+    GET once a message's fate is known. This server records each report in
+    the campaign's journal and keeps the result file's delivery,
+    delivery_error and delivered_at columns up to date. It can run while
+    `send` runs. Stop it with Ctrl-C; it writes the result file once more.
+
+    \b
+    Examples:
+      batch-sender callbacks results.csv --port 8080 --token "$(openssl rand -hex 16)"
+      batch-sender send campaign.csv -o results.csv \\
+          --callback-url https://hooks.example.vn/esms/callback/TOKEN
+    """
+    from batch_sender.paths import require_campaign
+    from batch_sender.receiver import callback_path, check_results, check_token, serve_callbacks
+
+    check_results(results)
+    check_token(host, token)
+    callback_path(token)
+    # Last: with --campaign-id it makes the campaign's journal.
+    require_campaign(results, campaign_id=campaign_id, may_start=True)
+    import asyncio
+
+    from batch_sender.console import Interrupts, echo
+
+    def say(line: str) -> None:
+        echo(line, err=True)
+
+    interrupts = Interrupts(say, first=None)
+
+    async def run() -> Any:
+        stop = asyncio.Event()
+        with interrupts.watching(stop):
+            return await serve_callbacks(
+                results, host=host, port=port, token=token, every=every, say=say, stop=stop
+            )
+
+    with interrupts.installed():
+        try:
+            receiver = asyncio.run(run())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None
+    counts = ", ".join(f"{n:,} {k}" for k, n in sorted(receiver.counts.items())) or "none"
+    click.echo(
+        f"callbacks stopped: {receiver.received:,} reports ({counts}), "
+        f"{receiver.unknown:,} for unknown messages, {receiver.rejected:,} malformed requests"
+    )
+    if receiver.unknown_dropped:
+        click.echo(
+            f"{receiver.unknown_dropped:,} of the reports for unknown messages were only "
+            f"counted: at most {receiver.limits.unknown_kept:,} are kept"
+        )
+    if receiver.unknown:
+        click.echo(
+            f"warning: {receiver.unknown:,} reports matched no message of this campaign: "
+            f"is send writing to another result file than {results}?",
+            err=True,
+        )
+
+
+@cli.command()
+@click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--status-base-url",
+    envvar="ESMS_STATUS_BASE_URL",
+    default=esms.DEFAULT_STATUS_BASE_URL,
+    show_default=True,
+    help="eSMS's status look-up base [env: ESMS_STATUS_BASE_URL].",
+)
+@click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY].")
+@click.option(
+    "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
+)
+@click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
+@click.option("--allow-insecure-http", is_flag=True, help="Allow plain http to another host.")
+@timeout_option()
+@handle_errors
+def status(
+    results: Path,
+    status_base_url: str,
+    api_key: str | None,
+    secret_key: str | None,
+    oaid: str | None,
+    allow_insecure_http: bool,
+    timeout: float,
+) -> None:
+    """Ask eSMS (GetCallback) what became of accepted messages with no final report.
+
+    It sends the account's keys, the OAID and the messages' SMSIDs, 200 a
+    request and at most 20 requests a second. eSMS only knows messages
+    that were sent with a CallbackUrl; rows accepted through 124 have no
+    SMSID to ask about. The answers go into the journal and the result
+    file's delivery columns. Exit status 3 when eSMS refuses the keys or
+    the OAID, or cannot be reached.
+
+    \b
+    Examples:
+      batch-sender status results.csv
+    """
+    from batch_sender.lookup import look_up
+    from batch_sender.paths import require_campaign
+    from batch_sender.receiver import check_results
+
+    check_results(results)
+    require_campaign(results)
+    require_account(
+        status_base_url,
+        allow_insecure_http,
+        {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
+        option="{opt:status_base_url}",
+    )
+    assert api_key is not None and secret_key is not None and oaid is not None
+    import asyncio
+
+    outcome = asyncio.run(
+        look_up(
+            results,
+            status_base_url=status_base_url,
+            credentials=esms.Credentials(api_key, secret_key, oaid),
+            timeout=timeout,
+            say=lambda line: click.echo(line, err=True),
+        )
+    )
+    if outcome.asked:
+        click.echo(f"eSMS knew {outcome.known:,} of the {outcome.asked:,} asked")
+    shown = ", ".join(f"{n:,} {k}" for k, n in sorted(outcome.found.items())) or "nothing new"
+    click.echo(f"reports: {shown}")
+
+
+@cli.command()
+@click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the same as one self-contained HTML page, with a chart over time.",
+)
+@click.option(
+    "--failed-ids",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the user_ids whose delivery failed, one a line: a list for --exclude.",
+)
+@click.option(
+    "--user-id-column",
+    default="user_id",
+    show_default=True,
+    help="The result file's column with the user_id (for --failed-ids).",
+)
+@handle_errors
+def report(
+    results: Path, html_path: Path | None, failed_ids: Path | None, user_id_column: str
+) -> None:
+    """The campaign at a glance: accepted, delivered, failed and why, what it cost.
+
+    Percentages of delivered and failed are of the messages eSMS accepted;
+    the reasons are Zalo's error codes in plain words; the cost is the sum
+    of eSMS's TotalPrice over the delivery reports received so far
+    (`callbacks` or `status` bring them in).
+
+    \b
+    Examples:
+      batch-sender report results.csv
+      batch-sender report results.csv --html report.html
+      batch-sender report results.csv --failed-ids failed.txt
+      batch-sender send next.csv -o next-results.csv --exclude failed.txt
+    """
+    from batch_sender.files import atomic_text_file
+    from batch_sender.paths import check_side_file, require_campaign
+    from batch_sender.report import build_report, html_report, write_failed_ids
+
+    require_campaign(results)
+    taken = [results]
+    for path, what in ((html_path, "--html"), (failed_ids, "--failed-ids")):
+        if path is not None:
+            check_side_file(path, taken=taken, what=what)
+            taken.append(path)
+    campaign = build_report(results, user_id_column, need_ids=failed_ids is not None)
+    for line in campaign.text():
+        click.echo(line)
+    if html_path is not None:
+        with atomic_text_file(html_path) as f:
+            f.write(html_report(campaign))
+        click.echo(f"html: {html_path}")
+    if failed_ids is not None:
+        write_failed_ids(failed_ids, campaign)
+        click.echo(f"failed ids: {len(campaign.failed_ids):,} in {failed_ids}")

@@ -1,0 +1,224 @@
+"""`simulator`: a local eSMS stand-in, for trials, tests and benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from batch_sender.cli.base import cli, handle_errors
+from batch_sender.errors import UsageError
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help="0 = any."
+)
+@click.option("--http-500", type=click.FloatRange(0, 1), default=0.0, help="Share of HTTP 500s.")
+@click.option(
+    "--code-160", type=click.FloatRange(0, 1), default=0.0, help="Share of CodeResult 160."
+)
+@click.option(
+    "--drop",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted requests whose connection is dropped before the answer.",
+)
+@click.option(
+    "--html-502", type=click.FloatRange(0, 1), default=0.0, help="Share of HTML 502 pages."
+)
+@click.option(
+    "--code-429",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of HTTP 429 with Retry-After (see --retry-after).",
+)
+@click.option(
+    "--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds."
+)
+@click.option(
+    "--slow",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted requests answered only after --slow-seconds.",
+)
+@click.option(
+    "--slow-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Seconds."
+)
+@click.option(
+    "--truncated",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted requests answered with JSON cut short.",
+)
+@click.option(
+    "--outage-every",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Go away every this many seconds (refuse connections, cut open ones).",
+)
+@click.option(
+    "--outage-for", type=click.FloatRange(min=0), default=0.0, help="Seconds each outage lasts."
+)
+@click.option(
+    "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds before each answer."
+)
+@click.option(
+    "--balance", type=click.IntRange(min=0), default=10**12, help="Starting account balance."
+)
+@click.option(
+    "--price", type=click.IntRange(min=0), default=300, show_default=True, help="Per message."
+)
+@click.option("--seed", type=int, default=None, help="Seed the fault dice (repeatable runs).")
+@click.option(
+    "--callback-delay",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds before the delivery report goes to a message's CallbackUrl.",
+)
+@click.option(
+    "--zalo-fail",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of accepted messages Zalo then fails to deliver (-114).",
+)
+@click.option(
+    "--callback-style",
+    "callback_styles",
+    type=click.Choice(["follower", "zns", "uid"]),
+    multiple=True,
+    help="How reports' error_info is encoded, as in eSMS's samples: follower (twice, "
+    "with its time; the default), zns (a JSON string literal), uid (once). "
+    "Repeat to take them in turn.",
+)
+@click.option(
+    "--reserve-rejected",
+    is_flag=True,
+    help="Answer 124 for 24 hours to a RequestId it rejected (103, 210...): eSMS does not "
+    "say whether it does.",
+)
+@click.option("--api-key", default=None, help="ApiKey it accepts (default SIMULATOR-API-KEY).")
+@click.option(
+    "--secret-key", default=None, help="SecretKey it accepts (default SIMULATOR-SECRET-KEY)."
+)
+@click.option("--oaid", default=None, help="OAID it accepts (default SIMULATOR-OAID).")
+@click.option(
+    "--audience-size",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Users of the synthetic OA that QueryListUID lists.",
+)
+@click.option(
+    "--audience-days",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Days over which the OA's users interacted, ending on --audience-end.",
+)
+@click.option(
+    "--audience-end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default="2026-11-30",
+    show_default=True,
+    help="The last day the OA's users interacted.",
+)
+@handle_errors
+def simulator(
+    host: str,
+    port: int,
+    http_500: float,
+    code_160: float,
+    drop: float,
+    html_502: float,
+    code_429: float,
+    retry_after: float,
+    slow: float,
+    slow_seconds: float,
+    truncated: float,
+    outage_every: float,
+    outage_for: float,
+    latency: float,
+    balance: int,
+    price: int,
+    seed: int | None,
+    callback_delay: float,
+    zalo_fail: float,
+    callback_styles: tuple[str, ...],
+    reserve_rejected: bool,
+    api_key: str | None,
+    secret_key: str | None,
+    oaid: str | None,
+    audience_size: int,
+    audience_days: int,
+    audience_end: Any,
+) -> None:
+    """Run a local eSMS stand-in that speaks the documented API.
+
+    It answers the Zalo send, GetBalance_json, ZNS/GetListZOA, GetCallback and
+    QueryListUID endpoints in the shapes of eSMS's own samples (QueryListUID
+    over a synthetic OA of --audience-size users, seeded by --seed), calls
+    each message's CallbackUrl as eSMS does, and can inject faults.
+    GET /_simulator/stats shows what it accepted.
+
+    \b
+    Examples:
+      batch-sender simulator --port 8900
+      batch-sender simulator --port 8900 --http-500 0.05 --code-160 0.05 --drop 0.05
+      batch-sender send campaign.csv -o results.csv --base-url http://127.0.0.1:8900 \\
+          --api-key SIMULATOR-API-KEY --secret-key SIMULATOR-SECRET-KEY --oaid SIMULATOR-OAID
+    """
+    import asyncio
+
+    from batch_sender import simulator as sim
+
+    config = sim.SimulatorConfig(
+        api_key=api_key or sim.SIMULATOR_API_KEY,
+        secret_key=secret_key or sim.SIMULATOR_SECRET_KEY,
+        oaid=oaid or sim.SIMULATOR_OAID,
+        balance=balance,
+        price=price,
+        faults=sim.Faults(
+            http_500=http_500,
+            html_502=html_502,
+            code_160=code_160,
+            code_429=code_429,
+            drop=drop,
+            slow=slow,
+            truncated=truncated,
+            latency=latency,
+            retry_after=retry_after,
+            slow_seconds=slow_seconds,
+            outage_every=outage_every,
+            outage_for=outage_for,
+        ),
+        seed=seed,
+        callback_delay=callback_delay,
+        zalo_fail=zalo_fail,
+        callback_styles=callback_styles or ("follower",),
+        audience_size=audience_size,
+        audience_days=audience_days,
+        audience_end=audience_end.date(),
+        reserve_rejected=reserve_rejected,
+    )
+    instance = sim.Simulator(config)
+
+    async def run() -> None:
+        try:
+            async with sim.serve(instance, host, port) as url:
+                click.echo(f"eSMS simulator listening on {url}", err=False)
+                sys.stdout.flush()
+                await asyncio.Event().wait()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        stats = instance.snapshot()
+        click.echo(
+            f"simulator stopped: {stats['requests']:,} requests, {stats['accepted']:,} accepted"
+        )

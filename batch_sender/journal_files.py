@@ -1,0 +1,60 @@
+"""One `send` per campaign: a lock on the journal file, and the files that go with a journal."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from pathlib import Path
+from typing import IO
+
+from batch_sender.errors import UsageError
+
+JOURNAL_SUFFIX = ".journal.sqlite"
+
+
+INTENTS_SUFFIX = "-intents"
+"""The log of marks and answers; a second one, `-intents-1`, takes over while one is committed."""
+
+
+RESERVE_SUFFIX = "-reserve"
+"""Room kept on the disk while sending, freed when it fills (see `_append`)."""
+
+
+REPORTS_SUFFIX = "-reports"
+"""Delivery reports the callback receiver took while the journal was busy (see append_report)."""
+
+
+LOCK_WAIT = 5.0
+"""Seconds `send` waits for the campaign's lock (the callback receiver holds it briefly)."""
+
+
+def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
+    """flock on the journal file, waiting a little (the callback receiver holds it briefly).
+
+    SQLite itself uses fcntl locks, which are independent of flock on Linux,
+    so this never blocks SQLite.
+    """
+    handle = path.open("ab")  # creates the file if needed; flock needs it to exist
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise UsageError(
+                    f"{path}: another batch-sender is sending this campaign; "
+                    "wait for it to finish (or stop it), then rerun"
+                ) from None
+            time.sleep(0.05)
+
+
+def journal_path(results: Path) -> Path:
+    return results.with_name(results.name + JOURNAL_SUFFIX)
+
+
+def side_files(journal: Path) -> list[Path]:
+    """Every file the journal keeps beside itself: none may ever be an output."""
+    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX)
+    return [journal.with_name(journal.name + s) for s in (*suffixes, RESERVE_SUFFIX)]

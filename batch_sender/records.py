@@ -1,0 +1,85 @@
+"""What the journal records of a message: its outcome this run, and its row in the journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DUPLICATE_BLOCK_SECONDS = 24 * 3600
+"""How long eSMS refuses a repeated RequestId: past it, a resend may deliver twice."""
+
+
+STALE_AFTER = DUPLICATE_BLOCK_SECONDS - 3600
+"""An hour's margin: a row checked at 23:59 must not go out at 24:01."""
+
+
+SENDING = "sending"
+
+
+ACCEPTED = "accepted"
+
+
+REJECTED = "rejected"
+
+
+FAILED = "failed"
+
+
+FINAL = frozenset({ACCEPTED, REJECTED})
+"""Never sent again. Failed rows and rows left `sending` by a crash are."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A row's final result for this run."""
+
+    status: str
+    code: str = ""
+    smsid: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    request_id: str
+    line: int
+    status: str
+    code: str
+    smsid: str
+    message: str
+    attempts: int
+    last_sent_at: float | None
+    ambiguous_since: float | None
+    row_key: str = ""
+    """The sheet row it was sent for: user_id, and `#k` for its k-th row (see validate)."""
+    user_id: str = ""
+    content_id: str = ""
+    """The RequestId of its content's first try (derived RequestIds share it)."""
+    oaid: str = ""
+    sandbox: int = 0
+
+    @property
+    def may_have_reached(self) -> bool:
+        """A request with this RequestId may have been accepted (no definitive answer)."""
+        return self.status not in FINAL and (
+            self.status == SENDING or self.ambiguous_since is not None
+        )
+
+    def unanswered_since(self) -> float | None:
+        """When the earliest request with an unknown fate went out, if any."""
+        if self.status in FINAL:
+            return None
+        times = [t for t in (self.ambiguous_since,) if t is not None]
+        if self.status == SENDING and self.last_sent_at is not None:
+            times.append(self.last_sent_at)  # a crash cut this attempt short
+        return min(times) if times else None
+
+    def is_stale(self, now: float) -> bool:
+        """eSMS no longer blocks a repeat: resending could deliver a second time."""
+        since = self.unanswered_since()
+        return since is not None and now - since > STALE_AFTER
+
+
+_COLUMNS = (
+    "request_id, line, status, code, smsid, message, attempts, last_sent_at, ambiguous_since, "
+    "row_key, user_id, content_id, oaid, sandbox"
+)
