@@ -13,11 +13,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from batch_sender.errors import for_cli
 from batch_sender.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -189,3 +191,70 @@ def counter_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], N
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def run_send(
+    input_path: Path, output: Path, *, json_log: bool, quiet: bool, **options: Any
+) -> ExitCode:
+    """`send` for a terminal: signals, progress bar or JSON lines, the summary; its exit code."""
+    import asyncio
+
+    from batch_sender.api import RowResult, send_async
+    from batch_sender.tally import rate_line
+
+    def say(line: str) -> None:
+        if json_log:
+            log_json({"event": "info", "message": line})
+        elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
+            echo(line, err=True)
+
+    def on_row(row: RowResult) -> None:
+        log_json(
+            {
+                "event": "row",
+                "row": row.row,
+                "RequestId": row.request_id,
+                "status": row.status,
+                "CodeResult": row.code,
+                "SMSID": row.smsid,
+                "ErrorMessage": row.message,
+            }
+        )
+
+    bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
+    interrupts = Interrupts(say)
+
+    async def run() -> SendReport:
+        stop = asyncio.Event()
+        with interrupts.watching(stop):
+            return await send_async(
+                input_path,
+                output,
+                on_row=on_row if json_log else None,
+                on_progress=bar,
+                on_info=say,
+                stop=stop,
+                **options,
+            )
+
+    with interrupts.installed():
+        try:
+            report = asyncio.run(run())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None  # a second signal: handle_errors says so
+        finally:
+            bar.close()
+        print_counts(input_path.name, report)
+        if report.sent:
+            echo(rate_line(report.sent, report.seconds))
+        echo(f"results: {output}")
+        if report.stopped is not None:
+            if report.exit_code == ExitCode.INTERRUPTED:
+                line = INTERRUPTED_LINE
+            else:
+                line = f"Error: stopped: {for_cli(report.stop_template or '')}"
+            if json_log:
+                log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
+            else:
+                echo(line, err=True)
+    return report.exit_code

@@ -17,7 +17,7 @@ from batch_sender.cli.base import (
     reading_options,
     timeout_option,
 )
-from batch_sender.errors import UsageError, for_cli
+from batch_sender.errors import UsageError
 from batch_sender.exit_codes import ExitCode
 
 
@@ -169,77 +169,9 @@ def send(
       batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
       batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
     """
-    import asyncio
+    from batch_sender.console import run_send
 
-    from batch_sender.api import RowResult, send_async
-    from batch_sender.console import (
-        INTERRUPTED_LINE,
-        Interrupts,
-        ProgressBar,
-        echo,
-        log_json,
-        print_counts,
-    )
-    from batch_sender.tally import rate_line
-
-    json_log = log_format == "json"
-
-    def say(line: str) -> None:
-        if json_log:
-            log_json({"event": "info", "message": line})
-        elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
-            echo(line, err=True)
-
-    def on_row(row: RowResult) -> None:
-        log_json(
-            {
-                "event": "row",
-                "row": row.row,
-                "RequestId": row.request_id,
-                "status": row.status,
-                "CodeResult": row.code,
-                "SMSID": row.smsid,
-                "ErrorMessage": row.message,
-            }
-        )
-
-    bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
-    interrupts = Interrupts(say)
-
-    async def run() -> Any:
-        stop = asyncio.Event()
-        with interrupts.watching(stop):
-            return await send_async(
-                input_path,
-                output,
-                on_row=on_row if json_log else None,
-                on_progress=bar,
-                on_info=say,
-                stop=stop,
-                **options,
-            )
-
-    with interrupts.installed():
-        try:
-            report = asyncio.run(run())
-        except asyncio.CancelledError:
-            raise KeyboardInterrupt from None  # a second signal: handle_errors says so
-        finally:
-            bar.close()
-        print_counts(input_path.name, report)
-        if report.sent:
-            echo(rate_line(report.sent, report.seconds))
-        echo(f"results: {output}")
-        if report.stopped is not None:
-            if report.exit_code == ExitCode.INTERRUPTED:
-                line = INTERRUPTED_LINE
-            else:
-                line = f"Error: stopped: {for_cli(report.stop_template or '')}"
-            if json_log:
-                log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
-            else:
-                echo(line, err=True)
-    sys.exit(report.exit_code)
+    sys.exit(run_send(input_path, output, json_log=log_format == "json", quiet=quiet, **options))
 
 
 @cli.command()
