@@ -30,11 +30,14 @@ class Transient(Exception):
         ambiguous: bool,
         retry_after: float | None = None,
         answer: Answer | None = None,
+        connected: bool = True,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.ambiguous = ambiguous
         """The request may have reached eSMS and been accepted (timeout, drop, 5xx)."""
+        self.connected = connected
+        """False when the request never left this machine: eSMS cannot have seen it."""
         self.retry_after = retry_after
         self.answer = answer
 
@@ -115,7 +118,7 @@ async def post_json(
         why = exc.os_error.strerror or str(exc.os_error) if exc.os_error else "connection failed"
         # The request never left this machine: no chance it was accepted.
         raise Transient(
-            f"cannot connect to {exc.host}:{exc.port} ({why})", ambiguous=False
+            f"cannot connect to {exc.host}:{exc.port} ({why})", ambiguous=False, connected=False
         ) from None
     except aiohttp.ClientError as exc:
         name = type(exc).__name__

@@ -14,6 +14,7 @@ One function decides it, so that the plan, the send and the result file agree:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -59,6 +60,8 @@ class Rules:
     resend_changed: bool = False
     earlier_rows: bool = True
     """The journal had sends identified by row when the run began (else none can be edited)."""
+    in_sheet: Callable[[str], bool] | None = None
+    """Whether a content RequestId is on any row of the whole sheet, not only this chunk."""
 
 
 _SKIP = Disposition(SKIP)
@@ -87,6 +90,17 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
         if earlier
         else set()
     )
+
+    def edited(sent: Record) -> bool:
+        """Whether this row's earlier send is an edit of it, not another row's own send.
+
+        A row added before the one sent for the same user_id takes over its
+        row_key; the sent row may be in a later chunk, so the whole sheet decides.
+        """
+        if sent.request_id in matched:
+            return False
+        return rules.in_sheet is None or not rules.in_sheet(sent.content_id)
+
     out: list[Disposition] = []
     for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
         if status == DUPLICATE:
@@ -102,7 +116,7 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
                 sent is not None
                 and sent.status == ACCEPTED
                 and sent.content_id != base
-                and sent.request_id not in matched
+                and edited(sent)
             ):
                 out.append(Disposition(KEPT, sent.request_id, sent, earlier=sent))
             else:
@@ -116,7 +130,7 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
             out.append(Disposition(HOLD if stale else SEND, request_id, record))
         else:
             sent = earlier.get(key)
-            if sent is not None and sent.content_id != base and sent.request_id not in matched:
+            if sent is not None and sent.content_id != base and edited(sent):
                 if rules.resend_changed:
                     out.append(Disposition(SEND, request_id, previous, earlier=sent))
                 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 
 from batch_sender import esms
 from batch_sender.disposition import DONE, HOLD, KEPT, Disposition, Rules
+from batch_sender.dry_run import checked_chunks
 from batch_sender.journal import Journal
 from batch_sender.reader import Table
 from batch_sender.records import ACCEPTED, Outcome
@@ -89,7 +91,34 @@ def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
         resend_stale=job.resend_stale,
         resend_changed=job.resend_changed,
         earlier_rows=plan is None or plan.earlier_rows,
+        in_sheet=_SheetContent(job),
     )
+
+
+class _SheetContent:
+    """Is a content RequestId on any row of the sheet? Read whole at the first question.
+
+    Asked only when a row's earlier send has other content (an edit, or a row
+    added before that send's own row): most runs never read the sheet twice.
+    Both the reading and the results thread may ask, hence the lock.
+    """
+
+    def __init__(self, job: SendJob) -> None:
+        self.job = job
+        self.ids: frozenset[str] | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, content_id: str) -> bool:
+        with self.lock:
+            if self.ids is None:
+                job = self.job
+                self.ids = frozenset(
+                    request_id
+                    for _, checked in checked_chunks(job.table, job.campaign, job.checks)
+                    for request_id in checked["RequestId"].tolist()
+                    if request_id
+                )
+            return content_id in self.ids
 
 
 def new_plan(job: SendJob, journal: Journal) -> Plan:

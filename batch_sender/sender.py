@@ -174,9 +174,12 @@ class Sender:
         body = esms.send_body(self.config.credentials, message, self.config.options)
         attempts = 0
         last: Transient | None = None
+        # What this run's own failed attempts say, known here whatever the journal
+        # managed to commit: one may have reached eSMS; eSMS itself refused one.
+        reached = refused = False
 
         async def attempt() -> esms.Answer:
-            nonlocal attempts, last
+            nonlocal attempts, last, reached, refused
             await self.limiter.acquire()
             if self.stop_event.is_set():
                 raise _Stopped
@@ -185,6 +188,8 @@ class Sender:
                 return await self._attempt(message, body, first=attempts == 1)
             except Transient as exc:
                 last = exc
+                reached = reached or exc.ambiguous
+                refused = refused or (exc.connected and not exc.ambiguous)
                 raise
 
         try:
@@ -213,11 +218,13 @@ class Sender:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
                 self.stop(Stop(f"{exc}: check {{opt:base_url}}", account=True))
             return Outcome(FAILED, message=str(exc))
+        tries = _Tries(attempts, reached, refused)
         earlier = None
-        if answer.code == esms.ALREADY_ACCEPTED:
-            # A journal read: in a thread, so that the event loop never waits for SQLite.
+        if answer.code == esms.ALREADY_ACCEPTED and not reached:
+            # Earlier runs' attempts, committed when the journal opened. A journal
+            # read: in a thread, so that the event loop never waits for SQLite.
             earlier = await asyncio.to_thread(self._earlier, message)
-        return self._outcome(answer, earlier)
+        return self._outcome(answer, tries, earlier)
 
     async def _retry(
         self, attempt: Callable[[], Awaitable[esms.Answer]], first: Transient
@@ -305,12 +312,12 @@ class Sender:
         """
         return self.journal.lookup([message.request_id]).get(message.request_id)
 
-    def _outcome(self, answer: esms.Answer, earlier: Record | None = None) -> Outcome:
+    def _outcome(self, answer: esms.Answer, tries: _Tries, earlier: Record | None) -> Outcome:
         verdict = answer.verdict
-        if answer.code == esms.ALREADY_ACCEPTED and (
-            earlier is None or earlier.ambiguous_since is None
+        if answer.code == esms.ALREADY_ACCEPTED and not (
+            tries.reached or (earlier is not None and earlier.ambiguous_since is not None)
         ):
-            return self._not_ours(earlier)
+            return self._not_ours(tries, earlier)
         if verdict is Verdict.ACCEPTED:
             # 100 without an SMSID is still eSMS taking the message (sending it again
             # could deliver it twice), but no report can find the row: say so.
@@ -323,7 +330,7 @@ class Sender:
             return Outcome(FAILED, answer.code, "", answer.message or reason)
         return Outcome(REJECTED, answer.code, "", answer.message)
 
-    def _not_ours(self, earlier: Record | None) -> Outcome:
+    def _not_ours(self, tries: _Tries, earlier: Record | None) -> Outcome:
         """124 with no request of ours that may have reached eSMS: not proof of a delivery.
 
         124 means accepted only when an earlier request with this RequestId
@@ -334,9 +341,27 @@ class Sender:
         request at all, another run (another result file, a lost journal)
         used it within 24 hours.
         """
-        if earlier is not None and earlier.attempts > 1:
+        # Only a refusal eSMS itself gave counts: a connection that never opened
+        # told eSMS nothing, and "reserved" would send the row again under a new id.
+        earlier_refused = (
+            earlier is not None
+            and earlier.attempts > tries.attempts
+            and earlier.code not in ("", esms.ALREADY_ACCEPTED)
+        )
+        if tries.refused or earlier_refused:
             return Outcome(FAILED, esms.ALREADY_ACCEPTED, "", RESERVED_124)
         return Outcome(REJECTED, esms.ALREADY_ACCEPTED, "", NOT_OURS_124)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tries:
+    """This run's attempts at one row, the last of which got the answer."""
+
+    attempts: int
+    reached: bool
+    """One that failed may have reached eSMS (timeout, dropped connection, 5xx)."""
+    refused: bool
+    """eSMS itself refused one that failed (160, 429...)."""
 
 
 NO_SMSID = "eSMS accepted it but gave no SMSID: no delivery report can be matched to this row"

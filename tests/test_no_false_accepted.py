@@ -20,7 +20,12 @@ from click.testing import CliRunner, Result
 from batch_sender.cli import cli
 from batch_sender.journal import Journal
 from batch_sender.rules import Campaign, send_scope
-from batch_sender.simulator import SimulatorConfig
+from batch_sender.simulator import (
+    SIMULATOR_API_KEY,
+    SIMULATOR_OAID,
+    SIMULATOR_SECRET_KEY,
+    SimulatorConfig,
+)
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
 
@@ -316,6 +321,42 @@ def test_a_second_message_added_for_a_user_is_new_not_an_edit(
     assert again.exit_code == 0
     assert "different content" not in again.stderr
     assert len(delivered(esms)) == 3
+
+
+@pytest.mark.parametrize(("count", "sent_at", "chunk_rows"), [(30, 21, 10), (700, 600, 5_000)])
+def test_a_message_added_for_a_user_whose_sent_row_is_in_a_later_chunk_is_sent(
+    tmp_path: Path, esms: RunningSimulator, count: int, sent_at: int, chunk_rows: int
+) -> None:
+    import batch_sender
+
+    rows = message_rows(count)
+    rows[sent_at][0] = "777"
+    path = write_csv(tmp_path / "in.csv", rows)
+
+    def send() -> batch_sender.SendReport:
+        return batch_sender.send(
+            path,
+            out,
+            api_key=SIMULATOR_API_KEY,
+            secret_key=SIMULATOR_SECRET_KEY,
+            oaid=SIMULATOR_OAID,
+            base_url=esms.url,
+            allow_insecure_http=True,
+            rate=0,
+            chunk_rows=chunk_rows,
+        )
+
+    out = tmp_path / "r.csv"
+    assert send().exit_code == 0
+    # The default chunking reads a small first chunk: line 2 and the sent row differ.
+    write_csv(path, [["777", "Một tin mới cho 777", rows[0][2]], *rows])
+    again = send()
+    assert again.exit_code == 0
+    assert not any("different content" in w for w in again.warnings)
+    results = read_results(out)
+    assert len(delivered(esms)) == count + 1
+    assert_every_row_really_sent(results, esms)
+    assert len({r["SMSID"] for r in results}) == count + 1
 
 
 def test_sends_of_deleted_rows_stay_listed(tmp_path: Path, esms: RunningSimulator) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ from batch_sender.esms import SEND_PATH, Credentials, Message
 from batch_sender.journal import Journal
 from batch_sender.ratelimit import Unlimited
 from batch_sender.records import ACCEPTED, FAILED
-from batch_sender.sender import SendConfig, Sender
+from batch_sender.sender import NOT_OURS_124, RESERVED_124, SendConfig, Sender
 
 from .conftest import LONG_ID
 
@@ -94,6 +95,41 @@ async def test_dropped_then_124_is_accepted(mocked, journal) -> None:
     journal.record("c-0000", 2, outcome)
     record = journal.lookup(["c-0000"])["c-0000"]
     assert record.ambiguous_since is None  # accepted: nothing left in doubt
+
+
+def refused_connection() -> aiohttp.ClientConnectorError:
+    key = SimpleNamespace(host="esms.test", port=443, ssl=True)
+    return aiohttp.ClientConnectorError(key, OSError(111, "Connection refused"))  # type: ignore[arg-type]
+
+
+async def test_124_after_a_connection_that_never_opened_is_not_taken_for_a_reserved_id(
+    mocked, journal
+) -> None:
+    # eSMS never saw attempt 1: its 124 is another run's send of this RequestId, and
+    # "reserved after our refusal" would send the row again under a new RequestId.
+    mocked.post(URL, exception=refused_connection())
+    mocked.post(URL, payload={"CodeResult": "124", "ErrorMessage": "Request exist 1"})
+    _, outcome = await deliver(Harness(journal, backoff=0))
+    assert (outcome.status, outcome.code, outcome.message) == ("rejected", "124", NOT_OURS_124)
+
+
+async def test_124_after_esms_refused_our_attempt_is_a_reserved_id(mocked, journal) -> None:
+    mocked.post(URL, payload={"CodeResult": "160", "ErrorMessage": "busy"})
+    mocked.post(URL, payload={"CodeResult": "124", "ErrorMessage": "Request exist 1"})
+    _, outcome = await deliver(Harness(journal, backoff=0))
+    assert (outcome.status, outcome.code, outcome.message) == ("failed", "124", RESERVED_124)
+
+
+async def test_124_after_our_own_timeout_is_accepted_even_if_the_journal_missed_it(
+    mocked, journal, monkeypatch
+) -> None:
+    # A full disk or a busy journal: the read sees only what is committed, none of
+    # this run's writes. The sender itself knows its first attempt timed out.
+    monkeypatch.setattr(journal, "lookup", lambda request_ids: {})
+    mocked.post(URL, exception=TimeoutError())
+    mocked.post(URL, payload={"CodeResult": "124", "ErrorMessage": "Request exist 1"})
+    _, outcome = await deliver(Harness(journal, backoff=0))
+    assert (outcome.status, outcome.code) == ("accepted", "124")
 
 
 async def test_the_same_request_id_goes_out_on_every_attempt(mocked, journal) -> None:
