@@ -148,10 +148,13 @@ class JournalError(WriteFailed):
 class JournalDamaged(UsageError):
     """The journal file is not a sound SQLite database: nothing is sent."""
 
-    def __init__(self, path: Path, detail: str) -> None:
+    def __init__(self, path: Path, detail: str, *, sending: bool = False) -> None:
         results = path.name.removesuffix(JOURNAL_SUFFIX)
+        self.detail = detail
+        # Only `send` can say it sent nothing; report, status and callbacks never send.
+        sent = "; nothing was sent" if sending else ""
         super().__init__(
-            f"{path}: the journal is damaged ({detail}); nothing was sent. Move it aside "
+            f"{path}: the journal is damaged ({detail}){sent}. Move it aside "
             f"(mv '{path}' '{path}.damaged'), keep {results} (it has the SMSIDs so far) and "
             "rerun with another -o: rows sent in the last 24 hours keep their RequestIds, so "
             "eSMS refuses to deliver them twice (124) and the new result file marks them "
@@ -226,6 +229,14 @@ class Journal(RowSends):
             self._add_price_column()
             _add_identity_columns(self._conn)
             self._check()
+        except sqlite3.OperationalError:
+            self._conn.close()
+            raise  # busy, read-only, no room: not damage
+        except sqlite3.DatabaseError as exc:
+            # A garbage header ("file is not a database") fails the first
+            # PRAGMA, before _check: every command that opens a journal says so in one line.
+            self._conn.close()
+            raise JournalDamaged(self.path, str(exc)) from None
         except BaseException:
             self._conn.close()
             raise
@@ -305,6 +316,10 @@ class Journal(RowSends):
             journal = cls(path, **kwargs)  # type: ignore[arg-type]
             journal._lock = lock
             known = journal.meta("campaign_id")
+        except JournalDamaged as exc:
+            if lock is not None:
+                lock.close()
+            raise JournalDamaged(path, exc.detail, sending=sending) from None
         except sqlite3.DatabaseError as exc:
             if lock is not None:
                 lock.close()

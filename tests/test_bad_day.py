@@ -36,7 +36,14 @@ from batch_sender.receiver import Limits, Receiver, printable, serve_callbacks
 from batch_sender.records import Outcome
 from batch_sender.simulator import Faults, SimulatorConfig
 
-from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
+from .conftest import (
+    CREDENTIALS,
+    RunningSimulator,
+    message_rows,
+    read_results,
+    simulator_running,
+    write_csv,
+)
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/x","click")',
@@ -537,7 +544,28 @@ def test_3_a_damaged_journal_is_one_line_and_nothing_is_sent(tmp_path: Path) -> 
             assert result.exit_code == 2, (args, result.output)
             assert result.stderr.count("\n") == 1, result.stderr
             assert result.stderr.startswith(f"Error: {journal}: the journal is damaged ("), args
-            assert "nothing was sent" in result.stderr and "124" in result.stderr
+            assert ("nothing was sent" in result.stderr) == (args is command), result.stderr
+            assert "124" in result.stderr
+            assert "Traceback" not in result.output
+        assert esms.stats()["requests"] == before
+
+
+def test_3_a_journal_with_a_garbage_header_is_one_line_for_every_command(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(20))
+    with simulator_running(SimulatorConfig(seed=3)) as esms:
+        command = ["send", str(path), "-o", "r.csv", "--rate", "0", *esms.args]
+        assert CliRunner().invoke(cli, [*command, "--limit", "10"]).exit_code == 1
+        journal = journal_path(Path("r.csv"))
+        with journal.open("r+b") as f:
+            f.write(random.Random(9).randbytes(100))  # SQLite: "file is not a database"
+        before = esms.stats()["requests"]
+        status = ["status", "r.csv", "--status-base-url", esms.url, *CREDENTIALS]
+        for args in (command, ["report", "r.csv"], status, ["callbacks", "r.csv", "--port", "0"]):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 2, (args, result.output)
+            assert result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith(f"Error: {journal}: the journal is damaged ("), args
+            assert ("nothing was sent" in result.stderr) == (args is command), result.stderr
             assert "Traceback" not in result.output
         assert esms.stats()["requests"] == before
 
