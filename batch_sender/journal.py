@@ -48,6 +48,8 @@ from batch_sender.journal_files import (
 )
 from batch_sender.records import _COLUMNS, Outcome, Record
 from batch_sender.row_sends import (
+    ANSWERED,
+    IDENTIFY,
     REQUEST_ID_SCHEME,
     SCHEME,
     RowSends,
@@ -404,13 +406,16 @@ class Journal(RowSends):
 
     def ambiguous(self, request_id: str) -> None:
         """The last request got no definitive answer: it may have been accepted."""
-        self._write(
-            """
-            UPDATE messages SET ambiguous_since = COALESCE(ambiguous_since, last_sent_at)
-            WHERE request_id = ?
-            """,
-            (request_id,),
-        )
+        # Logged with the answers: lost in a crash, the failure recorded next would
+        # read as a definitive refusal and the rerun send under another RequestId.
+        self._write(_AMBIGUOUS, (request_id,), log=self._entry("m", request_id))
+
+    def _entry(self, kind: str, *fields: str | int) -> str | None:
+        """A log entry for a write a rerun needs, when sending (replayed by `_logged`)."""
+        if not self._logs:
+            return None
+        texts = ",".join(_quote(f) if isinstance(f, str) else str(f) for f in fields)
+        return f'["{kind}",{time.time_ns()},{texts}]'
 
     def record(self, request_id: str, line: int, outcome: Outcome) -> None:
         """The row's outcome for this run, in the answer log at once when sending."""
@@ -899,6 +904,12 @@ def _logged(entry: str) -> tuple[int, tuple[str, tuple[object, ...]]] | None:
                 status, code, smsid, message = (str(f) for f in fields[4:8])
                 params = (request_id, line, status, code, smsid, message, float(fields[8]))
                 return ns, (_RECORD, params)
+            if kind in _REPLAYED:
+                sql, types = _REPLAYED[kind]
+                values = fields[2:]
+                if len(values) != len(types):
+                    return None
+                return ns, (sql, tuple(t(v) for t, v in zip(types, values, strict=True)))
             return None
         # The first format: "request_id<TAB>line<TAB>time", intents only.
         request_id, line_text, at_text = entry.split("\t")
@@ -907,6 +918,18 @@ def _logged(entry: str) -> tuple[int, tuple[str, tuple[object, ...]]] | None:
     except (ValueError, TypeError, IndexError):
         return None
 
+
+_AMBIGUOUS = """
+UPDATE messages SET ambiguous_since = COALESCE(ambiguous_since, last_sent_at)
+WHERE request_id = ?
+"""
+
+_REPLAYED: dict[str, tuple[str, tuple[Callable[[Any], object], ...]]] = {
+    "m": (_AMBIGUOUS, (str,)),
+    "n": (ANSWERED, (str,)),
+    "d": (IDENTIFY, (str, str, str, str, int, str)),
+}
+"""Log entries replayed as the write they stand for: kind -> (SQL, its parameters' types)."""
 
 _FOLD_INTENT = """
 INSERT INTO messages (request_id, line, status, attempts, last_sent_at, updated_at)

@@ -53,6 +53,14 @@ def _add_identity_columns(db: sqlite3.Connection) -> None:
     )
 
 
+ANSWERED = "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'"
+
+IDENTIFY = """
+UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?
+WHERE request_id = ?
+"""
+
+
 class RowSends:
     """Queries over what was sent for which sheet row (mixed into Journal).
 
@@ -64,7 +72,12 @@ class RowSends:
     def _flush(self) -> None:  # pragma: no cover - Journal's
         raise NotImplementedError
 
-    def _write(self, sql: str, params: tuple[object, ...]) -> None:  # pragma: no cover
+    def _write(
+        self, sql: str, params: tuple[object, ...], log: str | None = None
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _entry(self, kind: str, *fields: str | int) -> str | None:  # pragma: no cover
         raise NotImplementedError
 
     def request_id_scheme(self) -> str:
@@ -78,23 +91,17 @@ class RowSends:
         self, request_id: str, row_key: str, user_id: str, content_id: str, oaid: str, sandbox: bool
     ) -> None:
         """Which row, content and scope a request is for (after its `intend`)."""
-        self._write(
-            """
-            UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?
-            WHERE request_id = ?
-            """,
-            (row_key, user_id, content_id, oaid, int(sandbox), request_id),
-        )
+        params = (row_key, user_id, content_id, oaid, int(sandbox), request_id)
+        # Logged: a rerun finds the row's send by it, a lost one would send the row again.
+        self._write(IDENTIFY, params, log=self._entry("d", *params))
 
     def answered(self, request_id: str) -> None:
         """This attempt got a definitive answer that is not an acceptance (160, 429...).
 
         The next attempt then does not take it for one that may have reached eSMS.
         """
-        self._write(
-            "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'",
-            (request_id,),
-        )
+        # Logged: lost, the request would stay `sending` and a later 124 pass for ours.
+        self._write(ANSWERED, (request_id,), log=self._entry("n", request_id))
 
     def row_sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
         """row_key -> its latest request in this scope that was accepted or may have been."""

@@ -10,10 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
+from batch_sender.disposition import _latest_tries
 from batch_sender.errors import UsageError
 from batch_sender.journal import Journal
 from batch_sender.journal_files import journal_path
 from batch_sender.records import STALE_AFTER, Outcome
+from batch_sender.rules import Campaign
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 
@@ -171,3 +173,53 @@ def test_stale_rows_are_held_back_unless_asked(tmp_path: Path, esms: RunningSimu
     assert resent.exit_code == 0
     assert read_results(Path("r.csv"))[1]["status"] == "accepted"
     assert esms.stats()["requests"] == 4
+
+
+def test_a_timed_out_request_stays_in_doubt_after_a_kill_before_the_commit(
+    tmp_path: Path,
+) -> None:
+    """intend, timeout (ambiguous), the run stops (failed), kill -9 inside the group commit."""
+    path = tmp_path / "j.sqlite"
+    campaign = Campaign("c")
+    rid = campaign.request_id("1", "t", "u")
+    Journal.open(path, "c").close()
+    script = f"""
+import os
+from pathlib import Path
+from batch_sender.journal import Journal, Outcome
+j = Journal.open(Path({str(path)!r}), "c", sending=True, commit_interval=3600)
+j.intend({rid!r}, 2)
+j.identify({rid!r}, "row-2", "u", "content", "oa", False)
+j.ambiguous({rid!r})
+j.record({rid!r}, 2, Outcome("failed", message="no answer; not retried: the run stopped"))
+os._exit(137)
+"""
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+
+    rerun = Journal.open(path, "c", sending=True)
+    record = rerun.lookup([rid])[rid]
+    assert record.status == "failed"
+    assert record.may_have_reached  # not a definitive refusal: it may have reached eSMS
+    assert (record.row_key, record.user_id, record.oaid) == ("row-2", "u", "oa")
+    # ...so the rerun tries it again under the same RequestId, which eSMS refuses (124)
+    # if the first one got through, instead of a derived one it would deliver again.
+    assert _latest_tries([rid], rerun, campaign)[rid][0] == rid
+    rerun.close()
+
+
+def test_a_definitive_answer_survives_a_kill_before_the_commit(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal.open(path, "c").close()
+    script = f"""
+import os
+from pathlib import Path
+from batch_sender.journal import Journal
+j = Journal.open(Path({str(path)!r}), "c", sending=True, commit_interval=3600)
+j.intend("r", 2)
+j.answered("r")  # 429: eSMS refused this attempt
+os._exit(137)
+"""
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    rerun = Journal.open(path, "c", sending=True)
+    assert rerun.lookup(["r"])["r"].status == "failed"
+    rerun.close()
