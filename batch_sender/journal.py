@@ -451,7 +451,9 @@ class Journal(RowSends):
         if not request_id and delivery.smsid:
             self._flush()
             row = self._db.execute(
-                "SELECT request_id FROM messages WHERE smsid = ?", (delivery.smsid,)
+                # smsid != '': the partial index messages_smsid serves only a WHERE that implies it
+                "SELECT request_id FROM messages WHERE smsid = ? AND smsid != ''",
+                (delivery.smsid,),
             ).fetchone()
             request_id = row[0] if row else ""
         known = bool(request_id) and (
@@ -502,7 +504,8 @@ class Journal(RowSends):
             rows = self._db.execute(
                 f"""
                 SELECT COALESCE(NULLIF(d.request_id, ''), m.request_id), d.delivery, d.error, d.at
-                FROM deliveries d LEFT JOIN messages m ON d.request_id = '' AND m.smsid = d.smsid
+                FROM deliveries d LEFT JOIN messages m
+                    ON d.request_id = '' AND m.smsid = d.smsid AND m.smsid != ''
                 WHERE COALESCE(NULLIF(d.request_id, ''), m.request_id) IN ({marks})
                 """,
                 batch,
@@ -519,7 +522,7 @@ class Journal(RowSends):
             """
             SELECT COUNT(*) FROM deliveries d
             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = d.request_id)
-              AND NOT EXISTS (SELECT 1 FROM messages m WHERE d.smsid != '' AND m.smsid = d.smsid)
+              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.smsid = d.smsid AND m.smsid != '')
             """
         ).fetchone()
         return int(row[0])

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
+from batch_sender.delivery import Delivery
 from batch_sender.disposition import _latest_tries
 from batch_sender.errors import UsageError
 from batch_sender.journal import Journal
@@ -223,3 +224,27 @@ os._exit(137)
     rerun = Journal.open(path, "c", sending=True)
     assert rerun.lookup(["r"])["r"].status == "failed"
     rerun.close()
+
+
+def test_smsid_look_ups_use_the_smsid_index(tmp_path: Path) -> None:
+    """eSMS's reports carry only the SMSID: each must not scan the whole campaign."""
+    journal = Journal(tmp_path / "j.sqlite")
+    for n in range(50):
+        journal.sending(f"r{n}", n + 2)
+        journal.record(f"r{n}", n + 2, Outcome("accepted", "100", f"sms-{n}"))
+    journal.commit()
+    asked: list[str] = []
+    journal._call(lambda: journal._conn.set_trace_callback(asked.append))
+    assert journal.record_delivery(Delivery("", "sms-7", "delivered", "", "t")) == "r7"
+    assert journal.deliveries(["r7"]) == {"r7": ("delivered", "", "t")}
+    journal.record_delivery(Delivery("", "stranger", "delivered", "", "t"))
+    assert journal.unknown_deliveries() == 1
+    journal._call(lambda: journal._conn.set_trace_callback(None))
+    by_smsid = [s for s in asked if "smsid =" in s and s.lstrip().upper().startswith("SELECT")]
+    assert len(by_smsid) == 4, asked
+    for sql in by_smsid:
+        plan = journal._db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+        steps = [str(step[-1]) for step in plan]
+        assert any("messages_smsid" in s for s in steps), (sql, steps)
+        assert not any(s.startswith("SCAN m") for s in steps), (sql, steps)
+    journal.close()
