@@ -209,10 +209,10 @@ def test_6_half_open_connections_are_dropped_and_a_real_report_gets_through(
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"GET /esms/call")
             attackers.append(s)
-        started = time.monotonic()
-        status, _ = get(url, {**GOOD, "SMSID": "real-report"})
+        # Not starved: answered within get's timeout (no wall-clock bound of
+        # our own, which a loaded shared machine could miss).
+        status, _ = get(url, {**GOOD, "SMSID": "real-report"}, timeout=3)
         assert status == 200
-        assert time.monotonic() - started < 2
         closed = 0
         for s in attackers:
             s.settimeout(3)
@@ -262,10 +262,9 @@ def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"GET /esms/callback/t0ken-for-tests?SMSID=")
             attackers.append(s)
-        started = time.monotonic()
+        # Not starved: answered within get's timeout, the only time bound asserted.
         status, _ = get(url, {**GOOD, "SMSID": "real-report"}, timeout=3)
         assert status == 200
-        assert time.monotonic() - started < 3
     finally:
         for s in attackers:
             s.close()
@@ -395,6 +394,19 @@ def _send_process(path: Path, output: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _announced(output: Path) -> int:
+    """Requests send has marked, committed or still only in its intent logs."""
+    journal = journal_path(output)
+    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+        found = {rid for (rid,) in db.execute("SELECT request_id FROM messages")}
+    for log in (f"{journal}-intents", f"{journal}-intents-1"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(log).read_text().splitlines():
+                if line.startswith('["i",'):
+                    found.add(json.loads(line)[2])
+    return len(found)
+
+
 def test_1_a_stalled_esms_never_holds_the_journal(tmp_path: Path) -> None:
     """eSMS stalls with requests in flight: the receiver's report still goes straight in."""
     path = write_csv(tmp_path / "c.csv", message_rows(4))
@@ -405,10 +417,12 @@ def test_1_a_stalled_esms_never_holds_the_journal(tmp_path: Path) -> None:
         args = ["--rate", "0", "--concurrency", "4", "--timeout", "10", "--chunk-rows", "2"]
         send = _send_process(path, "r.csv", *args, *esms.args)
         deadline = time.monotonic() + 10
-        while esms.stats()["slowed"] < 4:  # four requests stuck in the stall
+        # Four requests stuck in the stall, and send's marks of all four written.
+        while esms.stats()["slowed"] < 4 or _announced(Path("r.csv")) < 4:
             assert time.monotonic() < deadline and send.poll() is None
             time.sleep(0.02)
-        time.sleep(0.2)  # send has read its next chunk meanwhile
+        # Both chunks are read and the four marks written (each before its request
+        # went out): before, those writes began the transaction that stayed open.
         other = sqlite3.connect(journal_path(Path("r.csv")), timeout=0.5, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # "database is locked" while send held a transaction
         other.execute("ROLLBACK")
