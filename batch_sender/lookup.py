@@ -110,15 +110,21 @@ async def look_up(
                 journal.commit()
         finally:
             await session.close()
-            # Pages already answered stay recorded even when a later one fails.
-            if outcome.found and journal.try_lock():
-                try:
-                    rewrite_deliveries(results, journal)
-                finally:
-                    journal.unlock()
+            # Pages already answered stay recorded even when a later one fails; and
+            # reports a killed receiver stored but never wrote out are folded in too.
+            _fold_into(results, journal)
     finally:
         journal.close()
     return outcome
+
+
+def _fold_into(results: Path, journal: Journal) -> None:
+    """The journal's reports into the result file, unless a send is writing it."""
+    if results.exists() and journal.try_lock():
+        try:
+            rewrite_deliveries(results, journal)
+        finally:
+            journal.unlock()
 
 
 def busy(data: dict[str, Any]) -> str | None:

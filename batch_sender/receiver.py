@@ -126,7 +126,9 @@ class Receiver:
     rejected: int = 0
     logged: int = 0
     """Reports kept in the reports log because the journal was busy."""
-    changed: bool = False
+    changed: bool = True
+    """The result file may lack reports the journal holds: a receiver killed between
+    its 200s and its rewrite left them there, so the first rewrite folds them in."""
     counts: dict[str, int] = field(default_factory=dict)
     _unknown_kept: int | None = None
     _executor: ThreadPoolExecutor = field(

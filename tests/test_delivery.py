@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from batch_sender.cli import cli
 from batch_sender.delivery import BadReport, from_report, parse_error_info
 from batch_sender.journal import Journal
-from batch_sender.receiver import Receiver, receiver_app
+from batch_sender.receiver import Receiver, receiver_app, serve_callbacks
 from batch_sender.simulator import SimulatorConfig
 
 from .conftest import CREDENTIALS, message_rows, read_results, simulator_running, write_csv
@@ -219,3 +219,64 @@ async def test_hostile_callers_get_4xx_and_the_receiver_keeps_running(tmp_path: 
     finally:
         await client.close()
         receiver.journal.close()
+
+
+def test_reports_stored_by_a_killed_receiver_reach_the_result_file(tmp_path: Path) -> None:
+    """A receiver killed between its 200s and its rewrite: the next receiver or status folds them.
+
+    Every report it answered is in the journal; none may stay out of the result file.
+    """
+    path = write_csv(tmp_path / "c.csv", message_rows(5))
+    with simulator_running(SimulatorConfig(seed=3)) as esms:
+        sent = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", *esms.args])
+        assert sent.exit_code == 0, sent.output
+    rows = read_results(Path("r.csv"))
+    journal = Journal(Path("r.csv.journal.sqlite"))
+    try:
+        for row in rows:  # what the killed receiver stored and answered 200 for
+            journal.record_delivery(
+                from_report(
+                    {"SMSID": row["SMSID"], "RequestId": "", "SendStatus": "5", "SendSuccess": "1"}
+                )
+            )
+        journal.commit()
+    finally:
+        journal.close()
+    assert {r["delivery"] for r in read_results(Path("r.csv"))} == {""}
+
+    async def start_and_stop() -> None:
+        stop = asyncio.Event()
+        stop.set()  # Ctrl-C at once: nothing new arrives
+        await serve_callbacks(
+            Path("r.csv"),
+            host="127.0.0.1",
+            port=0,
+            token=None,
+            every=60,
+            say=lambda _: None,
+            stop=stop,
+        )
+
+    asyncio.run(start_and_stop())
+    assert [r["delivery"] for r in read_results(Path("r.csv"))] == ["delivered"] * 5
+
+
+def test_status_folds_reports_a_killed_receiver_stored(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    with simulator_running(SimulatorConfig(seed=4)) as esms:
+        # No CallbackUrl: GetCallback knows nothing of them, so status learns nothing new.
+        sent = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", *esms.args])
+        assert sent.exit_code == 0, sent.output
+        rows = read_results(Path("r.csv"))
+        journal = Journal(Path("r.csv.journal.sqlite"))
+        try:
+            journal.record_delivery(
+                from_report({"SMSID": rows[0]["SMSID"], "SendStatus": "5", "SendSuccess": "1"})
+            )
+            journal.commit()
+        finally:
+            journal.close()
+        status = ["status", "r.csv", "--status-base-url", esms.url, *CREDENTIALS]
+        result = CliRunner().invoke(cli, status)
+        assert result.exit_code == 0, result.output
+    assert read_results(Path("r.csv"))[0]["delivery"] == "delivered"
