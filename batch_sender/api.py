@@ -524,7 +524,8 @@ def _progress(on_progress: Callable[[Progress], None]) -> Callable[[int, int], N
 
 
 def _with_base_url(job: SendJob, url: str) -> SendJob:
-    return dataclasses.replace(job, config=dataclasses.replace(job.config, base_url=url))
+    config = dataclasses.replace(job.config, base_url=url, simulated=True)
+    return dataclasses.replace(job, config=config)
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -95,7 +95,7 @@ async def send_campaign(
     cancelled = False
     try:
         job = for_journal(job, journal)
-        journal.remember_scope(job.config.credentials.oaid, job.config.options.sandbox)
+        journal.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
 

@@ -86,7 +86,7 @@ def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
     options = job.config.options
     return Rules(
         campaign=job.campaign,
-        oaid=job.config.credentials.oaid,
+        oaid=job.config.scope_oaid,
         sandbox=options.sandbox,
         resend_stale=job.resend_stale,
         resend_changed=job.resend_changed,
@@ -124,9 +124,7 @@ class _SheetContent:
 def new_plan(job: SendJob, journal: Journal) -> Plan:
     """The counts the journal gives before any row is read."""
     plan = Plan(resumed=journal.resumed)
-    plan.earlier_rows = journal.has_row_sends(
-        job.config.credentials.oaid, job.config.options.sandbox
-    )
+    plan.earlier_rows = journal.has_row_sends(job.config.scope_oaid, job.config.options.sandbox)
     rules = job_rules(job, plan)
     plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
     if not rules.sandbox:
@@ -218,7 +216,7 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
     options = job.config.options
     campaign = dataclasses.replace(
         job.campaign,
-        scope=send_scope(job.config.credentials.oaid, options.sandbox),
+        scope=send_scope(job.config.scope_oaid, options.sandbox),
         scheme=journal.request_id_scheme(),
     )
     return dataclasses.replace(job, campaign=campaign)

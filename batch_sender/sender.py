@@ -46,6 +46,14 @@ class SendConfig:
     backoff: float = 0.5
     unreachable_after: float = 60.0
     """Stop the run when no request has had any HTTP answer for this long."""
+    simulated: bool = False
+    """Sending to the simulator: its sends must never count as the OA's real ones."""
+
+    @property
+    def scope_oaid(self) -> str:
+        """The OAID the journal files sends under (a simulated run has its own)."""
+        oaid = self.credentials.oaid
+        return f"simulator:{oaid}" if self.simulated else oaid
 
     @property
     def send_url(self) -> str:
@@ -262,7 +270,7 @@ class Sender:
                 message.row_key,
                 message.user_id,
                 message.content_id or message.request_id,
-                self.config.credentials.oaid,
+                self.config.scope_oaid,
                 options.sandbox,
             )
         started = self.clock()

@@ -98,6 +98,22 @@ def test_a_real_run_after_a_sandbox_trial_to_another_output_is_really_sent(
     assert_every_row_really_sent(results, esms)
 
 
+def test_a_real_run_after_a_simulated_trial_to_the_same_output_sends_every_row(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    # The account's real keys are in the environment (.env) during the trial.
+    path = sheet(tmp_path, 10)
+    trial = run("send", str(path), "-o", "r.csv", "--simulate", "--rate", "0", *esms.args[2:])
+    assert trial.exit_code == 0, trial.output
+    assert esms.stats()["requests"] == 0
+
+    real = run("send", str(path), "-o", "r.csv", "--rate", "0", *esms.args)
+    assert real.exit_code == 0, real.output
+    results = read_results(Path("r.csv"))
+    assert_every_row_really_sent(results, esms)
+    assert len(delivered(esms)) == 10
+
+
 def test_request_ids_take_in_the_oaid_and_sandbox() -> None:
     def rid(oaid: str, sandbox: bool) -> str:
         return Campaign("c", send_scope(oaid, sandbox), "2").request_id("1", "t", "u")
