@@ -149,7 +149,9 @@ async def send_message(
         # Not an answer (a proxy's JSON, a half-built reply): the request may
         # have been accepted, so it is retried with the same RequestId.
         raise Transient("answer has no CodeResult", ambiguous=True)
-    answer = Answer.from_json(data)
+    answer = Answer.from_json(data).without(
+        str(body.get("ApiKey", "")), str(body.get("SecretKey", ""))
+    )
     if answer.verdict is Verdict.RETRY:
         reason = f"CodeResult {answer.code}" + (f" {answer.message}" if answer.message else "")
         raise Transient(reason, ambiguous=False, answer=answer)

@@ -16,6 +16,8 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from batch_sender.esms import outside_text
+
 DELIVERED = "delivered"
 FAILED = "failed"
 PENDING = "pending"
@@ -68,6 +70,7 @@ def from_report(params: Mapping[str, object], now: dt.datetime | None = None) ->
     else:
         delivery = PENDING
     error, reported_at = parse_error_info(_text(fields.get("errorinfo")))
+    error = outside_text(error)  # its JSON may decode to a lone surrogate
     if delivery == DELIVERED:
         error = ""
     when = reported_at or (now or dt.datetime.now(VIETNAM)).astimezone(VIETNAM)
@@ -150,7 +153,7 @@ def _name(key: str) -> str:
 
 
 def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
+    return "" if value is None else outside_text(value).strip()
 
 
 def _number(value: object) -> int | None:

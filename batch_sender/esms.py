@@ -6,7 +6,8 @@ REFERENCE.md); nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -128,6 +129,23 @@ class Verdict(Enum):
     ACCOUNT = "account"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def outside_text(value: object) -> str:
+    """Text that came from outside, storable: JSON's "\\ud800" decodes to a lone
+    surrogate that UTF-8 (the journal, the result file, the terminal) refuses."""
+    return _SURROGATE.sub("\ufffd", str(value))
+
+
+def redacted(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` without the account's keys: servers and gateways echo the request back."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 @dataclass(frozen=True)
 class Answer:
     """What eSMS answered to one request (CodeResult kept as the string it sent)."""
@@ -139,9 +157,15 @@ class Answer:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Answer:
         return cls(
-            code=str(data["CodeResult"]).strip(),
-            smsid=str(data.get("SMSID") or ""),
-            message=str(data.get("ErrorMessage") or ""),
+            code=outside_text(data["CodeResult"]).strip(),
+            smsid=outside_text(data.get("SMSID") or ""),
+            message=outside_text(data.get("ErrorMessage") or ""),
+        )
+
+    def without(self, *secrets: str) -> Answer:
+        """The answer with `secrets` taken out of what it says."""
+        return replace(
+            self, smsid=redacted(self.smsid, secrets), message=redacted(self.message, secrets)
         )
 
     @property

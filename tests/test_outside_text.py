@@ -1,0 +1,70 @@
+"""Text from outside (eSMS's answers, callbacks) is stored and shown safely.
+
+A lone surrogate (valid JSON: "\\ud800") that UTF-8 refuses, and the account's
+keys echoed back by a server that reflects the request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from batch_sender.cli import cli
+
+from .conftest import RunningSimulator, message_rows, read_results, write_csv
+from .test_delivery import hostile_client
+
+
+def _answering(esms: RunningSimulator, answer: Any) -> None:
+    def install() -> None:
+        esms.simulator._accept = answer  # type: ignore[method-assign]
+
+    esms.call(install)
+
+
+def test_a_lone_surrogate_in_error_message_is_stored_replaced(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    _answering(esms, lambda _body: {"CodeResult": "146", "ErrorMessage": "bad \ud800 thing"})
+    args = ["send", str(path), "-o", "r.csv", "--rate", "0", "--max-attempts", "1", *esms.args]
+    for _run in range(2):  # the rerun replays the answer log
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        rows = read_results(Path("r.csv"))
+        assert [r["ErrorMessage"] for r in rows] == ["bad \ufffd thing"] * 3
+        assert "Traceback" not in result.output
+
+
+def test_keys_a_server_echoes_back_are_never_stored_or_shown(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    _answering(esms, lambda body: {"CodeResult": "99", "ErrorMessage": f"bad request: {body}"})
+    args = ["send", str(path), "-o", "r.csv", "--rate", "0", "--max-attempts", "1", *esms.args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    keys = [esms.args[i + 1] for i, a in enumerate(esms.args) if a in ("--api-key", "--secret-key")]
+    assert len(keys) == 2
+    text = Path("r.csv").read_text() + result.output
+    assert "bad request: {'ApiKey': '***', 'SecretKey': '***'" in text
+    assert not any(key in text for key in keys)
+
+
+async def test_a_callback_with_a_lone_surrogate_poisons_no_later_report(tmp_path: Path) -> None:
+    client, receiver = await hostile_client(tmp_path)
+    url = "/esms/callback/s3cret-token"
+    base = {"SendStatus": "5", "SendSuccess": "0", "SendFailed": "1", "TypeId": "25"}
+    try:
+        bad = {**base, "RequestId": "r1", "SMSID": "s1", "error_info": '"\\ud800"'}
+        assert (await client.get(url, params=bad)).status == 200
+        good = {**base, "RequestId": "r2", "SMSID": "s2", "error_info": "ok"}
+        assert (await client.get(url, params=good)).status == 200
+        stored = receiver.journal.deliveries(["r1", "r2"])
+        assert stored["r1"][:2] == ("failed", "\ufffd")
+        assert stored["r2"][:2] == ("failed", "ok")
+    finally:
+        await client.close()
+        receiver.journal.close()  # commits: nothing unstorable was queued
