@@ -6,6 +6,7 @@ import contextlib
 import csv
 import glob
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +128,15 @@ def csv_fields(values: list[Any]) -> list[str] | None:
     ]
 
 
+# All of C0: openpyxl's own escape() stops at \x19 and leaves ESC and \x1a-\x1f
+# to fail as IllegalCharacterError (an eSMS ErrorMessage with a colour code).
+_CONTROL = re.compile("[\x00-\x1f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"_x{ord(match.group(0)):04x}_"
+
+
 class XlsxWriter:
     """Streams rows into a one-sheet workbook: every input value a text cell, never a formula.
 
@@ -159,11 +169,10 @@ class XlsxWriter:
 
     def _text(self, value: object) -> object:
         from openpyxl.cell import WriteOnlyCell
-        from openpyxl.utils.escape import escape
 
         # Control characters cannot stand in XLSX XML: Excel's own _xHHHH_
         # escapes keep them, and openpyxl or Excel reading the file get them back.
-        cell = WriteOnlyCell(self.sheet, escape(str(value)))
+        cell = WriteOnlyCell(self.sheet, _CONTROL.sub(_escaped, str(value)))
         cell.data_type = "s"  # openpyxl would take a leading "=" as a formula
         return cell
 

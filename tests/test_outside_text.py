@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from batch_sender.cli import cli
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
+from .test_bad_day import _read_any
 from .test_delivery import hostile_client
 
 
@@ -68,3 +69,23 @@ async def test_a_callback_with_a_lone_surrogate_poisons_no_later_report(tmp_path
     finally:
         await client.close()
         receiver.journal.close()  # commits: nothing unstorable was queued
+
+
+def test_control_characters_from_esms_and_the_sheet_fit_an_xlsx_result_file(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    rows = message_rows(2)
+    rows[0][1] = "Hi\x1b[31m there \x07bell \x1f"
+    path = write_csv(tmp_path / "c.csv", rows)
+    _answering(esms, lambda _body: {"CodeResult": "-1", "ErrorMessage": "+1-2\x1b[31m\ttab"})
+    args = ["send", str(path), "-o", "r.xlsx", "--rate", "0", "--max-attempts", "1", *esms.args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    got = _read_any(Path("r.xlsx"))
+    # a leading "+" is made inert (issue 12); the control characters stay
+    assert [r["ErrorMessage"] for r in got] == ["'+1-2\x1b[31m\ttab"] * 2
+    assert got[0]["text"] == rows[0][1]  # the user's text, as they wrote it
+
+    validated = CliRunner().invoke(cli, ["validate", str(path), "-o", "v.xlsx"])
+    assert validated.exit_code == 0, validated.output
+    assert _read_any(Path("v.xlsx"))[0]["text"] == rows[0][1]
