@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import glob
 import os
 import re
@@ -51,16 +52,34 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed into place if the block succeeds."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+    try:
+        handle, temp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"
+        )
+    except OSError as exc:
+        raise _naming(exc, path) from None
     os.close(handle)
     temp = Path(temp_name)
     try:
         temp.chmod(0o666 & ~_umask())
         yield temp
         temp.replace(path)
-    except BaseException:
+    except BaseException as exc:
         temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
+
+
+# What a full or read-only disk raises, whichever write or rename meets it.
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """A failed write named after the file the user asked for, not our temporary one."""
+    if exc.errno not in WRITE_FAILURES:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 @contextlib.contextmanager

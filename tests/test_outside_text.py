@@ -6,9 +6,12 @@ keys echoed back by a server that reflects the request.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
@@ -89,3 +92,32 @@ def test_control_characters_from_esms_and_the_sheet_fit_an_xlsx_result_file(
     validated = CliRunner().invoke(cli, ["validate", str(path), "-o", "v.xlsx"])
     assert validated.exit_code == 0, validated.output
     assert _read_any(Path("v.xlsx"))[0]["text"] == rows[0][1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate", "c.csv", "-o", "v.csv"],
+        ["validate", "c.csv", "-o", "v.xlsx"],
+        ["validate", "c.csv", "--summary-json", "v.json"],
+        ["preview", "c.csv", "-o", "v.html"],
+    ],
+)
+def test_a_full_disk_is_one_line_naming_the_file_and_no_half_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    write_csv(tmp_path / "c.csv", message_rows(3))
+    target = command[-1]
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)  # the last step of every atomic write
+    monkeypatch.setattr(Path, "replace", full)
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: cannot write {target}: No space left on device; free space and rerun"
+    )
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in Path().iterdir()) == ["c.csv"]

@@ -32,6 +32,15 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
+        except OSError as exc:
+            from batch_sender.files import WRITE_FAILURES
+            from batch_sender.journal import WriteFailed
+
+            if exc.errno not in WRITE_FAILURES or not exc.filename:
+                raise
+            failed = WriteFailed(str(exc.filename), Path(exc.filename), exc)
+            click.echo(f"Error: {failed.cli_message}", err=True)
+            sys.exit(failed.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
