@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,21 @@ def test_a_full_disk_is_one_line_naming_the_file_and_no_half_file(
     )
     assert "Traceback" not in result.output
     assert sorted(p.name for p in Path().iterdir()) == ["c.csv"]
+
+
+@pytest.mark.parametrize("closed", [2, 1])
+def test_a_closed_stderr_or_stdout_changes_neither_exit_status_nor_files(
+    tmp_path: Path, closed: int
+) -> None:
+    write_csv(tmp_path / "c.csv", message_rows(3))
+    command = ["send", "c.csv", "-o", "r.csv", "--simulate", "--rate", "0"]
+    done = subprocess.run(
+        [sys.executable, "-m", "batch_sender", *command, "--summary-json", "s.json"],
+        preexec_fn=lambda: os.close(closed),  # as `2>&-` does
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 3
+    assert Path("s.json").exists()

@@ -8,6 +8,10 @@ module per family of commands registers them on it.
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 from batch_sender.cli import audience, campaign, delivery, simulator
 from batch_sender.cli.base import cli
 from batch_sender.settings import DELIMITER_NAMES, check_base_url
@@ -25,4 +29,27 @@ __all__ = [
 
 
 def main() -> None:
+    _standard_streams()
     cli(prog_name="batch-sender")
+
+
+def _standard_streams() -> None:
+    """Give a closed stdin, stdout or stderr (`2>&-`, some schedulers) /dev/null.
+
+    Python leaves sys.stderr None then, and the next file opened (a journal, a
+    result file) would take descriptor 2 and receive whatever is printed there.
+    """
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: /dev/null takes the descriptor
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            stream = open(fd, mode, encoding="utf-8", closefd=False)  # noqa: SIM115
+        else:  # a file opened since holds it: leave that file be
+            stream = Path(os.devnull).open(mode, encoding="utf-8")  # noqa: SIM115
+        setattr(sys, name, stream)
