@@ -30,12 +30,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Concatenate, ParamSpec, TypeVar
+from typing import IO, Any, TypeVar
 
 from batch_sender.delivery import Delivery
+from batch_sender.delivery_store import DeliveryStore
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal_files import (
@@ -55,6 +56,7 @@ from batch_sender.row_sends import (
     RowSends,
     _add_identity_columns,
 )
+from batch_sender.writer_calls import _in_writer, _InWriter
 
 SCHEMA_VERSION = "1"
 RESERVE_BYTES = 256 * 1024
@@ -86,41 +88,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_request_id ON deliveries (request_id);
 """
-
-
-class _Rows:
-    """A statement's rows, fetched in the journal's thread."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self._rows = rows
-
-    def fetchone(self) -> Any:
-        return self._rows[0] if self._rows else None
-
-    def fetchall(self) -> list[Any]:
-        return self._rows
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
-
-
-class _InWriter:
-    """The connection as the journal's queries see it: each statement runs in its thread.
-
-    The connection is the journal thread's alone, so a query never meets a
-    batch half-committed, whichever thread asks.
-    """
-
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
-
-    def execute(self, sql: str, params: Sequence[object] = ()) -> _Rows:
-        conn = self._journal._conn
-        return self._journal._call(lambda: _Rows(conn.execute(sql, params).fetchall()))
-
-    def executemany(self, sql: str, seq: Iterable[Sequence[object]]) -> None:
-        conn, rows = self._journal._conn, list(seq)
-        self._journal._call(lambda: conn.executemany(sql, rows))
 
 
 class WriteFailed(BatchSenderError):
@@ -188,23 +155,10 @@ _quote = json.encoder.encode_basestring_ascii
 _write_fd = os.write
 """How log entries reach the disk (tests replace it to fill the disk)."""
 
-_P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _in_writer(
-    method: Callable[Concatenate[Journal, _P], _R],
-) -> Callable[Concatenate[Journal, _P], _R]:
-    """Run a method that touches SQLite in the journal's own thread, and wait for it."""
-
-    def call(journal: Journal, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return journal._call(lambda: method(journal, *args, **kwargs))
-
-    call.__name__, call.__doc__ = method.__name__, method.__doc__
-    return call
-
-
-class Journal(RowSends):
+class Journal(DeliveryStore, RowSends):
     def __init__(
         self,
         path: Path,
@@ -438,95 +392,6 @@ class Journal(RowSends):
             )
         self._write(_RECORD, params, log=entry)
 
-    @_in_writer
-    def record_delivery(self, delivery: Delivery, *, keep_unknown: bool = True) -> str | None:
-        """Keep a delivery report; the RequestId it belongs to, or None if no send knows it.
-
-        Reports repeat (eSMS retries, GetCallback overlaps): a final outcome is
-        never replaced by `pending`, so recording one twice changes nothing.
-        keep_unknown=False drops a report no send knows (the receiver's store
-        for those is bounded: strangers could otherwise fill the disk).
-        """
-        request_id = delivery.request_id
-        if not request_id and delivery.smsid:
-            self._flush()
-            row = self._db.execute(
-                # smsid != '': the partial index messages_smsid serves only a WHERE that implies it
-                "SELECT request_id FROM messages WHERE smsid = ? AND smsid != ''",
-                (delivery.smsid,),
-            ).fetchone()
-            request_id = row[0] if row else ""
-        known = bool(request_id) and (
-            self._db.execute(
-                "SELECT 1 FROM messages WHERE request_id = ?", (request_id,)
-            ).fetchone()
-            is not None
-        )
-        if not known and not keep_unknown:
-            return None
-        self._write(
-            """
-            INSERT INTO deliveries
-                (key, request_id, smsid, delivery, error, at, received_at, price)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (key) DO UPDATE SET
-                request_id = CASE WHEN excluded.request_id != '' THEN excluded.request_id
-                                  ELSE deliveries.request_id END,
-                delivery = excluded.delivery, error = excluded.error, at = excluded.at,
-                received_at = excluded.received_at,
-                price = CASE WHEN excluded.price != '' THEN excluded.price
-                             ELSE deliveries.price END
-            WHERE deliveries.delivery = 'pending' OR excluded.delivery != 'pending'
-            """,
-            (
-                delivery.key if delivery.request_id else (request_id or delivery.key),
-                request_id,
-                delivery.smsid,
-                delivery.delivery,
-                delivery.error,
-                delivery.at,
-                self.clock(),
-                delivery.price,
-            ),
-        )
-        # Kept even when unknown: the report can beat send's commit of the answer.
-        return request_id if known else None
-
-    @_in_writer
-    def deliveries(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
-        """RequestId -> (delivery, delivery_error, delivered_at) for those reported."""
-        self._flush()
-        ids = [r for r in request_ids if r]
-        found: dict[str, tuple[str, str, str]] = {}
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
-            rows = self._db.execute(
-                f"""
-                SELECT COALESCE(NULLIF(d.request_id, ''), m.request_id), d.delivery, d.error, d.at
-                FROM deliveries d LEFT JOIN messages m
-                    ON d.request_id = '' AND m.smsid = d.smsid AND m.smsid != ''
-                WHERE COALESCE(NULLIF(d.request_id, ''), m.request_id) IN ({marks})
-                """,
-                batch,
-            )
-            for rid, delivery, error, at in rows:
-                found[rid] = (delivery, error, at)
-        return found
-
-    @_in_writer
-    def unknown_deliveries(self) -> int:
-        """Reports kept that no send of this campaign knows (yet)."""
-        self._flush()
-        row = self._db.execute(
-            """
-            SELECT COUNT(*) FROM deliveries d
-            WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = d.request_id)
-              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.smsid = d.smsid AND m.smsid != '')
-            """
-        ).fetchone()
-        return int(row[0])
-
     @property
     def reports_path(self) -> Path:
         return self.path.with_name(self.path.name + REPORTS_SUFFIX)
@@ -592,57 +457,6 @@ class Journal(RowSends):
             self._pending.clear()
         self._stuck = None
         self.failure = None
-
-    @_in_writer
-    def unreported(self) -> list[str]:
-        """eSMS's SMSIDs of accepted messages with no final delivery report yet.
-
-        A report may have been matched by RequestId or, when it came with
-        RequestId empty (as eSMS sends them), only by SMSID.
-        """
-        self._flush()
-        return [
-            smsid
-            for (smsid,) in self._db.execute(
-                """
-                SELECT smsid FROM messages
-                -- eSMS stores no sandbox message: nothing to ask about those
-                WHERE status = 'accepted' AND smsid != '' AND sandbox = 0
-                    AND request_id NOT IN
-                        (SELECT request_id FROM deliveries WHERE delivery != 'pending')
-                    AND smsid NOT IN (SELECT smsid FROM deliveries WHERE delivery != 'pending')
-                ORDER BY line
-                """
-            )
-        ]
-
-    @_in_writer
-    def accepted_without_smsid(self) -> int:
-        """Accepted rows eSMS gave no SMSID (accepted through 124): no report can find them."""
-        self._flush()
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM messages WHERE status = 'accepted' AND smsid = ''"
-        ).fetchone()
-        return int(row[0])
-
-    @_in_writer
-    def accepted_times(self) -> list[float]:
-        """When each accepted message's answer was recorded (for the report's chart)."""
-        self._flush()
-        rows = self._db.execute("SELECT updated_at FROM messages WHERE status = 'accepted'")
-        return [t for (t,) in rows]
-
-    @_in_writer
-    def delivery_times(self) -> list[tuple[str, str, float]]:
-        """(delivery, at, received_at) of every report."""
-        self._flush()
-        return list(self._db.execute("SELECT delivery, at, received_at FROM deliveries"))
-
-    @_in_writer
-    def prices(self) -> list[str]:
-        """eSMS's TotalPrice of every delivery report that carried one."""
-        self._flush()
-        return [p for (p,) in self._db.execute("SELECT price FROM deliveries WHERE price != ''")]
 
     def _write(self, sql: str, params: tuple[object, ...], log: str | None = None) -> None:
         """Queue a write for the next batch; with `log`, on disk before this returns.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from batch_sender.records import _COLUMNS, Record
 
 if TYPE_CHECKING:
-    from batch_sender.journal import _InWriter
+    from batch_sender.writer_calls import _InWriter
 
 
 REQUEST_ID_SCHEME = "request_ids"
