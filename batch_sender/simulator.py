@@ -510,6 +510,11 @@ class Report:
     waiting: bool = False
     """Not sent to Zalo yet (SendStatus 2): GetCallback's answer before the verdict."""
 
+    @property
+    def charged(self) -> int:
+        """The pages' failed samples cost 0.0000: Zalo's refusal is not charged."""
+        return 0 if self.failed else self.price
+
     def zalo(self) -> dict[str, Any]:
         """Zalo's answer as the pages' samples carry it."""
         if self.failed:
@@ -528,7 +533,7 @@ class Report:
         """The GET's query string, parameter for parameter as the page's sample of the style."""
         zalo = json.dumps(self.zalo(), separators=(",", ":"), ensure_ascii=False)
         sent, failed = ("0", "1") if self.failed else ("1", "0")
-        price = f"{self.price:.4f}"
+        price = f"{self.charged:.4f}"
         counts = [
             ("SMSID", self.smsid),
             ("SendFailed", failed),
@@ -588,7 +593,7 @@ class Report:
             "SendFailed": int(self.failed),
             "SendSuccess": int(done and not self.failed),
             "SendStatus": 5 if done else 2,
-            "TotalPrice": float(self.price),
+            "TotalPrice": float(self.charged),
             "TotalReceiver": 1,
             "TotalSent": int(done),
             "RequestId": None,

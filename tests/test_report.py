@@ -67,13 +67,14 @@ def test_report_gives_rates_reasons_cost_and_the_failed_followers() -> None:
         f"why delivery failed: {len(failed)} the follower's Zalo is inactive, refused the "
         "message or is too old (Zalo -114)"
     ) in out
-    assert f"cost: {80 * 350:,} VND (TotalPrice summed over 80 delivery reports)" in out
+    # The pages' failed samples cost 0.0000: only delivered messages are charged.
+    assert f"cost: {delivered * 350:,} VND (TotalPrice summed over 80 delivery reports)" in out
     ids = Path("failed.txt").read_text("utf-8").splitlines()
     assert sorted(ids) == sorted(failed)  # exactly the failed followers, one a line
     assert f"failed ids: {len(failed)} in failed.txt" in out
     page = Path("report.html").read_text("utf-8")
     assert "<h1>Campaign c</h1>" in page and ">Zalo -114<" in page
-    assert f"{80 * 350:,} VND" in page and "% of accepted" in page
+    assert f"{delivered * 350:,} VND" in page and "% of accepted" in page
     # The list keeps them out of the next campaign as it is.
     again = CliRunner().invoke(cli, ["validate", "c.csv", "--exclude", "failed.txt"])
     assert f"{len(failed)} excluded" in again.output
