@@ -142,6 +142,8 @@ def _failure(cause: BaseException) -> tuple[str, str]:
     text = (cause.strerror if isinstance(cause, OSError) else None) or str(cause)
     if code == errno.ENOSPC or "disk is full" in text.lower():
         return os.strerror(errno.ENOSPC), "free space and rerun"
+    if "disk i/o error" in text.lower():  # what SQLite says when WAL files cannot grow
+        return text, "is the disk full? free space and rerun"
     if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text.lower():
         return text, "make the folder writable and rerun"
     if isinstance(cause, sqlite3.Error) and _is_busy(cause):
@@ -185,9 +187,11 @@ class Journal(DeliveryStore, RowSends):
             self._add_price_column()
             _add_identity_columns(self._conn)
             self._check()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            # Busy, read-only, no room: not damage, and one line for every command
+            # that opens a journal (report and status too), never a traceback.
             self._conn.close()
-            raise  # busy, read-only, no room: not damage
+            raise JournalError(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
             # A garbage header ("file is not a database") fails the first
             # PRAGMA, before _check: every command that opens a journal says so in one line.

@@ -665,3 +665,37 @@ def test_10_the_receiver_recovers_once_the_disk_has_room_again(
     finally:
         receiver.close()
         journal.close()
+
+
+@pytest.mark.parametrize("command", ["report", "status", "callbacks"])
+def test_a_journal_sqlite_cannot_open_for_writing_is_one_line_for_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A full disk at open (SQLite: "disk I/O error" growing the WAL): one line, exit 3."""
+    path = write_csv(tmp_path / "c.csv", message_rows(2))
+    with simulator_running(SimulatorConfig()) as esms:
+        sent = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", *esms.args])
+        assert sent.exit_code == 0, sent.output
+    real_connect = sqlite3.connect
+
+    class FullDisk(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            if sql.startswith("PRAGMA journal_mode"):
+                raise sqlite3.OperationalError("disk I/O error")
+            return super().execute(sql, *args)
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return real_connect(*args, **kwargs, factory=FullDisk)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    argv = {
+        "report": ["report", "r.csv"],
+        "status": ["status", "r.csv", "--status-base-url", "http://127.0.0.1:9", *CREDENTIALS],
+        "callbacks": ["callbacks", "r.csv", "--port", "0"],
+    }[command]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 3, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.strip() == (
+        "Error: cannot write the journal: disk I/O error; is the disk full? free space and rerun"
+    )
