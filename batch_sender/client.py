@@ -131,6 +131,11 @@ async def post_json(
         raise HttpRefused(status, reason, url)
     if 300 <= status < 400:
         raise Redirected(status, reason, url, location)
+    for secret in (body.get("ApiKey"), body.get("SecretKey")):
+        # Servers and gateways echo requests back: no answer of any endpoint may
+        # carry the keys into a message, a result file or the terminal.
+        if isinstance(secret, str) and secret and secret.encode() in raw:
+            raw = raw.replace(secret.encode(), b"***")
     try:
         data = json.loads(raw)
     except ValueError:

@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aioresponses import aioresponses
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
+from batch_sender.client import post_json
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 from .test_bad_day import _read_any
@@ -141,3 +144,15 @@ def test_a_closed_stderr_or_stdout_changes_neither_exit_status_nor_files(
     assert done.returncode == 0
     assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 3
     assert Path("s.json").exists()
+
+
+async def test_keys_echoed_by_any_endpoint_never_reach_the_caller() -> None:
+    """Balance, GetListZOA, GetCallback, QueryListUID: one place strips the keys."""
+    url = "http://127.0.0.1:9/MainService.svc/json/GetBalance_json"
+    body = {"ApiKey": "AK-123456", "SecretKey": "SK-654321"}
+    echoed = {"CodeResponse": "99", "ErrorMessage": f"bad request: {body}"}
+    with aioresponses() as mocked:
+        mocked.post(url, payload=echoed)
+        async with aiohttp.ClientSession() as session:
+            data = await post_json(session, url, body, 5.0)
+    assert data["ErrorMessage"] == "bad request: {'ApiKey': '***', 'SecretKey': '***'}"
