@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import yarl
 
-from batch_sender.esms import Answer, Verdict
+from batch_sender.esms import Answer, Verdict, redacted
 
 MAX_RETRY_AFTER = 300.0
 
@@ -131,18 +131,32 @@ async def post_json(
         raise HttpRefused(status, reason, url)
     if 300 <= status < 400:
         raise Redirected(status, reason, url, location)
-    for secret in (body.get("ApiKey"), body.get("SecretKey")):
-        # Servers and gateways echo requests back: no answer of any endpoint may
-        # carry the keys into a message, a result file or the terminal.
-        if isinstance(secret, str) and secret and secret.encode() in raw:
-            raw = raw.replace(secret.encode(), b"***")
     try:
         data = json.loads(raw)
     except ValueError:
         raise Transient(f"HTTP {status} answer is not JSON", ambiguous=True) from None
     if not isinstance(data, dict):
         raise Transient(f"HTTP {status} answer is not a JSON object", ambiguous=True)
+    # A key of a few characters (a test's "k") is no secret, and replacing it would mangle text.
+    secrets = tuple(
+        k for k in (body.get("ApiKey"), body.get("SecretKey")) if isinstance(k, str) and len(k) >= 6
+    )
+    if any(k.encode() in raw for k in secrets):
+        # Servers and gateways echo requests back: no answer of any endpoint may
+        # carry the keys into a message, a result file or the terminal.
+        return {key: _without(value, secrets) for key, value in data.items()}
     return data
+
+
+def _without(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` with the keys replaced by *** in every string value (field names kept)."""
+    if isinstance(value, str):
+        return redacted(value, secrets)
+    if isinstance(value, dict):
+        return {k: _without(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, secrets) for v in value]
+    return value
 
 
 async def send_message(
