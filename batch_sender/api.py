@@ -351,7 +351,7 @@ async def send_async(
     summary_path = None if summary_json is None else Path(summary_json)
     await in_thread(_import_send_path)
     from batch_sender import simulator as sim
-    from batch_sender.esms import Credentials, SendOptions
+    from batch_sender.esms import SendOptions
     from batch_sender.inputs import open_input, with_image_checks
     from batch_sender.journal_files import journal_path
     from batch_sender.paths import check_output_path, check_side_file
@@ -391,11 +391,7 @@ async def send_async(
         opened = await with_image_checks(opened)
     config = SendConfig(
         base_url=base_url,
-        credentials=Credentials(
-            api_key or sim.SIMULATOR_API_KEY,
-            secret_key or sim.SIMULATOR_SECRET_KEY,
-            oaid or sim.SIMULATOR_OAID,
-        ),
+        credentials=sim.credentials(api_key, secret_key, oaid),
         options=SendOptions(callback_url=callback_url, sandbox=sandbox, send_date=send_date_value),
         timeout=timeout,
         rate=rate,

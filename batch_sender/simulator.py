@@ -45,6 +45,13 @@ RESERVED_SECONDS = 24 * 3600
 SET_BALANCE_PATH = "/_simulator/balance"
 
 
+def credentials(api_key: str | None, secret_key: str | None, oaid: str | None) -> esms.Credentials:
+    """The account's settings, each missing one the simulator's demo value (--simulate)."""
+    return esms.Credentials(
+        api_key or SIMULATOR_API_KEY, secret_key or SIMULATOR_SECRET_KEY, oaid or SIMULATOR_OAID
+    )
+
+
 @dataclass
 class Faults:
     """Shares (0..1) of send requests that fail each way, and added latency."""

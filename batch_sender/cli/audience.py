@@ -106,7 +106,6 @@ def audience(
         fetch_audience,
         write_audience,
     )
-    from batch_sender.esms import Credentials
 
     if followers_only and non_followers:
         raise UsageError("give --followers-only or --non-followers, not both")
@@ -131,11 +130,7 @@ def audience(
 
     config = AudienceConfig(
         base_url=base_url,
-        credentials=Credentials(
-            api_key or sim.SIMULATOR_API_KEY,
-            secret_key or sim.SIMULATOR_SECRET_KEY,
-            oaid or sim.SIMULATOR_OAID,
-        ),
+        credentials=sim.credentials(api_key, secret_key, oaid),
         rate=rate,
         timeout=timeout,
     )
