@@ -11,7 +11,7 @@ keyword arguments. The library prints nothing, installs no signal handler
 and never exits the process: the CLI (`batch-sender`) owns those.
 """
 
-from batch_sender.api import (
+from batch_sender.api.commands import (
     Problem,
     Progress,
     RowResult,

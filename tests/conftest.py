@@ -17,7 +17,7 @@ import aiohttp
 import aioresponses.core
 import pytest
 
-from batch_sender.simulator import (
+from batch_sender.simulator.server import (
     SIMULATOR_API_KEY,
     SIMULATOR_OAID,
     SIMULATOR_SECRET_KEY,

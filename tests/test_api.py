@@ -14,7 +14,7 @@ import pytest
 
 import batch_sender
 from batch_sender import InputError, Progress, RowResult, SendReport
-from batch_sender.simulator import (
+from batch_sender.simulator.server import (
     SIMULATOR_API_KEY,
     SIMULATOR_OAID,
     SIMULATOR_SECRET_KEY,

@@ -14,12 +14,12 @@ import pytest
 from aioresponses import aioresponses
 from click.testing import CliRunner
 
-from batch_sender import esms
-from batch_sender.audience import AudienceConfig, AudienceQuery, fetch_audience
 from batch_sender.cli import cli
 from batch_sender.errors import AccountError, UsageError
-from batch_sender.sim_audience import SyntheticOA
-from batch_sender.simulator import SimulatorConfig
+from batch_sender.esms import protocol as esms
+from batch_sender.followers.query import AudienceConfig, AudienceQuery, fetch_audience
+from batch_sender.simulator.audience import SyntheticOA
+from batch_sender.simulator.server import SimulatorConfig
 
 from .conftest import CREDENTIALS, RunningSimulator, read_results, simulator_running
 

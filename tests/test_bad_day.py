@@ -29,12 +29,12 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery import from_report
-from batch_sender.journal import Journal, JournalError
-from batch_sender.journal_files import journal_path
-from batch_sender.receiver import Limits, Receiver, printable, serve_callbacks
-from batch_sender.records import Outcome
-from batch_sender.simulator import Faults, SimulatorConfig
+from batch_sender.delivery.receiver import Limits, Receiver, printable, serve_callbacks
+from batch_sender.esms.delivery_report import from_report
+from batch_sender.journal.files import journal_path
+from batch_sender.journal.records import Outcome
+from batch_sender.journal.store import Journal, JournalError
+from batch_sender.simulator.server import Faults, SimulatorConfig
 
 from .conftest import (
     CREDENTIALS,
@@ -278,7 +278,7 @@ def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path
 def test_6_loop_errors_such_as_emfile_are_logged_once_per_cause() -> None:
     import errno
 
-    from batch_sender.receiver import Throttled, _loop_errors
+    from batch_sender.delivery.receiver import Throttled, _loop_errors
 
     lines: list[str] = []
     clock = [0.0]
@@ -443,7 +443,7 @@ FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, entries: int) -> list[int]:
     """The journal's logs get `entries` writes, then the disk is full until [0] is reset."""
-    import batch_sender.journal as journal_module
+    import batch_sender.journal.store as journal_module
 
     left = [entries]
 

@@ -18,16 +18,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from aioresponses import aioresponses
 from click.testing import CliRunner
 
-from batch_sender import esms
-from batch_sender.account import account_balance
 from batch_sender.cli import cli
-from batch_sender.delivery import from_report, parse_error_info
+from batch_sender.delivery.receiver import Receiver, receiver_app
 from batch_sender.errors import AccountError
-from batch_sender.journal import Journal
-from batch_sender.receiver import Receiver, receiver_app
-from batch_sender.records import ACCEPTED, Outcome
-from batch_sender.results import RESULT_COLUMNS
-from batch_sender.simulator import (
+from batch_sender.esms import protocol as esms
+from batch_sender.esms.delivery_report import from_report, parse_error_info
+from batch_sender.journal.records import ACCEPTED, Outcome
+from batch_sender.journal.store import Journal
+from batch_sender.results.rows import RESULT_COLUMNS
+from batch_sender.sending.account import account_balance
+from batch_sender.simulator.server import (
     SIMULATOR_API_KEY,
     SIMULATOR_OAID,
     SIMULATOR_SECRET_KEY,

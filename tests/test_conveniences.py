@@ -17,8 +17,8 @@ from click.testing import CliRunner, Result
 
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
-from batch_sender.schedule import send_date
-from batch_sender.template import Template
+from batch_sender.sending.schedule import send_date
+from batch_sender.sheet.template import Template
 
 from .conftest import CREDENTIALS, LONG_ID, RunningSimulator, message_rows, read_results, write_csv
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_sender.esms import (
+from batch_sender.esms.protocol import (
     ACCOUNT_CODES,
     Answer,
     Credentials,

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.simulator import STATS_PATH
+from batch_sender.simulator.server import STATS_PATH
 
 from .conftest import CREDENTIALS, RunningSimulator, message_rows, read_results, write_csv
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from batch_sender.check.disposition import _latest_tries
+from batch_sender.check.rules import Campaign
 from batch_sender.cli import cli
-from batch_sender.delivery import Delivery
-from batch_sender.disposition import _latest_tries
 from batch_sender.errors import UsageError
-from batch_sender.journal import Journal
-from batch_sender.journal_files import journal_path
-from batch_sender.records import STALE_AFTER, Outcome
-from batch_sender.rules import Campaign
+from batch_sender.esms.delivery_report import Delivery
+from batch_sender.journal.files import journal_path
+from batch_sender.journal.records import STALE_AFTER, Outcome
+from batch_sender.journal.store import Journal
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 
@@ -136,7 +136,7 @@ def test_a_second_sender_on_the_same_campaign_is_refused(tmp_path: Path) -> None
     first = Journal.open(path, "c", sending=True)
     # flock is per open file: another process (here a child) must be refused.
     code = (
-        "import sys; from pathlib import Path; from batch_sender.journal import Journal\n"
+        "import sys; from pathlib import Path; from batch_sender.journal.store import Journal\n"
         "from batch_sender.errors import UsageError\n"
         "try:\n"
         f"    Journal.open(Path({str(path)!r}), 'c', sending=True, lock_wait=0.1)\n"
@@ -187,7 +187,7 @@ def test_a_timed_out_request_stays_in_doubt_after_a_kill_before_the_commit(
     script = f"""
 import os
 from pathlib import Path
-from batch_sender.journal import Journal, Outcome
+from batch_sender.journal.store import Journal, Outcome
 j = Journal.open(Path({str(path)!r}), "c", sending=True, commit_interval=3600)
 j.intend({rid!r}, 2)
 j.identify({rid!r}, "row-2", "u", "content", "oa", False)
@@ -214,7 +214,7 @@ def test_a_definitive_answer_survives_a_kill_before_the_commit(tmp_path: Path) -
     script = f"""
 import os
 from pathlib import Path
-from batch_sender.journal import Journal
+from batch_sender.journal.store import Journal
 j = Journal.open(Path({str(path)!r}), "c", sending=True, commit_interval=3600)
 j.intend("r", 2)
 j.answered("r")  # 429: eSMS refused this attempt

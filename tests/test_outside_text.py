@@ -19,7 +19,7 @@ from aioresponses import aioresponses
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.client import post_json
+from batch_sender.esms.client import post_json
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 from .test_bad_day import _read_any

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batch_sender.cli import cli
-from batch_sender.results import RESULT_COLUMNS
+from batch_sender.results.rows import RESULT_COLUMNS
 
 from .conftest import read_results
 
@@ -92,7 +92,7 @@ def test_writer_output_reads_back_identically() -> None:
     # The result writer alone, on the cells most likely to break CSV.
     import pandas as pd
 
-    from batch_sender.files import CsvWriter
+    from batch_sender.results.files import CsvWriter
 
     cells = ["a\rb", "c\nd", "e\r\nf", 'g"h', "i,j", " k ", "", "\ufeffl", "7800378501923859642"]
     frame = pd.DataFrame({"x": cells, "y": list(reversed(cells))})
@@ -110,7 +110,7 @@ def test_writer_writes_the_bytes_the_csv_module_writes(
     # The writer's join fast path must stay byte-identical to csv.writer.
     import pandas as pd
 
-    from batch_sender.files import CsvWriter
+    from batch_sender.results.files import CsvWriter
 
     frame = pd.DataFrame(rows, columns=["a", "b", "n", "c"], dtype=object)
     fast = io.StringIO(newline="")

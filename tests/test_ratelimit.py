@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from batch_sender.ratelimit import WINDOW_MARGIN, RateLimiter, Unlimited, rate_limiter
-from batch_sender.simulator import busiest_second
+from batch_sender.sending.ratelimit import WINDOW_MARGIN, RateLimiter, Unlimited, rate_limiter
+from batch_sender.simulator.server import busiest_second
 
 
 async def start_times(limiter: RateLimiter | Unlimited, count: int) -> list[float]:

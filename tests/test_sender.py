@@ -13,11 +13,11 @@ import pytest
 from aioresponses import aioresponses
 
 from batch_sender.errors import for_cli
-from batch_sender.esms import SEND_PATH, Credentials, Message
-from batch_sender.journal import Journal
-from batch_sender.ratelimit import Unlimited
-from batch_sender.records import ACCEPTED, FAILED
-from batch_sender.sender import NOT_OURS_124, RESERVED_124, SendConfig, Sender
+from batch_sender.esms.protocol import SEND_PATH, Credentials, Message
+from batch_sender.journal.records import ACCEPTED, FAILED
+from batch_sender.journal.store import Journal
+from batch_sender.sending.ratelimit import Unlimited
+from batch_sender.sending.sender import NOT_OURS_124, RESERVED_124, SendConfig, Sender
 
 from .conftest import LONG_ID
 

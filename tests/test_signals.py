@@ -48,7 +48,7 @@ def test_sighup_mid_send_records_every_accepted_row_and_exits_130(
 SLOW_WRITE = """
 import sys, time
 from pathlib import Path
-import batch_sender.files as files
+import batch_sender.results.files as files
 write = files.CsvWriter.write
 def slow_write(self, rows):
     write(self, rows)

@@ -10,8 +10,15 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from batch_sender.esms import BALANCE_PATH, SEND_PATH, Credentials, Message, SendOptions, send_body
-from batch_sender.simulator import (
+from batch_sender.esms.protocol import (
+    BALANCE_PATH,
+    SEND_PATH,
+    Credentials,
+    Message,
+    SendOptions,
+    send_body,
+)
+from batch_sender.simulator.server import (
     SIMULATOR_API_KEY,
     SIMULATOR_OAID,
     SIMULATOR_SECRET_KEY,

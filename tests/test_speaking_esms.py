@@ -16,14 +16,14 @@ from aiohttp import web
 from aioresponses import aioresponses
 from click.testing import CliRunner
 
-from batch_sender import esms
 from batch_sender.cli import cli
+from batch_sender.delivery.status import look_up
 from batch_sender.errors import AccountError
-from batch_sender.journal import Journal
-from batch_sender.lookup import look_up
-from batch_sender.records import ACCEPTED, Outcome
-from batch_sender.results import RESULT_COLUMNS
-from batch_sender.simulator import SimulatorConfig
+from batch_sender.esms import protocol as esms
+from batch_sender.journal.records import ACCEPTED, Outcome
+from batch_sender.journal.store import Journal
+from batch_sender.results.rows import RESULT_COLUMNS
+from batch_sender.simulator.server import SimulatorConfig
 
 from .conftest import (
     CREDENTIALS,
@@ -395,7 +395,7 @@ def test_status_with_a_plain_http_base_names_its_own_option(tmp_path: Path) -> N
 
 
 async def test_a_balance_answer_without_code_response_says_so() -> None:
-    from batch_sender.account import account_balance
+    from batch_sender.sending.account import account_balance
 
     with aioresponses() as m:
         m.post(BASE + esms.BALANCE_PATH, payload={"CodeResponse": None})

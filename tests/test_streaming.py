@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.concurrency import Concurrency, Gate
+from batch_sender.sending.concurrency import Concurrency, Gate
 
 from .conftest import RunningSimulator, message_rows, read_results
 
@@ -61,7 +61,7 @@ def test_a_test_batch_starts_before_the_sheet_is_read(
     tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # --limit 10 on a big sheet: the requests leave after the first chunk, not after all 30.
-    from batch_sender.rules import Validator
+    from batch_sender.check.rules import Validator
 
     seen: list[int] = []
     check = Validator.check
@@ -120,8 +120,9 @@ def test_a_row_that_hangs_holds_back_a_few_chunks_not_the_whole_sheet(
 ) -> None:
     # Chunks are written in order: while line 2 waits for its answer, later chunks
     # wait too, and reading stops at MAX_PENDING of them instead of piling them up.
-    import batch_sender.sender as sender_module
-    from batch_sender import campaign, client
+    import batch_sender.sending.sender as sender_module
+    from batch_sender.api import campaign
+    from batch_sender.esms import client
 
     send_message = client.send_message
 

@@ -97,7 +97,7 @@ def audience(
           --followers-only --tag VIP
       batch-sender audience -o audience.csv --from 2026-11-01 --to 2026-11-30 --simulate
     """
-    from batch_sender.audience import (
+    from batch_sender.followers.query import (
         EVERYONE,
         FOLLOWERS,
         NON_FOLLOWERS,
@@ -111,7 +111,7 @@ def audience(
         raise UsageError("give --followers-only or --non-followers, not both")
     if output.suffix.lower() != ".csv":
         raise UsageError(f"{output}: the audience file must be a .csv file")
-    from batch_sender.paths import check_side_file
+    from batch_sender.results.paths import check_side_file
 
     check_side_file(output, taken=[], what="-o")
     query = AudienceQuery(
@@ -126,7 +126,7 @@ def audience(
             allow_insecure_http,
             {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
         )
-    from batch_sender import simulator as sim
+    from batch_sender.simulator import server as sim
 
     config = AudienceConfig(
         base_url=base_url,
@@ -139,7 +139,7 @@ def audience(
     async def run() -> Any:
         import dataclasses
 
-        from batch_sender.console import counter_bar
+        from batch_sender.cli.console import counter_bar
 
         with counter_bar("listing", enabled=show) as progress:
             if not simulate:
@@ -189,7 +189,7 @@ def balance(
       batch-sender balance
       batch-sender balance --api-key ... --secret-key ...
     """
-    from batch_sender.account import account_balance
+    from batch_sender.sending.account import account_balance
 
     require_account(
         base_url,

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
-from batch_sender import __version__, esms
+from batch_sender import __version__
 from batch_sender.errors import BatchSenderError
+from batch_sender.esms import protocol as esms
 from batch_sender.exit_codes import ExitCode
 from batch_sender.settings import DELIMITER_NAMES
 
@@ -33,8 +34,8 @@ def handle_errors(command: F) -> F:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
         except OSError as exc:
-            from batch_sender.files import WRITE_FAILURES
-            from batch_sender.journal import WriteFailed
+            from batch_sender.journal.store import WriteFailed
+            from batch_sender.results.files import WRITE_FAILURES
 
             if exc.errno not in WRITE_FAILURES or not exc.filename:
                 raise

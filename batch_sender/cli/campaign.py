@@ -51,8 +51,8 @@ def validate(
       batch-sender validate crm-export.xlsx --sheet "Tháng 12" -o report.csv
       batch-sender validate export.csv --user-id-column zalo_id --url-column banner
     """
-    from batch_sender.api import validate as validate_input
-    from batch_sender.console import echo, print_counts
+    from batch_sender.api.commands import validate as validate_input
+    from batch_sender.cli.console import echo, print_counts
 
     report = validate_input(input_path, output, excel=excel, **read_options)
     print_counts(input_path.name, report)
@@ -169,7 +169,7 @@ def send(
       batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
       batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
     """
-    from batch_sender.console import run_send
+    from batch_sender.cli.console import run_send
 
     sys.exit(run_send(input_path, output, json_log=log_format == "json", quiet=quiet, **options))
 
@@ -206,10 +206,10 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
       batch-sender preview audience.csv -o preview.html --rows 5 \\
           --template "Chào bạn, ..." --image-url https://cdn.example.vn/thang12.jpg
     """
-    from batch_sender.files import atomic_text_file
-    from batch_sender.inputs import open_checked
-    from batch_sender.paths import check_side_file
-    from batch_sender.preview import build_preview, html_preview
+    from batch_sender.check.inputs import open_checked
+    from batch_sender.check.preview import build_preview, html_preview
+    from batch_sender.results.files import atomic_text_file
+    from batch_sender.results.paths import check_side_file
 
     if output.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"{output}: the preview must be an .html file")

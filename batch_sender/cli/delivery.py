@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from batch_sender import esms
 from batch_sender.cli.base import cli, handle_errors, timeout_option
+from batch_sender.esms import protocol as esms
 from batch_sender.settings import require_account
 
 
@@ -63,8 +63,13 @@ def callbacks(
       batch-sender send campaign.csv -o results.csv \\
           --callback-url https://hooks.example.vn/esms/callback/TOKEN
     """
-    from batch_sender.paths import require_campaign
-    from batch_sender.receiver import callback_path, check_results, check_token, serve_callbacks
+    from batch_sender.delivery.receiver import (
+        callback_path,
+        check_results,
+        check_token,
+        serve_callbacks,
+    )
+    from batch_sender.results.paths import require_campaign
 
     check_results(results)
     check_token(host, token)
@@ -73,7 +78,7 @@ def callbacks(
     require_campaign(results, campaign_id=campaign_id, may_start=True)
     import asyncio
 
-    from batch_sender.console import Interrupts, echo
+    from batch_sender.cli.console import Interrupts, echo
 
     def say(line: str) -> None:
         echo(line, err=True)
@@ -149,9 +154,9 @@ def status(
     Examples:
       batch-sender status results.csv
     """
-    from batch_sender.lookup import look_up
-    from batch_sender.paths import require_campaign
-    from batch_sender.receiver import check_results
+    from batch_sender.delivery.receiver import check_results
+    from batch_sender.delivery.status import look_up
+    from batch_sender.results.paths import require_campaign
 
     check_results(results)
     require_campaign(results)
@@ -218,9 +223,9 @@ def report(
       batch-sender report results.csv --failed-ids failed.txt
       batch-sender send next.csv -o next-results.csv --exclude failed.txt
     """
-    from batch_sender.files import atomic_text_file
-    from batch_sender.paths import check_side_file, require_campaign
-    from batch_sender.report import build_report, html_report, write_failed_ids
+    from batch_sender.delivery.report import build_report, html_report, write_failed_ids
+    from batch_sender.results.files import atomic_text_file
+    from batch_sender.results.paths import check_side_file, require_campaign
 
     require_campaign(results)
     taken = [results]

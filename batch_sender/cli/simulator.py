@@ -173,7 +173,7 @@ def simulator(
     """
     import asyncio
 
-    from batch_sender import simulator as sim
+    from batch_sender.simulator import server as sim
 
     config = sim.SimulatorConfig(
         api_key=api_key or sim.SIMULATOR_API_KEY,

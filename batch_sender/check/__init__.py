@@ -1,0 +1,1 @@
+"""Checking: the row rules, duplicates, images, what each row's fate is against the journal."""

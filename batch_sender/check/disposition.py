@@ -1,0 +1,171 @@
+"""Row disposition: what a run does with each row, given the journal of earlier runs.
+
+One function decides it, so that the plan, the send and the result file agree:
+
+* a row's content (campaign, OAID, sandbox or real, user_id, text, url) gives
+  its RequestId; a RequestId that got only definitive refusals (103, 160,
+  a refused connection...) is never sent again: the next try goes out under a
+  derived one (`Campaign.derived_id`), so an answer 124 always means our own
+  earlier request;
+* a row is identified across edits of the sheet by its user_id and which of
+  that user's rows it is (`row_key`): a row sent earlier whose content changed
+  keeps its earlier send unless `--resend-changed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from batch_sender.check.rules import DUPLICATE, VALID, Campaign
+from batch_sender.journal.records import ACCEPTED, FINAL, Record
+from batch_sender.journal.store import Journal
+
+SEND = "send"
+"""Send it now under `request_id` (`record`: its last earlier try, if any)."""
+DONE = "done"
+"""Its outcome is final (`record`): accepted or rejected."""
+HOLD = "hold"
+"""An earlier request got no answer over 24 hours ago: not sent again (--resend-stale)."""
+KEPT = "kept"
+"""Sent earlier with different content (`record`): that send stands (--resend-changed)."""
+SKIP = "skip"
+"""Not valid, and nothing sent for it earlier: reported as validation found it."""
+
+MAX_GENERATIONS = 100
+"""Derived RequestIds tried at most per row (each needs a definitive refusal first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    action: str
+    request_id: str = ""
+    record: Record | None = None
+    earlier: Record | None = None
+    """The row's send with other content (KEPT, or SEND with --resend-changed)."""
+
+    @property
+    def changed(self) -> bool:
+        return self.earlier is not None
+
+
+@dataclass(frozen=True)
+class Rules:
+    campaign: Campaign
+    oaid: str
+    sandbox: bool
+    resend_stale: bool = False
+    resend_changed: bool = False
+    earlier_rows: bool = True
+    """The journal had sends identified by row when the run began (else none can be edited)."""
+    in_sheet: Callable[[str], bool] | None = None
+    """Whether a content RequestId is on any row of the whole sheet, not only this chunk."""
+
+
+_SKIP = Disposition(SKIP)
+
+
+def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -> list[Disposition]:
+    """Each row's disposition, in the chunk's order."""
+    statuses = checked["status"].tolist()
+    base_ids = checked["RequestId"].tolist()
+    row_keys = checked["row_key"].tolist() if "row_key" in checked else [""] * len(statuses)
+    latest = _latest_tries(base_ids, journal, rules.campaign)
+    looked_up = [
+        key
+        for key, status, base in zip(row_keys, statuses, base_ids, strict=True)
+        if key and status != DUPLICATE and latest[base][1] is None
+    ]
+    earlier = (
+        journal.row_sends(looked_up, rules.oaid, rules.sandbox)
+        if looked_up and rules.earlier_rows
+        else {}
+    )
+    # A send that another row of the sheet still has, unchanged, is that row's: a row
+    # added before it for the same user_id (now its k-th row) is new, not an edit.
+    matched = (
+        {record.request_id for _, record, _ in latest.values() if record is not None}
+        if earlier
+        else set()
+    )
+
+    def edited(sent: Record) -> bool:
+        """Whether this row's earlier send is an edit of it, not another row's own send.
+
+        A row added before the one sent for the same user_id takes over its
+        row_key; the sent row may be in a later chunk, so the whole sheet decides.
+        """
+        if sent.request_id in matched:
+            return False
+        return rules.in_sheet is None or not rules.in_sheet(sent.content_id)
+
+    out: list[Disposition] = []
+    for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
+        if status == DUPLICATE:
+            out.append(_SKIP)
+            continue
+        request_id, record, previous = latest[base]
+        if status != VALID:
+            # Invalid or excluded by today's checks, but an earlier run sent it.
+            sent = earlier.get(key)
+            if record is not None and record.status in FINAL:
+                out.append(Disposition(DONE, record.request_id, record))
+            elif (
+                sent is not None
+                and sent.status == ACCEPTED
+                and sent.content_id != base
+                and edited(sent)
+            ):
+                out.append(Disposition(KEPT, sent.request_id, sent, earlier=sent))
+            else:
+                out.append(_SKIP)
+        elif not base:
+            out.append(_SKIP)
+        elif record is not None and record.status in FINAL:
+            out.append(Disposition(DONE, request_id, record))
+        elif record is not None:  # may have reached eSMS: the same RequestId again
+            stale = not rules.resend_stale and record.is_stale(now)
+            out.append(Disposition(HOLD if stale else SEND, request_id, record))
+        else:
+            sent = earlier.get(key)
+            if sent is not None and sent.content_id != base and edited(sent):
+                if rules.resend_changed:
+                    out.append(Disposition(SEND, request_id, previous, earlier=sent))
+                else:
+                    out.append(Disposition(KEPT, sent.request_id, sent, earlier=sent))
+            else:
+                out.append(Disposition(SEND, request_id, previous))
+    return out
+
+
+def _latest_tries(
+    base_ids: list[str], journal: Journal, campaign: Campaign
+) -> dict[str, tuple[str, Record | None, Record | None]]:
+    """Content RequestId -> (RequestId of its current try, that try's record, the one before).
+
+    The current try is the first in the chain of derived RequestIds that is
+    new, accepted, rejected, or may have reached eSMS; every one before it got
+    only definitive refusals.
+    """
+    found: dict[str, tuple[str, Record | None, Record | None]] = {}
+    pending = {b: b for b in base_ids if b}
+    previous: dict[str, Record] = {}
+    for generation in range(MAX_GENERATIONS):
+        if not pending:
+            break
+        records = journal.lookup(pending.values())
+        following: dict[str, str] = {}
+        for base, request_id in pending.items():
+            record = records.get(request_id)
+            if record is None or record.status in FINAL or record.may_have_reached:
+                found[base] = (request_id, record, previous.get(base))
+            else:
+                previous[base] = record
+                following[base] = campaign.derived_id(base, generation + 1)
+        pending = following
+    for base, request_id in pending.items():
+        found[base] = (request_id, None, previous.get(base))
+    found[""] = ("", None, None)
+    return found

@@ -1,0 +1,70 @@
+"""--check-images: fetch each distinct image URL once, concurrently, before anything is sent.
+
+Zalo takes a jpg or png of at most 1 MB; a broken banner is found here, with
+its reason on every row that uses it, instead of as a rejection per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import aiohttp
+
+from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.rules import VALID, Campaign, Checks
+from batch_sender.sheet.reader import Table
+
+MAX_IMAGE_BYTES = 1024 * 1024
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+CONCURRENCY = 16
+TIMEOUT = 20.0
+
+
+def image_urls(table: Table, campaign: Campaign, checks: Checks) -> list[str]:
+    """The distinct image URLs of the input's valid rows (reads the whole input)."""
+    urls: set[str] = set()
+    for _chunk, checked in checked_chunks(table, campaign, checks, request_ids=False):
+        urls.update(checked.loc[checked["status"] == VALID, "url"].tolist())
+    return sorted(urls)
+
+
+async def image_problems(urls: Iterable[str]) -> dict[str, str]:
+    """URL -> what is wrong with its image, for the URLs that fail."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(url: str) -> tuple[str, str | None]:
+            async with gate:
+                return url, await image_problem(session, url)
+
+        found = await asyncio.gather(*(one(url) for url in urls))
+    return {url: problem for url, problem in found if problem is not None}
+
+
+async def image_problem(session: aiohttp.ClientSession, url: str) -> str | None:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as response:
+            if response.status != 200:
+                return f"image: HTTP {response.status}"
+            kind = response.content_type.lower()
+            if kind not in IMAGE_TYPES:
+                return f"not an image: {kind or 'no Content-Type'}"
+            size = response.content_length
+            if size is not None and size > MAX_IMAGE_BYTES:
+                return f"image is {_megabytes(size)}, the limit is 1 MB"
+            total = 0
+            async for block in response.content.iter_chunked(64 * 1024):
+                total += len(block)
+                if total > MAX_IMAGE_BYTES:  # no (or a false) Content-Length: stop reading
+                    return "image is over 1 MB, the limit is 1 MB"
+    except TimeoutError:
+        return f"image: no answer within {TIMEOUT:g} s"
+    except aiohttp.ClientError as exc:
+        return f"image: cannot fetch it ({type(exc).__name__})"
+    return None
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / MAX_IMAGE_BYTES:.1f} MB"

@@ -1,0 +1,260 @@
+"""The CLI's side of a run: signals, the progress bar, the lines and JSON events it prints.
+
+The library prints nothing and installs no signal handler; everything a
+terminal user sees or does to a running command is here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from batch_sender.errors import for_cli
+from batch_sender.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from batch_sender.api.commands import Progress, SendReport, ValidateReport
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+QUIT_GRACE = 1.0
+"""Seconds a second signal waits for the journal to be flushed before the process exits."""
+INTERRUPTED_LINE = "Interrupted: rerun the same command to continue."
+
+
+def echo(line: str, *, err: bool = False) -> None:
+    """click.echo, but a terminal that went away (SIGHUP, a closed pipe) changes nothing else."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(line, err=err)
+
+
+class Interrupts:
+    """SIGINT, SIGTERM and SIGHUP end a send the same way, as Ctrl-C does.
+
+    The first signal sets `stop`: no new request starts, those in flight
+    finish and are recorded, the result file is written, exit 130. A second
+    one cancels the run (the library flushes its journal and returns at once)
+    and, should that take longer than QUIT_GRACE, leaves with os._exit.
+    Outside the event loop (opening the input, printing the summary), a
+    signal raises KeyboardInterrupt: nothing is being sent then.
+    """
+
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        *,
+        first: str | None = (
+            "stopping: finishing the requests in flight (Ctrl-C again to quit at once)"
+        ),
+    ) -> None:
+        self.say = say
+        self.first = first
+        self.received = 0
+        self.handled = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        for sig in SIGNALS:
+            signal.signal(sig, self._on_signal)
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def watching(self, stop: asyncio.Event) -> Iterator[None]:
+        """Route signals to this running loop's task while the send runs."""
+        import asyncio
+
+        self.loop = asyncio.get_running_loop()
+        self.stop = stop
+        self.task = asyncio.current_task()
+        if self.received:
+            self.loop.call_soon(self._in_loop)  # one came in before the loop started
+        try:
+            yield
+        finally:
+            self.loop = self.stop = self.task = None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.received += 1
+        if self.loop is None:
+            raise KeyboardInterrupt
+        self.loop.call_soon_threadsafe(self._in_loop)
+
+    def _in_loop(self) -> None:
+        while self.handled < self.received:
+            self.handled += 1
+            if self.handled == 1:
+                if self.first is not None:
+                    self.say(self.first)
+                if self.stop is not None:
+                    self.stop.set()
+            elif self.handled == 2:
+                self.say("interrupted again: quitting now; rerun the same command to continue")
+                if self.task is not None:
+                    self.task.cancel()
+                if self.loop is not None:
+                    self.loop.call_later(QUIT_GRACE, quit_now)
+
+
+def quit_now() -> None:
+    """Leave at once, exit 130: what the journal has is safe (the intent log covers the rest)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(ExitCode.INTERRUPTED)
+
+
+class ProgressBar:
+    """A rich progress bar on stderr, fed by the library's on_progress callback."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            columns = (
+                TextColumn("sending"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("send", total=progress.total)
+        # The total grows while a big sheet is read (the send streams it).
+        self.progress.update(self.task, completed=progress.done, total=progress.total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def log_json(event: dict[str, Any]) -> None:
+    """One JSON line on stderr (--log-format json)."""
+    echo(json.dumps({"time": round(time.time(), 3), **event}, ensure_ascii=False), err=True)
+
+
+def print_counts(name: str, report: ValidateReport | SendReport) -> None:
+    tally = report.tally
+    echo(f"{name}: {tally.status_line()}")
+    code_line = tally.code_line()
+    if code_line:
+        echo(code_line)
+    for line in tally.problem_lines():
+        echo(line)
+
+
+@contextlib.contextmanager
+def counter_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """Yields `update(done, total)` for work whose total is learnt on the way."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def run_send(
+    input_path: Path, output: Path, *, json_log: bool, quiet: bool, **options: Any
+) -> ExitCode:
+    """`send` for a terminal: signals, progress bar or JSON lines, the summary; its exit code."""
+    import asyncio
+
+    from batch_sender.api.commands import RowResult, send_async
+    from batch_sender.results.tally import rate_line
+
+    def say(line: str) -> None:
+        if json_log:
+            log_json({"event": "info", "message": line})
+        elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
+            echo(line, err=True)
+
+    def on_row(row: RowResult) -> None:
+        log_json(
+            {
+                "event": "row",
+                "row": row.row,
+                "RequestId": row.request_id,
+                "status": row.status,
+                "CodeResult": row.code,
+                "SMSID": row.smsid,
+                "ErrorMessage": row.message,
+            }
+        )
+
+    bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
+    interrupts = Interrupts(say)
+
+    async def run() -> SendReport:
+        stop = asyncio.Event()
+        with interrupts.watching(stop):
+            return await send_async(
+                input_path,
+                output,
+                on_row=on_row if json_log else None,
+                on_progress=bar,
+                on_info=say,
+                stop=stop,
+                **options,
+            )
+
+    with interrupts.installed():
+        try:
+            report = asyncio.run(run())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None  # a second signal: handle_errors says so
+        finally:
+            bar.close()
+        print_counts(input_path.name, report)
+        if report.sent:
+            echo(rate_line(report.sent, report.seconds))
+        echo(f"results: {output}")
+        if report.stopped is not None:
+            if report.exit_code == ExitCode.INTERRUPTED:
+                line = INTERRUPTED_LINE
+            else:
+                line = f"Error: stopped: {for_cli(report.stop_template or '')}"
+            if json_log:
+                log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
+            else:
+                echo(line, err=True)
+    return report.exit_code

@@ -1,0 +1,1 @@
+"""After the send: the callback receiver, GetCallback status, the report."""

@@ -1,0 +1,1 @@
+"""The OA's followers (QueryListUID) as a sheet to send to."""

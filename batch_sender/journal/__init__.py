@@ -1,0 +1,1 @@
+"""Recording: the SQLite journal, its writer thread, crash logs and delivery reports."""

@@ -1,0 +1,192 @@
+"""Which sheet row, content and scope each request was for (issue 11), and the queries on it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from batch_sender.journal.records import _COLUMNS, Record
+
+if TYPE_CHECKING:
+    from batch_sender.journal.writer_calls import _InWriter
+
+
+REQUEST_ID_SCHEME = "request_ids"
+"""Meta key: how this campaign derives RequestIds (absent: the legacy scheme)."""
+
+
+LAST_SCOPE = "last_scope"
+"""Meta key: the OAID and sandbox-or-not of the last send (what its result file shows)."""
+
+
+LEGACY_SCHEME = "1"
+"""RequestIds from campaign id and content only (journals made before scheme 2 keep them)."""
+
+
+SCHEME = "2"
+"""RequestIds that also take in where the message goes: the OAID, and sandbox or not."""
+
+
+_IDENTITY_COLUMNS = (
+    ("row_key", "TEXT NOT NULL DEFAULT ''"),
+    ("user_id", "TEXT NOT NULL DEFAULT ''"),
+    ("content_id", "TEXT NOT NULL DEFAULT ''"),
+    ("oaid", "TEXT NOT NULL DEFAULT ''"),
+    ("sandbox", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _add_identity_columns(db: sqlite3.Connection) -> None:
+    """Add the identity columns to a journal made before them (old rows get defaults)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+    for name, kind in _IDENTITY_COLUMNS:
+        if name not in have:
+            try:
+                db.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:
+                # Another process (callbacks beside send) may have added it just now.
+                if "duplicate column" not in str(exc):
+                    raise
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS messages_row_key ON messages (row_key) WHERE row_key != ''"
+    )
+
+
+ANSWERED = "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'"
+
+IDENTIFY = """
+UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?
+WHERE request_id = ?
+"""
+
+
+class RowSends:
+    """Queries over what was sent for which sheet row (mixed into Journal).
+
+    Kept apart from the journal's write path so that each can change alone.
+    """
+
+    _db: _InWriter
+
+    def _flush(self) -> None:  # pragma: no cover - Journal's
+        raise NotImplementedError
+
+    def _write(
+        self, sql: str, params: tuple[object, ...], log: str | None = None
+    ) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _entry(self, kind: str, *fields: str | int) -> str | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def request_id_scheme(self) -> str:
+        self._flush()
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (REQUEST_ID_SCHEME,)
+        ).fetchone()
+        return LEGACY_SCHEME if row is None else str(row[0])
+
+    def identify(
+        self, request_id: str, row_key: str, user_id: str, content_id: str, oaid: str, sandbox: bool
+    ) -> None:
+        """Which row, content and scope a request is for (after its `intend`)."""
+        params = (row_key, user_id, content_id, oaid, int(sandbox), request_id)
+        # Logged: a rerun finds the row's send by it, a lost one would send the row again.
+        self._write(IDENTIFY, params, log=self._entry("d", *params))
+
+    def answered(self, request_id: str) -> None:
+        """This attempt got a definitive answer that is not an acceptance (160, 429...).
+
+        The next attempt then does not take it for one that may have reached eSMS.
+        """
+        # Logged: lost, the request would stay `sending` and a later 124 pass for ours.
+        self._write(ANSWERED, (request_id,), log=self._entry("n", request_id))
+
+    def row_sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
+        """row_key -> its latest request in this scope that was accepted or may have been."""
+        self._flush()
+        keys = [k for k in row_keys if k]
+        found: dict[str, Record] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"""
+                SELECT {_COLUMNS} FROM messages
+                WHERE row_key IN ({marks}) AND oaid = ? AND sandbox = ?
+                  AND (status IN ('accepted', 'sending') OR
+                       (status != 'rejected' AND ambiguous_since IS NOT NULL))
+                ORDER BY status = 'accepted', updated_at
+                """,
+                (*batch, oaid, int(sandbox)),
+            )
+            for row in rows:
+                record = Record(*row)
+                found[record.row_key] = record  # accepted last, the latest last: it wins
+        return found
+
+    def has_row_sends(self, oaid: str, sandbox: bool) -> bool:
+        """Any request in this scope identified by its sheet row (none: a first run)."""
+        self._flush()
+        row = self._db.execute(
+            "SELECT 1 FROM messages WHERE row_key != '' AND oaid = ? AND sandbox = ? LIMIT 1",
+            (oaid, int(sandbox)),
+        ).fetchone()
+        return row is not None
+
+    def sent_row_count(self, oaid: str, sandbox: bool) -> int:
+        """Sheet rows with an accepted request in this scope."""
+        self._flush()
+        row = self._db.execute(
+            """
+            SELECT COUNT(DISTINCT row_key) FROM messages
+            WHERE row_key != '' AND status = 'accepted' AND oaid = ? AND sandbox = ?
+            """,
+            (oaid, int(sandbox)),
+        ).fetchone()
+        return int(row[0])
+
+    def remember_scope(self, oaid: str, sandbox: bool) -> None:
+        """Where the last send went: its result file shows that scope's sends."""
+        self._write(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (LAST_SCOPE, f"{int(sandbox)}:{oaid}"),
+        )
+
+    def last_scope(self) -> tuple[str, bool] | None:
+        self._flush()
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (LAST_SCOPE,)).fetchone()
+        if row is None:
+            return None
+        sandbox, _, oaid = str(row[0]).partition(":")
+        return oaid, sandbox == "1"
+
+    def sends_not_shown(self, request_ids: Iterable[str]) -> list[Record]:
+        """Accepted sends (of the last send's scope) of rows none of `request_ids` is for.
+
+        `request_ids`: a result file's; what this returns are the sends of
+        rows deleted from the sheet since (they stay in the journal).
+        """
+        scope = self.last_scope()
+        return [] if scope is None else self.sends_not_in(request_ids, *scope)
+
+    def sends_not_in(self, request_ids: Iterable[str], oaid: str, sandbox: bool) -> list[Record]:
+        """Accepted requests of rows none of `request_ids` was sent for (rows deleted since)."""
+        self._flush()
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS shown (request_id TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM shown")
+        self._db.executemany(
+            "INSERT OR IGNORE INTO shown VALUES (?)", ((r,) for r in request_ids if r)
+        )
+        rows = self._db.execute(
+            f"""
+            SELECT {_COLUMNS} FROM messages
+            WHERE status = 'accepted' AND row_key != '' AND oaid = ? AND sandbox = ?
+              AND row_key NOT IN (
+                SELECT m.row_key FROM messages m JOIN shown s ON s.request_id = m.request_id)
+            ORDER BY line
+            """,
+            (oaid, int(sandbox)),
+        )
+        return [Record(*row) for row in rows]

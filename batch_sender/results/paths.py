@@ -1,0 +1,111 @@
+"""Where outputs may go: never over the input, another campaign or a folder that is not there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from batch_sender.errors import UsageError
+from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path
+from batch_sender.journal.store import Journal
+
+
+def is_spreadsheet(path: Path, *, excel: bool) -> bool:
+    """Will a spreadsheet open this file: an .xlsx, or a CSV written for Excel."""
+    return excel or path.suffix.lower() == ".xlsx"
+
+
+def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) -> None:
+    """Refuse, before anything is sent, an output that would fail or destroy the input.
+
+    resumes: `send -o`, whose output is its own campaign's result file.
+    """
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"{output}: the output must be a .csv or .xlsx file")
+    if output.resolve() == input_path.resolve():
+        raise UsageError(
+            f"{output}: {{opt:output}} is the input file; choose another name for the output"
+        )
+    check_output(output, what="-o", own_results=output if resumes else None)
+
+
+def check_output(
+    path: Path, *, what: str, taken: Iterable[Path] = (), own_results: Path | None = None
+) -> None:
+    """The one check every command's output goes through before anything is written.
+
+    No output may be a file the command reads (`taken`: its input...), a
+    campaign's journal or one of its logs, or the result file of a campaign
+    that has a journal (the only record of what went out), except `send -o`
+    over its own (`own_results`). UsageError (exit 2) names what it would hit.
+    """
+    resolved = path.resolve()
+    for other in taken:
+        if resolved == other.resolve():
+            raise UsageError(f"{path}: {what} would overwrite {other}; choose another name")
+    for candidate in dict.fromkeys((path, resolved)):
+        if JOURNAL_SUFFIX in candidate.name:
+            raise UsageError(
+                f"{path}: {what} would overwrite a campaign's journal (the record of what "
+                "was sent); choose another name"
+            )
+        if journal_path(candidate).exists() and (
+            own_results is None or own_results.resolve() != resolved
+        ):
+            raise UsageError(
+                f"{path}: {what} would overwrite the result file of a campaign "
+                f"({journal_path(candidate).name} is beside it); choose another name"
+            )
+    _check_folder(path)
+
+
+def _check_folder(path: Path) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise UsageError(f"{path}: the folder {parent} {what}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{path}: cannot write in the folder {parent}")
+
+
+OUTPUT_SUFFIXES = (".csv", ".xlsx")
+
+
+def check_side_file(path: Path, *, taken: list[Path], what: str) -> None:
+    """A file written besides the result (--summary-json, --html): never over another one."""
+    check_output(path, what=what, taken=taken)
+
+
+def require_campaign(
+    results: Path, *, campaign_id: str | None = None, may_start: bool = False
+) -> None:
+    """callbacks, status and report work on a campaign that exists: its journal beside RESULTS.
+
+    They never make a journal by themselves: one nobody sends into would take
+    eSMS's reports (answered 200, so never sent again) where no result file
+    reads them. With campaign_id (callbacks started before send), the
+    campaign's journal is made now, or checked to be that campaign's;
+    may_start: the command takes --campaign-id (the error says so).
+    """
+    journal = journal_path(results)
+    if campaign_id is not None:
+        if not journal.exists():
+            _check_folder(journal)
+        Journal.open(journal, campaign_id).close()
+        return
+    if journal.exists():
+        return
+    folder = results.parent
+    others = sorted(
+        str(results.with_name(found.name[: -len(JOURNAL_SUFFIX)]))
+        for found in folder.glob(f"*{JOURNAL_SUFFIX}")
+        if found.name != JOURNAL_SUFFIX
+    )
+    if others:
+        hint = f"did you mean {' or '.join(others)}?"
+    else:
+        hint = f"no campaign in {folder}; `batch-sender send INPUT -o {results}` starts one"
+    if may_start:
+        hint += " (to start before send, pass --campaign-id)"
+    raise UsageError(f"{results}: no campaign journal beside it ({journal.name}); {hint}")

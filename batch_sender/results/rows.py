@@ -1,0 +1,215 @@
+"""Result rows: one per input row, the input untouched, then what became of it.
+
+Each output row is the input row untouched, followed by RESULT_COLUMNS. The
+files they go into appear whole or not at all (files.py).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from batch_sender.check.disposition import HOLD, KEPT, SEND, SKIP, Disposition
+from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID
+from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
+from batch_sender.journal.records import ACCEPTED, FAILED, FINAL, SENDING
+
+RESULT_COLUMNS = [
+    "row",
+    "status",
+    "RequestId",
+    "SMSID",
+    "CodeResult",
+    "ErrorMessage",
+    "attempts",
+    *DELIVERY_COLUMNS,
+]
+UNSENT = "unsent"
+
+
+def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
+    """validate's RESULT_COLUMNS: status valid / invalid / duplicate, nothing sent."""
+    valid = checked["status"] == VALID
+    extra = pd.DataFrame(
+        {
+            "row": chunk.index,
+            "status": checked["status"].to_numpy(),
+            "RequestId": checked["RequestId"].where(valid, "").to_numpy(),
+            "SMSID": "",
+            "CodeResult": "",
+            "ErrorMessage": checked["ErrorMessage"].to_numpy(),
+            "attempts": 0,
+            "delivery": "",
+            "delivery_error": "",
+            "delivered_at": "",
+        },
+        index=chunk.index,
+    )
+    return extra
+
+
+def result_rows(
+    chunk: pd.DataFrame,
+    checked: pd.DataFrame,
+    dispositions: list[Disposition],
+    *,
+    unsent_reason: str,
+    deliveries: dict[str, tuple[str, str, str]] | None = None,
+) -> pd.DataFrame:
+    """send's RESULT_COLUMNS: each row's outcome from its disposition (see disposition.py)."""
+    status: list[str] = []
+    request_id: list[str] = []
+    smsid: list[str] = []
+    code: list[str] = []
+    message: list[str] = []
+    attempts: list[int] = []
+    for row_status, error, disposition in zip(
+        checked["status"], checked["ErrorMessage"], dispositions, strict=True
+    ):
+        values = _result_values(row_status, error, disposition, unsent_reason)
+        for column, value in zip(
+            (status, request_id, smsid, code, message, attempts), values, strict=True
+        ):
+            column.append(value)  # type: ignore[attr-defined]
+    extra = pd.DataFrame(
+        {
+            "row": chunk.index,
+            "status": status,
+            "RequestId": request_id,
+            "SMSID": smsid,
+            "CodeResult": code,
+            "ErrorMessage": message,
+            "attempts": attempts,
+        },
+        index=chunk.index,
+    )
+    reported = deliveries or {}
+    none = ("", "", "")
+    outcomes = [reported.get(rid, none) if rid else none for rid in request_id]
+    for i, column in enumerate(DELIVERY_COLUMNS):
+        extra[column] = [outcome[i] for outcome in outcomes]
+    return extra
+
+
+def _result_values(
+    row_status: str, error: str, disposition: Disposition, unsent_reason: str
+) -> tuple[str, str, str, str, str, int]:
+    """(status, RequestId, SMSID, CodeResult, ErrorMessage, attempts) of one row."""
+    action, record = disposition.action, disposition.record
+    if action == SKIP:
+        return (row_status, "", "", "", error, 0)
+    if record is None:
+        return (UNSENT, disposition.request_id, "", "", unsent_reason, 0)
+    rid = record.request_id
+    smsid = record.smsid if record.status == ACCEPTED else ""
+    if action == HOLD:
+        return (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
+    if action == KEPT:
+        if record.status == ACCEPTED:
+            why = kept_message(record.line)
+            if row_status != VALID:  # as the sheet has it now, it could not be sent
+                why = f"sent earlier with different content, line {record.line}; now {error}"
+            return (ACCEPTED, rid, smsid, record.code, why, record.attempts)
+        return (FAILED, rid, "", record.code, kept_unknown_message(record.line), record.attempts)
+    if record.status == SENDING:
+        # Only a crash leaves this; the rerun resends with the same RequestId.
+        return (FAILED, rid, "", "", "no answer recorded: rerun to find out", record.attempts)
+    if action == SEND and record.status not in FINAL and not record.may_have_reached:
+        message = f"{record.message}; a rerun sends it again under a new RequestId".lstrip("; ")
+        return (FAILED, rid, "", record.code, message, record.attempts)
+    return (record.status, rid, smsid, record.code, record.message, record.attempts)
+
+
+def kept_message(line: int) -> str:
+    return (
+        f"sent earlier with different content, line {line}; --resend-changed sends the new version"
+    )
+
+
+def kept_unknown_message(line: int) -> str:
+    return (
+        f"an earlier version of this row (line {line}) may have reached eSMS and its fate is "
+        "unknown; --resend-changed sends the new version"
+    )
+
+
+STALE_MESSAGE = (
+    "an earlier request got no answer over 24 hours ago and eSMS no longer blocks a repeat, "
+    "so it was not sent again; check whether it arrived, then rerun with --resend-stale"
+)
+
+
+def output_rows(
+    chunk: pd.DataFrame,
+    extra: pd.DataFrame,
+    checked: pd.DataFrame | None = None,
+    *,
+    spreadsheet: bool = False,
+) -> pd.DataFrame:
+    """The input row untouched, then `sent_text` if `checked` is given, then RESULT_COLUMNS.
+
+    For a spreadsheet, RESULT_COLUMNS are made inert (see inert_cells);
+    `sent_text` is the user's own words and stays as they are.
+
+    concat, not assign: an input column that shares a name with ours (a
+    result file fed back as input has `status`) stays intact beside it.
+    """
+    if spreadsheet:
+        extra = inert_cells(extra)
+    if checked is None:
+        return pd.concat([chunk, extra], axis=1)
+    return pd.concat([chunk, sent_text(checked, extra), extra], axis=1)
+
+
+SENT_TEXT = "sent_text"
+"""With --template: the text each row was sent with (filled and normalised)."""
+_NOT_SENT = frozenset({INVALID, DUPLICATE, EXCLUDED})
+
+
+def sent_text(checked: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """The `sent_text` column, placed before RESULT_COLUMNS so that they stay the last ones.
+
+    Rows never sent (invalid, duplicate, excluded) have it empty.
+    """
+    texts = [
+        "" if status in _NOT_SENT else text
+        for status, text in zip(extra["status"], checked["text"], strict=True)
+    ]
+    return pd.DataFrame({SENT_TEXT: texts}, index=extra.index)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
+
+
+def inert(value: object) -> object:
+    """A text that a spreadsheet shows as text: a leading ' before a formula start."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def readable(value: str) -> str:
+    """A cell as it was before `inert` (for reading a result file written for Excel back)."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+NOT_INERT = frozenset({"RequestId"})
+"""Derived from the user's campaign id, and matched as it is by `callbacks` and `report`."""
+
+
+def inert_cells(extra: pd.DataFrame) -> pd.DataFrame:
+    """Our columns with every text made inert.
+
+    Only cells the tool writes: eSMS's ErrorMessage, a callback's error_info
+    and the like come from strangers, and "=HYPERLINK(...)" there would
+    become a live formula in the marketer's Excel. The user's own cells stay
+    as they wrote them.
+    """
+    safe = extra.copy()
+    for name in safe.columns:
+        column = safe[name]
+        if name not in NOT_INERT and not pd.api.types.is_numeric_dtype(column):
+            safe[name] = pd.Series([inert(v) for v in column.tolist()], index=safe.index)
+    return safe

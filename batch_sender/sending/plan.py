@@ -1,0 +1,222 @@
+"""The plan: what a send sets out to do, row by row against the journal of earlier runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules
+from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.rules import (
+    DUPLICATE,
+    EXCLUDED,
+    INVALID,
+    VALID,
+    Campaign,
+    Checks,
+    send_scope,
+)
+from batch_sender.esms import protocol as esms
+from batch_sender.journal.records import ACCEPTED, Outcome
+from batch_sender.journal.store import Journal
+from batch_sender.sending.sender import SendConfig
+from batch_sender.sheet.reader import Table
+
+
+@dataclass(frozen=True)
+class SendJob:
+    table: Table
+    output: Path
+    campaign: Campaign
+    config: SendConfig
+    excel: bool = False
+    resend_stale: bool = False
+    resend_changed: bool = False
+    """Send the new version of rows sent earlier with different content."""
+    checks: Checks = field(default_factory=Checks)
+    limit: int | None = None
+    """Send at most this many rows in this run (a test batch); the rest stay unsent."""
+    on_row: Callable[[esms.Message, Outcome], None] | None = None
+    """Called with each row's outcome as it is recorded (e.g. a JSON log line)."""
+    on_progress: Callable[[int, int], None] | None = None
+    """Called with (rows done, rows to send) when sending starts and after each row.
+
+    The sheet is read as it is sent: rows to send counts those read so far
+    (within --limit), and is the whole sheet's once it has been read."""
+
+
+@dataclass
+class Plan:
+    """The input's rows against the journal of earlier runs, counted as they are read."""
+
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicate: int = 0
+    excluded: int = 0
+    done_before: int = 0
+    to_send: int = 0
+    stale: int = 0
+    changed_kept: int = 0
+    """Rows sent earlier with other content whose earlier send stands."""
+    changed_resent: int = 0
+    """Rows sent earlier with other content whose new version goes out (--resend-changed)."""
+    shown_sends: int = 0
+    """Sheet rows with an earlier accepted send that this input still has."""
+    sent_rows: int = 0
+    """Sheet rows with an accepted send in the journal (this OAID, sandbox or real)."""
+    sandbox_rows: int = 0
+    """Rows that went out in sandbox trials earlier (a real run: they do not count)."""
+    resumed: bool = False
+    earlier_rows: bool = True
+    """The journal had sends identified by row before this run (see disposition.Rules)."""
+
+    @property
+    def gone(self) -> int:
+        """Rows sent earlier that are no longer in the sheet (their sends stay in the journal)."""
+        return max(self.sent_rows - self.shown_sends, 0)
+
+
+def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
+    options = job.config.options
+    return Rules(
+        campaign=job.campaign,
+        oaid=job.config.scope_oaid,
+        sandbox=options.sandbox,
+        resend_stale=job.resend_stale,
+        resend_changed=job.resend_changed,
+        earlier_rows=plan is None or plan.earlier_rows,
+        in_sheet=_SheetContent(job),
+    )
+
+
+class _SheetContent:
+    """Is a content RequestId on any row of the sheet? Read whole at the first question.
+
+    Asked only when a row's earlier send has other content (an edit, or a row
+    added before that send's own row): most runs never read the sheet twice.
+    Both the reading and the results thread may ask, hence the lock.
+    """
+
+    def __init__(self, job: SendJob) -> None:
+        self.job = job
+        self.ids: frozenset[str] | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, content_id: str) -> bool:
+        with self.lock:
+            if self.ids is None:
+                job = self.job
+                self.ids = frozenset(
+                    request_id
+                    for _, checked in checked_chunks(job.table, job.campaign, job.checks)
+                    for request_id in checked["RequestId"].tolist()
+                    if request_id
+                )
+            return content_id in self.ids
+
+
+def new_plan(job: SendJob, journal: Journal) -> Plan:
+    """The counts the journal gives before any row is read."""
+    plan = Plan(resumed=journal.resumed)
+    plan.earlier_rows = journal.has_row_sends(job.config.scope_oaid, job.config.options.sandbox)
+    rules = job_rules(job, plan)
+    plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
+    if not rules.sandbox:
+        plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
+    return plan
+
+
+def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Disposition]) -> None:
+    """Add one chunk's rows to the plan's counts."""
+    counts = checked["status"].value_counts()
+    plan.rows += len(checked)
+    plan.valid += int(counts.get(VALID, 0))
+    plan.invalid += int(counts.get(INVALID, 0))
+    plan.duplicate += int(counts.get(DUPLICATE, 0))
+    plan.excluded += int(counts.get(EXCLUDED, 0))
+    for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
+        sent = disposition.earlier or disposition.record
+        if (
+            sent is not None
+            and sent.row_key
+            and sent.status == ACCEPTED
+            and (disposition.action in (DONE, KEPT) or disposition.changed)
+        ):
+            plan.shown_sends += 1  # this row of the sheet is still there
+        if status != VALID:
+            continue
+        if disposition.action == DONE:
+            plan.done_before += 1
+        elif disposition.action == HOLD:
+            plan.stale += 1
+        elif disposition.action == KEPT:
+            plan.changed_kept += 1
+        else:
+            plan.to_send += 1
+            plan.changed_resent += disposition.changed
+
+
+def describe_plan(job: SendJob, plan: Plan) -> list[str]:
+    campaign = job.campaign
+    lines = []
+    if plan.resumed:
+        line = (
+            f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
+            f"{plan.to_send:,} to send"
+        )
+        if plan.stale:
+            line += f", {plan.stale:,} held back (no answer for over 24 hours)"
+        lines.append(line)
+    else:
+        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send")
+    if plan.sandbox_rows:
+        lines.append(
+            f"{_rows(plan.sandbox_rows)} went out in sandbox trials earlier: not delivered, "
+            "they do not count as sent"
+        )
+    if plan.changed_kept:
+        lines.append(
+            f"warning: {_rows(plan.changed_kept)} sent earlier with different content: "
+            "the earlier send stands (--resend-changed sends the new version)"
+        )
+    if plan.changed_resent:
+        lines.append(
+            f"{_rows(plan.changed_resent)} sent earlier with different content: sending the "
+            "new version (--resend-changed)"
+        )
+    if plan.gone:
+        lines.append(
+            f"warning: {_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay "
+            f"in the journal (`batch-sender report {job.output}` lists them)"
+        )
+    skipped = plan.invalid + plan.duplicate
+    if skipped:
+        lines.append(
+            f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
+            "(run `batch-sender validate` for details)"
+        )
+    if plan.excluded:
+        rows = "row is" if plan.excluded == 1 else "rows are"
+        lines.append(f"{plan.excluded:,} {rows} excluded by the suppression lists")
+    return lines
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
+def for_journal(job: SendJob, journal: Journal) -> SendJob:
+    """The job with RequestIds as this campaign's journal derives them."""
+    options = job.config.options
+    campaign = dataclasses.replace(
+        job.campaign,
+        scope=send_scope(job.config.scope_oaid, options.sandbox),
+        scheme=journal.request_id_scheme(),
+    )
+    return dataclasses.replace(job, campaign=campaign)

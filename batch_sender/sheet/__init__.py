@@ -1,0 +1,1 @@
+"""Reading: the input sheet as chunks of text cells, templates, suppression lists."""

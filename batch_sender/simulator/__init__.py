@@ -1,0 +1,1 @@
+"""The eSMS stand-in, written from eSMS's pages."""
