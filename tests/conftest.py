@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import csv
 import inspect
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -202,3 +204,24 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str) -> Iterator[Path]:
+    """A real filesystem of `size` at `where` (a tmpfs: needs root, as CI runs)."""
+    where.mkdir()
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if mount is None or umount is None:
+        pytest.skip("no mount command")
+    mounted = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        why = mounted.stderr.decode(errors="replace").strip()
+        pytest.skip(f"cannot mount a small tmpfs (it needs root): {why}")
+    try:
+        yield where
+    finally:
+        subprocess.run([umount, "-l", str(where)], check=False)
