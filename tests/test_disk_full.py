@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,9 +46,7 @@ def _fill(disk: Path, leave: int) -> Path:
 
 def _accepted(esms: RunningSimulator) -> dict[str, str]:
     """RequestId -> SMSID of every message the simulator accepted."""
-    return dict(
-        esms.call(lambda: {rid: a.smsid for rid, a in esms.simulator.accepted.items()})
-    )
+    return dict(esms.call(lambda: {rid: a.smsid for rid, a in esms.simulator.accepted.items()}))
 
 
 def _journal_smsids(output: Path) -> dict[str, str]:
@@ -60,7 +59,33 @@ def _lost(accepted: dict[str, str], kept: dict[str, str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _full_disk_run(tmp_path: Path, leave: int) -> Iterator[tuple[Path, RunningSimulator, list[str]]]:
+def _greedy(disk: Path) -> Iterator[None]:
+    """Another program that keeps writing: whatever room is freed, it takes at once."""
+    done = threading.Event()
+
+    def grab() -> None:
+        with (disk / "growing.log").open("ab", buffering=0) as f:
+            while not done.is_set():
+                try:
+                    f.write(b"y" * 4096)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+                    done.wait(0.001)  # the disk is full: look again in a moment
+
+    thread = threading.Thread(target=grab, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+    (disk / "growing.log").unlink()
+
+
+@contextlib.contextmanager
+def _full_disk_run(
+    tmp_path: Path, leave: int, *, greedy: bool = False
+) -> Iterator[tuple[Path, RunningSimulator, list[str]]]:
     """A send onto a disk with `leave` bytes free; yields (output, esms, command)."""
     source = write_csv(tmp_path / "c.csv", message_rows(ROWS))
     with (
@@ -70,10 +95,11 @@ def _full_disk_run(tmp_path: Path, leave: int) -> Iterator[tuple[Path, RunningSi
         output = disk / "r.csv"
         command = ["send", str(source), "-o", str(output), "--rate", "0", "--concurrency", "16"]
         filler = _fill(disk, leave)
-        full = CliRunner().invoke(cli, [*command, *esms.args])
+        with _greedy(disk) if greedy else contextlib.nullcontext():
+            full = CliRunner().invoke(cli, [*command, *esms.args])
         assert full.exit_code == 3, full.output
         assert full.stderr.count("Error:") == 1, full.stderr
-        assert "No space left on device; free space and rerun" in full.stderr
+        assert "free space and rerun" in full.stderr  # SQLite may say "disk I/O error"
         assert "Traceback" not in full.output
         filler.unlink()
         yield output, esms, [*command, *esms.args]
@@ -93,3 +119,53 @@ def test_a_disk_that_fills_mid_run_loses_no_smsid(tmp_path: Path, leave: int) ->
         kept = {r["RequestId"]: r["SMSID"] for r in results}
         assert _lost(_accepted(esms), kept) == []
         assert _lost(_accepted(esms), _journal_smsids(output)) == []
+
+
+def test_a_disk_another_program_keeps_filling_loses_no_smsid(tmp_path: Path) -> None:
+    """Room given back mid-run is taken by someone else: the answers in flight are kept."""
+    with _full_disk_run(tmp_path, 700_000, greedy=True) as (output, esms, command):
+        assert CliRunner().invoke(cli, command).exit_code == 0
+        kept = {r["RequestId"]: r["SMSID"] for r in read_results(output)}
+        assert _lost(_accepted(esms), kept) == []
+        assert len(kept) == ROWS == len(_accepted(esms))
+
+
+FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_answers_in_flight_when_neither_log_nor_sqlite_has_room_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instant a real disk cannot be made to hit: SQLite and the logs both full."""
+    import batch_sender.journal.store as store
+    from batch_sender.journal.records import Outcome
+    from batch_sender.journal.store import Journal, JournalError
+
+    path = tmp_path / "j.sqlite"
+    journal = Journal.open(path, "c", sending=True, commit_interval=3600)
+    in_flight = [f"r{i}" for i in range(200)]
+    for line, rid in enumerate(in_flight, start=2):
+        journal.intend(rid, line)
+
+    def full(_fd: int, _data: bytes) -> int:
+        raise FULL
+
+    def no_commit(_batch: object) -> None:
+        raise JournalError(path, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(store, "_write_fd", full)
+    monkeypatch.setattr(journal, "_apply", no_commit)
+    with pytest.raises(JournalError):
+        journal.intend("not-sent", 999)  # no room: this request must not go out
+    for line, rid in enumerate(in_flight, start=2):
+        with contextlib.suppress(JournalError):  # the run is stopping; the answer is kept
+            journal.record(rid, line, Outcome("accepted", "100", f"smsid-{rid}"))
+    journal.close()
+    monkeypatch.undo()  # room again
+
+    rerun = Journal.open(path, "c", sending=True)
+    found = rerun.lookup([*in_flight, "not-sent"])
+    assert {rid: found[rid].smsid for rid in in_flight} == {r: f"smsid-{r}" for r in in_flight}
+    assert "not-sent" not in found
+    rerun.close()
+    assert not rerun.reserve_path.exists()
