@@ -1,0 +1,173 @@
+"""A crash (a bug) is never mistaken for success: exit 70, one line naming a details file.
+
+What was recorded stays recorded and the rerun is safe; the details file
+holds the traceback but never the keys; the Python API raises instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import batch_sender
+from batch_sender.cli import cli
+from batch_sender.exit_codes import ExitCode
+from batch_sender.journal.files import journal_path
+from batch_sender.simulator.server import SIMULATOR_OAID, SimulatorConfig
+
+from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
+
+API_KEY = "AK-7f3c9e1b2d4a6f80"
+SECRET_KEY = "SK-0b1c2d3e4f5a6b7c"
+ROWS = 120
+CRASH_AT = 40
+
+
+class Bug(RuntimeError):
+    """What a bug raises; its message carries the keys, as a careless one would."""
+
+
+@contextlib.contextmanager
+def _esms() -> Iterator[RunningSimulator]:
+    config = SimulatorConfig(seed=6, api_key=API_KEY, secret_key=SECRET_KEY)
+    with simulator_running(config) as esms:
+        yield esms
+
+
+def _account(esms: RunningSimulator) -> list[str]:
+    return ["--base-url", esms.url, "--api-key", API_KEY, "--secret-key", SECRET_KEY,
+            "--oaid", SIMULATOR_OAID]  # fmt: skip
+
+
+def _crash_on_row(monkeypatch: pytest.MonkeyPatch, at: int) -> None:
+    """The `at`-th message's request body cannot be built: a bug, in the middle of a send."""
+    import batch_sender.esms.protocol as protocol
+
+    real = protocol.send_body
+    calls = 0
+
+    def send_body(credentials: Any, message: Any, options: Any) -> dict[str, object]:
+        nonlocal calls
+        calls += 1
+        if calls == at:
+            raise Bug(f"cannot encode {credentials.api_key}/{credentials.secret_key}")
+        return real(credentials, message, options)
+
+    monkeypatch.setattr(protocol, "send_body", send_body)
+
+
+def _assert_crash(result: Result, details: Path) -> str:
+    """Exit 70, one line on stderr naming `details`, which has the traceback but no key."""
+    assert result.exit_code == ExitCode.INTERNAL == 70, result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: internal error"), result.stderr
+    assert str(details) in result.stderr
+    assert "Traceback" not in result.output
+    text = details.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "Bug" in text
+    for secret in (API_KEY, SECRET_KEY):
+        assert secret not in text and secret not in result.output
+    return text
+
+
+def test_a_send_that_crashes_mid_run_exits_70_and_its_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(ROWS))
+    with _esms() as esms:
+        command = ["send", str(source), "-o", "r.csv", "--rate", "0", "--concurrency", "4"]
+        _crash_on_row(monkeypatch, CRASH_AT)
+        crashed = CliRunner().invoke(cli, [*command, *_account(esms)])
+        journal = journal_path(Path("r.csv"))
+        _assert_crash(crashed, journal.with_name(journal.name + "-crash.log"))
+        first = esms.call(lambda: {r: a.smsid for r, a in esms.simulator.accepted.items()})
+        assert 0 < len(first) < ROWS
+        with contextlib.closing(sqlite3.connect(journal)) as db:
+            kept = dict(db.execute("SELECT request_id, smsid FROM messages WHERE smsid != ''"))
+        assert kept == first  # every SMSID so far recorded
+
+        monkeypatch.undo()  # the bug fixed
+        again = CliRunner().invoke(cli, [*command, *_account(esms)])
+        assert again.exit_code == 0, again.output
+        accepted = esms.call(lambda: {r: a.smsid for r, a in esms.simulator.accepted.items()})
+        assert len(accepted) == ROWS  # each follower messaged once
+        assert {r: s for r, s in accepted.items() if r in first} == first
+        results = read_results(Path("r.csv"))
+        assert {r["RequestId"]: r["SMSID"] for r in results} == accepted
+
+
+def test_a_crash_writing_the_result_file_exits_70(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import batch_sender.api.campaign as campaign
+
+    def result_rows(*_args: Any, **_kwargs: Any) -> Any:
+        raise Bug("a bug building the result rows")
+
+    source = write_csv(tmp_path / "c.csv", message_rows(10))
+    with _esms() as esms:
+        monkeypatch.setattr(campaign, "result_rows", result_rows)
+        command = ["send", str(source), "-o", "r.csv", "--rate", "0", *_account(esms)]
+        crashed = CliRunner().invoke(cli, command)
+        journal = journal_path(Path("r.csv"))
+        _assert_crash(crashed, journal.with_name(journal.name + "-crash.log"))
+        assert not Path("r.csv").exists()  # never half a result file
+        monkeypatch.undo()
+        assert CliRunner().invoke(cli, command).exit_code == 0
+        assert esms.stats()["accepted"] == 10
+
+
+def test_a_crash_in_validate_exits_70_with_details_in_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import batch_sender.check.dry_run as dry_run
+
+    def validate_file(*_args: Any, **_kwargs: Any) -> Any:
+        raise Bug("a bug in the rules")
+
+    monkeypatch.setattr(dry_run, "validate_file", validate_file)
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    result = CliRunner().invoke(cli, ["validate", str(source)])
+    _assert_crash(result, tmp_path / "batch-sender-crash.log")
+
+
+def test_a_crash_in_callbacks_exits_70_with_details_beside_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import batch_sender.delivery.receiver as receiver
+
+    async def serve_callbacks(*_args: Any, **_kwargs: Any) -> Any:
+        raise Bug("a bug in the receiver")
+
+    monkeypatch.setattr(receiver, "serve_callbacks", serve_callbacks)
+    command = ["callbacks", "r.csv", "--port", "0", "--campaign-id", "c"]
+    result = CliRunner().invoke(cli, command, env={"ESMS_SECRET_KEY": SECRET_KEY})
+    journal = journal_path(tmp_path / "r.csv")
+    _assert_crash(result, journal.with_name(journal.name + "-crash.log"))
+
+
+def test_the_python_api_raises_the_crash_and_keeps_what_was_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(ROWS))
+    with _esms() as esms:
+        _crash_on_row(monkeypatch, CRASH_AT)
+        with pytest.raises(Bug):
+            batch_sender.send(
+                source, "r.csv", base_url=esms.url, api_key=API_KEY, secret_key=SECRET_KEY,
+                oaid=SIMULATOR_OAID, rate=0, concurrency=4,
+            )  # fmt: skip
+        accepted = esms.call(lambda: {r: a.smsid for r, a in esms.simulator.accepted.items()})
+        results = {r["RequestId"]: r["SMSID"] for r in read_results(Path("r.csv"))}
+        assert {r: results[r] for r in accepted} == accepted
+        assert not list(tmp_path.glob("*crash*"))  # the library writes no crash file
+
+
+def test_exit_70_is_documented_in_help() -> None:
+    assert "70 internal error" in CliRunner().invoke(cli, ["send", "--help"]).output
