@@ -133,9 +133,7 @@ def test_a_disk_another_program_keeps_filling_loses_no_smsid(tmp_path: Path) -> 
 FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def test_answers_in_flight_when_neither_log_nor_sqlite_has_room_are_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_answers_in_flight_when_neither_log_nor_sqlite_has_room_are_kept(tmp_path: Path) -> None:
     """The instant a real disk cannot be made to hit: SQLite and the logs both full."""
     import batch_sender.journal.store as store
     from batch_sender.journal.records import Outcome
@@ -153,15 +151,16 @@ def test_answers_in_flight_when_neither_log_nor_sqlite_has_room_are_kept(
     def no_commit(_batch: object) -> None:
         raise JournalError(path, sqlite3.OperationalError("database or disk is full"))
 
-    monkeypatch.setattr(store, "_write_fd", full)
-    monkeypatch.setattr(journal, "_apply", no_commit)
-    with pytest.raises(JournalError):
-        journal.intend("not-sent", 999)  # no room: this request must not go out
-    for line, rid in enumerate(in_flight, start=2):
-        with contextlib.suppress(JournalError):  # the run is stopping; the answer is kept
-            journal.record(rid, line, Outcome("accepted", "100", f"smsid-{rid}"))
-    journal.close()
-    monkeypatch.undo()  # room again
+    with pytest.MonkeyPatch.context() as disk:
+        disk.setattr(store, "_write_fd", full)
+        disk.setattr(journal, "_apply", no_commit)
+        with pytest.raises(JournalError):
+            journal.intend("not-sent", 999)  # no room: this request must not go out
+        for line, rid in enumerate(in_flight, start=2):
+            with contextlib.suppress(JournalError):  # the run is stopping; the answer is kept
+                journal.record(rid, line, Outcome("accepted", "100", f"smsid-{rid}"))
+        journal.close()
+    # room again
 
     rerun = Journal.open(path, "c", sending=True)
     found = rerun.lookup([*in_flight, "not-sent"])

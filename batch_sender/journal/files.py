@@ -21,6 +21,10 @@ RESERVE_SUFFIX = "-reserve"
 fills are written into it (see `Journal._append`)."""
 
 
+CRASH_SUFFIX = "-crash.log"
+"""The details of a crash (a bug) in a command on this campaign: its traceback, keys removed."""
+
+
 REPORTS_SUFFIX = "-reports"
 """Delivery reports the callback receiver took while the journal was busy (see append_report)."""
 
@@ -57,5 +61,5 @@ def journal_path(results: Path) -> Path:
 
 def side_files(journal: Path) -> list[Path]:
     """Every file the journal keeps beside itself: none may ever be an output."""
-    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX)
+    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX, CRASH_SUFFIX)
     return [journal.with_name(journal.name + s) for s in (*suffixes, RESERVE_SUFFIX)]
