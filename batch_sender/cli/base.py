@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -55,11 +56,19 @@ def handle_errors(command: F) -> F:
 
 
 def _write_failure(exc: Exception) -> BatchSenderError | None:
-    """A full or read-only disk met by a write that named its file: exit 3, not a crash."""
+    """The machine's refusal, for a file it names, not a bug: a full or read-only disk
+    (exit 3), a name too long for its folder (exit 2: the options name the files)."""
+    from batch_sender.errors import UsageError
     from batch_sender.journal.store import WriteFailed
     from batch_sender.results.files import WRITE_FAILURES
 
-    if not isinstance(exc, OSError) or exc.errno not in WRITE_FAILURES or not exc.filename:
+    if not isinstance(exc, OSError) or not exc.filename:
+        return None
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(
+            f"{exc.filename}: the name is too long for its folder; choose a shorter one"
+        )
+    if exc.errno not in WRITE_FAILURES:
         return None
     return WriteFailed(str(exc.filename), Path(exc.filename), exc)
 

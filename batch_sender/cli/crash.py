@@ -55,9 +55,14 @@ def details_path(options: Mapping[str, object]) -> list[Path]:
     places: list[Path] = []
     for name in _CAMPAIGN_FILES:
         results = options.get(name)
-        if isinstance(results, Path) and journal_path(results).exists():
-            journal = journal_path(results)
-            places.append(journal.with_name(journal.name + CRASH_SUFFIX))
+        if not isinstance(results, Path):
+            continue
+        journal = journal_path(results)
+        try:
+            if journal.exists():
+                places.append(journal.with_name(journal.name + CRASH_SUFFIX))
+        except OSError:
+            continue  # a name too long, a folder not readable: the next place will do
     places += [Path.cwd() / CRASH_FILE, Path(tempfile.gettempdir()) / CRASH_FILE]
     return places
 
