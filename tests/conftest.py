@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import aioresponses.core
 import pytest
+from click.testing import Result
 
 from batch_sender.simulator.server import (
     SIMULATOR_API_KEY,
@@ -89,6 +90,15 @@ def message_rows(count: int, start: int = 0) -> list[list[str]]:
         ]
         for i in range(start, start + count)
     ]
+
+
+def exit_code(result: Result) -> int:
+    """The code a command exited with on purpose; a crash (an exception Click let through,
+    which CliRunner reports as 1) fails the test whatever it expected."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"crashed: {result.exception!r}\n{result.output}"
+    )
+    return result.exit_code
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
