@@ -12,5 +12,7 @@ class ExitCode(IntEnum):
     """Bad option, missing column, unreadable file, missing credentials: nothing sent."""
     ACCOUNT = 3
     """Stopped by an account-level error; rerun after fixing it."""
+    INTERNAL = 70
+    """An internal error (a bug): one line names the file with the details; rerun is safe."""
     INTERRUPTED = 130
     """Ctrl-C or SIGTERM; in-flight rows were recorded; rerun to continue."""

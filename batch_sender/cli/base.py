@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -38,12 +38,24 @@ def handle_errors(command: F) -> F:
             from batch_sender.results.files import WRITE_FAILURES
 
             if exc.errno not in WRITE_FAILURES or not exc.filename:
-                raise
+                _crashed(exc, command.__name__, kwargs)
             failed = WriteFailed(str(exc.filename), Path(exc.filename), exc)
             click.echo(f"Error: {failed.cli_message}", err=True)
             sys.exit(failed.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug: never exit 1, which means "rows need attention"
+            _crashed(exc, command.__name__, kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoReturn:
+    from batch_sender.cli import crash
+
+    details = crash.write_details(exc, command, options)
+    click.echo(f"Error: {crash.one_line(exc, details, options)}", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 def input_options(command: F, *, outputs: bool = True) -> F:
