@@ -1,0 +1,116 @@
+"""Reports answered 200 are never lost; a receiver never blocks a send; report reads read-only.
+
+The receiver runs in a thread of this process (its limits lowered where a
+test needs a bound reached quickly); sends go through the real CLI to the
+project's simulator, on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+import urllib.parse
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from batch_sender.cli import cli
+from batch_sender.delivery.receiver import Limits
+from batch_sender.esms.delivery_report import from_report
+from batch_sender.journal.files import journal_path
+from batch_sender.journal.store import Journal
+from batch_sender.simulator.server import SimulatorConfig
+
+from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
+from .test_bad_day import GOOD, get, receiver_running
+
+
+def _all_reports_sent(esms: RunningSimulator, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(esms.call(lambda: dict(esms.simulator.reports))) < count or esms.call(
+        lambda: len(esms.simulator.tasks)
+    ):
+        assert time.monotonic() < deadline, "the simulator's reports never all went out"
+        time.sleep(0.05)
+
+
+def test_reports_that_beat_the_send_reach_their_rows(tmp_path: Path) -> None:
+    """Receiver first, eSMS reporting ~10 ms after each answer: every report reaches its row.
+
+    Most reports arrive before the send has committed their SMSID (it commits
+    in batches), far more than the receiver's bound on reports it cannot place yet.
+    """
+    count = 3_000
+    path = write_csv(tmp_path / "c.csv", message_rows(count))
+    results = tmp_path / "r.csv"
+    config = SimulatorConfig(seed=11, callback_delay=0.0, zalo_fail=0.2)
+    with (
+        simulator_running(config) as esms,
+        receiver_running(results, Limits(unknown_kept=100)) as (url, lines),
+    ):
+        sent = CliRunner().invoke(
+            cli,
+            ["send", str(path), "-o", str(results), "--rate", "0", "--callback-url", url]
+            + esms.args,
+        )
+        assert sent.exit_code == 0, sent.output
+        _all_reports_sent(esms, count)
+        reported = esms.call(lambda: dict(esms.simulator.reports))
+    rows = read_results(results)
+    assert len(rows) == count
+    in_file = [r for r in rows if r["delivery"] in ("delivered", "failed")]
+    assert len(in_file) == count, f"{count - len(in_file)} reports answered 200 and lost"
+    for row in rows:
+        assert row["delivery"] == ("failed" if reported[row["SMSID"]].failed else "delivered")
+    journal = Journal(journal_path(results))
+    try:
+        assert len(journal.deliveries(r["RequestId"] for r in rows)) == count
+        assert journal.unknown_deliveries() == 0
+    finally:
+        journal.close()
+
+
+def _request(url: str, method: str, params: dict[str, str]) -> int:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+    try:
+        connection.request(method, f"{parts.path}?{urllib.parse.urlencode(params)}")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_head_request_is_not_a_report(tmp_path: Path) -> None:
+    results = tmp_path / "r.csv"
+    with receiver_running(results, Limits()) as (url, _lines):
+        for i in range(9):
+            assert _request(url, "GET", {**GOOD, "SMSID": f"s{i}"}) == 200
+        assert _request(url, "HEAD", {**GOOD, "SMSID": "head"}) == 200
+    journal = Journal(journal_path(results))
+    try:
+        assert journal.unknown_deliveries() == 9  # nine reports kept, the HEAD none
+    finally:
+        journal.close()
+
+
+def test_finished_with_neither_success_nor_failure_is_not_delivered() -> None:
+    """SendStatus 5 means 'finished: see SendSuccess/SendFailed'; with both 0 nothing is known."""
+    report = from_report({"SMSID": "s", "SendStatus": "5", "SendSuccess": "0", "SendFailed": "0"})
+    assert report.delivery == "pending"
+    assert report.at == ""
+    missing = from_report({"SMSID": "s", "SendStatus": "5"})
+    assert missing.delivery == "pending"
+
+
+def test_a_report_that_cannot_be_stored_gets_no_200(tmp_path: Path) -> None:
+    """The disk under its floor: a report for an unknown message is not answered at all."""
+    results = tmp_path / "r.csv"
+    limits = Limits(unknown_kept=2, min_free=1 << 62, hold_unstored=0.2)
+    with receiver_running(results, limits) as (url, lines):
+        assert [get(url, {**GOOD, "SMSID": f"s{i}"})[0] for i in range(2)] == [200, 200]
+        try:
+            status = get(url, {**GOOD, "SMSID": "one-too-many"})[0]
+        except (ConnectionError, http.client.HTTPException) as exc:
+            status = type(exc).__name__
+        assert status not in (200, 500, 503)
+    assert any("not answered" in line for line in lines), lines
