@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_request_id ON deliveries (request_id);
+CREATE INDEX IF NOT EXISTS deliveries_smsid ON deliveries (smsid);
 """
 
 
