@@ -7,15 +7,18 @@ project's simulator, on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
+import threading
 import time
 import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import Limits
+from batch_sender.delivery.receiver import Limits, Receiver
 from batch_sender.esms.delivery_report import from_report
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
@@ -114,3 +117,42 @@ def test_a_report_that_cannot_be_stored_gets_no_200(tmp_path: Path) -> None:
             status = type(exc).__name__
         assert status not in (200, 500, 503)
     assert any("not answered" in line for line in lines), lines
+
+
+def test_a_send_started_while_the_receiver_rewrites_proceeds(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """A rewrite held up (as a long campaign's is) neither refuses a send nor undoes its file."""
+    path = write_csv(tmp_path / "c.csv", message_rows(10))
+    results = tmp_path / "r.csv"
+    args = ["send", str(path), "-o", str(results), "--rate", "0", "--limit", "5", *esms.args]
+    assert CliRunner().invoke(cli, args).exit_code == 1  # five sent, five to go
+    journal = Journal(journal_path(results))
+    receiver = Receiver(results, journal, lambda _line: None)
+    reading, release = threading.Event(), threading.Event()
+    real = journal.deliveries
+
+    def slow(request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        reading.set()  # the rewrite has begun reading the result file
+        assert release.wait(30)
+        return real(request_ids)
+
+    journal.deliveries = slow  # type: ignore[method-assign]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        rewrite = pool.submit(receiver.rewrite)
+        assert reading.wait(10)
+        try:
+            second = CliRunner().invoke(cli, args)
+        finally:
+            release.set()
+        rewrite.result(timeout=30)
+    try:
+        assert second.exit_code == 0, second.output
+        # The rewrite began from the file before the send: it must not put it back.
+        assert [r["status"] for r in read_results(results)] == ["accepted"] * 10
+        journal.deliveries = real  # type: ignore[method-assign]
+        assert receiver.rewrite()  # the next round writes it, from the send's file
+        assert [r["status"] for r in read_results(results)] == ["accepted"] * 10
+    finally:
+        receiver.close()
+        journal.close()
