@@ -9,8 +9,9 @@ later), and never with a 5xx: a report that cannot be stored at all gets no
 answer, and eSMS sends it again.
 
 It can run beside `send` (two processes, one journal): SQLite serialises the
-writes, and the result file is rewritten only while no `send` holds the
-campaign's lock (send writes the delivery columns itself when it finishes).
+writes, and the result file is rewritten without keeping a send waiting: the
+new copy replaces the file only if no `send` is running and none wrote the
+file meanwhile (send writes the delivery columns itself as it goes).
 
 Anyone can open a socket to it, so it holds under abuse: a cap on open
 connections (the oldest idle one makes room for a new one), a deadline for a
@@ -247,19 +248,16 @@ class Receiver:
     def rewrite(self) -> bool:
         """Rewrite the result file unless a send is writing it (journal thread).
 
-        False only when a send holds the campaign: the file is then its to write.
+        False when a send runs or wrote the file meanwhile: the next round tries again.
         """
         self.fold()
         if not self.changed or not self.results.exists():
             return True
-        if not self.journal.try_lock():
-            return False
-        try:
-            self.changed = False
-            rewrite_deliveries(self.results, self.journal)
-        finally:
-            self.journal.unlock()
-        return True
+        self.changed = False
+        if rewrite_deliveries(self.results, self.journal):
+            return True
+        self.changed = True
+        return False
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -311,24 +311,6 @@ class Journal(DeliveryStore, RowSends):
             journal.commit()
         return journal
 
-    def try_lock(self) -> bool:
-        """Take the campaign's lock if free (the callback receiver, between sends)."""
-        if self._lock is not None:
-            return True
-        handle = self.path.open("rb")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._lock = handle
-        return True
-
-    def unlock(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
     # --- meta -----------------------------------------------------------------
 
     @_in_writer
