@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
@@ -156,3 +160,70 @@ def test_a_send_started_while_the_receiver_rewrites_proceeds(
     finally:
         receiver.close()
         journal.close()
+
+
+_READ_ONLY = (
+    'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 97; '
+    'touch "$1/.probe" 2>/dev/null && exit 98; shift; exec "$@"'
+)
+
+
+def _in_read_only(folder: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """The command with `folder` read-only for real, even to root (a private ro bind mount)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", _READ_ONLY, "sh", str(folder), *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode == 97 or "unshare failed" in done.stderr:
+        pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()}")
+    assert done.returncode != 98, "the folder was still writable"
+    return done
+
+
+def _archived_campaign(tmp_path: Path, esms: RunningSimulator) -> Path:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    path = write_csv(tmp_path / "c.csv", message_rows(4))
+    results = folder / "r.csv"
+    assert CliRunner().invoke(cli, ["send", str(path), "-o", str(results), *esms.args]).exit_code == 0
+    return results
+
+
+def test_report_reads_a_read_only_archive(tmp_path: Path, esms: RunningSimulator) -> None:
+    results = _archived_campaign(tmp_path, esms)
+    before = sorted(p.name for p in results.parent.iterdir())
+    done = _in_read_only(
+        results.parent, sys.executable, "-m", "batch_sender", "report", str(results)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "accepted" in done.stdout and "4" in done.stdout
+    assert "cannot write" not in done.stdout + done.stderr
+    assert sorted(p.name for p in results.parent.iterdir()) == before
+
+
+def test_status_on_a_read_only_archive(tmp_path: Path, esms: RunningSimulator) -> None:
+    """Nothing left to ask: it says so, exit 0. Something to ask: one line, before asking."""
+    results = _archived_campaign(tmp_path, esms)
+    status = [sys.executable, "-m", "batch_sender", "status", str(results)]
+    status += ["--status-base-url", esms.url, *esms.args[2:]]
+    requests = esms.stats()["requests"]
+    asking = _in_read_only(results.parent, *status)
+    assert asking.returncode == 3, asking.stderr
+    assert "make the folder writable and rerun" in asking.stderr
+    assert len(asking.stderr.strip().splitlines()) == 1
+    assert esms.stats()["requests"] == requests  # eSMS was not asked
+    journal = Journal(journal_path(results))
+    try:
+        for row in read_results(results):
+            journal.record_delivery(from_report({**GOOD, "SMSID": row["SMSID"]}))
+        journal.commit()
+    finally:
+        journal.close()
+    done = _in_read_only(results.parent, *status)
+    assert done.returncode == 0, done.stderr
+    assert "cannot write" not in done.stdout + done.stderr
