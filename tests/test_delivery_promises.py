@@ -53,12 +53,21 @@ def test_reports_that_beat_the_send_reach_their_rows(tmp_path: Path) -> None:
     config = SimulatorConfig(seed=11, callback_delay=0.0, zalo_fail=0.2)
     with (
         simulator_running(config) as esms,
-        receiver_running(results, Limits(unknown_kept=100)) as (url, lines),
+        receiver_running(results, Limits(unknown_kept=100)) as (url, _lines),
     ):
         sent = CliRunner().invoke(
             cli,
-            ["send", str(path), "-o", str(results), "--rate", "0", "--callback-url", url]
-            + esms.args,
+            [
+                "send",
+                str(path),
+                "-o",
+                str(results),
+                "--rate",
+                "0",
+                "--callback-url",
+                url,
+                *esms.args,
+            ],
         )
         assert sent.exit_code == 0, sent.output
         _all_reports_sent(esms, count)
@@ -115,10 +124,11 @@ def test_a_report_that_cannot_be_stored_gets_no_200(tmp_path: Path) -> None:
     limits = Limits(unknown_kept=2, min_free=1 << 62, hold_unstored=0.2)
     with receiver_running(results, limits) as (url, lines):
         assert [get(url, {**GOOD, "SMSID": f"s{i}"})[0] for i in range(2)] == [200, 200]
+        status: int | str
         try:
             status = get(url, {**GOOD, "SMSID": "one-too-many"})[0]
         except (ConnectionError, http.client.HTTPException) as exc:
-            status = type(exc).__name__
+            status = type(exc).__name__  # closed without an answer
         assert status not in (200, 500, 503)
     assert any("not answered" in line for line in lines), lines
 
@@ -170,10 +180,11 @@ _READ_ONLY = (
 
 def _in_read_only(folder: Path, *command: str) -> subprocess.CompletedProcess[str]:
     """The command with `folder` read-only for real, even to root (a private ro bind mount)."""
-    if shutil.which("unshare") is None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
         pytest.skip("needs unshare(1)")
     done = subprocess.run(
-        ["unshare", "-m", "sh", "-c", _READ_ONLY, "sh", str(folder), *command],
+        [unshare, "-m", "sh", "-c", _READ_ONLY, "sh", str(folder), *command],
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,7 +201,8 @@ def _archived_campaign(tmp_path: Path, esms: RunningSimulator) -> Path:
     folder.mkdir()
     path = write_csv(tmp_path / "c.csv", message_rows(4))
     results = folder / "r.csv"
-    assert CliRunner().invoke(cli, ["send", str(path), "-o", str(results), *esms.args]).exit_code == 0
+    sent = CliRunner().invoke(cli, ["send", str(path), "-o", str(results), *esms.args])
+    assert sent.exit_code == 0, sent.output
     return results
 
 

@@ -47,6 +47,7 @@ from batch_sender.journal.files import (
     RESERVE_SUFFIX,
     _take_lock,
 )
+from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record
 from batch_sender.journal.row_sends import (
     ANSWERED,
@@ -169,24 +170,31 @@ class Journal(DeliveryStore, RowSends):
         commit_interval: float = 0.2,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
+        """read_only: for commands that only read (report); writes then fail."""
         self.path = path
         self.commit_interval = commit_interval
         self.clock = clock
         self._writer: int | None = None
-        # timeout: another process (send, callbacks, status) may hold the write lock a moment.
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        self._conn = (
+            connect_read_only(path, busy_timeout)
+            if read_only
+            # timeout: another process (send, callbacks, status) may hold the write lock a moment.
+            else sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
         )
         self._db = _InWriter(self)
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; only power loss can drop
-            # the last commits, and those are recoverable (see module docstring).
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._add_price_column()
-            _add_identity_columns(self._conn)
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a killed process; only power loss can drop
+                # the last commits, and those are recoverable (see module docstring).
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+                self._add_price_column()
+                _add_identity_columns(self._conn)
             self._check()
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
