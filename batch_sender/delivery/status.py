@@ -145,7 +145,10 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
         reader.close()
     if left:
         raise failed from cause
-    say(f"nothing to ask: every accepted message has its final report ({folder} is read-only)")
+    say(
+        "nothing to ask: every accepted message has its final report "
+        f"(read-only, so {path.name} is left as it is)"
+    )
     return None
 
 

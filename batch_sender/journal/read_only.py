@@ -24,15 +24,13 @@ class JournalUnreadable(BatchSenderError):
 
 
 def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection; sqlite3.DatabaseError for a damaged file, as a writable open."""
     uri = "file:" + urllib.parse.quote(str(path.absolute()))
     try:
-        conn = _connect(f"{uri}?mode=ro", timeout)
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        return conn
+        return _connect(f"{uri}?mode=ro", timeout)
     except sqlite3.OperationalError as exc:
-        conn.close()
         if "unable to open" not in str(exc).lower():
-            raise
+            raise JournalUnreadable(f"{path}: cannot read the journal ({exc})") from None
     wal = path.with_name(path.name + "-wal")
     try:
         pending = wal.stat().st_size > 0
@@ -44,10 +42,20 @@ def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
             f"read-only folder without {path.name}-shm beside it; copy the campaign's "
             "folder somewhere writable and run the command there"
         )
-    return _connect(f"{uri}?immutable=1", timeout)
+    try:
+        return _connect(f"{uri}?immutable=1", timeout)
+    except sqlite3.OperationalError as exc:
+        raise JournalUnreadable(f"{path}: cannot read the journal ({exc})") from None
 
 
 def _connect(uri: str, timeout: float) -> sqlite3.Connection:
-    return sqlite3.connect(
+    """Opened, and read once: SQLite opens files lazily, so a failure shows here."""
+    conn = sqlite3.connect(
         uri, uri=True, isolation_level=None, check_same_thread=False, timeout=timeout
     )
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -177,14 +177,16 @@ class Journal(DeliveryStore, RowSends):
         self.commit_interval = commit_interval
         self.clock = clock
         self._writer: int | None = None
-        self._conn = (
-            connect_read_only(path, busy_timeout)
-            if read_only
+        if read_only:
+            try:
+                self._conn = connect_read_only(path, busy_timeout)
+            except sqlite3.DatabaseError as exc:  # "file is not a database"
+                raise JournalDamaged(self.path, str(exc)) from None
+        else:
             # timeout: another process (send, callbacks, status) may hold the write lock a moment.
-            else sqlite3.connect(
+            self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
-        )
         self._db = _InWriter(self)
         try:
             if not read_only:
