@@ -8,7 +8,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -46,11 +46,7 @@ def handle_errors(command: F) -> F:
             if failed is not None:
                 click.echo(f"Error: {failed.cli_message}", err=True)
                 sys.exit(failed.exit_code)
-            from batch_sender.cli.crash import write_details
-
-            _path, line = write_details(exc, kwargs)
-            click.echo(f"Error: {line}", err=True)
-            sys.exit(ExitCode.INTERNAL)
+            _crashed(exc, command.__name__, kwargs)
 
     return wrapper  # type: ignore[return-value]
 
@@ -71,6 +67,14 @@ def _write_failure(exc: Exception) -> BatchSenderError | None:
     if exc.errno not in WRITE_FAILURES:
         return None
     return WriteFailed(str(exc.filename), Path(exc.filename), exc)
+
+
+def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoReturn:
+    from batch_sender.cli import crash
+
+    details = crash.write_details(exc, command, options)
+    click.echo(f"Error: {crash.one_line(exc, details, options)}", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 def input_options(command: F, *, outputs: bool = True) -> F:

@@ -1,113 +1,83 @@
-"""A crash (a bug): its traceback in a details file, keys removed, and one line naming it.
+"""An unexpected exception (a bug): one line naming a file with the details, exit 70.
 
-The file goes beside the campaign's journal when the command has one (what
-was recorded, and why it stopped, stay together), else in the working
-folder, else in the temporary folder. Entries are appended: an earlier
-crash's details are kept.
+A traceback on stderr and exit 1 would read to a scheduler as "finished, some
+rows need attention". The details go to a file instead, beside the campaign's
+result file when the command has one (where the operator looks), with the
+account's keys blanked out: a traceback's text can hold an option's value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import platform
 import re
-import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from batch_sender import __version__
-from batch_sender.journal.files import CRASH_SUFFIX, journal_path
-
-CRASH_FILE = "batch-sender-crash.log"
-"""The details file's name where no journal is beside the command's files."""
-
+# The keyword arguments of a command that name the file it writes or reads.
+_CAMPAIGN_FILES = ("output", "results", "results_path", "result_file")
 _SECRET_OPTIONS = ("api_key", "secret_key", "token")
-_SECRET_VARIABLES = ("ESMS_API_KEY", "ESMS_SECRET_KEY")
-_CAMPAIGN_FILES = ("output", "results")
-"""The command's arguments that name a campaign's result file (send -o, callbacks RESULTS)."""
+_SECRET_ENV = ("ESMS_API_KEY", "ESMS_SECRET_KEY")
 
-# A key written as a field of a request body or a keyword argument, whatever its value.
+
+def secrets(options: Mapping[str, Any]) -> list[str]:
+    """The keys this run may hold: from its options and the environment."""
+    found = [options.get(name) for name in _SECRET_OPTIONS]
+    found += [os.environ.get(name) for name in _SECRET_ENV]
+    return sorted({s for s in found if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True)
+
+
+# A key written as a request body's field or a keyword argument, whoever gave it (a
+# Python caller's keys are in no option the CLI saw).
 _KEYED = re.compile(
-    r"""((?:ApiKey|SecretKey|api_key|secret_key|--api-key|--secret-key)['"]?\s*[:=,]?\s*['"]?)"""
+    r"""((?:(?:ApiKey|SecretKey|api_key|secret_key)['"]?\s*[:=]\s*['"]?|--(?:api|secret)-key[=\s]+))"""
     r"""([^'"\s,;)}\]]+)"""
 )
-REDACTED = "***"
 
 
-def secrets_of(options: Mapping[str, object]) -> list[str]:
-    """The keys this command was given, by option or environment."""
-    found = [options.get(name) for name in _SECRET_OPTIONS]
-    found += [os.environ.get(name) for name in _SECRET_VARIABLES]
-    return sorted({s for s in found if isinstance(s, str) and s}, key=len, reverse=True)
+def redacted(text: str, keys: Iterable[str]) -> str:
+    for key in keys:
+        text = text.replace(key, "***")
+    return _KEYED.sub(lambda m: m[1] + "***", text)
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return _KEYED.sub(lambda m: m[1] + REDACTED, text)
-
-
-def details_path(options: Mapping[str, object]) -> list[Path]:
-    """Where the details may go, best first."""
-    places: list[Path] = []
+def _folders(options: Mapping[str, Any]) -> list[Path]:
+    folders: list[Path] = []
     for name in _CAMPAIGN_FILES:
-        results = options.get(name)
-        if not isinstance(results, Path):
-            continue
-        journal = journal_path(results)
-        try:
-            if journal.exists():
-                places.append(journal.with_name(journal.name + CRASH_SUFFIX))
-        except OSError:
-            continue  # a name too long, a folder not readable: the next place will do
-    places += [Path.cwd() / CRASH_FILE, Path(tempfile.gettempdir()) / CRASH_FILE]
-    return places
+        value = options.get(name)
+        if isinstance(value, (str, Path)) and str(value) not in ("", "-"):
+            folders.append(Path(value).parent)
+    return [*folders, Path.cwd(), Path(tempfile.gettempdir())]
 
 
-def write_details(exc: BaseException, options: Mapping[str, object]) -> tuple[Path | None, str]:
-    """Append the crash's details to the first place that takes them; (path, one line)."""
-    secrets = secrets_of(options)
-    text = redact(_details(exc), secrets)
-    summary = redact(_first_line(exc), secrets)
-    why = ""
-    for place in details_path(options):
-        try:
-            fd = os.open(place, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                os.write(fd, text.encode("utf-8", errors="replace"))
-            finally:
-                os.close(fd)
-        except OSError as error:
-            why = error.strerror or str(error)
-            continue
-        return place, (
-            f"internal error ({summary}), a bug in batch-sender: the details are in {place}; "
-            "what was recorded is kept, and rerunning the same command is safe"
-        )
-    return None, (
-        f"internal error ({summary}), a bug in batch-sender; its details could not be "
-        f"written ({why}); what was recorded is kept, and rerunning the same command is safe"
+def write_details(exc: BaseException, command: str, options: Mapping[str, Any]) -> Path | None:
+    """The traceback in a new file; None when no folder would take it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = redacted(
+        f"batch-sender {command}: internal error at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
+        + "".join(traceback.format_exception(exc)),
+        secrets(options),
     )
+    for folder in _folders(options):
+        path = folder / f"batch-sender-crash-{stamp}-{os.getpid()}.txt"
+        try:
+            with path.open("x", encoding="utf-8") as out:
+                out.write(text)
+        except OSError:
+            continue
+        return path
+    return None
 
 
-def _first_line(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()
-    first = message[0][:200] if message else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _details(exc: BaseException) -> str:
-    when = dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
-    command = " ".join(["batch-sender", *sys.argv[1:]])
-    lines = [
-        f"=== {when}: batch-sender {__version__} crashed",
-        f"command: {command}",
-        f"python {platform.python_version()} on {platform.platform()}",
-        "",
-        *traceback.format_exception(exc),
-        "",
-    ]
-    return "\n".join(line.rstrip("\n") for line in lines) + "\n"
+def one_line(exc: BaseException, details: Path | None, options: Mapping[str, Any]) -> str:
+    what = redacted(f"{type(exc).__name__}: {exc}", secrets(options))
+    if len(what) > 200:
+        what = what[:197] + "..."
+    where = f"details in {details}" if details else "no file could take the details"
+    return (
+        f"internal error (a bug in batch-sender): {what}; {where}. "
+        "What was recorded stays recorded: the same command is safe to rerun."
+    )

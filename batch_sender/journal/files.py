@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -21,16 +23,13 @@ RESERVE_SUFFIX = "-reserve"
 fills are written into it (see `Journal._append`)."""
 
 
-CRASH_SUFFIX = "-crash.log"
-"""The details of a crash (a bug) in a command on this campaign: its traceback, keys removed."""
-
-
 REPORTS_SUFFIX = "-reports"
 """Delivery reports the callback receiver took while the journal was busy (see append_report)."""
 
 
 LOCK_WAIT = 5.0
-"""Seconds `send` waits for the campaign's lock (the callback receiver holds it briefly)."""
+"""Seconds `send` waits for the campaign's lock (others hold it only to replace the result
+file, a rename)."""
 
 
 def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
@@ -55,11 +54,31 @@ def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
             time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def no_send_running(journal: Path) -> Iterator[bool]:
+    """The campaign's lock for the block if no send holds it (True), else False at once.
+
+    For a moment only (a rename): a send that starts meanwhile waits that long.
+    """
+    try:
+        handle = journal.open("rb")
+    except FileNotFoundError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the handle releases the flock
+
+
 def journal_path(results: Path) -> Path:
     return results.with_name(results.name + JOURNAL_SUFFIX)
 
 
 def side_files(journal: Path) -> list[Path]:
     """Every file the journal keeps beside itself: none may ever be an output."""
-    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX, CRASH_SUFFIX)
+    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX)
     return [journal.with_name(journal.name + s) for s in (*suffixes, RESERVE_SUFFIX)]

@@ -53,6 +53,7 @@ from batch_sender.journal.files import (
     RESERVE_SUFFIX,
     _take_lock,
 )
+from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record
 from batch_sender.journal.row_sends import (
     ANSWERED,
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_request_id ON deliveries (request_id);
+CREATE INDEX IF NOT EXISTS deliveries_smsid ON deliveries (smsid);
 """
 
 
@@ -174,24 +176,33 @@ class Journal(DeliveryStore, RowSends):
         commit_interval: float = 0.2,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
+        """read_only: for commands that only read (report); writes then fail."""
         self.path = path
         self.commit_interval = commit_interval
         self.clock = clock
         self._writer: int | None = None
-        # timeout: another process (send, callbacks, status) may hold the write lock a moment.
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-        )
+        if read_only:
+            try:
+                self._conn = connect_read_only(path, busy_timeout)
+            except sqlite3.DatabaseError as exc:  # "file is not a database"
+                raise JournalDamaged(self.path, str(exc)) from None
+        else:
+            # timeout: another process (send, callbacks, status) may hold the write lock a moment.
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
         self._db = _InWriter(self)
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; only power loss can drop
-            # the last commits, and those are recoverable (see module docstring).
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._add_price_column()
-            _add_identity_columns(self._conn)
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a killed process; only power loss can drop
+                # the last commits, and those are recoverable (see module docstring).
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+                self._add_price_column()
+                _add_identity_columns(self._conn)
             self._check()
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
@@ -318,24 +329,6 @@ class Journal(DeliveryStore, RowSends):
             journal.set_meta(REQUEST_ID_SCHEME, SCHEME)
             journal.commit()
         return journal
-
-    def try_lock(self) -> bool:
-        """Take the campaign's lock if free (the callback receiver, between sends)."""
-        if self._lock is not None:
-            return True
-        handle = self.path.open("rb")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._lock = handle
-        return True
-
-    def unlock(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
 
     # --- meta -----------------------------------------------------------------
 

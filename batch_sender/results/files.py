@@ -60,6 +60,20 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed into place if the block succeeds."""
+    with temporary_beside(path) as temp:
+        yield temp
+        try:
+            temp.replace(path)
+        except OSError as exc:
+            raise _naming(exc, path) from None
+
+
+@contextlib.contextmanager
+def temporary_beside(path: Path) -> Iterator[Path]:
+    """An empty temporary file beside `path`, gone after the block unless moved into place.
+
+    Named so that remove_orphans finds it if the process is killed.
+    """
     try:
         handle, temp_name = tempfile.mkstemp(
             dir=path.parent, prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX
@@ -71,12 +85,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         temp.chmod(0o666 & ~_umask())
         yield temp
-        temp.replace(path)
-    except BaseException as exc:
+    except OSError as exc:
+        raise _naming(exc, path) from None
+    finally:
         temp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _naming(exc, path) from None
-        raise
 
 
 # What a full or read-only disk raises, whichever write or rename meets it.
