@@ -48,6 +48,7 @@ from .conftest import (
     message_rows,
     read_results,
     simulator_running,
+    small_disk,
     write_csv,
 )
 
@@ -501,25 +502,6 @@ def test_2_a_full_disk_stops_the_run_once_and_loses_no_smsid(
         again = CliRunner().invoke(cli, [*command, *esms.args])
         assert again.exit_code == 0, again.output
         _assert_every_smsid_kept(esms, rows)
-
-
-@contextlib.contextmanager
-def small_disk(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir()
-    mount, umount = shutil.which("mount"), shutil.which("umount")
-    if mount is None or umount is None:
-        pytest.skip("no mount command")
-    mounted = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("mounting a small disk needs root")
-    try:
-        yield where
-    finally:
-        subprocess.run([umount, "-l", str(where)], check=False)
 
 
 def test_2_a_really_full_disk(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ account's keys blanked out: a traceback's text can hold an option's value.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 import traceback
@@ -18,7 +19,7 @@ from typing import Any
 
 # The keyword arguments of a command that name the file it writes or reads.
 _CAMPAIGN_FILES = ("output", "results", "results_path", "result_file")
-_SECRET_OPTIONS = ("api_key", "secret_key")
+_SECRET_OPTIONS = ("api_key", "secret_key", "token")
 _SECRET_ENV = ("ESMS_API_KEY", "ESMS_SECRET_KEY")
 
 
@@ -29,10 +30,18 @@ def secrets(options: Mapping[str, Any]) -> list[str]:
     return sorted({s for s in found if isinstance(s, str) and len(s) >= 4}, key=len, reverse=True)
 
 
+# A key written as a request body's field or a keyword argument, whoever gave it (a
+# Python caller's keys are in no option the CLI saw).
+_KEYED = re.compile(
+    r"""((?:(?:ApiKey|SecretKey|api_key|secret_key)['"]?\s*[:=]\s*['"]?|--(?:api|secret)-key[=\s]+))"""
+    r"""([^'"\s,;)}\]]+)"""
+)
+
+
 def redacted(text: str, keys: Iterable[str]) -> str:
     for key in keys:
         text = text.replace(key, "***")
-    return text
+    return _KEYED.sub(lambda m: m[1] + "***", text)
 
 
 def _folders(options: Mapping[str, Any]) -> list[Path]:

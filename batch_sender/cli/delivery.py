@@ -229,7 +229,7 @@ def report(
     from batch_sender.results.files import atomic_text_file
     from batch_sender.results.paths import check_side_file, require_campaign
 
-    require_campaign(results)
+    require_campaign(results, rewrites=False)
     taken = [results]
     for path, what in ((html_path, "--html"), (failed_ids, "--failed-ids")):
         if path is not None:

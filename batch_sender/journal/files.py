@@ -19,7 +19,8 @@ INTENTS_SUFFIX = "-intents"
 
 
 RESERVE_SUFFIX = "-reserve"
-"""Room kept on the disk while sending, freed when it fills (see `_append`)."""
+"""Room allocated beside the journal while sending: the answers in flight when the disk
+fills are written into it (see `Journal._append`)."""
 
 
 REPORTS_SUFFIX = "-reports"

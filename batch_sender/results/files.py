@@ -20,6 +20,14 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_name(path: Path) -> str:
+    """The longest name `atomic_path` may give its temporary file (mkstemp adds 8 letters)."""
+    return f"{_temp_prefix(path)}{'X' * 8}{_TEMP_SUFFIX}"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -28,7 +36,7 @@ def _umask() -> int:
 
 def remove_orphans(path: Path) -> None:
     """Delete temporary files that a killed run left beside `path`."""
-    for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
+    for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*{_TEMP_SUFFIX}"):
         orphan.unlink(missing_ok=True)
 
 
@@ -68,7 +76,7 @@ def temporary_beside(path: Path) -> Iterator[Path]:
     """
     try:
         handle, temp_name = tempfile.mkstemp(
-            dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"
+            dir=path.parent, prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX
         )
     except OSError as exc:
         raise _naming(exc, path) from None
