@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.options import Reading
 
 DELIMITERS = ",;\t|"
 DEFAULT_ENCODING = "utf-8-sig"  # reads UTF-8 with or without a BOM
@@ -53,7 +54,7 @@ class Source:
     encoding: str | None = None
     sheet: str | None = None
     delimiter: str | None = None
-    chunk_rows: int = 5_000
+    chunk_rows: int = Reading.chunk_rows
 
     @property
     def is_excel(self) -> bool:
