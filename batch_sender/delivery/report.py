@@ -21,6 +21,7 @@ from batch_sender.esms.delivery_report import DELIVERED, FAILED, VIETNAM
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
+from batch_sender.options import Reading
 from batch_sender.results.result_file import read_result_file
 from batch_sender.results.rows import RESULT_COLUMNS, readable
 
@@ -223,7 +224,7 @@ def _duration(seconds: int) -> str:
 
 
 def build_report(
-    results: Path, user_id_column: str = "user_id", *, need_ids: bool = False
+    results: Path, user_id_column: str = Reading.user_id_column, *, need_ids: bool = False
 ) -> CampaignFigures:
     """Read the result file and its journal; need_ids: the user_id column must be found."""
     header, reader = read_result_file(results)

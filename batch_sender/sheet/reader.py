@@ -34,10 +34,10 @@ EXCEL_DIGITS = 15
 class Columns:
     """Which input columns hold the three fields a message needs."""
 
-    user_id: str = "user_id"
-    text: str | None = "text"
+    user_id: str = Reading.user_id_column
+    text: str | None = Reading.text_column
     """None when a --template makes the text."""
-    url: str | None = "url"
+    url: str | None = Reading.url_column
     """None only for suppression lists, which need nothing but the user_id."""
 
     def as_dict(self) -> dict[str, str]:
