@@ -333,7 +333,7 @@ async def test_serve_callbacks_async_takes_the_reports_of_a_send_async(tmp_path:
             await asyncio.sleep(0.02)
     stop.set()
     got = await asyncio.wait_for(receiver, 20)
-    assert (got.received, got.unknown, got.rejected) == (8, 0, 0)
+    assert (got.received, got.unmatched, got.unanswered, got.rejected) == (8, 0, 0, 0)
     assert sum(got.counts.values()) == 8 and got.warnings == []
     assert {r["delivery"] for r in read_results(results)} <= {"delivered", "failed"}
     assert all(r["delivery"] for r in read_results(results))
