@@ -4,6 +4,8 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
+    """A command's exit status: the CLI exits with it, every report carries it."""
+
     OK = 0
     """Every row accepted or excluded (validate: valid or excluded)."""
     NEEDS_ATTENTION = 1

@@ -44,7 +44,7 @@ def test_a_bug_in_validate_is_exit_70_with_the_details_in_a_file(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("batch_sender.api.commands.validate", broken)
+    monkeypatch.setattr("batch_sender.validate", broken)
     result = CliRunner().invoke(cli, ["validate", str(sheet)], catch_exceptions=False)
 
     assert result.exit_code == 70

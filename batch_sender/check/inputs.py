@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from batch_sender.check.rules import Campaign, Checks, image_url_problem
 from batch_sender.errors import UsageError
 from batch_sender.offloop import run_to_end
+from batch_sender.options import Reading
 from batch_sender.settings import DELIMITER_NAMES
 from batch_sender.sheet.reader import Columns, Source, Table, open_table
 from batch_sender.sheet.suppression import load_exclusions
@@ -27,23 +26,11 @@ class Opened:
     checks: Checks
 
 
-def open_input(
-    input_path: Path,
-    *,
-    user_id_column: str = "user_id",
-    text_column: str = "text",
-    url_column: str = "url",
-    encoding: str | None = None,
-    delimiter: str | None = None,
-    sheet: str | None = None,
-    campaign_id: str | None = None,
-    chunk_rows: int = 5_000,
-    template: str | None = None,
-    template_file: Path | None = None,
-    exclude: Iterable[Path] = (),
-    image_url: str | None = None,
-) -> Opened:
+def open_input(input_path: Path, reading: Reading) -> Opened:
     """Open INPUT and gather what the campaign adds to the rules (UsageError/InputError)."""
+    encoding, delimiter, template = reading.encoding, reading.delimiter, reading.template
+    image_url, user_id_column = reading.image_url, reading.user_id_column
+    template_file = None if reading.template_file is None else Path(reading.template_file)
     if encoding is not None:
         try:
             codecs.lookup(encoding)
@@ -71,19 +58,20 @@ def open_input(
         path=input_path,
         columns=Columns(
             user_id_column,
-            None if parsed else text_column,
-            None if image_url is not None else url_column,
+            None if parsed else reading.text_column,
+            None if image_url is not None else reading.url_column,
         ),
         encoding=encoding,
-        sheet=sheet,
+        sheet=reading.sheet,
         delimiter=None if delimiter is None else DELIMITER_NAMES[delimiter.lower()],
-        chunk_rows=chunk_rows,
+        chunk_rows=reading.chunk_rows,
     )
     table = open_table(source)
+    campaign_id = reading.campaign_id
     campaign = Campaign(campaign_id) if campaign_id else Campaign.for_input(input_path)
     checks = Checks(
         template=parsed.bind(table.header) if parsed else None,
-        excluded=load_exclusions([Path(p) for p in exclude], user_id_column),
+        excluded=load_exclusions([Path(p) for p in reading.exclude], user_id_column),
         image_url=image_url,
     )
     return Opened(table, campaign, checks)
@@ -105,9 +93,9 @@ async def with_image_checks(opened: Opened) -> Opened:
     return dataclasses.replace(opened, checks=checks)
 
 
-def open_checked(input_path: Path, *, check_images: bool = False, **options: Any) -> Opened:
+def open_checked(input_path: Path, reading: Reading) -> Opened:
     """open_input, then the image checks if asked: for callers without a loop of their own."""
-    opened = open_input(input_path, **options)
-    if check_images:
+    opened = open_input(input_path, reading)
+    if reading.check_images:
         opened = run_to_end(with_image_checks(opened))
     return opened

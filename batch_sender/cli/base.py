@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -12,13 +12,25 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from batch_sender import __version__
-from batch_sender.errors import BatchSenderError
-from batch_sender.esms import protocol as esms
-from batch_sender.exit_codes import ExitCode
-from batch_sender.settings import DELIMITER_NAMES
+from batch_sender import (
+    Account,
+    BatchSenderError,
+    ExitCode,
+    Listening,
+    Reading,
+    SendingPolicy,
+    __version__,
+    user_error,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
+G = TypeVar("G", Account, Reading, SendingPolicy, Listening)
+
+
+def take(group: type[G], options: dict[str, Any]) -> G:
+    """The group's fields, taken out of a command's keyword arguments."""
+    names = [f.name for f in dataclasses.fields(group)]
+    return group(**{name: options.pop(name) for name in names if name in options})
 
 
 def handle_errors(command: F) -> F:
@@ -39,34 +51,18 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except OSError as exc:
+            failed = user_error(exc)
+            if failed is None:
+                _crashed(exc, command.__name__, kwargs)
+            click.echo(f"Error: {failed.cli_message}", err=True)
+            sys.exit(failed.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except Exception as exc:
-            failed = _write_failure(exc)
-            if failed is not None:
-                click.echo(f"Error: {failed.cli_message}", err=True)
-                sys.exit(failed.exit_code)
+        except Exception as exc:  # a bug: never exit 1, which means "rows need attention"
             _crashed(exc, command.__name__, kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _write_failure(exc: Exception) -> BatchSenderError | None:
-    """The machine's refusal, for a file it names, not a bug: a full or read-only disk
-    (exit 3), a name too long for its folder (exit 2: the options name the files)."""
-    from batch_sender.errors import UsageError
-    from batch_sender.journal.store import WriteFailed
-    from batch_sender.results.files import WRITE_FAILURES
-
-    if not isinstance(exc, OSError) or not exc.filename:
-        return None
-    if exc.errno == errno.ENAMETOOLONG:
-        return UsageError(
-            f"{exc.filename}: the name is too long for its folder; choose a shorter one"
-        )
-    if exc.errno not in WRITE_FAILURES:
-        return None
-    return WriteFailed(str(exc.filename), Path(exc.filename), exc)
 
 
 def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoReturn:
@@ -83,15 +79,21 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
         click.option(
             "--user-id-column",
-            default="user_id",
+            default=Reading.user_id_column,
             show_default=True,
             help="Column with the Zalo user_id.",
         ),
         click.option(
-            "--text-column", default="text", show_default=True, help="Column with the text."
+            "--text-column",
+            default=Reading.text_column,
+            show_default=True,
+            help="Column with the text.",
         ),
         click.option(
-            "--url-column", default="url", show_default=True, help="Column with the image URL."
+            "--url-column",
+            default=Reading.url_column,
+            show_default=True,
+            help="Column with the image URL.",
         ),
         click.option(
             "--encoding",
@@ -100,7 +102,7 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         ),
         click.option(
             "--delimiter",
-            type=click.Choice(list(DELIMITER_NAMES), case_sensitive=False),
+            type=click.Choice(list(Reading.delimiter_names), case_sensitive=False),
             metavar="NAME",
             default=None,
             help="CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
@@ -115,7 +117,7 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         click.option(
             "--chunk-rows",
             type=click.IntRange(min=1),
-            default=5_000,
+            default=Reading.chunk_rows,
             hidden=True,  # memory/speed trade-off; tests use it to cross chunk borders
         ),
         click.option(
@@ -194,7 +196,7 @@ def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[
     return click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=30.0,
+        default=SendingPolicy.timeout,
         show_default=True,
         help=help,
     )
@@ -204,7 +206,7 @@ def rate_option(what: str) -> Callable[[F], F]:
     return click.option(
         "--rate",
         type=click.FloatRange(min=0),
-        default=10.0,
+        default=SendingPolicy.rate,
         show_default=True,
         help=f"{what} per second at most (0 = no limit).",
     )
@@ -221,7 +223,7 @@ def account_options(command: F) -> F:
         click.option(
             "--base-url",
             envvar="ESMS_BASE_URL",
-            default=esms.DEFAULT_BASE_URL,
+            default=Account.base_url,
             show_default=True,
             help="eSMS API base [env: ESMS_BASE_URL].",
         ),

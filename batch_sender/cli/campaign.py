@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from batch_sender import Reading, SendingPolicy
 from batch_sender.cli.base import (
     account_options,
     cli,
@@ -15,10 +16,9 @@ from batch_sender.cli.base import (
     input_options,
     rate_option,
     reading_options,
+    take,
     timeout_option,
 )
-from batch_sender.errors import UsageError
-from batch_sender.exit_codes import ExitCode
 
 
 @cli.command()
@@ -51,10 +51,11 @@ def validate(
       batch-sender validate crm-export.xlsx --sheet "Tháng 12" -o report.csv
       batch-sender validate export.csv --user-id-column zalo_id --url-column banner
     """
-    from batch_sender.api.commands import validate as validate_input
+    from batch_sender import validate as validate_input
     from batch_sender.cli.console import echo, print_counts
 
-    report = validate_input(input_path, output, excel=excel, **read_options)
+    reading = take(Reading, read_options)
+    report = validate_input(input_path, output, reading=reading, excel=excel, **read_options)
     print_counts(input_path.name, report)
     if output is not None:
         echo(f"report: {output}")
@@ -83,21 +84,21 @@ def validate(
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1, max=1024),
-    default=None,
+    default=SendingPolicy.concurrency,
     help="Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
     "16 with --rate 0).",
 )
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1, max=100),
-    default=5,
+    default=SendingPolicy.max_attempts,
     show_default=True,
     help="HTTP requests per row at most (network errors, 5xx, 429, 160, 105).",
 )
 @click.option(
     "--backoff",
     type=click.FloatRange(min=0),
-    default=0.5,
+    default=SendingPolicy.backoff,
     show_default=True,
     help="Seconds before the first retry; doubles each time, with jitter.",
 )
@@ -209,21 +210,12 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
       batch-sender preview audience.csv -o preview.html --rows 5 \\
           --template "Chào bạn, ..." --image-url https://cdn.example.vn/thang12.jpg
     """
-    from batch_sender.check.inputs import open_checked
-    from batch_sender.check.preview import build_preview, html_preview
-    from batch_sender.results.files import atomic_text_file
-    from batch_sender.results.paths import check_side_file
+    from batch_sender import preview as write_preview
 
-    if output.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"{output}: the preview must be an .html file")
-    check_side_file(output, taken=[input_path], what="-o")
-    opened = open_checked(input_path, **read_options)
-    page = build_preview(opened.table, opened.campaign, opened.checks, rows)
-    with atomic_text_file(output) as f:
-        f.write(html_preview(page))
+    page = write_preview(input_path, output, rows=rows, reading=take(Reading, read_options))
     click.echo(
         f"{input_path.name}: {page.rows:,} rows: {page.to_send:,} would be sent, "
-        f"{page.left_out_count:,} would not"
+        f"{page.left_out:,} would not"
     )
-    click.echo(f"preview: {output} (the first {len(page.messages):,} messages)")
-    sys.exit(ExitCode.NEEDS_ATTENTION if page.left_out_count else ExitCode.OK)
+    click.echo(f"preview: {output} (the first {page.shown:,} messages)")
+    sys.exit(page.exit_code)

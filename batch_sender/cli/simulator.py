@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from batch_sender import UsageError
 from batch_sender.cli.base import cli, handle_errors
-from batch_sender.errors import UsageError
 
 
 @cli.command()

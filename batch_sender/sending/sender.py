@@ -23,6 +23,7 @@ from batch_sender.esms.protocol import Credentials, Message, SendOptions, Verdic
 from batch_sender.esms.retry import Sleep, retrying
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
+from batch_sender.options import SendingPolicy
 from batch_sender.sending.concurrency import Concurrency, Gate
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.
@@ -38,12 +39,12 @@ class SendConfig:
     base_url: str
     credentials: Credentials
     options: SendOptions = field(default_factory=SendOptions)
-    timeout: float = 30.0
-    rate: float = 10.0
-    concurrency: int | None = 16
+    timeout: float = SendingPolicy.timeout
+    rate: float = SendingPolicy.rate
+    concurrency: int | None = SendingPolicy.concurrency
     """Requests in flight at most; None derives it from the rate and the latency."""
-    max_attempts: int = 5
-    backoff: float = 0.5
+    max_attempts: int = SendingPolicy.max_attempts
+    backoff: float = SendingPolicy.backoff
     unreachable_after: float = 60.0
     """Stop the run when no request has had any HTTP answer for this long."""
     simulated: bool = False

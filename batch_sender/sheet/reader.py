@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.options import Reading
 
 DELIMITERS = ",;\t|"
 DEFAULT_ENCODING = "utf-8-sig"  # reads UTF-8 with or without a BOM
@@ -33,10 +34,10 @@ EXCEL_DIGITS = 15
 class Columns:
     """Which input columns hold the three fields a message needs."""
 
-    user_id: str = "user_id"
-    text: str | None = "text"
+    user_id: str = Reading.user_id_column
+    text: str | None = Reading.text_column
     """None when a --template makes the text."""
-    url: str | None = "url"
+    url: str | None = Reading.url_column
     """None only for suppression lists, which need nothing but the user_id."""
 
     def as_dict(self) -> dict[str, str]:
@@ -53,7 +54,7 @@ class Source:
     encoding: str | None = None
     sheet: str | None = None
     delimiter: str | None = None
-    chunk_rows: int = 5_000
+    chunk_rows: int = Reading.chunk_rows
 
     @property
     def is_excel(self) -> bool:

@@ -11,10 +11,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from batch_sender.errors import InputError
+from batch_sender.options import Reading
 from batch_sender.sheet.reader import DELIMITERS, Columns, Source, open_table
 
 
-def load_exclusions(paths: Iterable[Path], user_id_column: str = "user_id") -> frozenset[str]:
+def load_exclusions(
+    paths: Iterable[Path], user_id_column: str = Reading.user_id_column
+) -> frozenset[str]:
     ids: set[str] = set()
     for path in paths:
         ids |= _load(path, user_id_column)
