@@ -97,6 +97,11 @@ class ValidateReport:
     """The first rows that need attention (at most 10)."""
     exit_code: ExitCode
     tally: Tally = field(repr=False, compare=False)
+    notes: list[str] = field(default_factory=list)
+    """What the reading found about the suppression lists and hidden rows, a line each."""
+    warnings: list[str] = field(default_factory=list)
+    """The notes that need a look (a suppression list that matched nobody)."""
+    inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +110,8 @@ class ValidateReport:
             "report": None if self.output is None else str(self.output),
             "campaign_id": self.campaign_id,
             **self.tally.as_dict(),
+            **self.inputs,
+            "warnings": list(self.warnings),
             "exit_code": int(self.exit_code),
         }
 
@@ -137,6 +144,8 @@ class SendReport:
     """What the run noticed but went on with (an OAID not among the account's OAs)."""
     tally: Tally = field(repr=False, compare=False)
     stop_template: str | None = field(default=None, repr=False, compare=False)
+    inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The suppression lists' matches and the hidden rows skipped, for the summary."""
     """`stopped` with its settings marked for each side's wording (see errors.for_cli)."""
 
     @property
@@ -154,6 +163,8 @@ class SendReport:
             "seconds": round(self.seconds, 3),
             "messages_per_second": self.messages_per_second,
             "stopped": self.stopped,
+            **self.inputs,
+            "warnings": list(self.warnings),
             "exit_code": int(self.exit_code),
         }
 
@@ -171,6 +182,7 @@ async def validate_async(
     encoding: str | None = None,
     delimiter: str | None = None,
     sheet: str | None = None,
+    hidden_rows: str = "refuse",
     campaign_id: str | None = None,
     chunk_rows: int = 5_000,
     excel: bool = False,
@@ -199,6 +211,7 @@ async def validate_async(
         encoding=encoding,
         delimiter=delimiter,
         sheet=sheet,
+        hidden_rows=hidden_rows,
         campaign_id=campaign_id,
         chunk_rows=chunk_rows,
         template=template,
@@ -272,6 +285,7 @@ class _DryRun:
 
     def finish(self, opened: Opened) -> ValidateReport:
         from batch_sender.check.dry_run import validate_file
+        from batch_sender.check.inputs import input_notes, input_summary
 
         tally = validate_file(
             opened.table, opened.campaign, self.output, checks=opened.checks, excel=self.excel
@@ -285,6 +299,9 @@ class _DryRun:
             problems=_problems(tally),
             exit_code=tally.exit_code(),
             tally=tally,
+            notes=(notes := input_notes(opened.checks)),
+            warnings=[line for line in notes if line.startswith("warning:")],
+            inputs=input_summary(opened.checks),
         )
         if self.summary is not None:
             _write_summary(self.summary, report.as_dict())
@@ -321,6 +338,7 @@ async def send_async(
     encoding: str | None = None,
     delimiter: str | None = None,
     sheet: str | None = None,
+    hidden_rows: str = "refuse",
     campaign_id: str | None = None,
     chunk_rows: int = 5_000,
     excel: bool = False,
@@ -380,6 +398,7 @@ async def send_async(
         encoding=encoding,
         delimiter=delimiter,
         sheet=sheet,
+        hidden_rows=hidden_rows,
         campaign_id=campaign_id,
         chunk_rows=chunk_rows,
         template=template,
@@ -451,6 +470,7 @@ async def _send(
     plan: list[str],
 ) -> SendReport:
     from batch_sender.api.campaign import send_campaign
+    from batch_sender.check.inputs import input_summary
 
     run = await send_campaign(job, info, stop)
     tally = run.tally
@@ -472,6 +492,7 @@ async def _send(
         plan=plan,
         warnings=list(run.warnings),
         tally=tally,
+        inputs=input_summary(opened.checks),
     )
 
 

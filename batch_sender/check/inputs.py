@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_sender.check.rules import Campaign, Checks, image_url_problem
-from batch_sender.errors import UsageError
+from batch_sender.check.rules import Campaign, Checks, image_url_problem, user_id_problem
+from batch_sender.errors import InputError, UsageError
 from batch_sender.offloop import run_to_end
 from batch_sender.settings import DELIMITER_NAMES
-from batch_sender.sheet.reader import Columns, Source, Table, open_table
-from batch_sender.sheet.suppression import load_exclusions
+from batch_sender.sheet.reader import (
+    HIDDEN_POLICIES,
+    HIDDEN_REFUSE,
+    Columns,
+    Source,
+    Table,
+    open_table,
+)
+from batch_sender.sheet.suppression import Suppression, load_lists
 from batch_sender.sheet.template import Template
 
 
@@ -36,6 +43,7 @@ def open_input(
     encoding: str | None = None,
     delimiter: str | None = None,
     sheet: str | None = None,
+    hidden_rows: str = HIDDEN_REFUSE,
     campaign_id: str | None = None,
     chunk_rows: int = 5_000,
     template: str | None = None,
@@ -64,6 +72,8 @@ def open_input(
         problem = image_url_problem(image_url)
         if problem is not None:
             raise UsageError(f"{{opt:image_url}} {image_url!r} {problem}")
+    if hidden_rows not in HIDDEN_POLICIES:
+        raise UsageError(f"unknown {{opt:hidden_rows}} {hidden_rows!r}; use refuse, skip or send")
     if delimiter is not None and delimiter.lower() not in DELIMITER_NAMES:
         names = ", ".join(name for name in DELIMITER_NAMES if name.isalpha())
         raise UsageError(f"unknown {{opt:delimiter}} {delimiter!r}; use one of {names}")
@@ -76,17 +86,54 @@ def open_input(
         ),
         encoding=encoding,
         sheet=sheet,
+        hidden_rows=hidden_rows,
         delimiter=None if delimiter is None else DELIMITER_NAMES[delimiter.lower()],
         chunk_rows=chunk_rows,
     )
     table = open_table(source)
     campaign = Campaign(campaign_id) if campaign_id else Campaign.for_input(input_path)
+    suppression = load_suppression([Path(p) for p in exclude], user_id_column)
     checks = Checks(
         template=parsed.bind(table.header) if parsed else None,
-        excluded=load_exclusions([Path(p) for p in exclude], user_id_column),
+        excluded=suppression.ids,
+        suppression=suppression,
         image_url=image_url,
     )
     return Opened(table, campaign, checks)
+
+
+def load_suppression(paths: Iterable[Path], user_id_column: str = "user_id") -> Suppression:
+    """The --exclude lists, each id checked by the sheet's own user_id rule.
+
+    A list that went through a spreadsheet may hold rounded ids (7.80038E+18):
+    they match nobody, so the followers they stand for would be messaged.
+    """
+    suppression = load_lists(paths, user_id_column)
+    for listed in suppression.lists:
+        for entry in listed.entries:
+            problem = user_id_problem(entry.value, number_cell=entry.number_cell)
+            if problem is not None:
+                raise InputError(
+                    listed.path, f"suppression list ({{opt:exclude}}): {problem}", line=entry.line
+                )
+    return suppression
+
+
+def input_notes(checks: Checks) -> list[str]:
+    """What the whole sheet's reading found about the lists and hidden rows, a line each."""
+    lines = checks.suppression.lines()
+    if skipped := len(checks.hidden_skipped):
+        rows = "1 hidden row is" if skipped == 1 else f"{skipped:,} hidden rows are"
+        lines.append(f"{rows} not sent (excluded: --hidden-rows skip)")
+    return lines
+
+
+def input_summary(checks: Checks) -> dict[str, Any]:
+    """input_notes for the summary JSON."""
+    return {
+        "suppression_lists": checks.suppression.counts(),
+        "hidden_rows_skipped": len(checks.hidden_skipped),
+    }
 
 
 async def with_image_checks(opened: Opened) -> Opened:
