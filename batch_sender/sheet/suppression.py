@@ -24,6 +24,9 @@ from batch_sender.sheet.reader import (
 )
 
 
+_NUMBER_LIKE = re.compile(r"[0-9][0-9.,eE+-]*")
+
+
 @dataclass(frozen=True)
 class Listed:
     """One id of a list as written, with where it is."""
@@ -100,7 +103,9 @@ def _load(path: Path, user_id_column: str) -> list[Listed]:
         raise InputError(path, "the suppression list is not UTF-8 text") from None
     header = {cell.strip().casefold() for cell in re.split(r"[,;\t|]", first)}
     wanted = user_id_column.strip().casefold()
-    if header & {wanted, "user_id"} or any(d in first for d in DELIMITERS):
+    # "7,80038E+18" has a comma, yet is one (rounded) id: a plain list's line.
+    one_id = _NUMBER_LIKE.fullmatch(first) is not None
+    if header & {wanted, "user_id"} or (not one_id and any(d in first for d in DELIMITERS)):
         # The reader matches the name exactly, else in any case (User_ID).
         return _from_sheet(path, user_id_column if wanted in header else "user_id")
     with path.open(encoding="utf-8-sig") as f:
