@@ -148,7 +148,13 @@ def test_hidden_rows_skipped_are_excluded_and_counted(
     assert "2 hidden rows are not sent (excluded: --hidden-rows skip)" in sent.stderr
     rows = read_results(Path("r.csv"))
     assert [int(r["row"]) for r in rows] == [2, 3, 4, 5, 6]
-    assert [r["status"] for r in rows] == ["accepted", "excluded", "accepted", "excluded", "accepted"]
+    assert [r["status"] for r in rows] == [
+        "accepted",
+        "excluded",
+        "accepted",
+        "excluded",
+        "accepted",
+    ]
     assert rows[1]["ErrorMessage"] == "hidden row in Excel"
     # This month's sheet, never last month's hidden one.
     assert all("tháng 12" in r["text"] for r in rows)

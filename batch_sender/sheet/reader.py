@@ -438,7 +438,7 @@ def _pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
                 return meta.name, []
         names = ", ".join(repr(m.name) for m in sheets)
         raise InputError(source.path, f"no sheet named {source.sheet!r}; sheets: {names}")
-    hidden = []
+    hidden: list[str] = []
     for meta in sheets:
         if meta.visible == python_calamine.SheetVisibleEnum.Visible:
             return meta.name, hidden

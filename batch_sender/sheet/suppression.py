@@ -23,7 +23,6 @@ from batch_sender.sheet.reader import (
     sniff_format,
 )
 
-
 _NUMBER_LIKE = re.compile(r"[0-9][0-9.,eE+-]*")
 
 
@@ -88,7 +87,9 @@ class Suppression:
 
 
 def load_lists(paths: Iterable[Path], user_id_column: str = "user_id") -> Suppression:
-    return Suppression(tuple(SuppressionList(path, tuple(_load(path, user_id_column))) for path in paths))
+    return Suppression(
+        tuple(SuppressionList(path, tuple(_load(path, user_id_column))) for path in paths)
+    )
 
 
 def _load(path: Path, user_id_column: str) -> list[Listed]:
