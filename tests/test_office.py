@@ -180,3 +180,113 @@ def test_hidden_rows_send_treats_them_as_any_row(tmp_path: Path, esms: RunningSi
     sent = run("send", str(path), "-o", "r.csv", "--hidden-rows", "send", *esms.args)
     assert sent.exit_code == 0, sent.output
     assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 5
+
+
+# --- every format an office suite writes, whatever its name --------------------------
+
+
+@pytest.mark.parametrize("kind", WORKBOOKS)
+@pytest.mark.parametrize("name", ["campaign.{kind}", "campaign.csv", "campaign"])
+def test_workbooks_are_read_by_their_content(tmp_path: Path, kind: str, name: str) -> None:
+    path = Path(shutil.copy(OFFICE / f"plain.{kind}", tmp_path / name.format(kind=kind)))
+    result = run("validate", str(path), "-o", "v.csv")
+    assert result.exit_code == 0, result.output
+    rows = read_results(Path("v.csv"))
+    assert [r["user_id"] for r in rows] == [f"780037850192385964{i}" for i in range(2, 7)]
+    assert rows[0]["text"] == "Chào chị Lan, ưu đãi tháng 12"
+
+
+@pytest.mark.parametrize("kind", WORKBOOKS)
+def test_number_formatted_ids_are_caught_in_every_format(tmp_path: Path, kind: str) -> None:
+    path = fixture(f"number-ids.{kind}", tmp_path)
+    result = run("validate", str(path), "-o", "v.csv")
+    assert result.exit_code == 1
+    rows = read_results(Path("v.csv"))
+    assert [r["status"] for r in rows] == ["invalid", "invalid"]
+    assert "is a number of more than 15 digits" in rows[0]["ErrorMessage"]
+
+
+def _zip(path: Path, files: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (
+            lambda p: _zip(p, {"[Content_Types].xml": b"", "xl/workbook.bin": b""}),
+            "this file is an Excel binary workbook (.xlsb), which cannot be read; save it as "
+            ".xlsx or .csv (File > Save As) and use that file",
+        ),
+        (
+            lambda p: _zip(p, {"Index/Document.iwa": b"", "Metadata/Properties.plist": b""}),
+            "this file is an Apple Numbers file; in Numbers, File > Export To > Excel (or CSV), "
+            "and use that file",
+        ),
+        (
+            lambda p: p.write_bytes(b"%PDF-1.7\n...") and p,
+            "this file is a PDF document, not a spreadsheet; export the sheet from the program "
+            "that made it as .xlsx or .csv",
+        ),
+    ],
+)
+def test_what_cannot_be_read_is_refused_saying_how_to_convert(
+    tmp_path: Path, make: object, says: str
+) -> None:
+    path = tmp_path / "campaign.csv"
+    make(path)  # type: ignore[operator]
+    result = run("validate", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {path}: {says}\n"
+
+
+# --- text as Excel, a Mac and a pipe write it --------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_excel_unicode_text_is_read(tmp_path: Path, encoding: str) -> None:
+    rows = message_rows(3)
+    lines = ["user_id\ttext\turl", *("\t".join(row) for row in rows)]
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("".join(f"{line}\r\n" for line in lines).encode(encoding))
+    for extra in ([], ["--encoding", encoding]):
+        result = run("validate", str(path), "-o", "v.csv", *extra)
+        assert result.exit_code == 0, result.output
+        assert [r["text"] for r in read_results(Path("v.csv"))] == [row[1] for row in rows]
+
+
+def test_mac_headers_match_options_and_placeholders_typed_elsewhere(tmp_path: Path) -> None:
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "tên khách")
+    path = write_csv(
+        tmp_path / "mac.csv",
+        [["7800378501923859642", "chị Lan", "https://x.vn/a.jpg"]],
+        header=["user_id", nfd, "url"],
+    )
+    by_column = run("validate", str(path), "--text-column", "tên khách")
+    assert by_column.exit_code == 0, by_column.output
+    templated = run("validate", str(path), "--template", "Chào {tên khách}", "-o", "v.csv")
+    assert templated.exit_code == 0, templated.output
+    (row,) = read_results(Path("v.csv"))
+    assert row["sent_text"] == "Chào chị Lan"
+    assert nfd in row  # the input's own header is kept as written
+
+
+def test_result_csv_keeps_the_inputs_bom(tmp_path: Path, esms: RunningSimulator) -> None:
+    with_bom = write_csv(tmp_path / "bom.csv", message_rows(2), encoding="utf-8-sig")
+    without = write_csv(tmp_path / "plain.csv", message_rows(2, start=5))
+    assert run("send", str(with_bom), "-o", "r1.csv", *esms.args).exit_code == 0
+    assert run("send", str(without), "-o", "r2.csv", *esms.args).exit_code == 0
+    assert run("validate", str(with_bom), "-o", "v1.csv").exit_code == 0
+    again = write_csv(tmp_path / "again.csv", message_rows(2, start=10))
+    assert run("send", str(again), "-o", "r3.csv", "--excel", *esms.args).exit_code == 0
+    assert Path("r1.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert Path("v1.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert not Path("r2.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert Path("r3.csv").read_bytes().startswith(b"\xef\xbb\xbf")

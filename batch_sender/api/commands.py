@@ -287,8 +287,10 @@ class _DryRun:
         from batch_sender.check.dry_run import validate_file
         from batch_sender.check.inputs import input_notes, input_summary
 
+        # A result CSV keeps the input's BOM: Excel then reads its Vietnamese right.
+        excel = self.excel or opened.table.source.has_bom
         tally = validate_file(
-            opened.table, opened.campaign, self.output, checks=opened.checks, excel=self.excel
+            opened.table, opened.campaign, self.output, checks=opened.checks, excel=excel
         )
         report = ValidateReport(
             input=self.input,
@@ -423,7 +425,7 @@ async def send_async(
         output=output_path,
         campaign=opened.campaign,
         config=config,
-        excel=excel,
+        excel=excel or opened.table.source.has_bom,
         resend_stale=resend_stale,
         resend_changed=resend_changed,
         checks=opened.checks,

@@ -7,6 +7,7 @@ number in the file as Excel shows it (header = 1), with blank rows dropped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import functools
@@ -73,6 +74,15 @@ class Source:
     @property
     def is_parquet(self) -> bool:
         return source_format(self) == "parquet"
+
+    @property
+    def has_bom(self) -> bool:
+        """A text input that starts with a byte order mark (Excel's "CSV UTF-8" export)."""
+        if source_format(self) != "text":
+            return False
+        with self.path.open("rb") as f:
+            head = f.read(3)
+        return head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
 @dataclass(frozen=True)
@@ -200,11 +210,14 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
     fields: dict[str, int] = {}
     missing: list[str] = []
     for logical, wanted in source.columns.as_dict().items():
-        folded = wanted.strip().casefold()
-        found = [i for i, name in enumerate(header) if name.strip() == wanted.strip()]
+        # A Mac writes names decomposed (NFD): compare them as typed elsewhere (NFC).
+        exact = nfc(wanted.strip())
+        folded = exact.casefold()
+        names = [nfc(name.strip()) for name in header]
+        found = [i for i, name in enumerate(names) if name == exact]
         if not found:
             # User_ID, Text, URL: an exported header's casing is not the user's choice.
-            found = [i for i, name in enumerate(header) if name.strip().casefold() == folded]
+            found = [i for i, name in enumerate(names) if name.casefold() == folded]
             if len(found) > 1:
                 names = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in found)
                 raise InputError(
@@ -237,15 +250,40 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
 
 
 def _encoding(source: Source) -> str:
-    return source.encoding or DEFAULT_ENCODING
+    if source.encoding is not None:
+        return source.encoding
+    try:
+        stat = source.path.stat()
+    except OSError:
+        return DEFAULT_ENCODING
+    return _sniff_encoding(source.path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _sniff_encoding(path: Path, _mtime: int, _size: int, _inode: int) -> str:
+    """UTF-16 (Excel's "Unicode Text" export) from its BOM or its zero bytes, else UTF-8."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    pairs = len(head) // 2
+    if pairs >= 2:
+        # ASCII text in UTF-16 has a zero byte in every pair: high byte first in BE.
+        even = head[0 : pairs * 2 : 2].count(0)
+        odd = head[1 : pairs * 2 : 2].count(0)
+        if odd > pairs * 0.3 and even == 0:
+            return "utf-16-le"
+        if even > pairs * 0.3 and odd == 0:
+            return "utf-16-be"
+    return DEFAULT_ENCODING
 
 
 def detect_delimiter(source: Source) -> str:
     """The delimiter the header line uses most: `,` `;` tab or `|` (`,` if none)."""
-    with source.path.open("rb") as f:
-        first = f.readline(1 << 20)
+    # The decoded line: in UTF-16 a byte-wise line would end inside a character.
     try:
-        line = first.decode(_encoding(source))
+        with source.path.open(encoding=_encoding(source), newline="") as f:
+            line = f.readline(1 << 20)
     except UnicodeDecodeError as exc:
         raise _decode_error(source, exc) from None
     counts = {d: _count_outside_quotes(line, d) for d in DELIMITERS}
@@ -394,6 +432,8 @@ def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
 
 def _locate_undecodable(path: Path, encoding: str) -> tuple[int | None, int | None]:
     """Line and column (1-based, in characters) of the first byte that does not decode."""
+    if "16" in encoding or "32" in encoding:
+        return None, None  # lines of bytes would split its characters
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -472,7 +512,7 @@ def _read_sheet(source: Source) -> _Sheet:
 
 def _xlsx_header(source: Source) -> list[str]:
     sheet = _read_sheet(source)
-    header = [nfc(cell_text(v)) for v in (sheet.rows[0] if sheet.rows else ())]
+    header = [cell_text(v) for v in (sheet.rows[0] if sheet.rows else ())]
     while header and header[-1] == "":
         header.pop()
     if not header:
