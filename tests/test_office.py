@@ -290,3 +290,55 @@ def test_result_csv_keeps_the_inputs_bom(tmp_path: Path, esms: RunningSimulator)
     assert Path("v1.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert not Path("r2.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert Path("r3.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def _csv_bytes(rows: list[list[str]]) -> bytes:
+    import csv
+    import io
+
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([["user_id", "text", "url"], *rows])
+    return text.getvalue().encode()
+
+
+def test_a_sheet_from_stdin_is_validated_and_sent_once(esms: RunningSimulator) -> None:
+    data = _csv_bytes(message_rows(3))
+    runner = CliRunner()
+    checked = runner.invoke(cli, ["validate", "-", "-o", "v.csv"], input=data)
+    assert checked.exit_code == 0, checked.output
+    assert len(read_results(Path("v.csv"))) == 3
+
+    refused = runner.invoke(cli, ["send", "-", "-o", "r.csv", *esms.args], input=data)
+    assert refused.exit_code == 2
+    assert "is a pipe: pass --campaign-id" in refused.stderr
+    args = ["send", "-", "-o", "r.csv", "--campaign-id", "thang12", *esms.args]
+    for _ in range(2):  # the rerun continues the campaign: nobody messaged twice
+        sent = runner.invoke(cli, args, input=data)
+        assert sent.exit_code == 0, sent.output
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 3
+    assert esms.stats()["accepted"] == 3
+
+
+def test_a_fifo_and_errors_name_the_input_as_given(tmp_path: Path) -> None:
+    import gc
+    import os
+    import tempfile
+    import threading
+
+    copies = Path(tempfile.gettempdir()).glob
+    before = set(copies("batch-sender-input-*"))
+    fifo = tmp_path / "sheet.fifo"
+    os.mkfifo(fifo)
+    data = _csv_bytes([*message_rows(2), ["1", "2", "3", "4"]])
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    result = run("validate", str(fifo))
+    writer.join(timeout=10)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {fifo}: line 4: this row has 4 fields but the header has 3; "
+        "quote cells that contain the delimiter\n"
+    )
+    del result  # its traceback holds the table
+    gc.collect()  # the copy lives as long as its table, and no longer
+    assert set(copies("batch-sender-input-*")) <= before

@@ -381,6 +381,15 @@ async def send_async(
     from batch_sender.simulator import server as sim
 
     check_output_path(output_path, input_path, resumes=True)
+    from batch_sender.check.inputs import is_stream
+    from batch_sender.errors import UsageError
+
+    if campaign_id is None and is_stream(input_path):
+        # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
+        raise UsageError(
+            f"the input {str(input_path)!r} is a pipe: pass {{opt:campaign_id}} so that "
+            "the same command rerun continues this campaign and sends nobody twice"
+        )
     if not simulate:
         require_account(
             base_url,

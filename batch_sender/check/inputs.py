@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import os
+import stat
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +80,13 @@ def open_input(
     if delimiter is not None and delimiter.lower() not in DELIMITER_NAMES:
         names = ", ".join(name for name in DELIMITER_NAMES if name.isalpha())
         raise UsageError(f"unknown {{opt:delimiter}} {delimiter!r}; use one of {names}")
+    shown = None
+    if is_stream(input_path):
+        shown = str(input_path)
+        input_path = spool(input_path)
     source = Source(
         path=input_path,
+        shown=shown,
         columns=Columns(
             user_id_column,
             None if parsed else text_column,
@@ -90,8 +98,20 @@ def open_input(
         delimiter=None if delimiter is None else DELIMITER_NAMES[delimiter.lower()],
         chunk_rows=chunk_rows,
     )
-    table = open_table(source)
-    campaign = Campaign(campaign_id) if campaign_id else Campaign.for_input(input_path)
+    try:
+        table = open_table(source)
+    except BaseException:
+        if shown is not None:
+            input_path.unlink(missing_ok=True)
+        raise
+    if shown is not None:
+        # The copy lives as long as the table that reads it.
+        weakref.finalize(table, input_path.unlink, missing_ok=True)
+    campaign = (
+        Campaign(campaign_id)
+        if campaign_id
+        else Campaign.for_input(input_path if shown is None else Path(shown))
+    )
     suppression = load_suppression([Path(p) for p in exclude], user_id_column)
     checks = Checks(
         template=parsed.bind(table.header) if parsed else None,
@@ -100,6 +120,48 @@ def open_input(
         image_url=image_url,
     )
     return Opened(table, campaign, checks)
+
+
+STDIN = Path("-")
+
+
+def is_stream(path: Path) -> bool:
+    """`-` (stdin), a FIFO, `/dev/stdin` or `<(...)`: readable once, and not seekable."""
+    if path == STDIN:
+        return True
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def spool(path: Path) -> Path:
+    """A private copy of a stream, so it can be sniffed, read and read again.
+
+    A pipe can be read only once, and reading a sheet takes more than one
+    pass (its format, its header, its rows, a rerun's plan).
+    """
+    import shutil
+    import sys
+    import tempfile
+
+    handle, name = tempfile.mkstemp(prefix="batch-sender-input-")
+    copy = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            if path == STDIN:
+                shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+            else:
+                with path.open("rb") as stream:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+    except OSError as exc:
+        copy.unlink(missing_ok=True)
+        raise InputError(path, f"cannot read it: {exc.strerror or exc}") from None
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
+    return copy
 
 
 def load_suppression(paths: Iterable[Path], user_id_column: str = "user_id") -> Suppression:

@@ -66,6 +66,8 @@ class Source:
     chunk_rows: int = 5_000
     hidden_rows: str = HIDDEN_REFUSE
     """Rows hidden in a workbook: refuse the file, skip them (excluded), or send them."""
+    shown: str | None = None
+    """The input's name as the user gave it, when `path` is a copy (of a pipe)."""
 
     @property
     def is_excel(self) -> bool:
@@ -96,12 +98,19 @@ class Table:
     delimiter: str
 
     def chunks(self) -> Iterator[pd.DataFrame]:
-        if self.source.is_excel:
-            yield from _xlsx_chunks(self)
-        elif self.source.is_parquet:
-            yield from _parquet_chunks(self)
-        else:
-            yield from _csv_chunks(self)
+        try:
+            if self.source.is_excel:
+                yield from _xlsx_chunks(self)
+            elif self.source.is_parquet:
+                yield from _parquet_chunks(self)
+            else:
+                yield from _csv_chunks(self)
+        except InputError as exc:
+            raise _shown(self.source, exc) from None
+
+
+def _shown(source: Source, exc: InputError) -> InputError:
+    return exc if source.shown is None else exc.shown_as(source.shown)
 
 
 # --- What the file is, from its content -----------------------------------------
@@ -183,11 +192,20 @@ def nfc(text: str) -> str:
 
 def open_table(source: Source) -> Table:
     """Check the file and its header; raise InputError with one line if unusable."""
+    try:
+        return _open_table(source)
+    except InputError as exc:
+        raise _shown(source, exc) from None
+
+
+def _open_table(source: Source) -> Table:
     path = source.path
     if not path.exists():
         raise InputError(path, "no such file")
     if path.is_dir():
-        raise InputError(path, "is a directory, not a CSV or XLSX file")
+        if path.suffix.lower() == ".numbers":
+            raise InputError(path, f"this file is {_REFUSED['numbers']}")
+        raise InputError(path, "is a directory, not a spreadsheet")
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty; it needs a header line and rows")
     sniff_format(path)
@@ -213,11 +231,11 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
         # A Mac writes names decomposed (NFD): compare them as typed elsewhere (NFC).
         exact = nfc(wanted.strip())
         folded = exact.casefold()
-        names = [nfc(name.strip()) for name in header]
-        found = [i for i, name in enumerate(names) if name == exact]
+        typed = [nfc(name.strip()) for name in header]
+        found = [i for i, name in enumerate(typed) if name == exact]
         if not found:
             # User_ID, Text, URL: an exported header's casing is not the user's choice.
-            found = [i for i, name in enumerate(names) if name.casefold() == folded]
+            found = [i for i, name in enumerate(typed) if name.casefold() == folded]
             if len(found) > 1:
                 names = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in found)
                 raise InputError(
