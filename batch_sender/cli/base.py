@@ -153,8 +153,9 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             "exclude",
             multiple=True,
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Suppression list: a CSV with a user_id column, or one id per line. "
-            "Matching rows are `excluded`, never sent. Repeatable.",
+            help="Suppression list: a CSV or workbook with a user_id column, or one id per "
+            "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
+            "never sent. Repeatable.",
         ),
         click.option(
             "--check-images",

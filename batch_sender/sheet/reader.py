@@ -1,4 +1,7 @@
-"""Read: a CSV or XLSX sheet as chunks of text cells, each row keeping its line number.
+"""Read: a CSV (UTF-8 or UTF-16), XLSX, XLS, ODS or Parquet sheet as chunks of text cells.
+
+The format is sniffed from the content, never from the name. Each row keeps
+its line number.
 
 Every cell is text from the first byte read: a 19-digit Zalo id must never
 pass through a float. Each chunk is a DataFrame whose index is the row's line
