@@ -93,7 +93,10 @@ class Reading:
     delimiter: str | None = None
     """A CSV delimiter: comma, semicolon, tab, pipe (or the character); None: detected."""
     sheet: str | None = None
-    """An XLSX input's sheet; None: the first."""
+    """A workbook's sheet; None: the first visible one."""
+    hidden_rows: str = "refuse"
+    """Rows hidden in a workbook (by hand or a filter): "refuse" the file, "skip" them
+    (excluded, never sent) or "send" them as any row."""
     campaign_id: str | None = None
     """Seeds every RequestId; None: INPUT's file name without its extension."""
     chunk_rows: int = 5_000
@@ -168,6 +171,7 @@ class ReadingKeywords(TypedDict, total=False):
     encoding: str | None
     delimiter: str | None
     sheet: str | None
+    hidden_rows: str
     campaign_id: str | None
     chunk_rows: int
     template: str | None

@@ -83,8 +83,12 @@ class ValidateReport(_Counted):
     problems: tuple[Problem, ...]
     """The first rows that need attention (at most 10)."""
     exit_code: ExitCode
+    notes: list[str] = field(default_factory=list)
+    """What the reading found about the suppression lists and hidden rows, a line each."""
     warnings: list[str] = field(default_factory=list)
-    """Nothing yet: a dry run says what is wrong in `problems`."""
+    """The notes that need a look (a suppression list that matched nobody)."""
+    inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The suppression lists' matches and the hidden rows skipped, for the summary."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +97,8 @@ class ValidateReport(_Counted):
             "report": None if self.output is None else str(self.output),
             "campaign_id": self.campaign_id,
             **self.tally.as_dict(),
+            **self.inputs,
+            "warnings": list(self.warnings),
             "exit_code": int(self.exit_code),
         }
 
@@ -125,6 +131,8 @@ class SendReport(_Counted):
     """What the run noticed but went on with (an OAID not among the account's OAs)."""
     stop_template: str | None = field(default=None, repr=False, compare=False)
     """`stopped` with its settings marked for each side's wording (see errors.for_cli)."""
+    inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The suppression lists' matches and the hidden rows skipped, for the summary."""
 
     @property
     def messages_per_second(self) -> float:
@@ -151,6 +159,8 @@ class SendReport(_Counted):
             "seconds": round(self.seconds, 3),
             "messages_per_second": self.messages_per_second,
             "stopped": self.stopped,
+            **self.inputs,
+            "warnings": list(self.warnings),
             "exit_code": int(self.exit_code),
         }
 

@@ -78,7 +78,8 @@ async def send_async(
     input_path, output_path = Path(input), Path(output)
     summary_path = None if summary_json is None else Path(summary_json)
     await in_thread(_import_send_path)
-    from batch_sender.check.inputs import open_input, with_image_checks
+    from batch_sender.check.inputs import is_stream, open_input, with_image_checks
+    from batch_sender.errors import UsageError
     from batch_sender.esms.protocol import SendOptions
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
@@ -89,6 +90,12 @@ async def send_async(
     from batch_sender.simulator import server as sim
 
     check_output_path(output_path, input_path, resumes=True)
+    if reading.campaign_id is None and is_stream(input_path):
+        # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
+        raise UsageError(
+            f"the input {str(input_path)!r} is a pipe: pass {{opt:campaign_id}} so that "
+            "the same command rerun continues this campaign and sends nobody twice"
+        )
     if not simulate:
         require_account(
             account.base_url,
@@ -119,7 +126,7 @@ async def send_async(
         output=output_path,
         campaign=opened.campaign,
         config=config,
-        excel=excel,
+        excel=excel or opened.table.source.has_bom,
         resend_stale=resend_stale,
         resend_changed=resend_changed,
         checks=opened.checks,
@@ -166,6 +173,7 @@ async def _send(
     plan: list[str],
 ) -> SendReport:
     from batch_sender.api.campaign import send_campaign
+    from batch_sender.check.inputs import input_summary
 
     run = await send_campaign(job, info, stop)
     tally = run.tally
@@ -187,6 +195,7 @@ async def _send(
         plan=plan,
         warnings=list(run.warnings),
         tally=tally,
+        inputs=input_summary(opened.checks),
     )
 
 

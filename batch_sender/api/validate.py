@@ -109,10 +109,14 @@ class _DryRun:
 
     def finish(self, opened: Opened) -> ValidateReport:
         from batch_sender.check.dry_run import validate_file
+        from batch_sender.check.inputs import input_notes, input_summary
 
+        # A result CSV keeps the input's BOM: Excel then reads its Vietnamese right.
+        excel = self.excel or opened.table.source.has_bom
         tally = validate_file(
-            opened.table, opened.campaign, self.output, checks=opened.checks, excel=self.excel
+            opened.table, opened.campaign, self.output, checks=opened.checks, excel=excel
         )
+        notes = input_notes(opened.checks)
         report = ValidateReport(
             input=self.input,
             output=self.output,
@@ -122,6 +126,9 @@ class _DryRun:
             problems=problems(tally),
             exit_code=tally.exit_code(),
             tally=tally,
+            notes=notes,
+            warnings=[line for line in notes if line.startswith("warning:")],
+            inputs=input_summary(opened.checks),
         )
         if self.summary is not None:
             write_summary(self.summary, report.as_dict())

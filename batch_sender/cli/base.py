@@ -108,7 +108,19 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             help="CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
             "work too (default: detected from the header line).",
         ),
-        click.option("--sheet", default=None, help="XLSX sheet name (default: the first sheet)."),
+        click.option(
+            "--sheet",
+            default=None,
+            help="Workbook sheet name (default: the first visible sheet).",
+        ),
+        click.option(
+            "--hidden-rows",
+            type=click.Choice(["refuse", "skip", "send"]),
+            default="refuse",
+            show_default=True,
+            help="Rows hidden in a workbook (by hand or by a filter): refuse the file, "
+            "skip them (status excluded, not sent), or send them like any row.",
+        ),
         click.option(
             "--campaign-id",
             default=None,
@@ -143,8 +155,9 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             "exclude",
             multiple=True,
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Suppression list: a CSV with a user_id column, or one id per line. "
-            "Matching rows are `excluded`, never sent. Repeatable.",
+            help="Suppression list: a CSV or workbook with a user_id column, or one id per "
+            "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
+            "never sent. Repeatable.",
         ),
         click.option(
             "--check-images",

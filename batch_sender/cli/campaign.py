@@ -57,6 +57,8 @@ def validate(
     reading = take(Reading, read_options)
     report = validate_input(input_path, output, reading=reading, excel=excel, **read_options)
     print_counts(input_path.name, report)
+    for line in report.notes:
+        echo(line)
     if output is not None:
         echo(f"report: {output}")
     sys.exit(report.exit_code)
