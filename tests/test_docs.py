@@ -12,10 +12,12 @@ run is masked on both sides before comparing: see MASKS.
 
 What a block can hold beyond plain commands:
 - `export A=B ...` sets variables for the rest of the block;
-- a command ending in ` &` runs in the background (a server): the lines
-  shown under it are read from it as it prints them; `kill -INT %N` stops
-  background job N (after the simulator has made the delivery reports it
-  owes) and what it prints then is compared;
+- a command ending in ` &` runs in the background (a server, a send to
+  interrupt): the lines shown under it are read from it as it prints them;
+  `kill -INT %N` (or -TERM, -9) signals background job N, and `wait %N`
+  shows what it printed after those lines, and its exit status;
+- before each command the simulator makes the delivery reports it owes (a
+  person reading the page would wait that second too);
 - a line `...` stands for any number of lines;
 - `<!-- docs-test: skip REASON -->` just before the block: not run (the
   real eSMS, say). Rare on purpose.
@@ -71,7 +73,7 @@ MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "TIME"),
     (re.compile(r"\b\d[\d,]*(\.\d+)? s\b"), "N s"),
     (re.compile(r"\b\d[\d,]*(\.\d+)? messages/s\b"), "N messages/s"),
-    (re.compile(r"""(["']?(?:seconds|messages_per_second|elapsed)["']?: )[\d.]+"""), r"\1N"),
+    (re.compile(r"""(["']?(?:seconds|messages_per_second|time)["']?: )[\d.]+"""), r"\1N"),
     # Which message gets which SMSID depends on the order requests arrive in.
     (re.compile(r"\b[0-9a-f]{32}\d{3}\b"), "SMSID"),
 ]
@@ -165,6 +167,7 @@ def parse_page(page: Path) -> list[Block]:
     return blocks
 
 
+SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "9": signal.SIGKILL}
 BLOCKS = [block for page in PAGES for block in parse_page(page)]
 
 
@@ -270,8 +273,11 @@ class Shell:
                 name, _, value = assignment.partition("=")
                 self.env[name] = value
             return []
-        if line.startswith("kill -INT %"):
-            return self.interrupt(int(line.rsplit("%", 1)[1]))
+        self.settle()
+        if job := re.fullmatch(r"kill -(INT|TERM|9) %(\d+)", line):
+            return self.signal(int(job[2]), SIGNALS[job[1]])
+        if job := re.fullmatch(r"wait %(\d+)", line):
+            return self.wait(int(job[1]))
         if line.endswith(" &"):
             return self.background(line[:-2], len(command.shown))
         done = subprocess.run(
@@ -301,16 +307,23 @@ class Shell:
         self.jobs.append((process, reader))
         return reader.read(shown)
 
-    def interrupt(self, job: int) -> list[str]:
-        process, reader = self.jobs[job - 1]
+    def settle(self) -> None:
+        """Wait until the simulator has made the delivery reports it owes, as a person would."""
         deadline = time.monotonic() + WAIT
-        # The delivery reports the simulator still owes reach the receiver first.
         while self.esms.call(lambda: len(self.esms.simulator.tasks)):
             assert time.monotonic() < deadline, "the simulator's reports never went out"
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=WAIT)
-        self.rc = process.returncode
+
+    def signal(self, job: int, number: signal.Signals) -> list[str]:
+        self.jobs[job - 1][0].send_signal(number)
+        self.rc = 0
+        return []
+
+    def wait(self, job: int) -> list[str]:
+        process, reader = self.jobs[job - 1]
+        self.rc = process.wait(timeout=WAIT)
+        if self.rc < 0:  # as bash reports a job a signal ended
+            self.rc = 128 - self.rc
         return reader.rest()
 
     def close(self) -> None:
@@ -420,7 +433,15 @@ def main(argv: list[str]) -> None:
                 keep = any(line.strip() == "..." for line in command.shown) and matches(
                     [mask(x) for x in command.shown], [mask(x) for x in printed]
                 )
-                body.extend(command.shown if keep else printed)
+                if keep:
+                    body.extend(command.shown)
+                    continue
+                # A line that differs only where runs differ keeps the page's wording.
+                shown = command.shown
+                body.extend(
+                    shown[k] if k < len(shown) and mask(shown[k]) == mask(line) else line
+                    for k, line in enumerate(printed)
+                )
             if not write:
                 print(f"--- {block.id}", *body, sep="\n")
                 continue

@@ -159,7 +159,7 @@ def audience(
     seconds = time.monotonic() - began
     click.echo(
         f"audience: {len(result.user_ids):,} {query.describe()} "
-        f"({result.requests:,} requests, {seconds:.1f} s)"
+        f"({result.requests:,} request{'' if result.requests == 1 else 's'}, {seconds:.1f} s)"
     )
     click.echo(f"written: {output}")
     for shortfall in result.incomplete:
