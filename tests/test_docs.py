@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from click.testing import CliRunner
 
+from batch_sender.cli import cli
 from batch_sender.cli.simulator import simulator as simulator_command
 from batch_sender.simulator.server import (
     SIMULATOR_API_KEY,
@@ -167,6 +169,8 @@ def parse_page(page: Path) -> list[Block]:
     return blocks
 
 
+# A plain `batch-sender ...` line: no pipe, redirection, variable or second command.
+IN_PROCESS = re.compile(r"batch-sender [^|&;<>$`]*")
 SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "9": signal.SIGKILL}
 BLOCKS = [block for page in PAGES for block in parse_page(page)]
 
@@ -203,12 +207,14 @@ class Reader:
 
     def __init__(self, stream: IO[str]) -> None:
         self.lines: queue.Queue[str | None] = queue.Queue()
+        self.done = threading.Event()
         threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
             self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
+        self.done.set()
 
     def read(self, count: int) -> list[str]:
         got: list[str] = []
@@ -280,6 +286,8 @@ class Shell:
             return self.wait(int(job[1]))
         if line.endswith(" &"):
             return self.background(line[:-2], len(command.shown))
+        if IN_PROCESS.fullmatch(line):
+            return self.in_process(shlex.split(line)[1:])
         done = subprocess.run(
             ["bash", "-c", f"(exit {self.rc}); {line}"],
             cwd=self.folder,
@@ -292,6 +300,19 @@ class Shell:
         )
         self.rc = done.returncode
         return done.stdout.splitlines()
+
+    def in_process(self, args: list[str]) -> list[str]:
+        """`batch-sender ARGS` through the same Click entry point, without a new interpreter.
+
+        Starting Python and importing pandas for every command would make this
+        file take minutes; the process boundary is what the background
+        commands and the shell lines keep testing.
+        """
+        result = CliRunner(env=self.env).invoke(cli, args, prog_name="batch-sender")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        self.rc = result.exit_code
+        return result.output.splitlines()
 
     def background(self, line: str, shown: int) -> list[str]:
         process = subprocess.Popen(
@@ -327,10 +348,13 @@ class Shell:
         return reader.rest()
 
     def close(self) -> None:
-        for process, _ in self.jobs:
+        for process, reader in self.jobs:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            reader.done.wait(timeout=WAIT)
+            assert process.stdout is not None
+            process.stdout.close()
 
 
 def matches(shown: list[str], printed: list[str]) -> bool:
