@@ -64,6 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BIN = Path(sys.executable).parent
 DEFAULT_SIMULATOR = ["--seed", "1"]
+BASH = shutil.which("bash") or "/bin/bash"
 WAIT = 60.0  # seconds a background server may take to print a line
 
 # What differs from one run to the next, and nothing else. The same
@@ -289,7 +290,7 @@ class Shell:
         if IN_PROCESS.fullmatch(line):
             return self.in_process(shlex.split(line)[1:])
         done = subprocess.run(
-            ["bash", "-c", f"(exit {self.rc}); {line}"],
+            [BASH, "-c", f"(exit {self.rc}); {line}"],
             cwd=self.folder,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -316,7 +317,7 @@ class Shell:
 
     def background(self, line: str, shown: int) -> list[str]:
         process = subprocess.Popen(
-            ["bash", "-c", f"exec {line}"],
+            [BASH, "-c", f"exec {line}"],
             cwd=self.folder,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -417,8 +418,9 @@ def test_every_page_has_a_transcript_and_the_readme_stays_short() -> None:
 
 def test_masks_hide_only_what_changes_from_run_to_run() -> None:
     shown = "sent 8 messages in 0.7 s (11.0 messages/s) at 12:02:39, 28/11/2026 12:02:26"
-    assert mask(shown) == mask("sent 8 messages in 12.5 s (1,442.3 messages/s) at 01:00:00, "
-                               "01/01/2027 00:00:00")
+    assert mask(shown) == mask(
+        "sent 8 messages in 12.5 s (1,442.3 messages/s) at 01:00:00, 01/01/2027 00:00:00"
+    )
     assert mask(shown) != mask(shown.replace("8 messages", "9 messages"))
     assert mask("1 invalid, 30/11/2026") == "1 invalid, 30/11/2026"
 
@@ -430,8 +432,8 @@ def test_console_transcript_prints_what_the_page_shows(block: Block, tmp_path: P
     for command, printed in transcript(block, tmp_path):
         shown = [mask(line) for line in command.shown]
         got = [mask(line) for line in printed]
-        assert matches(shown, got), (
-            f"{block.id}: `$ {command.line}` printed:\n" + "\n".join(printed)
+        assert matches(shown, got), f"{block.id}: `$ {command.line}` printed:\n" + "\n".join(
+            printed
         )
 
 
