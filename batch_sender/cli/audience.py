@@ -119,7 +119,8 @@ def audience(
         )
     click.echo(
         f"audience: {listed.users:,} {listed.description} "
-        f"({listed.requests:,} requests, {listed.seconds:.1f} s)"
+        f"({listed.requests:,} request{'' if listed.requests == 1 else 's'}, "
+        f"{listed.seconds:.1f} s)"
     )
     click.echo(f"written: {output}")
     for warning in listed.warnings:
