@@ -178,6 +178,7 @@ async def validate_async(
     template_file: PathLike | None = None,
     exclude: Iterable[PathLike] = (),
     image_url: str | None = None,
+    allow_repeats: bool = False,
     check_images: bool = False,
     summary_json: PathLike | None = None,
 ) -> ValidateReport:
@@ -205,6 +206,7 @@ async def validate_async(
         template_file=template_file,
         exclude=exclude,
         image_url=image_url,
+        allow_repeats=allow_repeats,
     )
     if check_images:
         from batch_sender.check.inputs import with_image_checks
@@ -328,6 +330,7 @@ async def send_async(
     template_file: PathLike | None = None,
     exclude: Iterable[PathLike] = (),
     image_url: str | None = None,
+    allow_repeats: bool = False,
     check_images: bool = False,
     summary_json: PathLike | None = None,
     on_row: Callable[[RowResult], None] | None = None,
@@ -355,7 +358,12 @@ async def send_async(
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
     from batch_sender.sending.plan import SendJob
-    from batch_sender.sending.schedule import send_date
+    from batch_sender.sending.schedule import (
+        InThePast,
+        campaign_has_sent,
+        passed_line,
+        send_date,
+    )
     from batch_sender.sending.sender import SendConfig
     from batch_sender.settings import require_account
     from batch_sender.simulator import server as sim
@@ -367,7 +375,12 @@ async def send_async(
             allow_insecure_http,
             {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
         )
-    send_date_value = None if send_at is None else send_date(send_at)
+    send_date_value, passed = None, None
+    if send_at is not None:
+        try:
+            send_date_value = send_date(send_at)
+        except InThePast as exc:
+            passed = exc  # refused unless the campaign is under way (its id is known below)
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
         check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
@@ -386,7 +399,12 @@ async def send_async(
         template_file=None if template_file is None else Path(template_file),
         exclude=[Path(p) for p in exclude],
         image_url=image_url,
+        allow_repeats=allow_repeats,
     )
+    if passed is not None and not await in_thread(
+        campaign_has_sent, journal_path(output_path), opened.campaign.id
+    ):
+        raise passed
     if check_images:
         opened = await with_image_checks(opened)
     config = SendConfig(
@@ -418,6 +436,10 @@ async def send_async(
         plan.append(line)
         if on_info is not None:
             on_info(line)
+
+    if passed is not None:
+        # eSMS's pages: no SendDate for a message that goes out at once.
+        info(passed_line(passed.send_date))
 
     if simulate:
         simulator = sim.Simulator(

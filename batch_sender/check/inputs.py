@@ -42,6 +42,7 @@ def open_input(
     template_file: Path | None = None,
     exclude: Iterable[Path] = (),
     image_url: str | None = None,
+    allow_repeats: bool = False,
 ) -> Opened:
     """Open INPUT and gather what the campaign adds to the rules (UsageError/InputError)."""
     if encoding is not None:
@@ -85,6 +86,7 @@ def open_input(
         template=parsed.bind(table.header) if parsed else None,
         excluded=load_exclusions([Path(p) for p in exclude], user_id_column),
         image_url=image_url,
+        allow_repeats=allow_repeats,
     )
     return Opened(table, campaign, checks)
 
