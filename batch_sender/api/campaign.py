@@ -37,6 +37,7 @@ from batch_sender.results.tally import Tally
 from batch_sender.sending.account import check_account, oaid_warnings
 from batch_sender.sending.concurrency import Concurrency
 from batch_sender.sending.plan import (
+    Changes,
     Plan,
     SendJob,
     count_chunk,
@@ -44,6 +45,8 @@ from batch_sender.sending.plan import (
     for_journal,
     job_rules,
     new_plan,
+    refuse_new_campaign,
+    sheet_changes,
 )
 from batch_sender.sending.ratelimit import rate_limiter
 from batch_sender.sending.sender import Sender, Stop
@@ -97,6 +100,12 @@ async def send_campaign(
         job = for_journal(job, journal)
         journal.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
+        rules = job_rules(job, plan)
+        changes = Changes()
+        if plan.sent_rows and plan.earlier_rows and not job.resend_changed:
+            changes = await in_thread(sheet_changes, job, journal, rules)
+            if changes.mostly:
+                raise refuse_new_campaign(job, changes)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
 
         def whole_sheet_read() -> None:
@@ -109,7 +118,8 @@ async def send_campaign(
         remove_orphans(job.output)
         try:
             with open_output(job.output, bom=job.excel) as writer:
-                sheet = _Sheet(job, journal, job_rules(job, plan), plan, writer, whole_sheet_read)
+                sheet = _Sheet(job, journal, rules, plan, writer, whole_sheet_read)
+                sheet.sent_texts = job.checks.template is not None or changes.kept > 0
                 try:
                     cancelled = await _send_and_write(job, journal, sheet, report, say, stop)
                 except InputError as exc:
@@ -373,6 +383,8 @@ class _Sheet:
         self.sent_seconds = 0.0
         """time.monotonic() when the sending ended."""
         self.tally = Tally()
+        self.sent_texts = job.checks.template is not None
+        """The result file has `sent_text`: with a template, or beside rows kept from earlier."""
         self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)
         self.executor = concurrent.futures.ThreadPoolExecutor(1, "batch-sender-results")
         self.writes: list[concurrent.futures.Future[None]] = []
@@ -483,13 +495,17 @@ class _Sheet:
             deliveries=self.journal.deliveries(d.request_id for d in dispositions),
         )
         self.tally.add(extra)
-        templated = checked if self.job.checks.template is not None else None
-        if templated is not None and any(d.action == KEPT for d in dispositions):
-            # The earlier send went out with another text, which the journal does not keep.
+        templated = checked if self.sent_texts else None
+        kept = [d.request_id for d in dispositions if d.action == KEPT]
+        if templated is not None and kept:
+            # The earlier send went out with another text: the journal's (blank if it
+            # was made before texts were kept).
+            earlier = self.journal.sent_texts(kept)
             texts = checked["text"].tolist()
             templated = checked.assign(
                 text=[
-                    "" if d.action == KEPT else t for d, t in zip(dispositions, texts, strict=True)
+                    earlier.get(d.request_id, "") if d.action == KEPT else t
+                    for d, t in zip(dispositions, texts, strict=True)
                 ]
             )
         self.writer.write(output_rows(chunk, extra, templated, spreadsheet=self.spreadsheet))

@@ -154,6 +154,7 @@ class SendReport:
             "seconds": round(self.seconds, 3),
             "messages_per_second": self.messages_per_second,
             "stopped": self.stopped,
+            "warnings": list(self.warnings),
             "exit_code": int(self.exit_code),
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -53,6 +54,57 @@ def _add_identity_columns(db: sqlite3.Connection) -> None:
     )
 
 
+SCHEMA = "schema"
+"""Meta key: the journal's schema version; `migrate` brings an older journal up to date."""
+
+
+def _to_2_sent_texts(db: sqlite3.Connection) -> None:
+    """Version 2: the text each request went out with, kept once per distinct text.
+
+    A campaign's rows often share one text, or a template's few variants: a
+    text is stored once and each request points at it (8 bytes a row).
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS sent_texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    if "text_id" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:
+        try:
+            db.execute("ALTER TABLE messages ADD COLUMN text_id INTEGER")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process migrated it just now
+                raise
+
+
+_MIGRATIONS = {"1": ("2", _to_2_sent_texts)}
+"""Schema version -> (the next version, the step that makes it)."""
+
+
+CURRENT_SCHEMA = "2"
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a journal made by an earlier version up to CURRENT_SCHEMA, step by step.
+
+    Each step only adds (tables, columns with defaults): what an older journal
+    holds is read as it was. A new journal starts at version 1 and takes every step.
+    """
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (SCHEMA,)).fetchone()
+    version = "1" if row is None else str(row[0])
+    while version in _MIGRATIONS:
+        version, step = _MIGRATIONS[version]
+        step(db)
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SCHEMA, version))
+
+
+def text_id(text: str) -> int:
+    """A text's key in sent_texts: 64 bits of its digest (SQLite's signed integer)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+ADD_TEXT = "INSERT OR IGNORE INTO sent_texts (id, text) VALUES (?, ?)"
+
+SENT_WITH = "UPDATE messages SET text_id = ? WHERE request_id = ?"
+
+
 ANSWERED = "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'"
 
 IDENTIFY = """
@@ -68,6 +120,8 @@ class RowSends:
     """
 
     _db: _InWriter
+    _texts_written: set[int] | None = None
+    """Texts this process has stored already: each is written once, however many rows."""
 
     def _flush(self) -> None:  # pragma: no cover - Journal's
         raise NotImplementedError
@@ -94,6 +148,38 @@ class RowSends:
         params = (row_key, user_id, content_id, oaid, int(sandbox), request_id)
         # Logged: a rerun finds the row's send by it, a lost one would send the row again.
         self._write(IDENTIFY, params, log=self._entry("d", *params))
+
+    def remember_text(self, request_id: str, text: str) -> None:
+        """The text this request goes out with (after its `intend`): a kept row shows it."""
+        key = text_id(text)
+        if self._texts_written is None:
+            self._texts_written = set()
+        if key not in self._texts_written:
+            self._write(ADD_TEXT, (key, text), log=self._entry("x", key, text))
+            self._texts_written.add(key)
+        self._write(SENT_WITH, (key, request_id), log=self._entry("t", key, request_id))
+
+    def sent_texts(self, request_ids: Iterable[str]) -> dict[str, str]:
+        """RequestId -> the text it went out with, for those the journal knows it of."""
+        self._flush()
+        ids = [r for r in request_ids if r]
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            try:
+                rows = self._db.execute(
+                    f"""
+                    SELECT m.request_id, t.text FROM messages m
+                    JOIN sent_texts t ON t.id = m.text_id
+                    WHERE m.request_id IN ({marks})
+                    """,
+                    batch,
+                )
+            except sqlite3.OperationalError:
+                return {}  # a journal read as it is, from before sent texts were kept
+            found.update((str(rid), str(text)) for rid, text in rows)
+        return found
 
     def answered(self, request_id: str) -> None:
         """This attempt got a definitive answer that is not an acceptance (160, 429...).

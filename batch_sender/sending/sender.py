@@ -273,6 +273,7 @@ class Sender:
                 self.config.scope_oaid,
                 options.sandbox,
             )
+            self.journal.remember_text(message.request_id, message.text)
         started = self.clock()
         try:
             answer = await send_message(
