@@ -14,9 +14,11 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,10 +28,11 @@ from batch_sender.errors import AccountError, InputError, for_cli
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
-from batch_sender.journal.files import journal_path
+from batch_sender.journal.files import journal_path, side_files
 from batch_sender.journal.records import Outcome
 from batch_sender.journal.store import Journal, JournalError, WriteFailed
 from batch_sender.offloop import in_thread
+from batch_sender.results.adoption import Adoption, adopt, check_result_file, remember_written
 from batch_sender.results.files import RowWriter, open_output, remove_orphans
 from batch_sender.results.paths import check_output_path, is_spreadsheet
 from batch_sender.results.rows import output_rows, result_rows
@@ -70,6 +73,8 @@ class SendReport:
     stopped: Stop | None = None
     warnings: list[str] = field(default_factory=list)
     """What the run noticed but went on with (an OAID not among the account's OAs)."""
+    adopted: dict[str, int] | None = None
+    """Status -> rows taken over from a result file whose journal was missing."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -94,7 +99,16 @@ async def send_campaign(
     """
     check_output_path(job.output, job.table.source.path, resumes=True)
     started = time.monotonic()
-    journal = await in_thread(Journal.open, journal_path(job.output), job.campaign.id, sending=True)
+    path = journal_path(job.output)
+    created = not path.exists()
+    journal = await in_thread(Journal.open, path, job.campaign.id, sending=True)
+    try:
+        adoption = await in_thread(_take_over, for_journal(job, journal), journal)
+    except BaseException:
+        journal.close()
+        if created:
+            forget_journal(path)  # refused: no journal of a campaign that did not start
+        raise
     cancelled = False
     try:
         job = for_journal(job, journal)
@@ -107,6 +121,10 @@ async def send_campaign(
             if changes.mostly:
                 raise refuse_new_campaign(job, changes)
         report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
+        if adoption is not None:
+            plan.resumed = True
+            report.adopted = dict(adoption.counts)
+            say(adoption.plan_line())
 
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
@@ -134,6 +152,7 @@ async def send_campaign(
                     await in_thread(sheet.executor.shutdown)
         except OSError as exc:  # the result file's own writes (the journal raises its own)
             raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
+        await in_thread(remember_written, journal, job.output)
         report.seconds = sheet.sent_seconds - started
         report.tally = sheet.tally
         if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
@@ -145,6 +164,26 @@ async def send_campaign(
     if cancelled:
         raise asyncio.CancelledError
     return report
+
+
+def _take_over(job: SendJob, journal: Journal) -> Adoption | None:
+    """Adopt the result file's sends into a new journal, or check that this journal wrote it."""
+    table, options = job.table, job.config.options
+    try:
+        adoption = adopt(
+            job.output,
+            journal,
+            job.campaign,
+            table=table,
+            checks=job.checks,
+            oaid=job.config.scope_oaid,
+            sandbox=options.sandbox,
+        )
+    except sqlite3.Error as exc:
+        raise JournalError(journal.path, exc) from None
+    if adoption is None:
+        check_result_file(job.output, journal, table.header, table.fields["user_id"])
+    return adoption
 
 
 async def _send_and_write(
@@ -509,6 +548,11 @@ class _Sheet:
                 ]
             )
         self.writer.write(output_rows(chunk, extra, templated, spreadsheet=self.spreadsheet))
+
+
+def forget_journal(path: Path) -> None:
+    for file in (path, *side_files(path)):
+        file.unlink(missing_ok=True)
 
 
 def unsent_reason(job: SendJob, stopped: Stop | None) -> str:

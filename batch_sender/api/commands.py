@@ -136,6 +136,8 @@ class SendReport:
     warnings: list[str]
     """What the run noticed but went on with (an OAID not among the account's OAs)."""
     tally: Tally = field(repr=False, compare=False)
+    adopted: dict[str, int] | None = None
+    """Status -> rows taken over from a result file whose journal was missing, if any."""
     stop_template: str | None = field(default=None, repr=False, compare=False)
     """`stopped` with its settings marked for each side's wording (see errors.for_cli)."""
 
@@ -155,6 +157,7 @@ class SendReport:
             "messages_per_second": self.messages_per_second,
             "stopped": self.stopped,
             "warnings": list(self.warnings),
+            "adopted": self.adopted,
             "exit_code": int(self.exit_code),
         }
 
@@ -495,6 +498,7 @@ async def _send(
         plan=plan,
         warnings=list(run.warnings),
         tally=tally,
+        adopted=run.adopted,
     )
 
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import sqlite3
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from batch_sender.journal.records import _COLUMNS, Record
+from batch_sender.journal.writer_calls import _in_writer
 
 if TYPE_CHECKING:
     from batch_sender.journal.writer_calls import _InWriter
+
+_R = TypeVar("_R")
+
+_ADOPT = f"""
+INSERT OR REPLACE INTO messages ({_COLUMNS}, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
 
 
 REQUEST_ID_SCHEME = "request_ids"
@@ -126,6 +136,9 @@ class RowSends:
     def _flush(self) -> None:  # pragma: no cover - Journal's
         raise NotImplementedError
 
+    def _call(self, fn: Callable[[], _R]) -> _R:  # pragma: no cover - Journal's
+        raise NotImplementedError
+
     def _write(
         self, sql: str, params: tuple[object, ...], log: str | None = None
     ) -> None:  # pragma: no cover
@@ -158,6 +171,33 @@ class RowSends:
             self._write(ADD_TEXT, (key, text), log=self._entry("x", key, text))
             self._texts_written.add(key)
         self._write(SENT_WITH, (key, request_id), log=self._entry("t", key, request_id))
+
+    @_in_writer
+    def adopt(
+        self, records: list[Record], texts: dict[str, str], meta_key: str, meta_value: str
+    ) -> None:
+        """Take in the sends a result file shows (its journal lost), all or none of them.
+
+        One transaction with the meta that says it is done: a kill halfway leaves
+        a journal with no sends, and the rerun adopts the file again.
+        """
+        self._flush()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                _ADOPT, [(*dataclasses.astuple(r), r.last_sent_at or 0.0) for r in records]
+            )
+            db.executemany(ADD_TEXT, [(text_id(t), t) for t in set(texts.values())])
+            db.executemany(SENT_WITH, [(text_id(t), rid) for rid, t in texts.items()])
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (meta_key, meta_value)
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     def sent_texts(self, request_ids: Iterable[str]) -> dict[str, str]:
         """RequestId -> the text it went out with, for those the journal knows it of."""

@@ -11,6 +11,7 @@ import pandas as pd
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
 from batch_sender.journal.store import Journal
+from batch_sender.results.adoption import remember_written
 from batch_sender.results.files import CsvWriter, atomic_text_file
 from batch_sender.results.rows import RESULT_COLUMNS, inert
 
@@ -42,6 +43,7 @@ def rewrite_deliveries(path: Path, journal: Journal) -> int:
             chunk.columns = pd.Index(header, dtype=object)
             writer.write(chunk)
             rows += len(chunk)
+    remember_written(journal, path)  # still the journal's own: the next send may rewrite it
     return rows
 
 
