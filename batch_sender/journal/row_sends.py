@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 from batch_sender.journal.records import _COLUMNS, Record
@@ -123,6 +123,20 @@ WHERE request_id = ?
 """
 
 
+def in_batches(values: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """The non-empty values in batches, each with its `?,?,...` for an IN (...) clause."""
+    kept = [v for v in values if v]
+    for start in range(0, len(kept), size):
+        batch = kept[start : start + size]
+        yield batch, ",".join("?" * len(batch))
+
+
+IDENTIFY_TEXT = """
+UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?, text_id = ?
+WHERE request_id = ?
+"""
+
+
 class RowSends:
     """Queries over what was sent for which sheet row (mixed into Journal).
 
@@ -155,22 +169,39 @@ class RowSends:
         return LEGACY_SCHEME if row is None else str(row[0])
 
     def identify(
-        self, request_id: str, row_key: str, user_id: str, content_id: str, oaid: str, sandbox: bool
+        self,
+        request_id: str,
+        row_key: str,
+        user_id: str,
+        content_id: str,
+        oaid: str,
+        sandbox: bool,
+        text: str | None = None,
     ) -> None:
-        """Which row, content and scope a request is for (after its `intend`)."""
-        params = (row_key, user_id, content_id, oaid, int(sandbox), request_id)
-        # Logged: a rerun finds the row's send by it, a lost one would send the row again.
-        self._write(IDENTIFY, params, log=self._entry("d", *params))
+        """Which row, content, scope and text a request is for (after its `intend`).
 
-    def remember_text(self, request_id: str, text: str) -> None:
-        """The text this request goes out with (after its `intend`): a kept row shows it."""
+        The text is what a row kept from this send shows later in `sent_text`.
+        """
+        params = (row_key, user_id, content_id, oaid, int(sandbox))
+        if text is None:
+            # Logged: a rerun finds the row's send by it, a lost one would send the row again.
+            self._write(IDENTIFY, (*params, request_id), log=self._entry("d", *params, request_id))
+            return
+        key = self._text_key(text)
+        with_text = (*params, key, request_id)
+        self._write(IDENTIFY_TEXT, with_text, log=self._entry("e", *with_text))
+
+    def _text_key(self, text: str) -> int:
+        """The text's key, the text stored under it the first time this process meets it."""
         key = text_id(text)
         if self._texts_written is None:
             self._texts_written = set()
         if key not in self._texts_written:
-            self._write(ADD_TEXT, (key, text), log=self._entry("x", key, text))
+            # Not logged: a kill loses at most the texts of the last commit's rows, which
+            # then show a blank sent_text if ever kept; logging each costs the send 10%.
+            self._write(ADD_TEXT, (key, text))
             self._texts_written.add(key)
-        self._write(SENT_WITH, (key, request_id), log=self._entry("t", key, request_id))
+        return key
 
     @_in_writer
     def adopt(
@@ -202,11 +233,8 @@ class RowSends:
     def sent_texts(self, request_ids: Iterable[str]) -> dict[str, str]:
         """RequestId -> the text it went out with, for those the journal knows it of."""
         self._flush()
-        ids = [r for r in request_ids if r]
         found: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in in_batches(request_ids):
             try:
                 rows = self._db.execute(
                     f"""
@@ -232,11 +260,8 @@ class RowSends:
     def row_sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
         """row_key -> its latest request in this scope that was accepted or may have been."""
         self._flush()
-        keys = [k for k in row_keys if k]
         found: dict[str, Record] = {}
-        for start in range(0, len(keys), 500):
-            batch = keys[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in in_batches(row_keys):
             rows = self._db.execute(
                 f"""
                 SELECT {_COLUMNS} FROM messages

@@ -53,9 +53,9 @@ from batch_sender.journal.row_sends import (
     ANSWERED,
     CURRENT_SCHEMA,
     IDENTIFY,
+    IDENTIFY_TEXT,
     REQUEST_ID_SCHEME,
     SCHEME,
-    SENT_WITH,
     RowSends,
     _add_identity_columns,
     migrate,
@@ -754,8 +754,8 @@ _REPLAYED: dict[str, tuple[str, tuple[Callable[[Any], object], ...]]] = {
     "m": (_AMBIGUOUS, (str,)),
     "n": (ANSWERED, (str,)),
     "d": (IDENTIFY, (str, str, str, str, int, str)),
+    "e": (IDENTIFY_TEXT, (str, str, str, str, int, int, str)),
     "x": (ADD_TEXT, (int, str)),
-    "t": (SENT_WITH, (int, str)),
 }
 """Log entries replayed as the write they stand for: kind -> (SQL, its parameters' types)."""
 

@@ -272,8 +272,8 @@ class Sender:
                 message.content_id or message.request_id,
                 self.config.scope_oaid,
                 options.sandbox,
+                message.text,
             )
-            self.journal.remember_text(message.request_id, message.text)
         started = self.clock()
         try:
             answer = await send_message(
