@@ -11,6 +11,10 @@ class ExitCode(IntEnum):
     USAGE = 2
     """Bad option, missing column, unreadable file, missing credentials: nothing sent."""
     ACCOUNT = 3
-    """Stopped by an account-level error; rerun after fixing it."""
+    """Stopped by something outside the rows (account, eSMS unreachable, full disk); rerun
+    after fixing it."""
+    INTERNAL = 70
+    """An internal error (a bug): one line names the file with the details; what was
+    recorded stays recorded, and rerunning the same command is safe."""
     INTERRUPTED = 130
     """Ctrl-C or SIGTERM; in-flight rows were recorded; rerun to continue."""

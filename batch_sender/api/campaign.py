@@ -163,6 +163,8 @@ async def send_campaign(
         journal.close()
     if cancelled:
         raise asyncio.CancelledError
+    if report.stopped is not None and report.stopped.crash is not None:
+        raise report.stopped.crash  # a bug: the caller hears it, after the result file
     return report
 
 

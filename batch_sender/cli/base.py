@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -21,7 +22,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(command: F) -> F:
-    """One line on stderr and the right exit code; never a traceback for a known error."""
+    """One line on stderr and the right exit code; never a traceback.
+
+    A known error says what to do (its own exit code); anything else is a
+    bug: its details go to a file (see crash.py) and the exit code is 70, so
+    that no scheduler reads a crash as "some rows need attention".
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,17 +39,42 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
-        except OSError as exc:
-            from batch_sender.journal.store import WriteFailed
-            from batch_sender.results.files import WRITE_FAILURES
-
-            if exc.errno not in WRITE_FAILURES or not exc.filename:
-                raise
-            failed = WriteFailed(str(exc.filename), Path(exc.filename), exc)
-            click.echo(f"Error: {failed.cli_message}", err=True)
-            sys.exit(failed.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            failed = _write_failure(exc)
+            if failed is not None:
+                click.echo(f"Error: {failed.cli_message}", err=True)
+                sys.exit(failed.exit_code)
+            _crashed(exc, command.__name__, kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _write_failure(exc: Exception) -> BatchSenderError | None:
+    """The machine's refusal, for a file it names, not a bug: a full or read-only disk
+    (exit 3), a name too long for its folder (exit 2: the options name the files)."""
+    from batch_sender.errors import UsageError
+    from batch_sender.journal.store import WriteFailed
+    from batch_sender.results.files import WRITE_FAILURES
+
+    if not isinstance(exc, OSError) or not exc.filename:
+        return None
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(
+            f"{exc.filename}: the name is too long for its folder; choose a shorter one"
+        )
+    if exc.errno not in WRITE_FAILURES:
+        return None
+    return WriteFailed(str(exc.filename), Path(exc.filename), exc)
+
+
+def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoReturn:
+    from batch_sender.cli import crash
+
+    details = crash.write_details(exc, command, options)
+    click.echo(f"Error: {crash.one_line(exc, details, options)}", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 def input_options(command: F, *, outputs: bool = True) -> F:
@@ -227,6 +258,12 @@ def cli() -> None:
 
     Settings come from options, the environment, or a .env file in the
     working directory (ESMS_API_KEY, ESMS_SECRET_KEY, ESMS_OAID, ...).
+
+    \b
+    Exit status: 0 nothing needs attention; 1 some rows need attention;
+    2 usage or input error; 3 stopped by something outside the rows (account,
+    eSMS unreachable, full disk); 70 internal error (a bug: the error line
+    names the file with the details); 130 interrupted.
     """
     from dotenv import load_dotenv
 

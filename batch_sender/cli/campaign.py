@@ -43,7 +43,7 @@ def validate(
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
     an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
     repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
-    cannot be used.
+    cannot be used, 70 internal error (the error names the file with the details).
 
     \b
     Examples:
@@ -157,8 +157,10 @@ def send(
 
     \b
     Exit status: 0 every row accepted; 1 some rows need attention;
-    2 bad input or options (nothing sent); 3 stopped by an account error
-    (keys, balance, OAID); 130 interrupted.
+    2 bad input or options (nothing sent); 3 stopped by something outside
+    the rows (keys, balance, OAID, eSMS unreachable, a full disk);
+    70 internal error (a bug: the error names the file with the details;
+    what was sent is recorded, the rerun is safe); 130 interrupted.
 
     \b
     Examples:
@@ -198,7 +200,8 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
     Takes send's input options (--template, --image-url, columns, --exclude,
     ...). Writes one HTML page: the first --rows messages, each with its
     image above its text, and every row that would not be sent, with why.
-    Exit status: 0 every row would be sent; 1 some would not; 2 bad input.
+    Exit status: 0 every row would be sent; 1 some would not; 2 bad input;
+    70 internal error.
 
     \b
     Examples:

@@ -100,17 +100,19 @@ def callbacks(
     counts = ", ".join(f"{n:,} {k}" for k, n in sorted(receiver.counts.items())) or "none"
     click.echo(
         f"callbacks stopped: {receiver.received:,} reports ({counts}), "
-        f"{receiver.unknown:,} for unknown messages, {receiver.rejected:,} malformed requests"
+        f"{receiver.unknown:,} before send recorded their message, "
+        f"{receiver.rejected:,} malformed requests"
     )
-    if receiver.unknown_dropped:
+    if receiver.unanswered:
         click.echo(
-            f"{receiver.unknown_dropped:,} of the reports for unknown messages were only "
-            f"counted: at most {receiver.limits.unknown_kept:,} are kept"
+            f"{receiver.unanswered:,} reports could not be stored and got no answer: "
+            "eSMS sends them again",
+            err=True,
         )
-    if receiver.unknown:
+    if receiver.unmatched:
         click.echo(
-            f"warning: {receiver.unknown:,} reports matched no message of this campaign: "
-            f"is send writing to another result file than {results}?",
+            f"warning: {receiver.unmatched:,} reports kept match no message of this campaign "
+            f"yet: is send writing to another result file than {results}?",
             err=True,
         )
 
@@ -227,7 +229,7 @@ def report(
     from batch_sender.results.files import atomic_text_file
     from batch_sender.results.paths import check_side_file, require_campaign
 
-    require_campaign(results)
+    require_campaign(results, rewrites=False)
     taken = [results]
     for path, what in ((html_path, "--html"), (failed_ids, "--failed-ids")):
         if path is not None:

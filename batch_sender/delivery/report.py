@@ -274,7 +274,7 @@ def build_report(
                         report.no_smsid_100 += 1
     journal_file = journal_path(results)
     if journal_file.exists():
-        journal = Journal(journal_file)
+        journal = Journal(journal_file, read_only=True)  # an archive may be read-only
         try:
             report.campaign_id = journal.meta("campaign_id") or ""
             report.not_in_sheet = sends_not_in_results(results, journal)

@@ -64,10 +64,16 @@ def fingerprint(path: Path) -> str:
     return f"{size}:{digest.hexdigest()}"
 
 
-def remember_written(journal: Journal, path: Path) -> None:
-    """This journal wrote `path` just now (best effort: a mismatch is checked, not trusted)."""
+def remember_written(journal: Journal, written: Path | str) -> None:
+    """This journal wrote the file (or one of this fingerprint) just now.
+
+    Best effort: a fingerprint lost (a kill, a full disk) makes the next send
+    read the file back and compare it with the journal, not refuse it.
+    """
     with contextlib.suppress(OSError, JournalError):
-        journal.set_meta(RESULT_FILE, fingerprint(path))
+        journal.set_meta(
+            RESULT_FILE, fingerprint(written) if isinstance(written, Path) else written
+        )
         journal.commit()
 
 

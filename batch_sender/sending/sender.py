@@ -67,6 +67,8 @@ class Stop:
     reason: str
     account: bool
     code: str = ""
+    crash: Exception | None = field(default=None, compare=False)
+    """A bug stopped it: raised to the caller once what was sent is recorded."""
 
 
 class Sender:
@@ -168,14 +170,22 @@ class Sender:
         The rows in flight finish and are recorded; the first error is the one reported.
         """
         if isinstance(exc, BatchSenderError):
-            reason = str(exc)
-        else:
-            where = f" at row {message.line}" if message is not None else ""
+            self.stop(Stop(str(exc), account=True))
+            return
+        where = f" at row {message.line}" if message is not None else ""
+        if isinstance(exc, OSError):  # the machine's (a disk's I/O error), not a bug
             reason = (
                 f"unexpected error{where} ({type(exc).__name__}: {exc}); "
                 "what was sent is recorded: rerun the same command to continue"
             )
-        self.stop(Stop(reason, account=True))
+            self.stop(Stop(reason, account=True))
+            return
+        # Not the exception's text: it lands in the result file and may hold anything.
+        reason = (
+            f"internal error{where} ({type(exc).__name__}); "
+            "what was sent is recorded: rerun the same command to continue"
+        )
+        self.stop(Stop(reason, account=True, crash=exc))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""
