@@ -40,7 +40,10 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
             _copy_with_deliveries(header, reader, CsvWriter(f), journal, bom=bom)
             f.flush()
             os.fsync(f.fileno())
-        written = fingerprint(temp)  # before the lock: it is held for the rename alone
+        try:
+            written = fingerprint(temp)  # before the lock: it is held for the rename alone
+        except FileNotFoundError:
+            return False  # a send starting cleared it away as a killed run's
         with no_send_running(journal.path) as free:
             if not free or _identity(path) != before:
                 return False
