@@ -109,6 +109,8 @@ class Reading:
     """Suppression lists: rows whose user_id is on one are `excluded`, never sent."""
     image_url: str | None = None
     """One image for every row."""
+    allow_repeats: bool = False
+    """Send a follower's other rows too; by default one message per follower per campaign."""
     check_images: bool = False
     """Fetch each distinct image URL once and mark the rows whose image cannot be sent."""
 
@@ -178,6 +180,7 @@ class ReadingKeywords(TypedDict, total=False):
     template_file: PathLike | None
     exclude: Iterable[PathLike]
     image_url: str | None
+    allow_repeats: bool
     check_images: bool
 
 

@@ -84,7 +84,12 @@ async def send_async(
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
     from batch_sender.sending.plan import SendJob
-    from batch_sender.sending.schedule import send_date
+    from batch_sender.sending.schedule import (
+        InThePast,
+        campaign_has_sent,
+        passed_line,
+        send_date,
+    )
     from batch_sender.sending.sender import SendConfig
     from batch_sender.settings import require_account
     from batch_sender.simulator import server as sim
@@ -102,11 +107,20 @@ async def send_async(
             account.allow_insecure_http,
             {"api_key": account.api_key, "secret_key": account.secret_key, "oaid": account.oaid},
         )
-    send_date_value = None if send_at is None else send_date(send_at)
+    send_date_value, passed = None, None
+    if send_at is not None:
+        try:
+            send_date_value = send_date(send_at)
+        except InThePast as exc:
+            passed = exc  # refused unless the campaign is under way (its id is known below)
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
         check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
     opened = await in_thread(open_input, input_path, reading)
+    if passed is not None and not await in_thread(
+        campaign_has_sent, journal_path(output_path), opened.campaign.id
+    ):
+        raise passed
     if reading.check_images:
         opened = await with_image_checks(opened)
     config = SendConfig(
@@ -140,6 +154,10 @@ async def send_async(
         plan.append(line)
         if on_info is not None:
             on_info(line)
+
+    if passed is not None:
+        # eSMS's pages: no SendDate for a message that goes out at once.
+        info(passed_line(passed.send_date))
 
     if simulate:
         simulator = sim.Simulator(
@@ -196,6 +214,7 @@ async def _send(
         warnings=list(run.warnings),
         tally=tally,
         inputs=input_summary(opened.checks),
+        adopted=run.adopted,
     )
 
 

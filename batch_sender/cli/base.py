@@ -160,6 +160,12 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             "never sent. Repeatable.",
         ),
         click.option(
+            "--allow-repeats",
+            is_flag=True,
+            help="Send each distinct message of a user_id listed on several rows (by default "
+            "one message per follower: its later rows are `duplicate`).",
+        ),
+        click.option(
             "--check-images",
             is_flag=True,
             help="Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB.",
