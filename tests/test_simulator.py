@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from batch_sender.esms.protocol import (
     BALANCE_PATH,
+    LIST_OA_PATH,
+    QUERY_UID_PATH,
     SEND_PATH,
     Credentials,
     Message,
@@ -27,7 +30,7 @@ from batch_sender.simulator.server import (
     SimulatorConfig,
 )
 
-from .conftest import LONG_ID
+from .conftest import LONG_ID, RunningSimulator, message_rows, write_csv
 
 CREDS = Credentials(SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY, SIMULATOR_OAID)
 
@@ -125,3 +128,37 @@ async def test_faults_500_160_and_drop() -> None:
         # The drop came after acceptance: a repeat of the RequestId is refused.
         assert (await post(client, body()))["CodeResult"] == "124"
         assert simulator.snapshot()["dropped"] == 1
+
+
+def test_a_real_send_and_audience_never_load_the_simulator(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """Only a caller who asks to simulate gets the simulator: keys are never filled from it."""
+    import subprocess
+    import sys
+
+    sheet = write_csv(tmp_path / "c.csv", message_rows(2))
+    code = (
+        "import sys\n"
+        "from batch_sender.cli import main\n"
+        "for argv in sys.argv[1:]:\n"
+        "    sys.argv = ['batch-sender', *argv.split('\\n')]\n"
+        "    try:\n        main()\n    except SystemExit as exit:\n"
+        "        print('EXIT', exit.code)\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('batch_sender.simulator')))\n"
+    )
+    send = ["send", str(sheet), "-o", "r.csv", "--rate", "0", *esms.args]
+    audience = ["audience", "-o", "a.csv", "--from", "2026-11-01", "--to", "2026-11-30", *esms.args]
+    out = subprocess.run(
+        [sys.executable, "-c", code, "\n".join(send), "\n".join(audience)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert out.stdout.count("EXIT 0") == 2, out.stdout + out.stderr
+    assert "LOADED []" in out.stdout, out.stdout
+    # The simulator takes every spelling; our client posts the documented one only.
+    paths = esms.stats()["paths"]
+    assert paths[SEND_PATH] == 2 and paths[QUERY_UID_PATH] >= 1
+    assert set(paths) <= {SEND_PATH, BALANCE_PATH, LIST_OA_PATH, QUERY_UID_PATH}
