@@ -14,13 +14,8 @@ import pytest
 
 import batch_sender
 from batch_sender import InputError, Progress, RowResult, SendReport
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Faults,
-    SimulatorConfig,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import (
     RunningSimulator,

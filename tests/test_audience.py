@@ -19,7 +19,7 @@ from batch_sender.errors import AccountError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.followers.query import AudienceConfig, AudienceQuery, fetch_audience
 from batch_sender.simulator.audience import SyntheticOA
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import CREDENTIALS, RunningSimulator, read_results, simulator_running
 

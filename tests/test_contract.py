@@ -27,14 +27,10 @@ from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.results.rows import RESULT_COLUMNS
 from batch_sender.sending.account import account_balance
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Simulator,
-    SimulatorConfig,
-    encode_error_info,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import SimulatorConfig
+from batch_sender.simulator.reports import encode_error_info
+from batch_sender.simulator.server import Simulator
 
 from .conftest import HEADER, LONG_ID, read_results, write_csv
 
@@ -403,25 +399,28 @@ async def test_the_simulator_answers_every_endpoint_at_every_spelling_of_the_pag
         "FromDate": "01/11/2026",
         "ToDate": "30/11/2026",
     }
-    bodies = {"keys": lambda _n: dict(KEYS), "uid": lambda _n: dict(uid_query)}
-    bodies["send"] = lambda n: good_send(f"spelling-{n}")
+
+    def body_of(kind: str, n: int) -> dict[str, Any]:
+        bodies = {"keys": KEYS, "uid": uid_query, "send": good_send(f"spelling-{n}")}
+        return dict(bodies[kind])
+
     asked = 0
     try:
         for tail, kind, right, wrong in ENDPOINTS:
             for path in spellings(tail):
                 asked += 1
-                answer = await client.post(path, json=bodies[kind](asked))
+                answer = await client.post(path, json=body_of(kind, asked))
                 assert answer.status == 200, path
                 assert_same_shape(await answer.json(), right)
-                refused = await client.post(path, json={**bodies[kind](asked), **WRONG})
+                refused = await client.post(path, json={**body_of(kind, asked), **WRONG})
                 assert_same_shape(await refused.json(), wrong)
         sent = await client.post(
             esms.SEND_PATH, json=good_send("cb", CallbackUrl="http://127.0.0.1:9/cb")
         )
         smsid = (await sent.json())["SMSID"]
         for path in (esms.GET_CALLBACK_PATH, esms.GET_CALLBACK_PATH + "/"):
-            body = {**KEYS, "ListRefid": [smsid], "OAId": SIMULATOR_OAID}
-            found = await (await client.post(path, json=body)).json()
+            asking = {**KEYS, "ListRefid": [smsid], "OAId": SIMULATOR_OAID}
+            found = await (await client.post(path, json=asking)).json()
             assert_same_shape(found, "getcallback-100.json")
     finally:
         await client.close()

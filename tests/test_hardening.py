@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from batch_sender.cli import check_base_url, cli
 from batch_sender.errors import UsageError
 from batch_sender.results.rows import RESULT_COLUMNS
-from batch_sender.simulator.server import Faults, SimulatorConfig
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import message_rows, read_results, start_simulator, write_csv
 

@@ -349,24 +349,28 @@ async def send_async(
 
     input_path, output_path = Path(input), Path(output)
     summary_path = None if summary_json is None else Path(summary_json)
-    await in_thread(_import_send_path)
+    await in_thread(_import_send_path, simulate)
     from batch_sender.check.inputs import open_input, with_image_checks
-    from batch_sender.esms.protocol import SendOptions
+    from batch_sender.esms.protocol import Credentials, SendOptions
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
     from batch_sender.sending.plan import SendJob
     from batch_sender.sending.schedule import send_date
     from batch_sender.sending.sender import SendConfig
     from batch_sender.settings import require_account
-    from batch_sender.simulator import server as sim
 
     check_output_path(output_path, input_path, resumes=True)
-    if not simulate:
+    if simulate:
+        from batch_sender.simulator.accounts import with_demo_keys
+
+        credentials = with_demo_keys(api_key, secret_key, oaid)
+    else:
         require_account(
             base_url,
             allow_insecure_http,
             {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
         )
+        credentials = Credentials(api_key or "", secret_key or "", oaid or "")  # all three given
     send_date_value = None if send_at is None else send_date(send_at)
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
@@ -391,7 +395,7 @@ async def send_async(
         opened = await with_image_checks(opened)
     config = SendConfig(
         base_url=base_url,
-        credentials=sim.credentials(api_key, secret_key, oaid),
+        credentials=credentials,
         options=SendOptions(callback_url=callback_url, sandbox=sandbox, send_date=send_date_value),
         timeout=timeout,
         rate=rate,
@@ -420,14 +424,9 @@ async def send_async(
             on_info(line)
 
     if simulate:
-        simulator = sim.Simulator(
-            sim.SimulatorConfig(
-                api_key=config.credentials.api_key,
-                secret_key=config.credentials.secret_key,
-                oaid=config.credentials.oaid,
-            )
-        )
-        async with sim.serve(simulator) as url:
+        from batch_sender.simulator.server import serve_for
+
+        async with serve_for(credentials) as url:
             info(f"simulating eSMS at {url}")
             report = await _send(_with_base_url(job, url), opened, info, stop, plan)
     else:
@@ -483,10 +482,12 @@ def _import_validate_path() -> None:
     import batch_sender.check.inputs  # noqa: F401
 
 
-def _import_send_path() -> None:
+def _import_send_path(simulate: bool) -> None:
     _import_validate_path()
     import batch_sender.api.campaign
-    import batch_sender.simulator.server  # noqa: F401
+
+    if simulate:
+        import batch_sender.simulator.server  # noqa: F401
 
 
 def _counts(statuses: Mapping[str, int]) -> dict[str, int]:

@@ -120,17 +120,22 @@ def audience(
         FOLLOWERS if followers_only else NON_FOLLOWERS if non_followers else EVERYONE,
         tag.strip(),
     )
-    if not simulate:
+    from batch_sender.esms.protocol import Credentials
+
+    if simulate:
+        from batch_sender.simulator.accounts import with_demo_keys
+
+        credentials = with_demo_keys(api_key, secret_key, oaid)
+    else:
         require_account(
             base_url,
             allow_insecure_http,
             {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
         )
-    from batch_sender.simulator import server as sim
-
+        credentials = Credentials(api_key or "", secret_key or "", oaid or "")  # all three given
     config = AudienceConfig(
         base_url=base_url,
-        credentials=sim.credentials(api_key, secret_key, oaid),
+        credentials=credentials,
         rate=rate,
         timeout=timeout,
     )
@@ -144,7 +149,9 @@ def audience(
         with counter_bar("listing", enabled=show) as progress:
             if not simulate:
                 return await fetch_audience(config, query, on_progress=progress)
-            async with sim.serve(sim.Simulator(sim.SimulatorConfig())) as url:
+            from batch_sender.simulator.server import serve_for
+
+            async with serve_for(credentials) as url:
                 if not quiet:
                     click.echo(f"simulating eSMS at {url}", err=True)
                 local = dataclasses.replace(config, base_url=url)
