@@ -45,10 +45,11 @@ ACCOUNT = Account(api_key=SIMULATOR_API_KEY, secret_key=SIMULATOR_SECRET_KEY, oa
 SCRIPT = """
 import asyncio, json, signal, sys
 import batch_sender
+from batch_sender.simulator.accounts import DEMO
 
 URL = sys.argv[1]
-ACCOUNT = dict(api_key="SIMULATOR-API-KEY", secret_key="SIMULATOR-SECRET-KEY",
-               oaid="SIMULATOR-OAID", base_url=URL, rate=0)
+ACCOUNT = dict(api_key=DEMO.api_key, secret_key=DEMO.secret_key, oaid=DEMO.oaid,
+               base_url=URL, rate=0)
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 BEFORE = [signal.getsignal(s) for s in SIGNALS]
 found = {}
