@@ -142,8 +142,8 @@ loaded = lambda: sorted(m for m in sys.modules if m.startswith("batch_sender.sim
 report = batch_sender.send({str(sheet)!r}, "r.csv", base_url={esms.url!r}, rate=0, **{account!r})
 print("SENT", report.exit_code, "LOADED", loaded())
 from batch_sender.cli import main
-sys.argv = ["batch-sender", "audience", "-o", "a.csv", "--from", "2026-11-01",
-            "--to", "2026-11-30", *{esms.args!r}]
+sys.argv = ["batch-sender", "audience", "-o", "a.csv", "--from", "2026-11-30",
+            "--to", "2026-11-30", "--rate", "0", *{esms.args!r}]
 try:
     main()
 except SystemExit as exit:
