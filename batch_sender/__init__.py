@@ -1,46 +1,89 @@
 """batch-sender: Zalo OA photo messages through eSMS.vn, from a spreadsheet.
 
-The Python API (see the README, "Use from Python"):
+Every command of the CLI is a function here, with an `_async` twin for
+callers inside an event loop:
 
-    report = batch_sender.send("campaign.csv", "results.csv", api_key=..., secret_key=...,
-                               oaid=...)
+    account = batch_sender.Account.from_env()      # ESMS_* variables and .env
+    report = batch_sender.send("campaign.csv", "results.csv", account=account)
     report.exit_code, report.counts, report.as_dict()
 
-`validate` / `send` and their `_async` twins take the CLI's options as
-keyword arguments. The library prints nothing, installs no signal handler
-and never exits the process: the CLI (`batch-sender`) owns those.
+Options come in groups (`Account`, `Reading`, `SendingPolicy`, `Listening`),
+or flat as keyword arguments (`rate=20`). Each function returns a report
+(`exit_code`, `counts`, `warnings`, `as_dict()`) or raises a
+`BatchSenderError` (`InputError`, `UsageError`, `AccountError`, ...). The
+library prints nothing, installs no signal handler and never exits the
+process: the CLI (`batch-sender`) owns those. It logs through `logging`
+(logger `batch_sender`).
 """
 
-from batch_sender.api.commands import (
+from batch_sender.api.account import audience, audience_async, balance, balance_async
+from batch_sender.api.common import user_error
+from batch_sender.api.delivery import (
+    report,
+    report_async,
+    serve_callbacks,
+    serve_callbacks_async,
+    status,
+    status_async,
+)
+from batch_sender.api.reports import (
+    AudienceReport,
+    BalanceReport,
+    CallbacksReport,
+    CampaignReport,
+    PreviewReport,
     Problem,
     Progress,
     RowResult,
     SendReport,
+    StatusReport,
     ValidateReport,
-    send,
-    send_async,
-    validate,
-    validate_async,
 )
+from batch_sender.api.send import send, send_async
+from batch_sender.api.validate import preview, preview_async, validate, validate_async
 from batch_sender.errors import AccountError, BatchSenderError, InputError, UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.options import Account, Listening, Reading, SendingPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Account",
     "AccountError",
+    "AudienceReport",
+    "BalanceReport",
     "BatchSenderError",
+    "CallbacksReport",
+    "CampaignReport",
     "ExitCode",
     "InputError",
+    "Listening",
+    "PreviewReport",
     "Problem",
     "Progress",
+    "Reading",
     "RowResult",
     "SendReport",
+    "SendingPolicy",
+    "StatusReport",
     "UsageError",
     "ValidateReport",
     "__version__",
+    "audience",
+    "audience_async",
+    "balance",
+    "balance_async",
+    "preview",
+    "preview_async",
+    "report",
+    "report_async",
     "send",
     "send_async",
+    "serve_callbacks",
+    "serve_callbacks_async",
+    "status",
+    "status_async",
+    "user_error",
     "validate",
     "validate_async",
 ]

@@ -88,6 +88,14 @@ class InputError(BatchSenderError):
         self.line = line
         self.column = column
 
+    def shown_as(self, name: str) -> InputError:
+        """The same error naming the input as the user gave it (a pipe read into a copy)."""
+        text, old = self.template, str(self.path)
+        renamed = InputError.__new__(InputError)
+        Exception.__init__(renamed, name + text[len(old) :] if text.startswith(old) else text)
+        renamed.path, renamed.line, renamed.column = Path(name), self.line, self.column
+        return renamed
+
 
 class AccountError(BatchSenderError):
     """eSMS refused the account itself (keys, balance, OAID): every row would fail."""

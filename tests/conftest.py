@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import csv
 import inspect
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -16,6 +18,7 @@ from typing import Any
 import aiohttp
 import aioresponses.core
 import pytest
+from click.testing import Result
 
 from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 from batch_sender.simulator.config import Faults, SimulatorConfig
@@ -81,6 +84,15 @@ def message_rows(count: int, start: int = 0) -> list[list[str]]:
         ]
         for i in range(start, start + count)
     ]
+
+
+def exit_code(result: Result) -> int:
+    """The code a command exited with on purpose; a crash (an exception Click let through,
+    which CliRunner reports as 1) fails the test whatever it expected."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"crashed: {result.exception!r}\n{result.output}"
+    )
+    return result.exit_code
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
@@ -196,3 +208,24 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str) -> Iterator[Path]:
+    """A real filesystem of `size` at `where` (a tmpfs: needs root, as CI runs)."""
+    where.mkdir()
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if mount is None or umount is None:
+        pytest.skip("no mount command")
+    mounted = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        why = mounted.stderr.decode(errors="replace").strip()
+        pytest.skip(f"cannot mount a small tmpfs (it needs root): {why}")
+    try:
+        yield where
+    finally:
+        subprocess.run([umount, "-l", str(where)], check=False)

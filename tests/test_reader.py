@@ -210,8 +210,8 @@ def test_xlsx_with_a_wrong_dimension_tag_is_read_whole(tmp_path: Path) -> None:
     assert list(read_all(bad).loc[2]) == [LONG_ID, "a", "https://x.vn/a.jpg"]
 
 
-def test_not_an_xlsx(tmp_path: Path) -> None:
+def test_a_damaged_xlsx(tmp_path: Path) -> None:
     path = tmp_path / "in.xlsx"
-    path.write_text("not a zip", encoding="utf-8")
+    path.write_bytes(b"PK\x03\x04 the rest of the zip is lost")
     with pytest.raises(InputError, match="cannot open as an XLSX workbook"):
         open_table(Source(path=path))

@@ -42,9 +42,26 @@ def test_a_good_row_is_valid_with_a_request_id() -> None:
     [
         ("", "user_id is empty"),
         ("   ", "user_id is empty"),
-        ("12a4", "user_id must be digits only"),
-        ("١٢٣", "user_id must be digits only"),  # Arabic-Indic digits are not ASCII digits
-        ("-123", "user_id must be digits only"),
+        ("12a4", "user_id must be digits only: '12a4'"),
+        # Arabic-Indic digits are not ASCII digits
+        ("١٢٣", "user_id must be digits only: '١٢٣'"),
+        ("-123", "user_id must be digits only: '-123'"),
+        (
+            "0912 345 678",
+            "user_id must be digits only: '0912 345 678' looks like a phone number, "
+            "not a Zalo user_id",
+        ),
+        (
+            "+84 912.345.678",
+            "user_id must be digits only: '+84 912.345.678' looks like a phone number, "
+            "not a Zalo user_id",
+        ),
+        (
+            "'6593",
+            "user_id must be digits only: \"'6593\" starts with a ' (Excel's mark for "
+            "text, typed into the cell)",
+        ),
+        ("12\x1b" + "4" * 60, "user_id must be digits only: '12\\x1b" + "4" * 36 + "…'"),
         ("1" * 21, "user_id has 21 digits, at most 20 are allowed"),
         ("7.80038E+18", f"user_id 7.80038E+18 is a number of more than 15 digits: {ROUNDED_HINT}"),
         ("7,80038E+18", f"user_id 7,80038E+18 is a number of more than 15 digits: {ROUNDED_HINT}"),
@@ -127,7 +144,7 @@ def test_bad_urls(url: str, message: str) -> None:
 
 def test_every_problem_of_a_row_is_reported() -> None:
     assert error_of(user_id="abc", text="", url="x") == (
-        "user_id must be digits only; text is empty; "
+        "user_id must be digits only: 'abc'; text is empty; "
         "url must be an absolute http:// or https:// address"
     )
 

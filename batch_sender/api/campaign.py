@@ -59,7 +59,9 @@ def _quiet(_: str) -> None:
 
 
 @dataclass
-class SendReport:
+class CampaignRun:
+    """What one run of the campaign did (the public SendReport is made from it)."""
+
     plan: Plan
     tally: Tally
     sent: int
@@ -80,7 +82,7 @@ INTERRUPTED = "interrupted"
 
 async def send_campaign(
     job: SendJob, say: Say = _quiet, stop: asyncio.Event | None = None
-) -> SendReport:
+) -> CampaignRun:
     """Send what the input and the journal say is still to send; write the result file.
 
     Setting `stop`, or cancelling the task, stops the run the way Ctrl-C does:
@@ -97,7 +99,7 @@ async def send_campaign(
         job = for_journal(job, journal)
         journal.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
-        report = SendReport(plan=plan, tally=Tally(), sent=0, seconds=0.0)
+        report = CampaignRun(plan=plan, tally=Tally(), sent=0, seconds=0.0)
 
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
@@ -134,6 +136,8 @@ async def send_campaign(
         journal.close()
     if cancelled:
         raise asyncio.CancelledError
+    if report.stopped is not None and report.stopped.crash is not None:
+        raise report.stopped.crash  # a bug: the caller hears it, after the result file
     return report
 
 
@@ -141,7 +145,7 @@ async def _send_and_write(
     job: SendJob,
     journal: Journal,
     sheet: _Sheet,
-    report: SendReport,
+    report: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
 ) -> bool:
@@ -182,7 +186,7 @@ async def _send(
     job: SendJob,
     journal: Journal,
     sheet: _Sheet,
-    report: SendReport,
+    report: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
 ) -> bool:

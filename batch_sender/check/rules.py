@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.journal.row_sends import LEGACY_SCHEME
-from batch_sender.sheet.reader import LONG_NUMBER_IDS
+from batch_sender.sheet.reader import HIDDEN_LINES, LONG_NUMBER_IDS
+from batch_sender.sheet.suppression import Suppression
 from batch_sender.sheet.template import BoundTemplate
 
 USER_ID_MAX = 20
@@ -35,6 +36,8 @@ _ID_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
 _URL_ABSOLUTE = re.compile(r"(?i:https?)://[^\s/?#]+.*", re.DOTALL)
 _URL_IMAGE = re.compile(r"(?i:https?)://[^\s/?#]+/[^\s?#]*\.(?i:jpe?g|png)(?:\?[^\s#]*)?(?:#\S*)?")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+HIDDEN_ROW = "hidden row in Excel"
 
 ROUNDED_HINT = (
     "the spreadsheet turned the id into a number and rounded it; "
@@ -156,6 +159,10 @@ class Checks:
     """Fills each row's text (the text column is then not read)."""
     excluded: frozenset[str] = frozenset()
     """user_ids on the suppression lists: never sent."""
+    suppression: Suppression = field(default_factory=Suppression)
+    """The lists themselves; notes which of their ids matched a row."""
+    hidden_skipped: set[int] = field(default_factory=set)
+    """Lines of the hidden rows skipped so far (--hidden-rows skip)."""
     image_problems: Mapping[str, str] = field(default_factory=dict)
     """URL -> why its image cannot be sent (from --check-images)."""
     image_url: str | None = None
@@ -231,7 +238,9 @@ class Validator:
             invalid[list(extra)] = True
         excluded = np.zeros(n, dtype=bool)
         if checks.excluded:
-            excluded = ~invalid & np.fromiter(map(checks.excluded.__contains__, uids), bool, n)
+            listed = np.fromiter(map(checks.excluded.__contains__, uids), bool, n)
+            excluded = ~invalid & listed
+            checks.suppression.matched.update(uids[i] for i in np.flatnonzero(listed).tolist())
 
         result = pd.DataFrame(
             {
@@ -254,6 +263,12 @@ class Validator:
             result.loc[invalid.astype(bool), "ErrorMessage"] = messages
         if excluded.any():
             result.loc[excluded, "ErrorMessage"] = "user_id is on a suppression list (--exclude)"
+        if hidden_lines := chunk.attrs.get(HIDDEN_LINES):
+            hidden = ~invalid & chunk.index.isin(list(hidden_lines))
+            excluded |= hidden
+            result.loc[hidden, "status"] = EXCLUDED
+            result.loc[hidden, "ErrorMessage"] = HIDDEN_ROW
+            checks.hidden_skipped.update(chunk.index[hidden].tolist())
         keys = None
         if self.request_ids:
             # Rows held back only by this run's extra checks keep their RequestId,
@@ -310,6 +325,40 @@ class Validator:
                 f"same user_id, text and url as line {line}; not sent twice"
                 for line in first[repeat]
             ]
+
+
+_PHONE = re.compile(r"(?:\+?84|0)[1-9][0-9]{8}")
+_PHONE_SEPARATORS = re.compile(r"[\s.()-]")
+SHOWN_MAX = 40
+
+
+def shown(value: str) -> str:
+    """A cell's value for an error line: quoted and escaped, shortened if long."""
+    if len(value) > SHOWN_MAX:
+        value = value[: SHOWN_MAX - 1] + "…"
+    return repr(value)
+
+
+def user_id_problem(uid: str, *, number_cell: bool = False) -> str | None:
+    """Why `uid` (stripped) is not a Zalo user_id, or None: the sheet's and the lists' rule.
+
+    `number_cell`: the spreadsheet held it as a number of over 15 digits (rounded).
+    """
+    if not uid:
+        return "user_id is empty"
+    digits = uid.isascii() and uid.isdigit()
+    if number_cell or (not digits and _ID_SCIENTIFIC.fullmatch(uid)):
+        return f"user_id {uid} is a number of more than 15 digits: {ROUNDED_HINT}"
+    if not digits:
+        problem = f"user_id must be digits only: {shown(uid)}"
+        if _PHONE.fullmatch(_PHONE_SEPARATORS.sub("", uid)):
+            return f"{problem} looks like a phone number, not a Zalo user_id"
+        if uid.startswith("'"):
+            return f"{problem} starts with a ' (Excel's mark for text, typed into the cell)"
+        return problem
+    if len(uid) > USER_ID_MAX:
+        return f"user_id has {len(uid)} digits, at most {USER_ID_MAX} are allowed"
+    return None
 
 
 def image_url_problem(url: str) -> str | None:
@@ -376,14 +425,8 @@ def _message(flags: tuple[bool, ...], uid: str, text: str) -> str:
         url_not_image,
     ) = flags
     parts: list[str] = []
-    if id_empty:
-        parts.append("user_id is empty")
-    elif id_scientific or id_number_cell:
-        parts.append(f"user_id {uid} is a number of more than 15 digits: {ROUNDED_HINT}")
-    elif id_not_digits:
-        parts.append("user_id must be digits only")
-    elif id_too_long:
-        parts.append(f"user_id has {len(uid)} digits, at most {USER_ID_MAX} are allowed")
+    if id_empty or id_scientific or id_number_cell or id_not_digits or id_too_long:
+        parts.append(user_id_problem(uid, number_cell=id_number_cell) or "")
     if text_blank:
         parts.append("text is empty")
     elif text_too_long:

@@ -14,13 +14,10 @@ from pathlib import Path
 
 from batch_sender.cli import audience, campaign, delivery, simulator
 from batch_sender.cli.base import cli
-from batch_sender.settings import DELIMITER_NAMES, check_base_url
 
 __all__ = [
-    "DELIMITER_NAMES",
     "audience",
     "campaign",
-    "check_base_url",
     "cli",
     "delivery",
     "main",

@@ -9,17 +9,16 @@ from typing import Any
 
 import click
 
+from batch_sender import Account, SendingPolicy
 from batch_sender.cli.base import (
     Day,
     account_options,
     cli,
     handle_errors,
     rate_option,
+    take,
     timeout_option,
 )
-from batch_sender.errors import UsageError
-from batch_sender.exit_codes import ExitCode
-from batch_sender.settings import require_account
 
 
 @cli.command()
@@ -63,22 +62,16 @@ from batch_sender.settings import require_account
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def audience(
-    api_key: str | None,
-    secret_key: str | None,
-    oaid: str | None,
-    base_url: str,
-    allow_insecure_http: bool,
     output: Path,
     start: dt.date,
     end: dt.date,
     followers_only: bool,
     non_followers: bool,
     tag: str,
-    rate: float,
-    timeout: float,
     excel: bool,
     simulate: bool,
     quiet: bool,
+    **options: Any,
 ) -> None:
     """List the OA's user_ids that interacted between two days (QueryListUID).
 
@@ -97,81 +90,42 @@ def audience(
           --followers-only --tag VIP
       batch-sender audience -o audience.csv --from 2026-11-01 --to 2026-11-30 --simulate
     """
-    from batch_sender.followers.query import (
-        EVERYONE,
-        FOLLOWERS,
-        NON_FOLLOWERS,
-        AudienceConfig,
-        AudienceQuery,
-        fetch_audience,
-        write_audience,
-    )
+    from batch_sender import Progress
+    from batch_sender import audience as list_audience
+    from batch_sender.cli.console import counter_bar
 
-    if followers_only and non_followers:
-        raise UsageError("give --followers-only or --non-followers, not both")
-    if output.suffix.lower() != ".csv":
-        raise UsageError(f"{output}: the audience file must be a .csv file")
-    from batch_sender.results.paths import check_side_file
+    def say(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
 
-    check_side_file(output, taken=[], what="-o")
-    query = AudienceQuery(
-        start,
-        end,
-        FOLLOWERS if followers_only else NON_FOLLOWERS if non_followers else EVERYONE,
-        tag.strip(),
-    )
-    from batch_sender.esms.protocol import Credentials
+    with counter_bar("listing", enabled=not quiet and sys.stderr.isatty()) as update:
 
-    if simulate:
-        from batch_sender.simulator.accounts import with_demo_keys
+        def on_progress(progress: Progress) -> None:
+            update(progress.done, progress.total)
 
-        credentials = with_demo_keys(api_key, secret_key, oaid)
-    else:
-        require_account(
-            base_url,
-            allow_insecure_http,
-            {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
+        listed = list_audience(
+            output,
+            start=start,
+            end=end,
+            followers_only=followers_only,
+            non_followers=non_followers,
+            tag=tag,
+            account=take(Account, options),
+            policy=take(SendingPolicy, options),
+            excel=excel,
+            simulate=simulate,
+            on_progress=on_progress,
+            on_info=say,
         )
-        credentials = Credentials(api_key or "", secret_key or "", oaid or "")  # all three given
-    config = AudienceConfig(
-        base_url=base_url,
-        credentials=credentials,
-        rate=rate,
-        timeout=timeout,
-    )
-    show = not quiet and sys.stderr.isatty()
-
-    async def run() -> Any:
-        import dataclasses
-
-        from batch_sender.cli.console import counter_bar
-
-        with counter_bar("listing", enabled=show) as progress:
-            if not simulate:
-                return await fetch_audience(config, query, on_progress=progress)
-            from batch_sender.simulator.server import serve_for
-
-            async with serve_for(credentials) as url:
-                if not quiet:
-                    click.echo(f"simulating eSMS at {url}", err=True)
-                local = dataclasses.replace(config, base_url=url)
-                return await fetch_audience(local, query, on_progress=progress)
-
-    import asyncio
-    import time
-
-    began = time.monotonic()
-    result = asyncio.run(run())
-    write_audience(output, result.user_ids, bom=excel)
-    seconds = time.monotonic() - began
     click.echo(
-        f"audience: {len(result.user_ids):,} {query.describe()} "
-        f"({result.requests:,} requests, {seconds:.1f} s)"
+        f"audience: {listed.users:,} {listed.description} "
+        f"({listed.requests:,} request{'' if listed.requests == 1 else 's'}, "
+        f"{listed.seconds:.1f} s)"
     )
     click.echo(f"written: {output}")
-    for shortfall in result.incomplete:
-        click.echo(f"Warning: {shortfall.describe()}", err=True)
-    sys.exit(ExitCode.NEEDS_ATTENTION if result.incomplete else ExitCode.OK)
+    for warning in listed.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    sys.exit(listed.exit_code)
 
 
 @cli.command()
@@ -196,17 +150,16 @@ def balance(
       batch-sender balance
       batch-sender balance --api-key ... --secret-key ...
     """
-    from batch_sender.sending.account import account_balance
+    from batch_sender import balance as account_balance
 
-    require_account(
-        base_url,
-        allow_insecure_http,
-        {"api_key": api_key, "secret_key": secret_key},
+    account = Account(
+        api_key=api_key,
+        secret_key=secret_key,
+        oaid=oaid,
+        base_url=base_url,
+        allow_insecure_http=allow_insecure_http,
     )
-    assert api_key is not None and secret_key is not None
-    import asyncio
-
-    amount = asyncio.run(account_balance(base_url, api_key, secret_key, timeout))
+    amount = account_balance(account=account, timeout=timeout).balance
     try:
         shown = f"{int(amount):,}"
     except ValueError:

@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from batch_sender import __version__
-from batch_sender.errors import BatchSenderError
-from batch_sender.esms import protocol as esms
-from batch_sender.exit_codes import ExitCode
-from batch_sender.settings import DELIMITER_NAMES
+from batch_sender import (
+    Account,
+    BatchSenderError,
+    ExitCode,
+    Listening,
+    Reading,
+    SendingPolicy,
+    __version__,
+    user_error,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
+G = TypeVar("G", Account, Reading, SendingPolicy, Listening)
+
+
+def take(group: type[G], options: dict[str, Any]) -> G:
+    """The group's fields, taken out of a command's keyword arguments."""
+    names = [f.name for f in dataclasses.fields(group)]
+    return group(**{name: options.pop(name) for name in names if name in options})
 
 
 def handle_errors(command: F) -> F:
-    """One line on stderr and the right exit code; never a traceback for a known error."""
+    """One line on stderr and the right exit code; never a traceback.
+
+    A known error says what to do (its own exit code); anything else is a
+    bug: its details go to a file (see crash.py) and the exit code is 70, so
+    that no scheduler reads a crash as "some rows need attention".
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,16 +52,25 @@ def handle_errors(command: F) -> F:
             click.echo("Interrupted: rerun the same command to continue.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
         except OSError as exc:
-            from batch_sender.journal.store import WriteFailed
-            from batch_sender.results.files import WRITE_FAILURES
-
-            if exc.errno not in WRITE_FAILURES or not exc.filename:
-                raise
-            failed = WriteFailed(str(exc.filename), Path(exc.filename), exc)
+            failed = user_error(exc)
+            if failed is None:
+                _crashed(exc, command.__name__, kwargs)
             click.echo(f"Error: {failed.cli_message}", err=True)
             sys.exit(failed.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug: never exit 1, which means "rows need attention"
+            _crashed(exc, command.__name__, kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoReturn:
+    from batch_sender.cli import crash
+
+    details = crash.write_details(exc, command, options)
+    click.echo(f"Error: {crash.one_line(exc, details, options)}", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 def input_options(command: F, *, outputs: bool = True) -> F:
@@ -52,15 +79,21 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
         click.option(
             "--user-id-column",
-            default="user_id",
+            default=Reading.user_id_column,
             show_default=True,
             help="Column with the Zalo user_id.",
         ),
         click.option(
-            "--text-column", default="text", show_default=True, help="Column with the text."
+            "--text-column",
+            default=Reading.text_column,
+            show_default=True,
+            help="Column with the text.",
         ),
         click.option(
-            "--url-column", default="url", show_default=True, help="Column with the image URL."
+            "--url-column",
+            default=Reading.url_column,
+            show_default=True,
+            help="Column with the image URL.",
         ),
         click.option(
             "--encoding",
@@ -69,13 +102,25 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         ),
         click.option(
             "--delimiter",
-            type=click.Choice(list(DELIMITER_NAMES), case_sensitive=False),
+            type=click.Choice(list(Reading.delimiter_names), case_sensitive=False),
             metavar="NAME",
             default=None,
             help="CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
             "work too (default: detected from the header line).",
         ),
-        click.option("--sheet", default=None, help="XLSX sheet name (default: the first sheet)."),
+        click.option(
+            "--sheet",
+            default=None,
+            help="Workbook sheet name (default: the first visible sheet).",
+        ),
+        click.option(
+            "--hidden-rows",
+            type=click.Choice(["refuse", "skip", "send"]),
+            default="refuse",
+            show_default=True,
+            help="Rows hidden in a workbook (by hand or by a filter): refuse the file, "
+            "skip them (status excluded, not sent), or send them like any row.",
+        ),
         click.option(
             "--campaign-id",
             default=None,
@@ -84,7 +129,7 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         click.option(
             "--chunk-rows",
             type=click.IntRange(min=1),
-            default=5_000,
+            default=Reading.chunk_rows,
             hidden=True,  # memory/speed trade-off; tests use it to cross chunk borders
         ),
         click.option(
@@ -110,8 +155,9 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             "exclude",
             multiple=True,
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Suppression list: a CSV with a user_id column, or one id per line. "
-            "Matching rows are `excluded`, never sent. Repeatable.",
+            help="Suppression list: a CSV or workbook with a user_id column, or one id per "
+            "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
+            "never sent. Repeatable.",
         ),
         click.option(
             "--check-images",
@@ -163,7 +209,7 @@ def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[
     return click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=30.0,
+        default=SendingPolicy.timeout,
         show_default=True,
         help=help,
     )
@@ -173,7 +219,7 @@ def rate_option(what: str) -> Callable[[F], F]:
     return click.option(
         "--rate",
         type=click.FloatRange(min=0),
-        default=10.0,
+        default=SendingPolicy.rate,
         show_default=True,
         help=f"{what} per second at most (0 = no limit).",
     )
@@ -190,7 +236,7 @@ def account_options(command: F) -> F:
         click.option(
             "--base-url",
             envvar="ESMS_BASE_URL",
-            default=esms.DEFAULT_BASE_URL,
+            default=Account.base_url,
             show_default=True,
             help="eSMS API base [env: ESMS_BASE_URL].",
         ),
@@ -221,6 +267,12 @@ def cli() -> None:
 
     Settings come from options, the environment, or a .env file in the
     working directory (ESMS_API_KEY, ESMS_SECRET_KEY, ESMS_OAID, ...).
+
+    \b
+    Exit status: 0 nothing needs attention; 1 some rows need attention;
+    2 usage or input error; 3 stopped by something outside the rows (account,
+    eSMS unreachable, full disk); 70 internal error (a bug: the error line
+    names the file with the details); 130 interrupted.
     """
     from dotenv import load_dotenv
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from batch_sender import Reading, SendingPolicy
 from batch_sender.cli.base import (
     account_options,
     cli,
@@ -15,10 +16,9 @@ from batch_sender.cli.base import (
     input_options,
     rate_option,
     reading_options,
+    take,
     timeout_option,
 )
-from batch_sender.errors import UsageError
-from batch_sender.exit_codes import ExitCode
 
 
 @cli.command()
@@ -43,7 +43,7 @@ def validate(
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
     an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
     repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
-    cannot be used.
+    cannot be used, 70 internal error (the error names the file with the details).
 
     \b
     Examples:
@@ -51,11 +51,14 @@ def validate(
       batch-sender validate crm-export.xlsx --sheet "Tháng 12" -o report.csv
       batch-sender validate export.csv --user-id-column zalo_id --url-column banner
     """
-    from batch_sender.api.commands import validate as validate_input
+    from batch_sender import validate as validate_input
     from batch_sender.cli.console import echo, print_counts
 
-    report = validate_input(input_path, output, excel=excel, **read_options)
+    reading = take(Reading, read_options)
+    report = validate_input(input_path, output, reading=reading, excel=excel, **read_options)
     print_counts(input_path.name, report)
+    for line in report.notes:
+        echo(line)
     if output is not None:
         echo(f"report: {output}")
     sys.exit(report.exit_code)
@@ -83,21 +86,21 @@ def validate(
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1, max=1024),
-    default=None,
+    default=SendingPolicy.concurrency,
     help="Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
     "16 with --rate 0).",
 )
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1, max=100),
-    default=5,
+    default=SendingPolicy.max_attempts,
     show_default=True,
     help="HTTP requests per row at most (network errors, 5xx, 429, 160, 105).",
 )
 @click.option(
     "--backoff",
     type=click.FloatRange(min=0),
-    default=0.5,
+    default=SendingPolicy.backoff,
     show_default=True,
     help="Seconds before the first retry; doubles each time, with jitter.",
 )
@@ -157,8 +160,10 @@ def send(
 
     \b
     Exit status: 0 every row accepted; 1 some rows need attention;
-    2 bad input or options (nothing sent); 3 stopped by an account error
-    (keys, balance, OAID); 130 interrupted.
+    2 bad input or options (nothing sent); 3 stopped by something outside
+    the rows (keys, balance, OAID, eSMS unreachable, a full disk);
+    70 internal error (a bug: the error names the file with the details;
+    what was sent is recorded, the rerun is safe); 130 interrupted.
 
     \b
     Examples:
@@ -198,7 +203,8 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
     Takes send's input options (--template, --image-url, columns, --exclude,
     ...). Writes one HTML page: the first --rows messages, each with its
     image above its text, and every row that would not be sent, with why.
-    Exit status: 0 every row would be sent; 1 some would not; 2 bad input.
+    Exit status: 0 every row would be sent; 1 some would not; 2 bad input;
+    70 internal error.
 
     \b
     Examples:
@@ -206,21 +212,12 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
       batch-sender preview audience.csv -o preview.html --rows 5 \\
           --template "Chào bạn, ..." --image-url https://cdn.example.vn/thang12.jpg
     """
-    from batch_sender.check.inputs import open_checked
-    from batch_sender.check.preview import build_preview, html_preview
-    from batch_sender.results.files import atomic_text_file
-    from batch_sender.results.paths import check_side_file
+    from batch_sender import preview as write_preview
 
-    if output.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"{output}: the preview must be an .html file")
-    check_side_file(output, taken=[input_path], what="-o")
-    opened = open_checked(input_path, **read_options)
-    page = build_preview(opened.table, opened.campaign, opened.checks, rows)
-    with atomic_text_file(output) as f:
-        f.write(html_preview(page))
+    page = write_preview(input_path, output, rows=rows, reading=take(Reading, read_options))
     click.echo(
         f"{input_path.name}: {page.rows:,} rows: {page.to_send:,} would be sent, "
-        f"{page.left_out_count:,} would not"
+        f"{page.left_out:,} would not"
     )
-    click.echo(f"preview: {output} (the first {len(page.messages):,} messages)")
-    sys.exit(ExitCode.NEEDS_ATTENTION if page.left_out_count else ExitCode.OK)
+    click.echo(f"preview: {output} (the first {page.shown:,} messages)")
+    sys.exit(page.exit_code)

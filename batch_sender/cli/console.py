@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from batch_sender.errors import for_cli
-from batch_sender.exit_codes import ExitCode
+from batch_sender import ExitCode
 
 if TYPE_CHECKING:
     import asyncio
 
-    from batch_sender.api.commands import Progress, SendReport, ValidateReport
+    from batch_sender import Progress, SendReport, ValidateReport
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 QUIT_GRACE = 1.0
@@ -169,12 +168,9 @@ def log_json(event: dict[str, Any]) -> None:
 
 
 def print_counts(name: str, report: ValidateReport | SendReport) -> None:
-    tally = report.tally
-    echo(f"{name}: {tally.status_line()}")
-    code_line = tally.code_line()
-    if code_line:
-        echo(code_line)
-    for line in tally.problem_lines():
+    first, *rest = report.summary_lines()
+    echo(f"{name}: {first}")
+    for line in rest:
         echo(line)
 
 
@@ -199,8 +195,8 @@ def run_send(
     """`send` for a terminal: signals, progress bar or JSON lines, the summary; its exit code."""
     import asyncio
 
-    from batch_sender.api.commands import RowResult, send_async
-    from batch_sender.results.tally import rate_line
+    from batch_sender import Account, Reading, RowResult, SendingPolicy, send_async
+    from batch_sender.cli.base import take
 
     def say(line: str) -> None:
         if json_log:
@@ -224,6 +220,12 @@ def run_send(
     bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
     interrupts = Interrupts(say)
 
+    account, reading, policy = (
+        take(Account, options),
+        take(Reading, options),
+        take(SendingPolicy, options),
+    )
+
     async def run() -> SendReport:
         stop = asyncio.Event()
         with interrupts.watching(stop):
@@ -234,6 +236,9 @@ def run_send(
                 on_progress=bar,
                 on_info=say,
                 stop=stop,
+                account=account,
+                reading=reading,
+                policy=policy,
                 **options,
             )
 
@@ -246,13 +251,13 @@ def run_send(
             bar.close()
         print_counts(input_path.name, report)
         if report.sent:
-            echo(rate_line(report.sent, report.seconds))
+            echo(report.rate_line())
         echo(f"results: {output}")
         if report.stopped is not None:
             if report.exit_code == ExitCode.INTERRUPTED:
                 line = INTERRUPTED_LINE
             else:
-                line = f"Error: stopped: {for_cli(report.stop_template or '')}"
+                line = f"Error: stopped: {report.stopped_cli_message or ''}"
             if json_log:
                 log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
             else:

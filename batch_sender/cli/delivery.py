@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
+from batch_sender import Account, Listening, Reading
 from batch_sender.cli.base import cli, handle_errors, timeout_option
-from batch_sender.esms import protocol as esms
-from batch_sender.settings import require_account
 
 
 @cli.command()
@@ -17,13 +15,13 @@ from batch_sender.settings import require_account
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=8080,
+    default=Listening.port,
     show_default=True,
     help="Port to listen on for eSMS's reports.",
 )
 @click.option(
     "--host",
-    default="127.0.0.1",
+    default=Listening.host,
     show_default=True,
     help="Address to listen on (0.0.0.0 to take connections from other machines).",
 )
@@ -35,7 +33,7 @@ from batch_sender.settings import require_account
 @click.option(
     "--every",
     type=click.FloatRange(min=0.5),
-    default=5.0,
+    default=Listening.every,
     show_default=True,
     help="Seconds between rewrites of the result file.",
 )
@@ -63,33 +61,22 @@ def callbacks(
       batch-sender send campaign.csv -o results.csv \\
           --callback-url https://hooks.example.vn/esms/callback/TOKEN
     """
-    from batch_sender.delivery.receiver import (
-        callback_path,
-        check_results,
-        check_token,
-        serve_callbacks,
-    )
-    from batch_sender.results.paths import require_campaign
-
-    check_results(results)
-    check_token(host, token)
-    callback_path(token)
-    # Last: with --campaign-id it makes the campaign's journal.
-    require_campaign(results, campaign_id=campaign_id, may_start=True)
     import asyncio
 
+    from batch_sender import CallbacksReport, serve_callbacks_async
     from batch_sender.cli.console import Interrupts, echo
 
     def say(line: str) -> None:
         echo(line, err=True)
 
     interrupts = Interrupts(say, first=None)
+    listening = Listening(host=host, port=port, token=token, every=every)
 
-    async def run() -> Any:
+    async def run() -> CallbacksReport:
         stop = asyncio.Event()
         with interrupts.watching(stop):
-            return await serve_callbacks(
-                results, host=host, port=port, token=token, every=every, say=say, stop=stop
+            return await serve_callbacks_async(
+                results, listening=listening, campaign_id=campaign_id, on_info=say, stop=stop
             )
 
     with interrupts.installed():
@@ -97,22 +84,20 @@ def callbacks(
             receiver = asyncio.run(run())
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None
-    counts = ", ".join(f"{n:,} {k}" for k, n in sorted(receiver.counts.items())) or "none"
+    counts = ", ".join(f"{n:,} {k}" for k, n in receiver.counts.items()) or "none"
     click.echo(
         f"callbacks stopped: {receiver.received:,} reports ({counts}), "
-        f"{receiver.unknown:,} for unknown messages, {receiver.rejected:,} malformed requests"
+        f"{receiver.unknown:,} before send recorded their message, "
+        f"{receiver.rejected:,} malformed requests"
     )
-    if receiver.unknown_dropped:
+    if receiver.unanswered:
         click.echo(
-            f"{receiver.unknown_dropped:,} of the reports for unknown messages were only "
-            f"counted: at most {receiver.limits.unknown_kept:,} are kept"
-        )
-    if receiver.unknown:
-        click.echo(
-            f"warning: {receiver.unknown:,} reports matched no message of this campaign: "
-            f"is send writing to another result file than {results}?",
+            f"{receiver.unanswered:,} reports could not be stored and got no answer: "
+            "eSMS sends them again",
             err=True,
         )
+    for warning in receiver.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -120,7 +105,7 @@ def callbacks(
 @click.option(
     "--status-base-url",
     envvar="ESMS_STATUS_BASE_URL",
-    default=esms.DEFAULT_STATUS_BASE_URL,
+    default=Account.status_base_url,
     show_default=True,
     help="eSMS's status look-up base [env: ESMS_STATUS_BASE_URL].",
 )
@@ -154,34 +139,24 @@ def status(
     Examples:
       batch-sender status results.csv
     """
-    from batch_sender.delivery.receiver import check_results
-    from batch_sender.delivery.status import look_up
-    from batch_sender.results.paths import require_campaign
+    from batch_sender import status as look_up
 
-    check_results(results)
-    require_campaign(results)
-    require_account(
-        status_base_url,
-        allow_insecure_http,
-        {"api_key": api_key, "secret_key": secret_key, "oaid": oaid},
-        option="{opt:status_base_url}",
+    account = Account(
+        api_key=api_key,
+        secret_key=secret_key,
+        oaid=oaid,
+        status_base_url=status_base_url,
+        allow_insecure_http=allow_insecure_http,
     )
-    assert api_key is not None and secret_key is not None and oaid is not None
-    import asyncio
-
-    outcome = asyncio.run(
-        look_up(
-            results,
-            status_base_url=status_base_url,
-            credentials=esms.Credentials(api_key, secret_key, oaid),
-            timeout=timeout,
-            say=lambda line: click.echo(line, err=True),
-        )
-    )
+    outcome = look_up(results, account=account, timeout=timeout, on_info=_to_stderr)
     if outcome.asked:
         click.echo(f"eSMS knew {outcome.known:,} of the {outcome.asked:,} asked")
-    shown = ", ".join(f"{n:,} {k}" for k, n in sorted(outcome.found.items())) or "nothing new"
+    shown = ", ".join(f"{n:,} {k}" for k, n in outcome.counts.items()) or "nothing new"
     click.echo(f"reports: {shown}")
+
+
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @cli.command()
@@ -201,7 +176,7 @@ def status(
 )
 @click.option(
     "--user-id-column",
-    default="user_id",
+    default=Reading.user_id_column,
     show_default=True,
     help="The result file's column with the user_id (for --failed-ids).",
 )
@@ -223,23 +198,14 @@ def report(
       batch-sender report results.csv --failed-ids failed.txt
       batch-sender send next.csv -o next-results.csv --exclude failed.txt
     """
-    from batch_sender.delivery.report import build_report, html_report, write_failed_ids
-    from batch_sender.results.files import atomic_text_file
-    from batch_sender.results.paths import check_side_file, require_campaign
+    from batch_sender import report as campaign_report
 
-    require_campaign(results)
-    taken = [results]
-    for path, what in ((html_path, "--html"), (failed_ids, "--failed-ids")):
-        if path is not None:
-            check_side_file(path, taken=taken, what=what)
-            taken.append(path)
-    campaign = build_report(results, user_id_column, need_ids=failed_ids is not None)
-    for line in campaign.text():
+    campaign = campaign_report(
+        results, html=html_path, failed_ids=failed_ids, user_id_column=user_id_column
+    )
+    for line in campaign.lines:
         click.echo(line)
-    if html_path is not None:
-        with atomic_text_file(html_path) as f:
-            f.write(html_report(campaign))
-        click.echo(f"html: {html_path}")
-    if failed_ids is not None:
-        write_failed_ids(failed_ids, campaign)
-        click.echo(f"failed ids: {len(campaign.failed_ids):,} in {failed_ids}")
+    if campaign.html is not None:
+        click.echo(f"html: {campaign.html}")
+    if campaign.failed_ids is not None:
+        click.echo(f"failed ids: {campaign.failed_count:,} in {campaign.failed_ids}")

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from batch_sender import UsageError
 from batch_sender.cli.base import cli, handle_errors
-from batch_sender.errors import UsageError
 from batch_sender.simulator.accounts import DEMO, with_demo_keys
 
 HELP = f"""Run a local eSMS stand-in that speaks the documented API.

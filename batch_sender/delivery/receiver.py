@@ -9,15 +9,20 @@ later), and never with a 5xx: a report that cannot be stored at all gets no
 answer, and eSMS sends it again.
 
 It can run beside `send` (two processes, one journal): SQLite serialises the
-writes, and the result file is rewritten only while no `send` holds the
-campaign's lock (send writes the delivery columns itself when it finishes).
+writes, and the result file is rewritten without keeping a send waiting: the
+new copy replaces the file only if no `send` is running and none wrote the
+file meanwhile (send writes the delivery columns itself as it goes).
 
 Anyone can open a socket to it, so it holds under abuse: a cap on open
 connections (the oldest idle one makes room for a new one), a deadline for a
 request's headers and for idle keep-alive connections, no request bodies,
-few requests per connection, reports for messages the campaign does not
-know kept only up to a bound, and every logged value escaped, each kind of
-trouble logged at most once per interval.
+few requests per connection, and every logged value escaped, each kind of
+trouble logged at most once per interval. A report for a message no send has
+recorded yet is kept all the same (it often beats send's commit of the
+answer, and eSMS never sends it again): it joins its row when the result
+file is next written. Past a bound, such reports are kept only while the
+disk keeps room to spare, so a flood of forged ones cannot fill it; one
+that is not kept gets no answer, and eSMS sends it again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -59,7 +65,11 @@ class Limits:
     max_requests: int = 100
     """Requests per connection, then it is closed (keep-alive limit)."""
     unknown_kept: int = 1_000
-    """Reports for messages no send knows, kept at most; the rest only counted."""
+    """Reports for messages no send has recorded (yet) kept without a look at the disk;
+    past this many, each is kept only while the disk has min_free bytes free."""
+    min_free: int = 64 * 1024 * 1024
+    """Free bytes a report for an unknown message may not eat into (the disk is the
+    journal's): below, it gets no answer and eSMS sends it again later."""
     log_every: float = 10.0
     """Each kind of trouble is logged at most once per this many seconds."""
     busy_timeout: float = 1.0
@@ -121,8 +131,11 @@ class Receiver:
     limits: Limits = field(default_factory=Limits)
     received: int = 0
     unknown: int = 0
-    unknown_dropped: int = 0
-    """Reports for unknown messages past the bound: counted, not stored."""
+    """Reports that came before any send recorded their message (kept all the same)."""
+    unanswered: int = 0
+    """Reports that could not be stored, so got no answer (eSMS sends them again)."""
+    unmatched: int = 0
+    """Reports kept that match no message of the campaign when the receiver stops."""
     rejected: int = 0
     logged: int = 0
     """Reports kept in the reports log because the journal was busy."""
@@ -149,6 +162,9 @@ class Receiver:
         return await asyncio.wrap_future(self._executor.submit(fn))
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "HEAD":
+            # A URL check (eSMS's portal, a monitor), never a report: eSMS reports with GET.
+            return web.Response()
         try:
             delivery = from_report(request.query)
         except BadReport as exc:
@@ -157,6 +173,7 @@ class Receiver:
         try:
             request_id = await self.in_journal_thread(lambda: self.store(delivery))
         except StoreFailed as exc:
+            self.unanswered += 1
             self.log("cannot store", f"cannot store a report: {printable(exc)}; not answered")
             return await _no_answer(request, self.limits.hold_unstored)
         self.received += 1
@@ -166,8 +183,8 @@ class Receiver:
             self.unknown += 1
             self.log(
                 "unknown SMSID",
-                "a report for a message this campaign does not know: "
-                f"SMSID {printable(delivery.smsid)}",
+                "a report for a message no send has recorded yet (kept: it joins its row "
+                f"once send records it): SMSID {printable(delivery.smsid)}",
             )
         return web.Response(text="OK\n")
 
@@ -175,12 +192,17 @@ class Receiver:
         """Record a report in the journal, or its reports log when the journal is busy.
 
         Runs in the journal's thread. The RequestId it belongs to, None when unknown.
+        StoreFailed when it cannot be kept (then it must not be answered 200).
         """
+        keep = self._keep_unknown()
         try:
-            request_id = self.journal.record_delivery(delivery, keep_unknown=self._keep_unknown())
+            request_id = self.journal.record_delivery(delivery, keep_unknown=keep)
             self.journal.commit()
         except (JournalError, sqlite3.Error) as exc:
             self.journal.abandon()
+            if not keep:
+                # It may be a stranger's: past the bound, the log too keeps room to spare.
+                raise StoreFailed(f"{exc}; and the disk is nearly full") from None
             try:
                 self.journal.append_report(delivery)
             except OSError as failed:
@@ -189,25 +211,32 @@ class Receiver:
             self.log("journal busy", f"journal busy ({printable(exc)}): reports kept in its log")
             return delivery.request_id or delivery.smsid
         if request_id is None:
-            self._count_unknown()
+            if not keep:
+                raise StoreFailed(
+                    f"for a message no send has recorded yet, and less than "
+                    f"{self.limits.min_free:,} bytes are free beside {self.journal.path.name}"
+                )
+            assert self._unknown_kept is not None
+            self._unknown_kept += 1
         return request_id
 
     def _keep_unknown(self) -> bool:
+        """Whether a report no send knows yet may be stored now (journal thread)."""
         if self._unknown_kept is None:
             self._unknown_kept = self.journal.unknown_deliveries()
-        return self._unknown_kept < self.limits.unknown_kept
-
-    def _count_unknown(self) -> None:
-        assert self._unknown_kept is not None
         if self._unknown_kept < self.limits.unknown_kept:
-            self._unknown_kept += 1
-        else:
-            self.unknown_dropped += 1
+            return True
+        try:
+            disk = os.statvfs(self.journal.path.parent)
+        except OSError:
+            return True  # no way to tell: the write itself then says whether it fits
+        return disk.f_bavail * disk.f_frsize >= self.limits.min_free
 
     def fold(self) -> None:
         """Move the reports log into the journal, if it can now (the journal's thread)."""
         try:
-            folded = self.journal.fold_reports(self._keep_unknown)
+            # Every report in the log was answered 200: each is kept, known or not.
+            folded = self.journal.fold_reports()
         except (JournalError, sqlite3.Error):
             return  # still busy: the next round tries again
         except OSError as exc:
@@ -219,19 +248,16 @@ class Receiver:
     def rewrite(self) -> bool:
         """Rewrite the result file unless a send is writing it (journal thread).
 
-        False only when a send holds the campaign: the file is then its to write.
+        False when a send runs or wrote the file meanwhile: the next round tries again.
         """
         self.fold()
         if not self.changed or not self.results.exists():
             return True
-        if not self.journal.try_lock():
-            return False
-        try:
-            self.changed = False
-            rewrite_deliveries(self.results, self.journal)
-        finally:
-            self.journal.unlock()
-        return True
+        self.changed = False
+        if rewrite_deliveries(self.results, self.journal):
+            return True
+        self.changed = True
+        return False
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -448,6 +474,8 @@ async def serve_callbacks(
                 if await receiver.in_journal_thread(receiver.rewrite):
                     break
                 await asyncio.sleep(0.1)
+            with contextlib.suppress(JournalError, sqlite3.Error):
+                receiver.unmatched = await receiver.in_journal_thread(journal.unknown_deliveries)
             await receiver.in_journal_thread(journal.close)
             receiver.close()
     return receiver

@@ -21,6 +21,7 @@ from batch_sender.esms.delivery_report import DELIVERED, FAILED, VIETNAM
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
+from batch_sender.options import Reading
 from batch_sender.results.result_file import read_result_file
 from batch_sender.results.rows import RESULT_COLUMNS, readable
 
@@ -52,7 +53,7 @@ ESMS_CODES = {
 
 
 @dataclass
-class CampaignReport:
+class CampaignFigures:
     name: str
     campaign_id: str = ""
     rows: int = 0
@@ -223,8 +224,8 @@ def _duration(seconds: int) -> str:
 
 
 def build_report(
-    results: Path, user_id_column: str = "user_id", *, need_ids: bool = False
-) -> CampaignReport:
+    results: Path, user_id_column: str = Reading.user_id_column, *, need_ids: bool = False
+) -> CampaignFigures:
     """Read the result file and its journal; need_ids: the user_id column must be found."""
     header, reader = read_result_file(results)
     try:
@@ -240,7 +241,7 @@ def build_report(
     except BaseException:
         reader.close()  # its file, whatever stops the report here
         raise
-    report = CampaignReport(results.name)
+    report = CampaignFigures(results.name)
     failed_seen: set[str] = set()
     with reader:
         for chunk in reader:
@@ -274,7 +275,7 @@ def build_report(
                         report.no_smsid_100 += 1
     journal_file = journal_path(results)
     if journal_file.exists():
-        journal = Journal(journal_file)
+        journal = Journal(journal_file, read_only=True)  # an archive may be read-only
         try:
             report.campaign_id = journal.meta("campaign_id") or ""
             report.not_in_sheet = sends_not_in_results(results, journal)
@@ -303,7 +304,7 @@ def _user_id_position(results: Path, inputs: list[str], wanted: str) -> int | No
     return None
 
 
-def write_failed_ids(path: Path, report: CampaignReport) -> None:
+def write_failed_ids(path: Path, report: CampaignFigures) -> None:
     """The failed followers' user_ids, one a line, no header: a suppression list (--exclude)."""
     from batch_sender.results.files import atomic_text_file
 
@@ -351,7 +352,7 @@ def _per(seconds: int) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
 
 
-def html_report(report: CampaignReport) -> str:
+def html_report(report: CampaignFigures) -> str:
     """One page, no external assets: the numbers, the reasons, the cost, a chart over time."""
     e = html.escape
     title = f"Campaign {report.campaign_id}" if report.campaign_id else "Campaign"
@@ -403,7 +404,7 @@ table.summary td:first-child {{ font-weight: 600; }}
 """
 
 
-def _rate_bar(report: CampaignReport) -> str:
+def _rate_bar(report: CampaignFigures) -> str:
     """Delivered, failed and still unknown, as shares of one bar the width of the page."""
     accepted = report.accepted
     if not accepted:
@@ -425,7 +426,7 @@ def _rate_bar(report: CampaignReport) -> str:
     return f"<div class=bar role=img aria-label='delivery of the accepted messages'>{spans}</div>"
 
 
-def _chart(report: CampaignReport) -> str:
+def _chart(report: CampaignFigures) -> str:
     seconds = set(report.sends) | set(report.delivered)
     if not seconds:
         return "<p>No sends recorded in the journal.</p>"

@@ -10,6 +10,8 @@ It only knows messages sent with a CallbackUrl, and rows accepted through
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from batch_sender.esms.client import new_session
 from batch_sender.esms.delivery_report import BadReport, from_report
 from batch_sender.esms.retry import or_stop, post_json_retried
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.store import Journal
+from batch_sender.journal.store import Journal, JournalError
 from batch_sender.results.result_file import rewrite_deliveries
 from batch_sender.sending.ratelimit import RateLimiter
 
@@ -65,8 +67,10 @@ async def look_up(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> LookUp:
     """Record what GetCallback knows; AccountError (exit 3) when it refuses the request."""
-    journal = Journal(journal_path(results))
+    journal = _open(journal_path(results), say)
     outcome = LookUp()
+    if journal is None:
+        return outcome  # a read-only campaign with nothing left to ask
     try:
         asked = journal.unreported()
         outcome.asked = len(asked)
@@ -118,13 +122,40 @@ async def look_up(
     return outcome
 
 
+def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
+    """The journal to record into; None if it is read-only and nothing is left to ask.
+
+    A campaign archived read-only whose messages all have their final
+    report needs no write: status then says so and succeeds. With messages
+    still to ask about, it stops before asking: the answers could not be kept.
+    """
+    try:
+        return Journal(path)
+    except JournalError as exc:
+        folder = path.parent
+        if os.access(folder, os.W_OK) and os.access(path, os.W_OK):
+            raise
+        readonly = OSError(errno.EROFS, "the folder is read-only", str(folder))
+        failed = JournalError(path, readonly)
+        cause: BaseException = exc
+    reader = Journal(path, read_only=True)
+    try:
+        left = len(reader.unreported())
+    finally:
+        reader.close()
+    if left:
+        raise failed from cause
+    say(
+        "nothing to ask: every accepted message has its final report "
+        f"(read-only, so {path.name} is left as it is)"
+    )
+    return None
+
+
 def _fold_into(results: Path, journal: Journal) -> None:
     """The journal's reports into the result file, unless a send is writing it."""
-    if results.exists() and journal.try_lock():
-        try:
-            rewrite_deliveries(results, journal)
-        finally:
-            journal.unlock()
+    if results.exists():
+        rewrite_deliveries(results, journal)
 
 
 def busy(data: dict[str, Any]) -> str | None:

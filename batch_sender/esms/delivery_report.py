@@ -2,7 +2,8 @@
 
 CodeResult 100 only means eSMS accepted the message. The final word comes
 later as SendStatus (1 waiting for approval, 2 waiting to send, 4 rejected,
-5 finished, 7 sent and report pending) with SendSuccess/SendFailed, and for
+5 finished, 7 sent and report pending) with SendSuccess/SendFailed (5 with
+neither counted is not an outcome: it stays pending), and for
 Zalo an `error_info` such as `{"error":-114,"message":"User is inactive"}`
 followed by `____dd/MM/yyyy HH:mm:ss`.
 """
@@ -65,9 +66,11 @@ def from_report(params: Mapping[str, object], now: dt.datetime | None = None) ->
     failed = _number(fields.get("sendfailed")) or 0
     if status == 4 or (status == 5 and failed and not success):
         delivery = FAILED
-    elif status == 5:
-        delivery = DELIVERED if success or not failed else FAILED
+    elif status == 5 and success:
+        delivery = DELIVERED
     else:
+        # 5 is "finished: SendSuccess/SendFailed tell how" (eSMS's page); with
+        # neither counted it says nothing yet, so `status` asks again later.
         delivery = PENDING
     error, reported_at = parse_error_info(_text(fields.get("errorinfo")))
     error = outside_text(error)  # its JSON may decode to a lone surrogate

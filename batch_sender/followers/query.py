@@ -23,6 +23,7 @@ from batch_sender.errors import AccountError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session, post_json
 from batch_sender.esms.retry import Sleep, retrying
+from batch_sender.options import SendingPolicy
 from batch_sender.sending.ratelimit import rate_limiter
 
 QUERY_LIMIT = esms.QUERY_UID_MAX_OFFSET + esms.QUERY_UID_PAGE
@@ -92,11 +93,11 @@ class AudienceResult:
 class AudienceConfig:
     base_url: str
     credentials: esms.Credentials
-    rate: float = 10.0
+    rate: float = SendingPolicy.rate
     """QueryListUID calls per second at most (0 = no limit)."""
-    timeout: float = 30.0
-    max_attempts: int = 5
-    backoff: float = 0.5
+    timeout: float = SendingPolicy.timeout
+    max_attempts: int = SendingPolicy.max_attempts
+    backoff: float = SendingPolicy.backoff
     concurrency: int = 4
 
 

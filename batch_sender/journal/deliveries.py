@@ -41,8 +41,11 @@ class DeliveryStore:
 
         Reports repeat (eSMS retries, GetCallback overlaps): a final outcome is
         never replaced by `pending`, so recording one twice changes nothing.
-        keep_unknown=False drops a report no send knows (the receiver's store
-        for those is bounded: strangers could otherwise fill the disk).
+        keep_unknown=False drops a report no send knows (the receiver keeps
+        those only while the disk has room to spare: strangers could fill it).
+        A report that came with its SMSID only is kept under that SMSID, whether
+        or not a send has recorded it yet: an early one and a late one for the
+        same message are then one row, joined to the message when read.
         """
         request_id = delivery.request_id
         if not request_id and delivery.smsid:
@@ -76,7 +79,7 @@ class DeliveryStore:
             WHERE deliveries.delivery = 'pending' OR excluded.delivery != 'pending'
             """,
             (
-                delivery.key if delivery.request_id else (request_id or delivery.key),
+                delivery.key,
                 request_id,
                 delivery.smsid,
                 delivery.delivery,
@@ -91,25 +94,36 @@ class DeliveryStore:
 
     @_in_writer
     def deliveries(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
-        """RequestId -> (delivery, delivery_error, delivered_at) for those reported."""
+        """RequestId -> (delivery, delivery_error, delivered_at) for those reported.
+
+        A report is joined to its message by RequestId or by the message's
+        SMSID, however early it came. When a message has several (kept under
+        its RequestId and its SMSID), a final one wins over `pending`, then
+        the one heard last.
+        """
         self._flush()
         ids = [r for r in request_ids if r]
-        found: dict[str, tuple[str, str, str]] = {}
+        best: dict[str, tuple[bool, float, tuple[str, str, str]]] = {}
         for start in range(0, len(ids), 500):
             batch = ids[start : start + 500]
             marks = ",".join("?" * len(batch))
             rows = self._db.execute(
                 f"""
-                SELECT COALESCE(NULLIF(d.request_id, ''), m.request_id), d.delivery, d.error, d.at
-                FROM deliveries d LEFT JOIN messages m
-                    ON d.request_id = '' AND m.smsid = d.smsid AND m.smsid != ''
-                WHERE COALESCE(NULLIF(d.request_id, ''), m.request_id) IN ({marks})
+                SELECT d.request_id, d.delivery, d.error, d.at, d.received_at
+                FROM deliveries d WHERE d.request_id IN ({marks})
+                UNION ALL
+                SELECT m.request_id, d.delivery, d.error, d.at, d.received_at
+                FROM messages m JOIN deliveries d ON d.smsid = m.smsid
+                WHERE m.request_id IN ({marks}) AND m.smsid != ''
                 """,
-                batch,
+                [*batch, *batch],
             )
-            for rid, delivery, error, at in rows:
-                found[rid] = (delivery, error, at)
-        return found
+            for rid, delivery, error, at, received in rows:
+                rank = (delivery != "pending", float(received), (delivery, error, at))
+                held = best.get(rid)
+                if held is None or rank[:2] >= held[:2]:
+                    best[rid] = rank
+        return {rid: found for rid, (_, _, found) in best.items()}
 
     @_in_writer
     def unknown_deliveries(self) -> int:

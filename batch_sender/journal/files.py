@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -17,7 +19,8 @@ INTENTS_SUFFIX = "-intents"
 
 
 RESERVE_SUFFIX = "-reserve"
-"""Room kept on the disk while sending, freed when it fills (see `_append`)."""
+"""Room allocated beside the journal while sending: the answers in flight when the disk
+fills are written into it (see `Journal._append`)."""
 
 
 REPORTS_SUFFIX = "-reports"
@@ -25,7 +28,8 @@ REPORTS_SUFFIX = "-reports"
 
 
 LOCK_WAIT = 5.0
-"""Seconds `send` waits for the campaign's lock (the callback receiver holds it briefly)."""
+"""Seconds `send` waits for the campaign's lock (others hold it only to replace the result
+file, a rename)."""
 
 
 def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
@@ -48,6 +52,26 @@ def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
                     "wait for it to finish (or stop it), then rerun"
                 ) from None
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def no_send_running(journal: Path) -> Iterator[bool]:
+    """The campaign's lock for the block if no send holds it (True), else False at once.
+
+    For a moment only (a rename): a send that starts meanwhile waits that long.
+    """
+    try:
+        handle = journal.open("rb")
+    except FileNotFoundError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the handle releases the flock
 
 
 def journal_path(results: Path) -> Path:

@@ -16,6 +16,12 @@ write at any time. A batch whose commit fails (busy, disk full) is rolled
 back and tried again; its entries stay in the log until it is committed, so
 a crash, a kill or a full disk loses no mark and no SMSID: `open` folds
 what a killed run left in the logs.
+
+A full disk: the run sends only while a reserve of room, allocated beside
+the journal before the first request, is whole. When the logs can grow no
+more, the answers of the requests still in flight are written into the
+reserve's own blocks (which no other program can take meanwhile) and no
+new request goes out.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from batch_sender.journal.files import (
     RESERVE_SUFFIX,
     _take_lock,
 )
+from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record
 from batch_sender.journal.row_sends import (
     ANSWERED,
@@ -87,6 +94,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_request_id ON deliveries (request_id);
+CREATE INDEX IF NOT EXISTS deliveries_smsid ON deliveries (smsid);
 """
 
 
@@ -168,24 +176,33 @@ class Journal(DeliveryStore, RowSends):
         commit_interval: float = 0.2,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
+        """read_only: for commands that only read (report); writes then fail."""
         self.path = path
         self.commit_interval = commit_interval
         self.clock = clock
         self._writer: int | None = None
-        # timeout: another process (send, callbacks, status) may hold the write lock a moment.
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-        )
+        if read_only:
+            try:
+                self._conn = connect_read_only(path, busy_timeout)
+            except sqlite3.DatabaseError as exc:  # "file is not a database"
+                raise JournalDamaged(self.path, str(exc)) from None
+        else:
+            # timeout: another process (send, callbacks, status) may hold the write lock a moment.
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
         self._db = _InWriter(self)
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; only power loss can drop
-            # the last commits, and those are recoverable (see module docstring).
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._add_price_column()
-            _add_identity_columns(self._conn)
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a killed process; only power loss can drop
+                # the last commits, and those are recoverable (see module docstring).
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+                self._add_price_column()
+                _add_identity_columns(self._conn)
             self._check()
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
@@ -216,7 +233,10 @@ class Journal(DeliveryStore, RowSends):
         self._logs: list[int] = []
         """The two logs of marks and answers, open only in the one process that sends."""
         self._active = 0
-        self._reserve: Path | None = None
+        self._reserve: int | None = None
+        """The reserve's file, open while sending (see `_append`)."""
+        self._reserved = 0
+        """Bytes of the reserve that hold entries."""
         self._no_room: JournalError | None = None
         """The disk filled up while sending: SQLite gets no more commits in this run, so
         that whatever room is left (the reserve) takes the answers still in flight."""
@@ -309,24 +329,6 @@ class Journal(DeliveryStore, RowSends):
             journal.set_meta(REQUEST_ID_SCHEME, SCHEME)
             journal.commit()
         return journal
-
-    def try_lock(self) -> bool:
-        """Take the campaign's lock if free (the callback receiver, between sends)."""
-        if self._lock is not None:
-            return True
-        handle = self.path.open("rb")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._lock = handle
-        return True
-
-    def unlock(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
 
     # --- meta -----------------------------------------------------------------
 
@@ -472,7 +474,8 @@ class Journal(DeliveryStore, RowSends):
             # Under the guard: an entry is in the log of the batch it belongs to.
             try:
                 if log is not None:
-                    self._append(log)
+                    # A request not out yet has no claim on the reserve: it stays unsent.
+                    self._append(log, in_flight=sql is not _SENDING and sql is not IDENTIFY)
             except JournalError:
                 # A mark not on disk: its request must not go out. An answer
                 # not on disk is still committed with its batch if SQLite can.
@@ -486,52 +489,71 @@ class Journal(DeliveryStore, RowSends):
             self._queued = True
             self._executor.submit(self._commit_in_background)
 
-    def _append(self, entry: str) -> None:
+    def _append(self, entry: str, *, in_flight: bool = True) -> None:
         """One entry in the active log: a write() the kernel keeps even if the process dies.
 
         Each entry starts a new line, so one cut short by a full disk or a
-        crash spoils only itself. When the disk is full, the reserve kept
-        beside the journal is freed once, so that the answers of the
-        requests in flight still find room.
+        crash spoils only itself. When the disk is full, the run stops, and
+        an entry for a request already out (`in_flight`: its answer) goes
+        into the reserve instead: freeing the reserve for the logs would let
+        another program, or the result file, take the room first.
         """
         data = ("\n" + entry).encode()
-        for last_try in (False, True):
-            try:
-                written = _write_fd(self._logs[self._active], data)
-                if written == len(data):
-                    return
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            except OSError as exc:
-                if last_try or exc.errno != errno.ENOSPC or not self._free_reserve():
-                    raise JournalError(self.path, exc) from None
+        try:
+            written = _write_fd(self._logs[self._active], data)
+            if written == len(data):
+                return
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise JournalError(self.path, exc) from None
+            self._out_of_room()
+            if not in_flight or not self._into_reserve(data):
+                raise JournalError(self.path, exc) from None
+
+    def _into_reserve(self, data: bytes) -> bool:
+        """Write over the reserve's allocated blocks, which needs no new room; False if full."""
+        if self._reserve is None or self._reserved + len(data) > RESERVE_BYTES:
+            return False
+        try:
+            written = os.pwrite(self._reserve, data, self._reserved)
+        except OSError:
+            return False
+        self._reserved += written
+        return written == len(data)
 
     @property
     def log_paths(self) -> list[Path]:
         """The two logs of marks and answers."""
         return [self.intents_path, self.intents_path.with_name(self.intents_path.name + "-1")]
 
+    @property
+    def reserve_path(self) -> Path:
+        return self.path.with_name(self.path.name + RESERVE_SUFFIX)
+
     def _open_logs(self) -> None:
+        """The logs, and the reserve: without it no request goes out (JournalError)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         self._logs = [os.open(p, flags, 0o644) for p in self.log_paths]
-        reserve = self.path.with_name(self.path.name + RESERVE_SUFFIX)
+        reserve = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT, 0o644)
-            try:
-                os.posix_fallocate(fd, 0, RESERVE_BYTES)
-            finally:
-                os.close(fd)
-            self._reserve = reserve
-        except OSError:
-            reserve.unlink(missing_ok=True)  # no room for it: the disk is nearly full already
+            # Real blocks, not a sparse file: writing over them later needs no room.
+            os.posix_fallocate(reserve, 0, RESERVE_BYTES)
+        except OSError as exc:
+            os.close(reserve)
+            self.reserve_path.unlink(missing_ok=True)
+            # Too full to keep answers safe: stop before the first request.
+            raise JournalError(self.path, exc) from None
+        self._reserve, self._reserved = reserve, 0
 
-    def _free_reserve(self) -> bool:
-        """The disk is full: free the reserve for the logs, and stop committing (see _apply)."""
-        self._out_of_room()
+    def _close_reserve(self, *, committed: bool) -> None:
+        """Give the room back, unless the reserve holds entries not committed yet."""
         if self._reserve is None:
-            return False
-        self._reserve.unlink(missing_ok=True)
+            return
+        os.close(self._reserve)
         self._reserve = None
-        return True
+        if committed or self._reserved == 0:
+            self.reserve_path.unlink(missing_ok=True)
 
     def _out_of_room(self) -> None:
         if self._logs and self._no_room is None:
@@ -622,14 +644,15 @@ class Journal(DeliveryStore, RowSends):
 
         Entries are replayed in the order they were made: a mark, then its answer.
         """
-        paths = self.log_paths
+        paths = [*self.log_paths, self.reserve_path]
         entries: list[tuple[int, int, tuple[str, tuple[object, ...]]]] = []
         for path in paths:
             try:
                 raw = path.read_bytes()
             except FileNotFoundError:
                 continue
-            for entry in raw.decode("utf-8", errors="replace").splitlines():
+            # The reserve's unused blocks read as NULs.
+            for entry in raw.rstrip(b"\0").decode("utf-8", errors="replace").splitlines():
                 write = _logged(entry)
                 if write is not None:
                     entries.append((write[0], len(entries), write[1]))
@@ -642,8 +665,10 @@ class Journal(DeliveryStore, RowSends):
 
     def close(self) -> None:
         """Commit and close. What cannot be committed stays in the logs when sending."""
+        committed = False
         try:
             self.commit()
+            committed = True
         except JournalError:
             if not self._logs:
                 raise
@@ -653,7 +678,7 @@ class Journal(DeliveryStore, RowSends):
             for fd in self._logs:
                 os.close(fd)
             self._logs = []
-            self._free_reserve()
+            self._close_reserve(committed=committed)
             if self._lock is not None:
                 self._lock.close()  # releases the flock
                 self._lock = None

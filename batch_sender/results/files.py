@@ -20,6 +20,14 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_name(path: Path) -> str:
+    """The longest name `atomic_path` may give its temporary file (mkstemp adds 8 letters)."""
+    return f"{_temp_prefix(path)}{'X' * 8}{_TEMP_SUFFIX}"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -28,7 +36,7 @@ def _umask() -> int:
 
 def remove_orphans(path: Path) -> None:
     """Delete temporary files that a killed run left beside `path`."""
-    for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
+    for orphan in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*{_TEMP_SUFFIX}"):
         orphan.unlink(missing_ok=True)
 
 
@@ -52,9 +60,23 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed into place if the block succeeds."""
+    with temporary_beside(path) as temp:
+        yield temp
+        try:
+            temp.replace(path)
+        except OSError as exc:
+            raise _naming(exc, path) from None
+
+
+@contextlib.contextmanager
+def temporary_beside(path: Path) -> Iterator[Path]:
+    """An empty temporary file beside `path`, gone after the block unless moved into place.
+
+    Named so that remove_orphans finds it if the process is killed.
+    """
     try:
         handle, temp_name = tempfile.mkstemp(
-            dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"
+            dir=path.parent, prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX
         )
     except OSError as exc:
         raise _naming(exc, path) from None
@@ -63,12 +85,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         temp.chmod(0o666 & ~_umask())
         yield temp
-        temp.replace(path)
-    except BaseException as exc:
+    except OSError as exc:
+        raise _naming(exc, path) from None
+    finally:
         temp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _naming(exc, path) from None
-        raise
 
 
 # What a full or read-only disk raises, whichever write or rename meets it.

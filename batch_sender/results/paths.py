@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from batch_sender.errors import UsageError
-from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path
+from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path, side_files
 from batch_sender.journal.store import Journal
+from batch_sender.results.files import temp_name
 
 
 def is_spreadsheet(path: Path, *, excel: bool) -> bool:
@@ -40,6 +41,9 @@ def check_output(
     that has a journal (the only record of what went out), except `send -o`
     over its own (`own_results`). UsageError (exit 2) names what it would hit.
     """
+    # First: a name too long fails every later look at the file (even exists()).
+    names = [path.name, temp_name(path)]
+    check_names(path, names + (campaign_names(path) if own_results is not None else []))
     resolved = path.resolve()
     for other in taken:
         if resolved == other.resolve():
@@ -60,6 +64,47 @@ def check_output(
     _check_folder(path)
 
 
+def campaign_names(results: Path) -> list[str]:
+    """The names of the journal's files beside a result file."""
+    return [f.name for f in (journal_path(results), *side_files(journal_path(results)))]
+
+
+def check_names(path: Path, names: Iterable[str]) -> None:
+    """Refuse `path` now if a file it brings along would have a name the folder cannot hold.
+
+    A name holds at most NAME_MAX bytes (255 on Linux and macOS), and a
+    Vietnamese letter is two or three bytes in UTF-8: found later, such a
+    name fails as a crash or as a full disk, with advice that cannot work.
+    """
+    folder = path.parent
+    name_max, path_max = _limit(folder, "PC_NAME_MAX", 255), _limit(folder, "PC_PATH_MAX", 4096)
+    sizes = {name: len(os.fsencode(name)) for name in names}
+    over = [name for name, size in sizes.items() if size > name_max]
+    if over:
+        name = path.name if path.name in over else max(over, key=sizes.__getitem__)
+        which = "" if name == path.name else f" for the file that goes beside it, {name}"
+        cut = max(sizes[n] for n in over) - name_max  # enough for every file it brings
+        raise UsageError(
+            f"{path}: the name is too long{which}: {sizes[name]} bytes where the folder "
+            f"allows {name_max}; shorten it by at least {cut} bytes "
+            "(a Vietnamese letter takes 2 or 3)"
+        )
+    for name in sizes:
+        full = len(os.fsencode(str((folder / name).absolute())))
+        if full > path_max:
+            raise UsageError(
+                f"{path}: the path is too long: {folder / name} would be {full} bytes, "
+                f"at most {path_max}; choose a shorter folder or name"
+            )
+
+
+def _limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError):
+        return default
+
+
 def _check_folder(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
@@ -78,7 +123,11 @@ def check_side_file(path: Path, *, taken: list[Path], what: str) -> None:
 
 
 def require_campaign(
-    results: Path, *, campaign_id: str | None = None, may_start: bool = False
+    results: Path,
+    *,
+    campaign_id: str | None = None,
+    may_start: bool = False,
+    rewrites: bool = True,
 ) -> None:
     """callbacks, status and report work on a campaign that exists: its journal beside RESULTS.
 
@@ -86,9 +135,12 @@ def require_campaign(
     eSMS's reports (answered 200, so never sent again) where no result file
     reads them. With campaign_id (callbacks started before send), the
     campaign's journal is made now, or checked to be that campaign's;
-    may_start: the command takes --campaign-id (the error says so).
+    may_start: the command takes --campaign-id (the error says so);
+    rewrites: the command writes RESULTS anew (callbacks, status; not report).
     """
     journal = journal_path(results)
+    names = [results.name, *campaign_names(results)]
+    check_names(results, [*names, temp_name(results)] if rewrites else names)
     if campaign_id is not None:
         if not journal.exists():
             _check_folder(journal)

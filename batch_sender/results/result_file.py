@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,39 +11,67 @@ import pandas as pd
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
+from batch_sender.journal.files import no_send_running
 from batch_sender.journal.store import Journal
-from batch_sender.results.files import CsvWriter, atomic_text_file
+from batch_sender.results.files import CsvWriter, temporary_beside
 from batch_sender.results.rows import RESULT_COLUMNS, inert
 
 
-def rewrite_deliveries(path: Path, journal: Journal) -> int:
-    """Refresh the delivery columns of a CSV result file from the journal; rows rewritten.
+def rewrite_deliveries(path: Path, journal: Journal) -> bool:
+    """Refresh the delivery columns of a CSV result file from the journal; False if not now.
 
     The result file itself is the source (not the input, which the callback
-    receiver does not know): every other cell is copied as it was.
+    receiver does not know): every other cell is copied as it was. The copy
+    is made without the campaign's lock, so a send is never kept waiting
+    by it, however long the file; it replaces the file only if no send is
+    running and none wrote the file meanwhile (False: try again later).
     """
+    with no_send_running(journal.path) as free:
+        if not free:
+            return False  # a copy now would only be thrown away
+    before = _identity(path)
     header, reader = read_result_file(path)
-    rid_at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
-    first_delivery = len(header) - len(DELIVERY_COLUMNS)
     with path.open("rb") as raw:
         bom = raw.read(3) == b"\xef\xbb\xbf"
-    rows = 0
-    with reader, atomic_text_file(path, bom=bom) as f:
-        writer = CsvWriter(f)
-        for chunk in reader:
-            reported = journal.deliveries(chunk.iloc[:, rid_at].tolist())
-            if reported:
-                for offset in range(len(DELIVERY_COLUMNS)):
-                    column = chunk.iloc[:, first_delivery + offset].tolist()
-                    for i, rid in enumerate(chunk.iloc[:, rid_at].tolist()):
-                        if rid in reported:
-                            value = reported[rid][offset]
-                            column[i] = inert(value) if bom else value
-                    chunk[first_delivery + offset] = column
-            chunk.columns = pd.Index(header, dtype=object)
-            writer.write(chunk)
-            rows += len(chunk)
-    return rows
+    with reader, temporary_beside(path) as temp:
+        encoding = "utf-8-sig" if bom else "utf-8"
+        with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
+            _copy_with_deliveries(header, reader, CsvWriter(f), journal, bom=bom)
+            f.flush()
+            os.fsync(f.fileno())
+        with no_send_running(journal.path) as free:
+            if not free or _identity(path) != before:
+                return False
+            try:
+                temp.replace(path)
+            except FileNotFoundError:
+                return False  # a send starting cleared it away as a killed run's
+    return True
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    """What changes when anyone writes the file anew (every writer replaces it)."""
+    found = path.stat()
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _copy_with_deliveries(
+    header: list[str], reader: Any, writer: CsvWriter, journal: Journal, *, bom: bool
+) -> None:
+    rid_at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
+    first_delivery = len(header) - len(DELIVERY_COLUMNS)
+    for chunk in reader:
+        reported = journal.deliveries(chunk.iloc[:, rid_at].tolist())
+        if reported:
+            for offset in range(len(DELIVERY_COLUMNS)):
+                column = chunk.iloc[:, first_delivery + offset].tolist()
+                for i, rid in enumerate(chunk.iloc[:, rid_at].tolist()):
+                    if rid in reported:
+                        value = reported[rid][offset]
+                        column[i] = inert(value) if bom else value
+                chunk[first_delivery + offset] = column
+        chunk.columns = pd.Index(header, dtype=object)
+        writer.write(chunk)
 
 
 def read_result_file(path: Path) -> tuple[list[str], Any]:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules
 from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.inputs import input_notes
 from batch_sender.check.rules import (
     DUPLICATE,
     EXCLUDED,
@@ -201,9 +202,11 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
             f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
             "(run `batch-sender validate` for details)"
         )
-    if plan.excluded:
-        rows = "row is" if plan.excluded == 1 else "rows are"
-        lines.append(f"{plan.excluded:,} {rows} excluded by the suppression lists")
+    listed = plan.excluded - len(job.checks.hidden_skipped)
+    if listed:
+        rows = "row is" if listed == 1 else "rows are"
+        lines.append(f"{listed:,} {rows} excluded by the suppression lists")
+    lines.extend(input_notes(job.checks))
     return lines
 
 

@@ -23,6 +23,7 @@ from batch_sender.esms.protocol import Credentials, Message, SendOptions, Verdic
 from batch_sender.esms.retry import Sleep, retrying
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
+from batch_sender.options import SendingPolicy
 from batch_sender.sending.concurrency import Concurrency, Gate
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.
@@ -38,12 +39,12 @@ class SendConfig:
     base_url: str
     credentials: Credentials
     options: SendOptions = field(default_factory=SendOptions)
-    timeout: float = 30.0
-    rate: float = 10.0
-    concurrency: int | None = 16
+    timeout: float = SendingPolicy.timeout
+    rate: float = SendingPolicy.rate
+    concurrency: int | None = SendingPolicy.concurrency
     """Requests in flight at most; None derives it from the rate and the latency."""
-    max_attempts: int = 5
-    backoff: float = 0.5
+    max_attempts: int = SendingPolicy.max_attempts
+    backoff: float = SendingPolicy.backoff
     unreachable_after: float = 60.0
     """Stop the run when no request has had any HTTP answer for this long."""
     simulated: bool = False
@@ -67,6 +68,8 @@ class Stop:
     reason: str
     account: bool
     code: str = ""
+    crash: Exception | None = field(default=None, compare=False)
+    """A bug stopped it: raised to the caller once what was sent is recorded."""
 
 
 class Sender:
@@ -168,14 +171,22 @@ class Sender:
         The rows in flight finish and are recorded; the first error is the one reported.
         """
         if isinstance(exc, BatchSenderError):
-            reason = str(exc)
-        else:
-            where = f" at row {message.line}" if message is not None else ""
+            self.stop(Stop(str(exc), account=True))
+            return
+        where = f" at row {message.line}" if message is not None else ""
+        if isinstance(exc, OSError):  # the machine's (a disk's I/O error), not a bug
             reason = (
                 f"unexpected error{where} ({type(exc).__name__}: {exc}); "
                 "what was sent is recorded: rerun the same command to continue"
             )
-        self.stop(Stop(reason, account=True))
+            self.stop(Stop(reason, account=True))
+            return
+        # Not the exception's text: it lands in the result file and may hold anything.
+        reason = (
+            f"internal error{where} ({type(exc).__name__}); "
+            "what was sent is recorded: rerun the same command to continue"
+        )
+        self.stop(Stop(reason, account=True, crash=exc))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""

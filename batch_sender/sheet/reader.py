@@ -1,4 +1,7 @@
-"""Read: a CSV or XLSX sheet as chunks of text cells, each row keeping its line number.
+"""Read: a CSV (UTF-8 or UTF-16), XLSX, XLS, ODS or Parquet sheet as chunks of text cells.
+
+The format is sniffed from the content, never from the name. Each row keeps
+its line number.
 
 Every cell is text from the first byte read: a 19-digit Zalo id must never
 pass through a float. Each chunk is a DataFrame whose index is the row's line
@@ -7,9 +10,13 @@ number in the file as Excel shows it (header = 1), with blank rows dropped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import functools
 import re
+import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +26,18 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.options import Reading
 
 DELIMITERS = ",;\t|"
 DEFAULT_ENCODING = "utf-8-sig"  # reads UTF-8 with or without a BOM
 LONG_NUMBER_IDS = "long_number_ids"
 """DataFrame.attrs key: line numbers whose user_id was an XLSX number cell of over 15 digits."""
+
+HIDDEN_LINES = "hidden_lines"
+"""DataFrame.attrs key: line numbers of rows hidden in the workbook, to be skipped."""
+
+HIDDEN_REFUSE, HIDDEN_SKIP, HIDDEN_SEND = "refuse", "skip", "send"
+HIDDEN_POLICIES = (HIDDEN_REFUSE, HIDDEN_SKIP, HIDDEN_SEND)
 
 # Excel keeps 15 significant digits; a longer number cell has been rounded.
 EXCEL_DIGITS = 15
@@ -33,10 +47,10 @@ EXCEL_DIGITS = 15
 class Columns:
     """Which input columns hold the three fields a message needs."""
 
-    user_id: str = "user_id"
-    text: str | None = "text"
+    user_id: str = Reading.user_id_column
+    text: str | None = Reading.text_column
     """None when a --template makes the text."""
-    url: str | None = "url"
+    url: str | None = Reading.url_column
     """None only for suppression lists, which need nothing but the user_id."""
 
     def as_dict(self) -> dict[str, str]:
@@ -53,15 +67,28 @@ class Source:
     encoding: str | None = None
     sheet: str | None = None
     delimiter: str | None = None
-    chunk_rows: int = 5_000
+    chunk_rows: int = Reading.chunk_rows
+    hidden_rows: str = Reading.hidden_rows
+    """Rows hidden in a workbook: refuse the file, skip them (excluded), or send them."""
+    shown: str | None = None
+    """The input's name as the user gave it, when `path` is a copy (of a pipe)."""
 
     @property
     def is_excel(self) -> bool:
-        return self.path.suffix.lower() in {".xlsx", ".xlsm"}
+        return source_format(self) in WORKBOOKS
 
     @property
     def is_parquet(self) -> bool:
-        return self.path.suffix.lower() == ".parquet"
+        return source_format(self) == "parquet"
+
+    @property
+    def has_bom(self) -> bool:
+        """A text input that starts with a byte order mark (Excel's "CSV UTF-8" export)."""
+        if source_format(self) != "text":
+            return False
+        with self.path.open("rb") as f:
+            head = f.read(3)
+        return head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
 @dataclass(frozen=True)
@@ -75,23 +102,117 @@ class Table:
     delimiter: str
 
     def chunks(self) -> Iterator[pd.DataFrame]:
-        if self.source.is_excel:
-            yield from _xlsx_chunks(self)
-        elif self.source.is_parquet:
-            yield from _parquet_chunks(self)
-        else:
-            yield from _csv_chunks(self)
+        try:
+            if self.source.is_excel:
+                yield from _xlsx_chunks(self)
+            elif self.source.is_parquet:
+                yield from _parquet_chunks(self)
+            else:
+                yield from _csv_chunks(self)
+        except InputError as exc:
+            raise _shown(self.source, exc) from None
+
+
+def _shown(source: Source, exc: InputError) -> InputError:
+    return exc if source.shown is None else exc.shown_as(source.shown)
+
+
+# --- What the file is, from its content -----------------------------------------
+
+WORKBOOKS = frozenset({"xlsx", "xls", "ods"})
+FORMAT_NAMES = {"xlsx": "XLSX", "xls": "XLS", "ods": "ODS"}
+_ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_SAVE_AS = "save it as .xlsx or .csv (File > Save As) and use that file"
+_REFUSED = {
+    "xlsb": f"an Excel binary workbook (.xlsb), which cannot be read; {_SAVE_AS}",
+    "numbers": "an Apple Numbers file; in Numbers, File > Export To > Excel (or CSV), "
+    "and use that file",
+    "pdf": "a PDF document, not a spreadsheet; export the sheet from the program that "
+    "made it as .xlsx or .csv",
+    "odf": f"an OpenDocument file that is not a spreadsheet; {_SAVE_AS}",
+    "docx": "a Word document, not a spreadsheet; put the rows in a sheet and save it as .xlsx",
+    "zip": "a zip archive, not a spreadsheet; unzip it and use the .xlsx or .csv inside",
+}
+
+
+def sniff_format(path: Path) -> str:
+    """xlsx, xls, ods, parquet or text, from the first bytes; InputError for what cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "text"  # open_table says why
+    kind = _sniff(path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if kind in _REFUSED:
+        raise InputError(path, f"this file is {_REFUSED[kind]}")
+    return kind
+
+
+def source_format(source: Source) -> str:
+    return sniff_format(source.path)
+
+
+@functools.lru_cache(maxsize=64)
+def _sniff(path: Path, _mtime: int, _size: int, _inode: int) -> str:
+    """The content's format; cached per version of the file (the arguments after path)."""
+    if not path.is_file():
+        return "numbers" if path.suffix.lower() == ".numbers" else "text"
+    with path.open("rb") as f:
+        head = f.read(8)
+    if head.startswith(_OLE2):
+        return "xls"
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if not head.startswith(b"PK\x03\x04"):
+        return "text"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            mimetype = archive.read("mimetype").strip() if "mimetype" in names else b""
+    except (zipfile.BadZipFile, OSError, KeyError):
+        # A damaged workbook: the workbook reader says what is wrong with it.
+        return "xlsx" if path.suffix.lower() != ".ods" else "ods"
+    if "xl/workbook.xml" in names:
+        return "xlsx"
+    if "xl/workbook.bin" in names:
+        return "xlsb"
+    if mimetype == _ODS_MIME:
+        return "ods"
+    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
+        return "odf"
+    if any(name.startswith("Index/") for name in names) or "Metadata/Properties.plist" in names:
+        return "numbers"
+    if "word/document.xml" in names:
+        return "docx"
+    return "zip"
+
+
+def nfc(text: str) -> str:
+    """Text as typed on Windows: a Mac writes Vietnamese names decomposed (NFD)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def open_table(source: Source) -> Table:
     """Check the file and its header; raise InputError with one line if unusable."""
+    try:
+        return _open_table(source)
+    except InputError as exc:
+        raise _shown(source, exc) from None
+
+
+def _open_table(source: Source) -> Table:
     path = source.path
     if not path.exists():
         raise InputError(path, "no such file")
     if path.is_dir():
-        raise InputError(path, "is a directory, not a CSV or XLSX file")
+        if path.suffix.lower() == ".numbers":
+            raise InputError(path, f"this file is {_REFUSED['numbers']}")
+        raise InputError(path, "is a directory, not a spreadsheet")
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty; it needs a header line and rows")
+    sniff_format(path)
     if source.is_excel:
         header = _xlsx_header(source)
         delimiter = ""
@@ -111,11 +232,14 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
     fields: dict[str, int] = {}
     missing: list[str] = []
     for logical, wanted in source.columns.as_dict().items():
-        folded = wanted.strip().casefold()
-        found = [i for i, name in enumerate(header) if name.strip() == wanted.strip()]
+        # A Mac writes names decomposed (NFD): compare them as typed elsewhere (NFC).
+        exact = nfc(wanted.strip())
+        folded = exact.casefold()
+        typed = [nfc(name.strip()) for name in header]
+        found = [i for i, name in enumerate(typed) if name == exact]
         if not found:
             # User_ID, Text, URL: an exported header's casing is not the user's choice.
-            found = [i for i, name in enumerate(header) if name.strip().casefold() == folded]
+            found = [i for i, name in enumerate(typed) if name.casefold() == folded]
             if len(found) > 1:
                 names = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in found)
                 raise InputError(
@@ -148,15 +272,40 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
 
 
 def _encoding(source: Source) -> str:
-    return source.encoding or DEFAULT_ENCODING
+    if source.encoding is not None:
+        return source.encoding
+    try:
+        stat = source.path.stat()
+    except OSError:
+        return DEFAULT_ENCODING
+    return _sniff_encoding(source.path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _sniff_encoding(path: Path, _mtime: int, _size: int, _inode: int) -> str:
+    """UTF-16 (Excel's "Unicode Text" export) from its BOM or its zero bytes, else UTF-8."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    pairs = len(head) // 2
+    if pairs >= 2:
+        # ASCII text in UTF-16 has a zero byte in every pair: high byte first in BE.
+        even = head[0 : pairs * 2 : 2].count(0)
+        odd = head[1 : pairs * 2 : 2].count(0)
+        if odd > pairs * 0.3 and even == 0:
+            return "utf-16-le"
+        if even > pairs * 0.3 and odd == 0:
+            return "utf-16-be"
+    return DEFAULT_ENCODING
 
 
 def detect_delimiter(source: Source) -> str:
     """The delimiter the header line uses most: `,` `;` tab or `|` (`,` if none)."""
-    with source.path.open("rb") as f:
-        first = f.readline(1 << 20)
+    # The decoded line: in UTF-16 a byte-wise line would end inside a character.
     try:
-        line = first.decode(_encoding(source))
+        with source.path.open(encoding=_encoding(source), newline="") as f:
+            line = f.readline(1 << 20)
     except UnicodeDecodeError as exc:
         raise _decode_error(source, exc) from None
     counts = {d: _count_outside_quotes(line, d) for d in DELIMITERS}
@@ -305,6 +454,8 @@ def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
 
 def _locate_undecodable(path: Path, encoding: str) -> tuple[int | None, int | None]:
     """Line and column (1-based, in characters) of the first byte that does not decode."""
+    if "16" in encoding or "32" in encoding:
+        return None, None  # lines of bytes would split its characters
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -315,43 +466,75 @@ def _locate_undecodable(path: Path, encoding: str) -> tuple[int | None, int | No
     return None, None
 
 
-# --- XLSX --------------------------------------------------------------------
-# openpyxl directly rather than pandas.read_excel: pandas hides whether a cell
-# was a number (a rounded id) or text, loses blank rows' line numbers, and
-# loads the whole sheet at once, where openpyxl's read-only mode streams.
+# --- Workbooks: XLSX, XLS, ODS -------------------------------------------------
+# python-calamine (the library under pandas' "calamine" engine) directly: it
+# reads all three formats, and gives each cell's own type (a number cell is a
+# float, so a rounded id is caught) and position (blank rows keep their line),
+# both of which pandas.read_excel would hide. Hidden rows it does not give:
+# they are read from the file's XML (sheet/hidden.py).
 
 
-def _open_sheet(source: Source) -> tuple[Any, Any]:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+def _workbook(source: Source) -> Any:
+    import python_calamine
 
     try:
-        book = openpyxl.load_workbook(source.path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise InputError(source.path, f"cannot open as an XLSX workbook: {exc}") from None
-    except Exception as exc:  # a corrupt zip raises zipfile.BadZipFile and others
-        raise InputError(source.path, f"cannot open as an XLSX workbook: {exc}") from None
-    if source.sheet is None:
-        sheet = book.worksheets[0]
-    elif source.sheet not in book.sheetnames:
-        names = ", ".join(repr(n) for n in book.sheetnames)
-        book.close()
+        return python_calamine.CalamineWorkbook.from_path(str(source.path))
+    except python_calamine.PasswordError:
+        raise InputError(
+            source.path, "the workbook is password-protected; save a copy without a password"
+        ) from None
+    except Exception as exc:  # calamine raises its own kinds, zip and XML errors
+        kind = FORMAT_NAMES.get(source_format(source), "spreadsheet")
+        raise InputError(source.path, f"cannot open as an {kind} workbook: {exc}") from None
+
+
+def _pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
+    """The sheet to read, and the hidden sheets before it (the user is told of them)."""
+    import python_calamine
+
+    sheets = [m for m in book.sheets_metadata if m.typ == python_calamine.SheetTypeEnum.WorkSheet]
+    if source.sheet is not None:
+        wanted = nfc(source.sheet)
+        for meta in sheets:
+            if nfc(meta.name) == wanted:
+                return meta.name, []
+        names = ", ".join(repr(m.name) for m in sheets)
         raise InputError(source.path, f"no sheet named {source.sheet!r}; sheets: {names}")
-    else:
-        sheet = book[source.sheet]
-    # Some exporters write a wrong <dimension> (e.g. "A1"); read-only mode trusts it.
-    if hasattr(sheet, "reset_dimensions"):
-        sheet.reset_dimensions()
-    return book, sheet
+    hidden: list[str] = []
+    for meta in sheets:
+        if meta.visible == python_calamine.SheetVisibleEnum.Visible:
+            return meta.name, hidden
+        hidden.append(meta.name)
+    raise InputError(source.path, "the workbook has no visible sheet; pass {opt:sheet} NAME")
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    name: str
+    rows: list[list[Any]]
+    """From line 1 and column A, however far down the first cell is."""
+    hidden: frozenset[int]
+    """Line numbers of rows hidden in the file (by hand or by a filter)."""
+
+
+def _read_sheet(source: Source) -> _Sheet:
+    from batch_sender.sheet.hidden import hidden_rows
+
+    book = _workbook(source)
+    try:
+        name, _ = _pick_sheet(source, book)
+        try:
+            rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        except Exception as exc:  # a damaged part of the file
+            raise InputError(source.path, f"cannot read sheet {name!r}: {exc}") from None
+    finally:
+        book.close()
+    return _Sheet(name, rows, hidden_rows(source.path, source_format(source), name))
 
 
 def _xlsx_header(source: Source) -> list[str]:
-    book, sheet = _open_sheet(source)
-    try:
-        first = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), None)
-    finally:
-        book.close()
-    header = [cell_text(v) for v in (first or ())]
+    sheet = _read_sheet(source)
+    header = [cell_text(v) for v in (sheet.rows[0] if sheet.rows else ())]
     while header and header[-1] == "":
         header.pop()
     if not header:
@@ -363,41 +546,67 @@ def _xlsx_chunks(table: Table) -> Iterator[pd.DataFrame]:
     source = table.source
     width = len(table.header)
     id_position = table.fields["user_id"]
-    book, sheet = _open_sheet(source)
-    try:
-        rows: list[list[str]] = []
-        lines: list[int] = []
-        long_ids: set[int] = set()
-        for line, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
-            beyond = [i for i, v in enumerate(values[width:], start=width) if _has_value(v)]
-            if beyond:
-                raise InputError(
-                    source.path,
-                    f"this row has a value beyond the header's {width} columns "
-                    f"(column {beyond[0] + 1}); give that column a header",
-                    line=line,
-                )
-            cells = list(values[:width]) + [None] * (width - len(values))
-            if not any(_has_value(v) for v in cells):
-                continue
-            if _is_long_number(cells[id_position]):
-                long_ids.add(line)
-            rows.append([cell_text(v) for v in cells])
-            lines.append(line)
-            if len(rows) >= source.chunk_rows:
-                yield _text_frame(table.header, rows, lines, long_ids)
-                rows, lines, long_ids = [], [], set()
-        if rows:
-            yield _text_frame(table.header, rows, lines, long_ids)
-    finally:
-        book.close()
+    sheet = _read_sheet(source)
+    hidden_policy = source.hidden_rows
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    long_ids: set[int] = set()
+    hidden: set[int] = set()
+    for line, values in enumerate(sheet.rows[1:], start=2):
+        beyond = [i for i, v in enumerate(values[width:], start=width) if _has_value(v)]
+        if beyond:
+            raise InputError(
+                source.path,
+                f"this row has a value beyond the header's {width} columns "
+                f"(column {beyond[0] + 1}); give that column a header",
+                line=line,
+            )
+        cells = list(values[:width]) + [None] * (width - len(values))
+        if not any(_has_value(v) for v in cells):
+            continue
+        if line in sheet.hidden:
+            if hidden_policy == HIDDEN_REFUSE:
+                raise _hidden_error(source, sheet, line)
+            if hidden_policy == HIDDEN_SKIP:
+                hidden.add(line)
+        if _is_long_number(cells[id_position]):
+            long_ids.add(line)
+        rows.append([cell_text(v) for v in cells])
+        lines.append(line)
+        if len(rows) >= source.chunk_rows:
+            yield _text_frame(table.header, rows, lines, long_ids, hidden)
+            rows, lines, long_ids, hidden = [], [], set(), set()
+    if rows:
+        yield _text_frame(table.header, rows, lines, long_ids, hidden)
+
+
+def _hidden_error(source: Source, sheet: _Sheet, first: int) -> InputError:
+    count = sum(
+        1
+        for line in sheet.hidden
+        if 2 <= line <= len(sheet.rows) and any(_has_value(v) for v in sheet.rows[line - 1])
+    )
+    rows = "1 row is" if count == 1 else f"{count:,} rows are"
+    return InputError(
+        source.path,
+        f"sheet {sheet.name!r}: {rows} hidden (by hand or by a filter), the first on line "
+        f"{first}; show them in the spreadsheet, or pass {{opt:hidden_rows}} skip (not sent, "
+        "listed as excluded) or {opt:hidden_rows} send",
+        line=first,
+    )
 
 
 def _text_frame(
-    header: list[str], rows: list[list[str]], lines: list[int], long_ids: set[int]
+    header: list[str],
+    rows: list[list[str]],
+    lines: list[int],
+    long_ids: set[int],
+    hidden: set[int] | None = None,
 ) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines), dtype=object)
     frame.attrs[LONG_NUMBER_IDS] = frozenset(long_ids)
+    if hidden:
+        frame.attrs[HIDDEN_LINES] = frozenset(hidden)
     return frame
 
 

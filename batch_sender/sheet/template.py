@@ -47,13 +47,18 @@ class Template:
 
     def bind(self, header: list[str]) -> BoundTemplate:
         """Check every placeholder against the input's columns (exit 2 if one is unknown)."""
-        unknown = [name for name in self.placeholders if name not in header]
+        from batch_sender.sheet.reader import nfc
+
+        # A Mac writes names decomposed (NFD): a name typed elsewhere must still match.
+        header = [nfc(name) for name in header]
+        unknown = [name for name in self.placeholders if nfc(name) not in header]
         if unknown:
             names = ", ".join(repr(h) for h in header)
             listed = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
             raise UsageError(f"{{opt:template}}: unknown placeholder {listed}; columns: {names}")
         positions = tuple(
-            (literal, None if name is None else header.index(name)) for literal, name in self.parts
+            (literal, None if name is None else header.index(nfc(name)))
+            for literal, name in self.parts
         )
         return BoundTemplate(self, positions)
 

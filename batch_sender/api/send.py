@@ -1,0 +1,223 @@
+"""`send`: a campaign's valid rows sent, one result row per input row, rerun-safe."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Unpack
+
+from batch_sender.api.common import counts, options_of, problems, progress, write_summary
+from batch_sender.api.reports import Progress, RowResult, SendReport
+from batch_sender.errors import for_python
+from batch_sender.offloop import run_to_end
+from batch_sender.options import (
+    Account,
+    PathLike,
+    Reading,
+    SendingPolicy,
+    SendKeywords,
+    grouped,
+    refuse_unknown,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from batch_sender.check.inputs import Opened
+    from batch_sender.esms.protocol import Message
+    from batch_sender.journal.records import Outcome
+    from batch_sender.sending.plan import SendJob
+
+
+async def send_async(
+    input: PathLike,
+    output: PathLike,
+    *,
+    account: Account | None = None,
+    reading: Reading | None = None,
+    policy: SendingPolicy | None = None,
+    sandbox: bool = False,
+    simulate: bool = False,
+    resend_stale: bool = False,
+    resend_changed: bool = False,
+    limit: int | None = None,
+    send_at: str | None = None,
+    excel: bool = False,
+    summary_json: PathLike | None = None,
+    on_row: Callable[[RowResult], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_info: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+    **options: Unpack[SendKeywords],
+) -> SendReport:
+    """Send `input`'s valid rows; write one result row per input row to `output`.
+
+    The account, how the input is read and the pace are `account`, `reading`
+    and `policy`; any of their fields may be given as keyword arguments
+    instead (`api_key=...`, `rate=20`), which win over the groups'.
+    `simulate` sends to a simulator started for this run (no keys needed);
+    `sandbox` passes eSMS's Sandbox "1" (validated, not delivered). `limit`
+    sends only the first rows still to send; `send_at` schedules delivery
+    ("2026-12-01 09:00", Vietnam time unless an offset is given).
+
+    Rerunning with the same input and output continues the campaign. Setting
+    `stop`, or cancelling the task, stops the run the way Ctrl-C does: no new
+    request starts, those in flight finish and are recorded, and the result
+    file is written (a cancelled task then raises CancelledError; cancelled
+    twice, it abandons the requests in flight). `on_row` hears each row's
+    outcome, `on_progress` the count of rows done, `on_info` the plan lines.
+    Raises InputError or UsageError before anything is sent.
+    """
+    from batch_sender.offloop import in_thread
+
+    refuse_unknown("send", options, Account, Reading, SendingPolicy)
+    account = grouped(Account, account, options)
+    reading = grouped(Reading, reading, options)
+    policy = grouped(SendingPolicy, policy, options)
+    input_path, output_path = Path(input), Path(output)
+    summary_path = None if summary_json is None else Path(summary_json)
+    await in_thread(_import_send_path, simulate)
+    from batch_sender.check.inputs import is_stream, open_input, with_image_checks
+    from batch_sender.errors import UsageError
+    from batch_sender.esms.protocol import SendOptions
+    from batch_sender.journal.files import journal_path
+    from batch_sender.results.paths import check_output_path, check_side_file
+    from batch_sender.sending.plan import SendJob
+    from batch_sender.sending.schedule import send_date
+    from batch_sender.sending.sender import SendConfig
+    from batch_sender.settings import require_account
+
+    check_output_path(output_path, input_path, resumes=True)
+    if reading.campaign_id is None and is_stream(input_path):
+        # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
+        raise UsageError(
+            f"the input {str(input_path)!r} is a pipe: pass {{opt:campaign_id}} so that "
+            "the same command rerun continues this campaign and sends nobody twice"
+        )
+    if not simulate:
+        require_account(
+            account.base_url,
+            account.allow_insecure_http,
+            {"api_key": account.api_key, "secret_key": account.secret_key, "oaid": account.oaid},
+        )
+    send_date_value = None if send_at is None else send_date(send_at)
+    if summary_path is not None:
+        taken = [input_path, output_path, journal_path(output_path)]
+        check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
+    opened = await in_thread(open_input, input_path, reading)
+    if reading.check_images:
+        opened = await with_image_checks(opened)
+    config = SendConfig(
+        base_url=account.base_url,
+        credentials=account.credentials(simulate=simulate),
+        options=SendOptions(
+            callback_url=account.callback_url, sandbox=sandbox, send_date=send_date_value
+        ),
+        timeout=policy.timeout,
+        rate=policy.rate,
+        concurrency=policy.concurrency,
+        max_attempts=policy.max_attempts,
+        backoff=policy.backoff,
+    )
+    job = SendJob(
+        table=opened.table,
+        output=output_path,
+        campaign=opened.campaign,
+        config=config,
+        excel=excel or opened.table.source.has_bom,
+        resend_stale=resend_stale,
+        resend_changed=resend_changed,
+        checks=opened.checks,
+        limit=limit,
+        on_row=None if on_row is None else _row_results(on_row),
+        on_progress=None if on_progress is None else progress(on_progress),
+    )
+    plan: list[str] = []
+
+    def info(line: str) -> None:
+        plan.append(line)
+        if on_info is not None:
+            on_info(line)
+
+    if simulate:
+        from batch_sender.simulator.server import serve_for
+
+        async with serve_for(config.credentials) as url:
+            info(f"simulating eSMS at {url}")
+            report = await _send(_with_base_url(job, url), opened, info, stop, plan)
+    else:
+        report = await _send(job, opened, info, stop, plan)
+    if summary_path is not None:
+        await in_thread(write_summary, summary_path, report.as_dict())
+    return report
+
+
+@options_of(send_async)
+def send(input: PathLike, output: PathLike, **options: Any) -> SendReport:
+    """`send_async`, for callers without an event loop of their own."""
+    return run_to_end(send_async(input, output, **options))
+
+
+async def _send(
+    job: SendJob,
+    opened: Opened,
+    info: Callable[[str], None],
+    stop: asyncio.Event | None,
+    plan: list[str],
+) -> SendReport:
+    from batch_sender.api.campaign import send_campaign
+    from batch_sender.check.inputs import input_summary
+
+    run = await send_campaign(job, info, stop)
+    tally = run.tally
+    stopped = run.stopped
+    return SendReport(
+        input=job.table.source.path,
+        output=job.output,
+        campaign_id=opened.campaign.id,
+        rows=tally.rows,
+        counts=counts(tally.statuses),
+        codes=dict(sorted(tally.codes.items())),
+        problems=problems(tally),
+        sent=run.sent,
+        seconds=run.seconds,
+        stopped=None if stopped is None else for_python(stopped.reason),
+        stop_template=None if stopped is None else stopped.reason,
+        stop_code="" if stopped is None else stopped.code,
+        exit_code=run.exit_code,
+        plan=plan,
+        warnings=list(run.warnings),
+        tally=tally,
+        inputs=input_summary(opened.checks),
+    )
+
+
+def _import_send_path(simulate: bool) -> None:
+    import batch_sender.api.campaign
+    import batch_sender.check.dry_run
+    import batch_sender.check.inputs
+
+    if simulate:
+        import batch_sender.simulator.server  # noqa: F401
+
+
+def _row_results(on_row: Callable[[RowResult], None]) -> Callable[[Message, Outcome], None]:
+    def done(message: Message, outcome: Outcome) -> None:
+        on_row(
+            RowResult(
+                row=message.line,
+                request_id=message.request_id,
+                status=outcome.status,
+                code=outcome.code,
+                smsid=outcome.smsid,
+                message=outcome.message,
+            )
+        )
+
+    return done
+
+
+def _with_base_url(job: SendJob, url: str) -> SendJob:
+    config = dataclasses.replace(job.config, base_url=url, simulated=True)
+    return dataclasses.replace(job, config=config)

@@ -1,0 +1,122 @@
+"""A name too long for the folder is refused before anything is sent or written.
+
+A file name holds at most 255 bytes, and Vietnamese letters take two or
+three bytes each in UTF-8: a 90-letter campaign name can be too long once
+the journal's own suffixes are added. Every file a command will create is
+checked first: one line naming it, exit 2, nothing sent, nothing left.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from batch_sender.cli import cli
+from batch_sender.simulator.config import SimulatorConfig
+
+from .conftest import CREDENTIALS, message_rows, simulator_running, write_csv
+
+LONGEST_SUFFIX = len(".journal.sqlite-intents-1")
+"""The longest name send adds to its result file's (the journal's second log)."""
+
+
+def vietnamese_name(size: int, suffix: str = ".csv") -> str:
+    """A file name of exactly `size` bytes in UTF-8, in Vietnamese."""
+    words = "Chiến dịch khuyến mãi tháng mười hai cho khách hàng thân thiết ở Hà Nội "
+    name = ""
+    for char in words * 10:
+        if len((name + char + suffix).encode()) > size:
+            break
+        name += char
+    name += "x" * (size - len((name + suffix).encode()))
+    assert len((name + suffix).encode()) == size
+    return name + suffix
+
+
+def _refused(result: Result, name: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: "), result.stderr
+    assert name in result.stderr and "too long" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("size", [231, 240, 246, 250, 254])
+def test_send_refuses_a_result_name_whose_files_would_not_fit(tmp_path: Path, size: int) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    name = vietnamese_name(size)
+    with simulator_running(SimulatorConfig(seed=1)) as esms:
+        command = ["send", str(source), "-o", name, "--rate", "0", *esms.args]
+        result = CliRunner().invoke(cli, command)
+        _refused(result, name)
+        assert esms.stats()["requests"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]  # no journal left behind
+
+
+def test_send_takes_the_longest_name_that_fits(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    name = vietnamese_name(255 - LONGEST_SUFFIX)
+    with simulator_running(SimulatorConfig(seed=1)) as esms:
+        result = CliRunner().invoke(
+            cli, ["send", str(source), "-o", name, "--rate", "0", *esms.args]
+        )
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("option", ["--summary-json"])
+def test_send_refuses_a_side_file_name_too_long_before_sending(tmp_path: Path, option: str) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    name = vietnamese_name(250, ".json")
+    with simulator_running(SimulatorConfig(seed=1)) as esms:
+        command = ["send", str(source), "-o", "r.csv", option, name, *esms.args]
+        _refused(CliRunner().invoke(cli, command), name)
+        assert esms.stats()["requests"] == 0
+
+
+def test_validate_refuses_a_report_name_too_long(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    name = vietnamese_name(246)  # its temporary file would be 260 bytes
+    _refused(CliRunner().invoke(cli, ["validate", str(source), "-o", name]), name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+
+
+def test_preview_and_audience_refuse_a_name_too_long(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    page = vietnamese_name(250, ".html")
+    _refused(CliRunner().invoke(cli, ["preview", str(source), "-o", page]), page)
+    audience = vietnamese_name(250)
+    dates = ["--from", "2026-11-01", "--to", "2026-11-30", "--simulate"]
+    _refused(CliRunner().invoke(cli, ["audience", "-o", audience, *dates]), audience)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+
+
+def test_callbacks_refuse_a_campaign_whose_journal_files_would_not_fit(tmp_path: Path) -> None:
+    """A journal name that fits, but not its -wal: SQLite would fail later, as a full disk."""
+    name = vietnamese_name(238)
+    result = CliRunner().invoke(cli, ["callbacks", name, "--port", "0", "--campaign-id", "c"])
+    _refused(result, name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_and_status_refuse_a_side_file_or_a_campaign_name_too_long(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    with simulator_running(SimulatorConfig(seed=1)) as esms:
+        command = ["send", str(source), "-o", "r.csv", "--rate", "0", *esms.args]
+        assert CliRunner().invoke(cli, command).exit_code == 0
+        html = vietnamese_name(250, ".html")
+        _refused(CliRunner().invoke(cli, ["report", "r.csv", "--html", html]), html)
+        ids = vietnamese_name(254, ".txt")
+        _refused(CliRunner().invoke(cli, ["report", "r.csv", "--failed-ids", ids]), ids)
+        # A result file renamed to a long name: its journal's files would not fit.
+        long = vietnamese_name(236)
+        for old in tmp_path.glob("r.csv*"):
+            if old.name in ("r.csv", "r.csv.journal.sqlite"):
+                old.rename(tmp_path / (long + old.name.removeprefix("r.csv")))
+            else:
+                old.unlink()  # its empty logs, whose names would not fit any more
+        status = ["status", long, "--status-base-url", esms.url, *CREDENTIALS]
+        _refused(CliRunner().invoke(cli, status), long)
+        _refused(CliRunner().invoke(cli, ["report", long]), long)
