@@ -17,9 +17,10 @@ def spellings(path: str) -> list[str]:
     """Every path a client copying the pages may post to: with and without the trailing
     slash (the pages end some endpoints with one, others not), in each casing of the base."""
     bare = path.rstrip("/")
-    bases = [b for b in BASE_SPELLINGS if bare.lower().startswith(b.lower())]
-    rest = bare[len(bases[0]) :] if bases else ""
-    stems = [base + rest for base in BASE_SPELLINGS] if bases else [bare]
+    stems = [bare]
+    for base in BASE_SPELLINGS:
+        if bare.startswith(base):
+            stems = [other + bare[len(base) :] for other in BASE_SPELLINGS]
     return [stem + tail for stem in stems for tail in ("", "/")]
 
 
