@@ -77,7 +77,7 @@ async def send_async(
     policy = grouped(SendingPolicy, policy, options)
     input_path, output_path = Path(input), Path(output)
     summary_path = None if summary_json is None else Path(summary_json)
-    await in_thread(_import_send_path)
+    await in_thread(_import_send_path, simulate)
     from batch_sender.check.inputs import is_stream, open_input, with_image_checks
     from batch_sender.errors import UsageError
     from batch_sender.esms.protocol import SendOptions
@@ -92,7 +92,6 @@ async def send_async(
     )
     from batch_sender.sending.sender import SendConfig
     from batch_sender.settings import require_account
-    from batch_sender.simulator import server as sim
 
     check_output_path(output_path, input_path, resumes=True)
     if reading.campaign_id is None and is_stream(input_path):
@@ -125,7 +124,7 @@ async def send_async(
         opened = await with_image_checks(opened)
     config = SendConfig(
         base_url=account.base_url,
-        credentials=sim.credentials(account.api_key, account.secret_key, account.oaid),
+        credentials=account.credentials(simulate=simulate),
         options=SendOptions(
             callback_url=account.callback_url, sandbox=sandbox, send_date=send_date_value
         ),
@@ -160,14 +159,9 @@ async def send_async(
         info(passed_line(passed.send_date))
 
     if simulate:
-        simulator = sim.Simulator(
-            sim.SimulatorConfig(
-                api_key=config.credentials.api_key,
-                secret_key=config.credentials.secret_key,
-                oaid=config.credentials.oaid,
-            )
-        )
-        async with sim.serve(simulator) as url:
+        from batch_sender.simulator.server import serve_for
+
+        async with serve_for(config.credentials) as url:
             info(f"simulating eSMS at {url}")
             report = await _send(_with_base_url(job, url), opened, info, stop, plan)
     else:
@@ -218,11 +212,13 @@ async def _send(
     )
 
 
-def _import_send_path() -> None:
+def _import_send_path(simulate: bool) -> None:
     import batch_sender.api.campaign
     import batch_sender.check.dry_run
     import batch_sender.check.inputs
-    import batch_sender.simulator.server  # noqa: F401
+
+    if simulate:
+        import batch_sender.simulator.server  # noqa: F401
 
 
 def _row_results(on_row: Callable[[RowResult], None]) -> Callable[[Message, Outcome], None]:
