@@ -6,6 +6,7 @@ callers inside an event loop:
     account = batch_sender.Account.from_env()      # ESMS_* variables and .env
     report = batch_sender.send("campaign.csv", "results.csv", account=account)
     report.exit_code, report.counts, report.as_dict()
+    batch_sender.read_results("results.csv")  # a DataFrame: ids and codes as text
 
 Options come in groups (`Account`, `Reading`, `SendingPolicy`, `Listening`),
 or flat as keyword arguments (`rate=20`). Each function returns a report
@@ -39,6 +40,7 @@ from batch_sender.api.reports import (
     StatusReport,
     ValidateReport,
 )
+from batch_sender.api.results import read_results
 from batch_sender.api.send import send, send_async
 from batch_sender.api.validate import preview, preview_async, validate, validate_async
 from batch_sender.errors import AccountError, BatchSenderError, InputError, UsageError
@@ -75,6 +77,7 @@ __all__ = [
     "balance_async",
     "preview",
     "preview_async",
+    "read_results",
     "report",
     "report_async",
     "send",
