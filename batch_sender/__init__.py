@@ -17,6 +17,8 @@ process: the CLI (`batch-sender`) owns those. It logs through `logging`
 (logger `batch_sender`).
 """
 
+import logging
+
 from batch_sender.api.account import audience, audience_async, balance, balance_async
 from batch_sender.api.common import user_error
 from batch_sender.api.delivery import (
@@ -48,6 +50,11 @@ from batch_sender.exit_codes import ExitCode
 from batch_sender.options import Account, Listening, Reading, SendingPolicy
 
 __version__ = "0.1.0"
+
+# Records go wherever the application sends them (Airflow's task log, the
+# CLI's stderr); with no handler configured, Python's last resort would print
+# warnings by itself, and the library prints nothing.
+logging.getLogger("batch_sender").addHandler(logging.NullHandler())
 
 __all__ = [
     "Account",

@@ -66,26 +66,23 @@ def nightly_campaign_id(path: str | Path, night: str) -> str:
     return f"{Path(path).stem}-{night}"
 
 
-def account_settings(
+def account(
     login: str | None = None,
     password: str | None = None,
     extra: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] = os.environ,
-) -> dict[str, Any]:
-    """send's account options from a connection's fields, else from the environment."""
+) -> batch_sender.Account:
+    """The account from a connection's fields, each one missing taken from the environment."""
     extra = extra or {}
-    settings: dict[str, Any] = {
-        "api_key": login or environ.get("ESMS_API_KEY"),
-        "secret_key": password or environ.get("ESMS_SECRET_KEY"),
-        "oaid": extra.get("oaid") or environ.get("ESMS_OAID"),
-    }
-    base_url = extra.get("base_url") or environ.get("ESMS_BASE_URL")
-    if base_url:
-        settings["base_url"] = base_url
-    callback_url = extra.get("callback_url") or environ.get("ESMS_CALLBACK_URL")
-    if callback_url:
-        settings["callback_url"] = callback_url
-    return settings
+    return batch_sender.Account.from_env(
+        environ=environ,
+        dotenv=None,  # a worker's working directory is nobody's .env
+        api_key=login or None,
+        secret_key=password or None,
+        oaid=extra.get("oaid") or None,
+        base_url=extra.get("base_url") or None,
+        callback_url=extra.get("callback_url") or None,
+    )
 
 
 def send_campaign_file(
@@ -93,13 +90,14 @@ def send_campaign_file(
     results_dir: str | Path,
     *,
     campaign_id: str | None = None,
+    account: batch_sender.Account | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Send one campaign file; its summary (what --summary-json writes) for XCom.
 
-    settings: send's options as a mapping (api_key, secret_key, oaid, rate,
-    base_url, ...). Calling it again with the same file and results_dir
-    continues the campaign: rows already accepted are not sent again.
+    settings: send's other options as a mapping (rate, template, ...).
+    Calling it again with the same file and results_dir continues the
+    campaign: rows already accepted are not sent again.
     """
     source = Path(path)
     folder = Path(results_dir)
@@ -107,7 +105,12 @@ def send_campaign_file(
     results = folder / f"{source.stem}-results.csv"
     summary = results.with_suffix(".summary.json")
     report = batch_sender.send(
-        source, results, summary_json=summary, campaign_id=campaign_id, **dict(settings or {})
+        source,
+        results,
+        account=account,
+        summary_json=summary,
+        campaign_id=campaign_id,
+        **dict(settings or {}),
     )
     if report.stopped is not None:
         raise CampaignStopped(f"{source.name}: stopped: {report.stopped}; results: {results}")
@@ -123,7 +126,7 @@ else:
     IN_AIRFLOW = True
 
 
-def _account() -> dict[str, Any]:
+def _account() -> batch_sender.Account:
     """The account from the connection if it is defined, else the environment; keys masked."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -132,13 +135,13 @@ def _account() -> dict[str, Any]:
     try:
         conn = BaseHook.get_connection(CONNECTION_ID)
     except AirflowNotFoundException:
-        settings = account_settings()
+        found = account()
     else:
-        settings = account_settings(conn.login, conn.password, conn.extra_dejson)
-    for key in ("api_key", "secret_key"):
-        if settings[key]:
-            mask_secret(settings[key])
-    return settings
+        found = account(conn.login, conn.password, conn.extra_dejson)
+    for key in (found.api_key, found.secret_key):
+        if key:
+            mask_secret(key)
+    return found
 
 
 if IN_AIRFLOW:
@@ -173,7 +176,8 @@ if IN_AIRFLOW:
                 path,
                 RESULTS / night,
                 campaign_id=nightly_campaign_id(path, night),
-                settings={**SEND_OPTIONS, **_account()},
+                account=_account(),
+                settings=SEND_OPTIONS,
             )
 
         send_campaign.expand(path=find_campaigns())

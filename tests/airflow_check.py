@@ -80,12 +80,13 @@ def check(work: Path, url: str) -> None:
         result = results / night / name.replace(".csv", "-results.csv")
         statuses = [r["status"] for r in read_csv(result)]
         expect(statuses == ["accepted"] * count, f"{result}: {statuses[:5]}...", first)
-    progress = [
-        line for line in first.stdout.splitlines() if "batch_sender" in line and "sent" in line
-    ]
+    ours = [line for line in first.stdout.splitlines() if "[batch_sender]" in line]
+    progress = [line for line in ours if "progress: " in line and " sent (" in line]
+    plan = [line for line in ours if "campaign 'thang12-2026-12-01': 200 to send" in line]
+    expect(bool(plan), "no plan line from logger batch_sender in the task log", first)
     expect(bool(progress), "no progress line from logger batch_sender in the task log", first)
     expect(SIMULATOR_SECRET_KEY not in first.stdout, "the secret key is in the task log", first)
-    print(f"  task log, e.g.: {progress[-1].strip()}")
+    print("  the task log has:", *(line.strip() for line in ours), sep="\n    ")
 
     again = dags_test(night, with_connection, work)
     expect(again.returncode == 0, "the rerun of the same night failed", again)

@@ -72,14 +72,15 @@ def test_each_night_is_its_own_campaign_and_a_rerun_of_one_night_resumes_it(
 ) -> None:
     dag = load_example()
     path = write_csv(tmp_path / "thang12.csv", message_rows(3))
-    settings = {**dag.account_settings(environ=_env(esms.url)), "rate": 0}
+    account = dag.account(environ=_env(esms.url))
 
     def night(date: str) -> dict[str, object]:
         result: dict[str, object] = dag.send_campaign_file(
             path,
             tmp_path / date,
             campaign_id=dag.nightly_campaign_id(path, date),
-            settings=settings,
+            account=account,
+            settings={"rate": 0},
         )
         return result
 
@@ -93,24 +94,25 @@ def test_each_night_is_its_own_campaign_and_a_rerun_of_one_night_resumes_it(
 def test_the_account_comes_from_the_connection_else_the_environment() -> None:
     dag = load_example()
     env = _env("https://rest.example.vn")
-    from_env = dag.account_settings(environ=env)
-    from_conn = dag.account_settings(
+    from_env = dag.account(environ=env)
+    from_conn = dag.account(
         "conn-key", "conn-secret", {"oaid": "conn-oa", "base_url": "https://b.vn"}, environ=env
     )
 
-    assert from_env == {
-        "api_key": SIMULATOR_API_KEY,
-        "secret_key": SIMULATOR_SECRET_KEY,
-        "oaid": SIMULATOR_OAID,
-        "base_url": "https://rest.example.vn",
-    }
-    assert from_conn == {
-        "api_key": "conn-key",
-        "secret_key": "conn-secret",
-        "oaid": "conn-oa",
-        "base_url": "https://b.vn",
-    }
-    assert "base_url" not in dag.account_settings(environ={})  # send's default: eSMS itself
+    assert (from_env.api_key, from_env.secret_key, from_env.oaid, from_env.base_url) == (
+        SIMULATOR_API_KEY,
+        SIMULATOR_SECRET_KEY,
+        SIMULATOR_OAID,
+        "https://rest.example.vn",
+    )
+    assert (from_conn.api_key, from_conn.secret_key, from_conn.oaid, from_conn.base_url) == (
+        "conn-key",
+        "conn-secret",
+        "conn-oa",
+        "https://b.vn",
+    )
+    assert dag.account(environ={}).base_url == "https://rest.esms.vn"  # eSMS itself
+    assert "conn-secret" not in repr(from_conn)
 
 
 def test_the_campaign_files_are_the_folders_csv_and_xlsx(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch_sender.api.common import PathLike
+from batch_sender.options import PathLike
 
 if TYPE_CHECKING:
     import pandas as pd
