@@ -75,6 +75,7 @@ def test_the_duckdb_recipe_loads_ids_as_text(esms: RunningSimulator) -> None:
     first = dict(zip(columns, rows[0], strict=True))
     assert (first["user_id"], first["phone"], first["CodeResult"]) == (LONG_ID, "0981924865", "100")
     assert [r[columns.index("row")] for r in rows] == [2, 3, 4]
+    assert rows[2][columns.index("CodeResult")] is None  # an empty cell is NULL there
 
 
 def test_report_and_status_work_on_an_xlsx_result_file() -> None:
