@@ -26,7 +26,7 @@ class RowResult:
     """The row's line number in the input (header = 1)."""
     request_id: str
     status: str
-    """accepted, rejected or failed."""
+    """accepted, rejected or failed; for on_skipped_row: invalid, duplicate, excluded, unsent."""
     code: str
     """eSMS's CodeResult, empty when eSMS never answered."""
     smsid: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -48,6 +49,8 @@ async def send_async(
     on_row: Callable[[RowResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_info: Callable[[str], None] | None = None,
+    on_skipped_row: Callable[[RowResult], None] | None = None,
+    progress_every: float = 10.0,
     stop: asyncio.Event | None = None,
     **options: Unpack[SendKeywords],
 ) -> SendReport:
@@ -66,7 +69,12 @@ async def send_async(
     request starts, those in flight finish and are recorded, and the result
     file is written (a cancelled task then raises CancelledError; cancelled
     twice, it abandons the requests in flight). `on_row` hears each row's
-    outcome, `on_progress` the count of rows done, `on_info` the plan lines.
+    outcome, `on_progress` the count of rows done, `on_info` the plan lines,
+    `on_skipped_row` each row this run did not send (invalid, duplicate,
+    excluded, unsent) as its result row is written.
+
+    It logs to the `batch_sender` logger: the plan lines, warnings, a
+    progress line every `progress_every` seconds, the summary.
     Raises InputError or UsageError before anything is sent.
     """
     from batch_sender.offloop import in_thread
@@ -84,6 +92,7 @@ async def send_async(
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
     from batch_sender.sending.plan import SendJob
+    from batch_sender.sending.progress import LOGGER, ProgressLog
     from batch_sender.sending.schedule import (
         InThePast,
         campaign_has_sent,
@@ -134,6 +143,7 @@ async def send_async(
         max_attempts=policy.max_attempts,
         backoff=policy.backoff,
     )
+    progress_log = ProgressLog(interval=progress_every)
     job = SendJob(
         table=opened.table,
         output=output_path,
@@ -145,12 +155,14 @@ async def send_async(
         checks=opened.checks,
         limit=limit,
         on_row=None if on_row is None else _row_results(on_row),
-        on_progress=None if on_progress is None else progress(on_progress),
+        on_progress=_progress(progress_log, on_progress),
+        on_skipped_row=None if on_skipped_row is None else _skipped_rows(on_skipped_row),
     )
     plan: list[str] = []
 
     def info(line: str) -> None:
         plan.append(line)
+        LOGGER.log(logging.WARNING if line.startswith("warning:") else logging.INFO, line)
         if on_info is not None:
             on_info(line)
 
@@ -166,6 +178,8 @@ async def send_async(
             report = await _send(_with_base_url(job, url), opened, info, stop, plan)
     else:
         report = await _send(job, opened, info, stop, plan)
+    progress_log.finish()
+    _log_summary(report)
     if summary_path is not None:
         await in_thread(write_summary, summary_path, report.as_dict())
     return report
@@ -235,6 +249,42 @@ def _row_results(on_row: Callable[[RowResult], None]) -> Callable[[Message, Outc
         )
 
     return done
+
+
+def _progress(
+    log: Callable[[int, int], None], on_progress: Callable[[Progress], None] | None
+) -> Callable[[int, int], None]:
+    """The progress lines logged, and the caller's callback told."""
+    told = None if on_progress is None else progress(on_progress)
+
+    def heard(done: int, total: int) -> None:
+        log(done, total)
+        if told is not None:
+            told(done, total)
+
+    return heard
+
+
+def _skipped_rows(on_row: Callable[[RowResult], None]) -> Callable[[int, str, str, str], None]:
+    def skipped(line: int, status: str, request_id: str, message: str) -> None:
+        on_row(
+            RowResult(
+                row=line, request_id=request_id, status=status, code="", smsid="", message=message
+            )
+        )
+
+    return skipped
+
+
+def _log_summary(report: SendReport) -> None:
+    from batch_sender.results.tally import rate_line
+    from batch_sender.sending.progress import LOGGER
+
+    LOGGER.info(f"{report.input.name}: {report.tally.status_line()}")
+    if report.sent:
+        LOGGER.info(rate_line(report.sent, report.seconds))
+    if report.stopped is not None:
+        LOGGER.warning(f"stopped: {report.stopped}")
 
 
 def _with_base_url(job: SendJob, url: str) -> SendJob:

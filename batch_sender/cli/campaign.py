@@ -142,6 +142,13 @@ def validate(
     help="json: one JSON line per event on stderr (each row's outcome with its row and "
     "RequestId), instead of the plan lines and the progress bar.",
 )
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between two progress lines (stderr not a terminal, or --log-format json).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no plan lines.")
 @handle_errors
 def send(

@@ -49,7 +49,11 @@ from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import BadReport, Delivery, from_report
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal, JournalError
-from batch_sender.results.result_file import result_header, rewrite_deliveries
+from batch_sender.results.result_file import (
+    check_result_suffix,
+    result_header,
+    rewrite_deliveries,
+)
 
 CALLBACK_PATH = "/esms/callback"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
@@ -277,11 +281,11 @@ async def _no_answer(request: web.BaseRequest, hold: float) -> web.StreamRespons
 
 
 def check_results(results: Path) -> None:
-    """Refuse anything but a batch-sender CSV result file (or one still to be written)."""
+    """Refuse anything but a batch-sender result file (or one still to be written)."""
     if results.exists():
         result_header(results)
-    elif results.suffix.lower() != ".csv":
-        raise UsageError(f"{results}: delivery status is kept in .csv result files only")
+    else:
+        check_result_suffix(results)
 
 
 def callback_path(token: str | None) -> str:

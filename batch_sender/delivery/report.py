@@ -24,6 +24,7 @@ from batch_sender.journal.store import Journal
 from batch_sender.options import Reading
 from batch_sender.results.result_file import read_result_file
 from batch_sender.results.rows import RESULT_COLUMNS, readable
+from batch_sender.sending.progress import duration
 
 ZALO_ERRORS = {
     # From eSMS's pages (callback-url.md, GetCallback's sample):
@@ -91,7 +92,7 @@ class CampaignFigures:
         if not self.sends:
             return "no send recorded in the journal"
         first, last = min(self.sends), max(self.sends)
-        text = f"sent {_when(first)} to {_when(last, first)} ({_duration(last - first)})"
+        text = f"sent {_when(first)} to {_when(last, first)} ({duration(last - first)})"
         if self.delivered:
             text += f"; last delivery report {_when(max(self.delivered), first)}"
         return text + " (Vietnam time)"
@@ -211,16 +212,6 @@ def _when(second: int, first: int | None = None) -> str:
     if first is not None and moment.date() == dt.datetime.fromtimestamp(first, VIETNAM).date():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%d/%m/%Y %H:%M:%S")
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 def build_report(

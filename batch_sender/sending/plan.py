@@ -51,6 +51,8 @@ class SendJob:
 
     The sheet is read as it is sent: rows to send counts those read so far
     (within --limit), and is the whole sheet's once it has been read."""
+    on_skipped_row: Callable[[int, str, str, str], None] | None = None
+    """(row, status, RequestId, ErrorMessage) of each row not sent, as it is written."""
 
 
 @dataclass
