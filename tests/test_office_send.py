@@ -245,7 +245,7 @@ def test_test_to_refuses_a_bad_id_and_a_sheet_with_no_valid_row(tmp_path: Path) 
 
 def test_a_gif_banner_is_valid_and_sent_as_gif(tmp_path: Path, esms: RunningSimulator) -> None:
     from batch_sender.esms import protocol
-    from batch_sender.simulator.server import _payload_problem
+    from batch_sender.simulator.wire import payload_problem
 
     gif = "https://cdn.example.vn/banners/sale.GIF?v=2"
     path = write_csv(tmp_path / "c.csv", [[*message_rows(1)[0][:2], gif]])
@@ -262,6 +262,6 @@ def test_a_gif_banner_is_valid_and_sent_as_gif(tmp_path: Path, esms: RunningSimu
         "image"
     )
     payload = json.loads(json.dumps(body["Payload"]))
-    assert _payload_problem(payload) is None
+    assert payload_problem(payload) is None
     payload["message"]["attachment"]["payload"]["elements"][0]["media_type"] = "video"
-    assert _payload_problem(payload) is not None
+    assert payload_problem(payload) is not None

@@ -41,7 +41,7 @@ def validate(
 
     Finds every bad row with its line number and what is wrong: user_id not
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
-    an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
+    an image URL that is not http(s) or not .jpg/.jpeg/.png/.gif, and exact
     repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
     cannot be used, 70 internal error (the error names the file with the details).
 
