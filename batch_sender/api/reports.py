@@ -64,9 +64,9 @@ class _Counted:
     def summary_lines(self) -> list[str]:
         """The lines a person reads: rows per status, CodeResults, the first problem rows."""
         lines = [self.tally.status_line()]
-        code_line = self.tally.code_line()
-        if code_line:
-            lines.append(code_line)
+        for line in (self.tally.code_line(), self.tally.limit_line()):
+            if line:
+                lines.append(line)
         return lines + self.tally.problem_lines()
 
 
