@@ -176,7 +176,7 @@ def test_the_html_report_lists_rows_that_need_attention_bounded(
     assert "Rows that need attention" in page
     assert page.count("<tr class=attention>") == 500
     assert "and 3 more" in page
-    assert "<td class=n>4</td><td>0ab</td><td>invalid</td>" in page
+    assert "<td class=n>4</td><td class=id>0ab</td><td>invalid</td>" in page
 
 
 # --- --test-to ----------------------------------------------------------------------

@@ -481,7 +481,8 @@ def html_report(report: CampaignFigures) -> str:
     ]
     if report.failed_ids:
         rows = "".join(
-            f"<tr><td class=n>{line}</td><td>{e(uid)}</td><td>{e(plain_zalo_error(error))}</td>"
+            f"<tr><td class=n>{line}</td><td class=id>{e(uid)}</td>"
+            f"<td>{e(plain_zalo_error(error))}</td>"
             f"<td class=code>{e(error.partition(' ')[0] or '')}</td></tr>"
             for line, uid, error in report.failed
         )
@@ -496,7 +497,8 @@ def html_report(report: CampaignFigures) -> str:
         )
     if report.attention_total:
         rows = "".join(
-            f"<tr class=attention><td class=n>{line}</td><td>{e(uid)}</td><td>{e(status)}</td>"
+            f"<tr class=attention><td class=n>{line}</td><td class=id>{e(uid)}</td>"
+            f"<td>{e(status)}</td>"
             f"<td>{e(message)}</td></tr>"
             for line, uid, status, message in report.attention
         )
@@ -544,6 +546,7 @@ td, th {{ border-bottom: 1px solid #dde3ea; padding: .35rem .6rem; text-align: l
 th {{ font-size: .85rem; color: #5b6673; font-weight: 600; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 td.code {{ color: #5b6673; font-size: .9em; white-space: nowrap; }}
+td.id {{ white-space: nowrap; font-variant-numeric: tabular-nums; }}
 table.summary td:first-child {{ font-weight: 600; }}
 .cost {{ font-weight: 600; margin: .8rem 0 0; }} .note {{ color: #8a5a00; }}
 .more {{ color: #5b6673; margin: .6rem 0 0; }}
@@ -555,8 +558,18 @@ table.summary td:first-child {{ font-weight: 600; }}
 .legend span {{ display: inline-block; width: .9rem; height: .9rem; margin: 0 .35rem 0 1rem;
   vertical-align: -.1rem; border-radius: .15rem; }}
 .legend span:first-child {{ margin-left: 0; }}
-svg.chart {{ width: 100%; height: auto; display: block; }}
-svg.chart text {{ font: 13px system-ui, sans-serif; fill: #3d4752; }}
+svg.chart {{ width: 100%; height: auto; display: block; max-height: 28rem; }}
+svg.chart text {{ font: 14px system-ui, sans-serif; fill: #3d4752; }}
+@media (max-width: 40rem) {{
+  body {{ font-size: 15px; }}
+  svg.chart {{ min-width: 36rem; }}
+  svg.chart text {{ font-size: 24px; }}
+  /* A phone reads each listed row as a short paragraph, not a table too wide for it. */
+  table.list thead {{ display: none; }}
+  table.list tr {{ display: block; padding: .45rem 0; border-bottom: 1px solid #dde3ea; }}
+  table.list td {{ display: inline; border: 0; padding: 0 .4rem 0 0; }}
+  table.list td.n::before {{ content: "line "; color: #5b6673; }}
+}}
 </style></head><body>
 <h1>{e(title)}</h1>
 <p class=sub>{e(report.name)}: {report.rows:,} rows; {e(report.span())}</p>
@@ -569,7 +582,7 @@ def _listing(heading: str, head: str, rows: str, more: int, where: str) -> str:
     """A bounded table: its first rows, and how many more there are (and where)."""
     tail = f"<p class=more>... and {more:,} more ({html.escape(where)})</p>" if more > 0 else ""
     return (
-        f"<section class=wide><h2>{html.escape(heading)}</h2><div class=scroll><table>"
+        f"<section class=wide><h2>{html.escape(heading)}</h2><div class=scroll><table class=list>"
         f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>{tail}</section>"
     )
 
@@ -667,8 +680,10 @@ def _chart(report: CampaignFigures) -> str:
         f'<p class=legend><span style="background:{SENT_COLOR}"></span>accepted by eSMS'
         f'<span style="background:{REPORTED_COLOR}"></span>delivery reports '
         "(delivered or failed)</p>"
-        f'<svg class=chart xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="sends and deliveries over time">' + "".join(parts) + "</svg>"
+        f'<div class=scroll><svg class=chart xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="sends and deliveries over time">'
+        + "".join(parts)
+        + "</svg></div>"
     )
 
 
