@@ -178,8 +178,7 @@ def _to_stderr(line: str) -> None:
     "--user-id-column",
     "id_column",  # not Reading's: by default the column the campaign was sent with
     default=None,
-    help="The result file's column with the user_id (default: the one the campaign was "
-    "sent with).",
+    help="The result file's column with the user_id (default: the one the campaign was sent with).",
 )
 @handle_errors
 def report(
