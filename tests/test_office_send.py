@@ -137,9 +137,7 @@ def test_report_counts_and_cost_come_from_one_snapshot(
     assert "cost: 900 VND (TotalPrice summed over 3 delivery reports)" in again
 
 
-def test_failed_ids_use_the_campaigns_own_id_column(
-    tmp_path: Path, esms: RunningSimulator
-) -> None:
+def test_failed_ids_use_the_campaigns_own_id_column(tmp_path: Path, esms: RunningSimulator) -> None:
     results = _sent_with_reports(tmp_path, esms, ["zalo_id", "text", "url"])
     failed = read_results(results)[1]["zalo_id"]
     result = run("report", str(results), "--html", "rep.html", "--failed-ids", "failed.txt")
@@ -194,9 +192,7 @@ def test_test_to_sends_the_first_valid_rows_message_to_me_only(
     assert exit_code(result) == 0, result.output
     sent = esms.stats()["messages"]
     assert [m["user_id"] for m in sent.values()] == [MINE]
-    assert esms.simulator.accepted[next(iter(sent))].text == (
-        f"Chào {rows[1][1]}, ưu đãi tháng 12"
-    )
+    assert esms.simulator.accepted[next(iter(sent))].text == (f"Chào {rows[1][1]}, ưu đãi tháng 12")
     smsid = sent[next(iter(sent))]["SMSID"]
     assert f"test message to {MINE}: accepted, SMSID {smsid}, CodeResult 100" in result.stdout
     assert "line 3" in result.stdout  # whose message it was
@@ -256,8 +252,9 @@ def test_a_gif_banner_is_valid_and_sent_as_gif(tmp_path: Path, esms: RunningSimu
     body = protocol.send_body(creds, message, protocol.SendOptions())
     element = body["Payload"]["message"]["attachment"]["payload"]["elements"][0]
     assert element == {"media_type": "gif", "url": gif}
-    still = protocol.send_body(creds, protocol.Message(2, "r", "1", "t", "https://a.vn/b.png"),
-                               protocol.SendOptions())
+    still = protocol.send_body(
+        creds, protocol.Message(2, "r", "1", "t", "https://a.vn/b.png"), protocol.SendOptions()
+    )
     assert still["Payload"]["message"]["attachment"]["payload"]["elements"][0]["media_type"] == (
         "image"
     )

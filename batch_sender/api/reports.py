@@ -195,7 +195,7 @@ class SendReport(_Counted):
             line += f", CodeResult {test.code}"
         if test.message and test.status != "accepted":
             line += f": {test.message}"
-        return f"{line} (line {test.row}'s message, RequestId {test.request_id})"
+        return f"{line} (line {test.row}'s message)"
 
 
 @dataclass(frozen=True)
