@@ -435,7 +435,7 @@ class _Sheet:
         self.stopped: Stop | None = None
         self.sent_seconds = 0.0
         """time.monotonic() when the sending ended."""
-        self.tally = Tally()
+        self.tally = Tally(limit=job.limit, limit_reason=unsent_reason(job, None))
         self.sent_texts = job.checks.template is not None
         """The result file has `sent_text`: with a template, or beside rows kept from earlier."""
         self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)

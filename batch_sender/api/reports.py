@@ -64,9 +64,9 @@ class _Counted:
     def summary_lines(self) -> list[str]:
         """The lines a person reads: rows per status, CodeResults, the first problem rows."""
         lines = [self.tally.status_line()]
-        code_line = self.tally.code_line()
-        if code_line:
-            lines.append(code_line)
+        for line in (self.tally.code_line(), self.tally.limit_line()):
+            if line:
+                lines.append(line)
         return lines + self.tally.problem_lines()
 
 
@@ -135,6 +135,10 @@ class SendReport(_Counted):
     """The suppression lists' matches and the hidden rows skipped, for the summary."""
     adopted: dict[str, int] | None = None
     """Status -> rows taken over from a result file whose journal was missing, if any."""
+    test: RowResult | None = None
+    """With `test_to`: the test message's outcome (its `row`, the line whose message it was);
+    nothing of the campaign was sent and its result file was not written."""
+    test_to: str = ""
 
     @property
     def messages_per_second(self) -> float:
@@ -162,10 +166,36 @@ class SendReport(_Counted):
             "messages_per_second": self.messages_per_second,
             "stopped": self.stopped,
             **self.inputs,
+            **({} if self.test is None else {"test": self._test_dict(self.test)}),
             "warnings": list(self.warnings),
             "adopted": self.adopted,
             "exit_code": int(self.exit_code),
         }
+
+    def _test_dict(self, test: RowResult) -> dict[str, Any]:
+        return {
+            "row": test.row,
+            "user_id": self.test_to,
+            "RequestId": test.request_id,
+            "status": test.status,
+            "CodeResult": test.code,
+            "SMSID": test.smsid,
+            "ErrorMessage": test.message,
+        }
+
+    def test_line(self) -> str | None:
+        """The test message's result line (with `test_to`)."""
+        test = self.test
+        if test is None:
+            return None
+        line = f"test message to {self.test_to}: {test.status}"
+        if test.smsid:
+            line += f", SMSID {test.smsid}"
+        if test.code:
+            line += f", CodeResult {test.code}"
+        if test.message and test.status != "accepted":
+            line += f": {test.message}"
+        return f"{line} (line {test.row}'s message)"
 
 
 @dataclass(frozen=True)

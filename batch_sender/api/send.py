@@ -45,6 +45,7 @@ async def send_async(
     limit: int | None = None,
     send_at: str | None = None,
     excel: bool = False,
+    test_to: str | None = None,
     summary_json: PathLike | None = None,
     on_row: Callable[[RowResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
@@ -63,6 +64,9 @@ async def send_async(
     `sandbox` passes eSMS's Sandbox "1" (validated, not delivered). `limit`
     sends only the first rows still to send; `send_at` schedules delivery
     ("2026-12-01 09:00", Vietnam time unless an offset is given).
+    `test_to` sends only the first valid row's message, to that follower id
+    (yours), filed apart from the campaign: its result file is not written
+    and a later send still sends every row; the report's `test` holds it.
 
     Rerunning with the same input and output continues the campaign. Setting
     `stop`, or cancelling the task, stops the run the way Ctrl-C does: no new
@@ -103,6 +107,11 @@ async def send_async(
     from batch_sender.settings import require_account
 
     check_output_path(output_path, input_path, resumes=True)
+    test_uid = None
+    if test_to is not None:
+        from batch_sender.sending.test_message import check_test_to
+
+        test_uid = check_test_to(test_to)
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(
@@ -175,9 +184,9 @@ async def send_async(
 
         async with serve_for(config.credentials) as url:
             info(f"simulating eSMS at {url}")
-            report = await _send(_with_base_url(job, url), opened, info, stop, plan)
+            report = await _send(_with_base_url(job, url), opened, info, stop, plan, test_uid)
     else:
-        report = await _send(job, opened, info, stop, plan)
+        report = await _send(job, opened, info, stop, plan, test_uid)
     progress_log.finish()
     _log_summary(report)
     if summary_path is not None:
@@ -197,10 +206,13 @@ async def _send(
     info: Callable[[str], None],
     stop: asyncio.Event | None,
     plan: list[str],
+    test_to: str | None = None,
 ) -> SendReport:
     from batch_sender.api.campaign import send_campaign
     from batch_sender.check.inputs import input_summary
 
+    if test_to is not None:
+        return await _send_test(job, opened, plan, test_to)
     run = await send_campaign(job, info, stop)
     tally = run.tally
     stopped = run.stopped
@@ -223,6 +235,45 @@ async def _send(
         tally=tally,
         inputs=input_summary(opened.checks),
         adopted=run.adopted,
+    )
+
+
+async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str) -> SendReport:
+    from batch_sender.exit_codes import ExitCode
+    from batch_sender.results.tally import Tally
+    from batch_sender.sending.test_message import send_test
+
+    sent = await send_test(job, test_to)
+    outcome, stopped = sent.outcome, sent.stopped
+    if stopped is not None:
+        code = ExitCode.ACCOUNT if stopped.account else ExitCode.INTERRUPTED
+    else:
+        code = ExitCode.OK if outcome.status == "accepted" else ExitCode.NEEDS_ATTENTION
+    return SendReport(
+        input=job.table.source.path,
+        output=job.output,
+        campaign_id=opened.campaign.id,
+        rows=0,
+        counts={},
+        codes={outcome.code: 1} if outcome.code else {},
+        problems=(),
+        sent=1,
+        seconds=sent.seconds,
+        stopped=None if stopped is None else for_python(stopped.reason),
+        stop_template=None if stopped is None else stopped.reason,
+        stop_code="" if stopped is None else stopped.code,
+        exit_code=code,
+        plan=plan,
+        tally=Tally(),
+        test=RowResult(
+            row=sent.line,
+            request_id=sent.message.request_id,
+            status=outcome.status,
+            code=outcome.code,
+            smsid=outcome.smsid,
+            message=outcome.message,
+        ),
+        test_to=test_to,
     )
 
 

@@ -1,6 +1,6 @@
 """--check-images: fetch each distinct image URL once, concurrently, before anything is sent.
 
-Zalo takes a jpg or png of at most 1 MB; a broken banner is found here, with
+Zalo takes a jpg, png or (animated) gif of at most 1 MB; a broken banner is found here, with
 its reason on every row that uses it, instead of as a rejection per row.
 """
 
@@ -16,7 +16,7 @@ from batch_sender.check.rules import VALID, Campaign, Checks
 from batch_sender.sheet.reader import Table
 
 MAX_IMAGE_BYTES = 1024 * 1024
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})
 CONCURRENCY = 16
 TIMEOUT = 20.0
 

@@ -147,7 +147,7 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         click.option(
             "--image-url",
             default=None,
-            help="One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
+            help="One image for every row (http(s), .jpg/.jpeg/.png/.gif); the url column is "
             "then not needed.",
         ),
         click.option(

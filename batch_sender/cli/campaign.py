@@ -41,7 +41,7 @@ def validate(
 
     Finds every bad row with its line number and what is wrong: user_id not
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
-    an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
+    an image URL that is not http(s) or not .jpg/.jpeg/.png/.gif, and exact
     repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
     cannot be used, 70 internal error (the error names the file with the details).
 
@@ -129,6 +129,14 @@ def validate(
     "and the same command without --limit sends them.",
 )
 @click.option(
+    "--test-to",
+    metavar="USER_ID",
+    default=None,
+    help="Send only the first valid row's message, personalised, to this follower id "
+    "(yours), to see it on your phone; the campaign is not touched (its result file is "
+    "not written, every row is still sent later).",
+)
+@click.option(
     "--send-at",
     default=None,
     help='Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
@@ -179,6 +187,7 @@ def send(
       batch-sender send campaign.csv -o results.csv --rate 20 --callback-url https://example.vn/esms
       batch-sender send campaign.csv -o results.csv --simulate
       batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
+      batch-sender send campaign.csv -o results.csv --test-to 7800378501923859642
       batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
     """
     from batch_sender.cli.console import run_send

@@ -309,10 +309,14 @@ def run_send(
             raise KeyboardInterrupt from None  # a second signal: handle_errors says so
         finally:
             bar.close()
-        print_counts(input_path.name, report)
-        if report.sent:
-            echo(report.rate_line())
-        echo(f"results: {output}")
+        test_line = report.test_line()
+        if test_line is not None:
+            echo(test_line)  # a test message: the campaign's result file is not written
+        else:
+            print_counts(input_path.name, report)
+            if report.sent:
+                echo(report.rate_line())
+            echo(f"results: {output}")
         if report.stopped is not None:
             if report.exit_code == ExitCode.INTERRUPTED:
                 line = INTERRUPTED_LINE

@@ -191,6 +191,10 @@ class _XlsxChunks:
     def _frame(self, rows: list[list[str]]) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=range(self.width), dtype=object)
 
+    def close(self) -> None:
+        """As pandas' CSV reader does: callers close either kind the same way."""
+        self.book.close()
+
     def __enter__(self) -> _XlsxChunks:
         return self
 

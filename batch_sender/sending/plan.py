@@ -128,7 +128,8 @@ class _SheetContent:
 
 def new_plan(job: SendJob, journal: Journal) -> Plan:
     """The counts the journal gives before any row is read."""
-    plan = Plan(resumed=journal.resumed)
+    # A journal the receiver made before the first send holds no send yet.
+    plan = Plan(resumed=journal.resumed and journal.count() > 0)
     plan.earlier_rows = journal.has_row_sends(job.config.scope_oaid, job.config.options.sandbox)
     rules = job_rules(job, plan)
     plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
@@ -173,13 +174,13 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
     if plan.resumed:
         line = (
             f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
-            f"{plan.to_send:,} to send"
+            f"{plan.to_send:,} to send{_now(job, plan)}"
         )
         if plan.stale:
             line += f", {plan.stale:,} held back (no answer for over 24 hours)"
         lines.append(line)
     else:
-        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send")
+        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send{_now(job, plan)}")
     if plan.sandbox_rows:
         lines.append(
             f"{_rows(plan.sandbox_rows)} went out in sandbox trials earlier: not delivered, "
@@ -212,6 +213,13 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
         lines.append(f"{listed:,} {rows} excluded by the suppression lists")
     lines.extend(input_notes(job.checks))
     return lines
+
+
+def _now(job: SendJob, plan: Plan) -> str:
+    """What --limit lets this run send of the rows still to send."""
+    if job.limit is None or job.limit >= plan.to_send:
+        return ""
+    return f", {job.limit:,} of them now (--limit {job.limit})"
 
 
 def _rows(n: int) -> str:
