@@ -37,9 +37,11 @@ from batch_sender.delivery.receiver import (
     serve_callbacks,
 )
 from batch_sender.esms.delivery_report import from_report
+from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Outcome
-from batch_sender.journal.store import Journal, JournalError
+from batch_sender.journal.store import Journal
+from batch_sender.journal.writer import Writer
 from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import (
@@ -322,8 +324,8 @@ async def test_7_forged_reports_are_bounded_and_escaped(tmp_path: Path) -> None:
             except StoreFailed:
                 refused += 1  # not answered at all: eSMS would send a real one again
         receiver.store(from_report({**GOOD, "SMSID": "sms-known"}))
-        assert journal.deliveries(["known"])["known"][0] == "delivered"
-        assert journal.unknown_deliveries() == 50  # stored up to the bound...
+        assert journal.deliveries.reported(["known"])["known"][0] == "delivered"
+        assert journal.deliveries.unknown() == 50  # stored up to the bound...
         assert refused == 1_950  # ...then only while the disk has room to spare
     finally:
         receiver.close()
@@ -456,7 +458,7 @@ FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, entries: int) -> list[int]:
     """The journal's logs get `entries` writes, then the disk is full until [0] is reset."""
-    import batch_sender.journal.store as journal_module
+    import batch_sender.journal.crashlog as journal_module
 
     left = [entries]
 
@@ -637,15 +639,15 @@ def test_10_the_receiver_recovers_once_the_disk_has_room_again(
 ) -> None:
     journal = Journal(tmp_path / "r.csv.journal.sqlite")
     receiver = Receiver(tmp_path / "r.csv", journal, lambda _line: None)
-    real = Journal._apply
+    real = Writer.apply
     full = [True]
 
-    def apply(self: Journal, batch: list[tuple[str, tuple[object, ...]]]) -> None:
+    def apply(self: Writer, batch: list[tuple[str, tuple[object, ...]]]) -> None:
         if full[0]:
             raise JournalError(self.path, sqlite3.OperationalError("database or disk is full"))
         real(self, batch)
 
-    monkeypatch.setattr(Journal, "_apply", apply)
+    monkeypatch.setattr(Writer, "apply", apply)
     try:
         receiver.store(from_report({**GOOD, "SMSID": "while-full"}))
         assert receiver.logged == 1  # kept in the reports log, answered 200

@@ -221,7 +221,7 @@ async def test_the_pages_callbacks_reach_the_row_by_smsid(
     try:
         answer = await client.get("/esms/callback?" + query)
         assert answer.status == 200
-        got = journal.deliveries(["rid-1"])["rid-1"]
+        got = journal.deliveries.reported(["rid-1"])["rid-1"]
     finally:
         await client.close()
         journal.close()
@@ -345,7 +345,10 @@ def test_status_reads_the_pages_own_get_callback_sample(tmp_path: Path) -> None:
     assert "reports: 1 failed" in result.stdout
     assert "1 accepted rows have no SMSID" in result.stderr
     journal = Journal(tmp_path / "r.csv.journal.sqlite")
-    assert journal.deliveries(["rid-1"])["rid-1"][:2] == ("failed", "-124 Access token is invalid")
+    assert journal.deliveries.reported(["rid-1"])["rid-1"][:2] == (
+        "failed",
+        "-124 Access token is invalid",
+    )
     journal.close()
     (row_after,) = read_results(results)
     assert (row_after["delivery"], row_after["delivery_error"]) == (

@@ -29,9 +29,10 @@ from batch_sender.errors import AccountError, InputError, for_cli
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
+from batch_sender.journal.errors import JournalError, WriteFailed
 from batch_sender.journal.files import journal_path, side_files
 from batch_sender.journal.records import Outcome
-from batch_sender.journal.store import Journal, JournalError, WriteFailed
+from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
 from batch_sender.results.adoption import Adoption, adopt, check_result_file, remember_written
 from batch_sender.results.files import RowWriter, open_output, remove_orphans
@@ -115,7 +116,7 @@ async def send_campaign(
     cancelled = False
     try:
         job = for_journal(job, journal)
-        journal.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
+        journal.rows.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
         rules = job_rules(job, plan)
         changes = Changes()
@@ -574,7 +575,7 @@ class _Sheet:
             checked,
             dispositions,
             unsent_reason=unsent,
-            deliveries=self.journal.deliveries(d.request_id for d in dispositions),
+            deliveries=self.journal.deliveries.reported(d.request_id for d in dispositions),
         )
         self.tally.add(extra)
         if self.job.on_skipped_row is not None:
@@ -596,7 +597,7 @@ class _Sheet:
         if templated is not None and kept:
             # The earlier send went out with another text: the journal's (blank if it
             # was made before texts were kept).
-            earlier = self.journal.sent_texts(kept)
+            earlier = self.journal.rows.sent_texts(kept)
             texts = checked["text"].tolist()
             templated = checked.assign(
                 text=[

@@ -62,7 +62,7 @@ def user_error(exc: BaseException) -> BatchSenderError | None:
     though it may surface as a bare OSError from any file written.
     """
     from batch_sender.errors import BatchSenderError
-    from batch_sender.journal.store import WriteFailed
+    from batch_sender.journal.errors import WriteFailed
     from batch_sender.results.files import WRITE_FAILURES
 
     if isinstance(exc, BatchSenderError):

@@ -81,7 +81,7 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
         if key and status != DUPLICATE and latest[base][1] is None
     ]
     earlier = (
-        journal.row_sends(looked_up, rules.oaid, rules.sandbox)
+        journal.rows.sends(looked_up, rules.oaid, rules.sandbox)
         if looked_up and rules.earlier_rows
         else {}
     )

@@ -47,8 +47,9 @@ from aiohttp.web_protocol import RequestHandler
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import BadReport, Delivery, from_report
+from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.store import Journal, JournalError
+from batch_sender.journal.store import Journal
 from batch_sender.results.result_file import (
     check_result_suffix,
     result_header,
@@ -200,7 +201,7 @@ class Receiver:
         """
         keep = self._keep_unknown()
         try:
-            request_id = self.journal.record_delivery(delivery, keep_unknown=keep)
+            request_id = self.journal.deliveries.record(delivery, keep_unknown=keep)
             self.journal.commit()
         except (JournalError, sqlite3.Error) as exc:
             self.journal.abandon()
@@ -208,7 +209,7 @@ class Receiver:
                 # It may be a stranger's: past the bound, the log too keeps room to spare.
                 raise StoreFailed(f"{exc}; and the disk is nearly full") from None
             try:
-                self.journal.append_report(delivery)
+                self.journal.deliveries.hold(delivery)
             except OSError as failed:
                 raise StoreFailed(f"{exc}; and its log: {failed.strerror}") from None
             self.logged += 1
@@ -227,7 +228,7 @@ class Receiver:
     def _keep_unknown(self) -> bool:
         """Whether a report no send knows yet may be stored now (journal thread)."""
         if self._unknown_kept is None:
-            self._unknown_kept = self.journal.unknown_deliveries()
+            self._unknown_kept = self.journal.deliveries.unknown()
         if self._unknown_kept < self.limits.unknown_kept:
             return True
         try:
@@ -240,7 +241,7 @@ class Receiver:
         """Move the reports log into the journal, if it can now (the journal's thread)."""
         try:
             # Every report in the log was answered 200: each is kept, known or not.
-            folded = self.journal.fold_reports()
+            folded = self.journal.deliveries.fold_held()
         except (JournalError, sqlite3.Error):
             return  # still busy: the next round tries again
         except OSError as exc:
@@ -479,7 +480,7 @@ async def serve_callbacks(
                     break
                 await asyncio.sleep(0.1)
             with contextlib.suppress(JournalError, sqlite3.Error):
-                receiver.unmatched = await receiver.in_journal_thread(journal.unknown_deliveries)
+                receiver.unmatched = await receiver.in_journal_thread(journal.deliveries.unknown)
             await receiver.in_journal_thread(journal.close)
             receiver.close()
     return receiver

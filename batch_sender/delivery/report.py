@@ -325,7 +325,7 @@ class _Reading:
         error = [readable(e) for e in chunk[at["delivery_error"]].tolist()]
         if self.journal is not None:
             records = self.journal.lookup(rids)
-            reported = self.journal.deliveries(
+            reported = self.journal.deliveries.reported(
                 r for r, s in zip(rids, status, strict=True) if s == "accepted"
             )
             for i, rid in enumerate(rids):
@@ -369,11 +369,11 @@ class _Reading:
 def _add_journal(report: CampaignFigures, results: Path, journal: Journal) -> None:
     report.campaign_id = journal.meta("campaign_id") or ""
     report.not_in_sheet = sends_not_in_results(results, journal)
-    report.sends.update(int(t) for t in journal.accepted_times())
-    for outcome, when, received in journal.delivery_times():
+    report.sends.update(int(t) for t in journal.deliveries.accepted_times())
+    for outcome, when, received in journal.deliveries.times():
         if outcome != "pending":
             report.delivered[_second(when, received)] += 1
-    for price in journal.prices():
+    for price in journal.deliveries.prices():
         report.cost += decimal.Decimal(price)
         report.priced += 1
 
@@ -407,7 +407,7 @@ def sends_not_in_results(results: Path, journal: Journal) -> list[Record]:
     header, reader = read_result_file(results)
     at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
     with reader:
-        return journal.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
+        return journal.rows.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
 
 
 def not_in_sheet_lines(sends: list[Record]) -> list[str]:

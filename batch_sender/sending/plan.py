@@ -130,11 +130,11 @@ def new_plan(job: SendJob, journal: Journal) -> Plan:
     """The counts the journal gives before any row is read."""
     # A journal the receiver made before the first send holds no send yet.
     plan = Plan(resumed=journal.resumed and journal.count() > 0)
-    plan.earlier_rows = journal.has_row_sends(job.config.scope_oaid, job.config.options.sandbox)
+    plan.earlier_rows = journal.rows.has_any(job.config.scope_oaid, job.config.options.sandbox)
     rules = job_rules(job, plan)
-    plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
+    plan.sent_rows = journal.rows.sent_count(rules.oaid, rules.sandbox)
     if not rules.sandbox:
-        plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
+        plan.sandbox_rows = journal.rows.sent_count(rules.oaid, True)
     return plan
 
 
@@ -232,7 +232,7 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
     campaign = dataclasses.replace(
         job.campaign,
         scope=send_scope(job.config.scope_oaid, options.sandbox),
-        scheme=journal.request_id_scheme(),
+        scheme=journal.rows.request_id_scheme(),
     )
     return dataclasses.replace(job, campaign=campaign)
 

@@ -276,7 +276,7 @@ class Sender:
         self.journal.intend(message.request_id, message.line)
         if first:
             options = self.config.options
-            self.journal.identify(
+            self.journal.rows.identify(
                 message.request_id,
                 message.row_key,
                 message.user_id,
