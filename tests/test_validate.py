@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from batch_sender.check.rules import ROUNDED_HINT, Campaign, Validator
-from batch_sender.sheet.reader import LONG_NUMBER_IDS
+from batch_sender.sheet.source import LONG_NUMBER_IDS
 
 from .conftest import LONG_ID
 

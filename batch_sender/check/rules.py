@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.journal.row_sends import LEGACY_SCHEME
-from batch_sender.sheet.reader import HIDDEN_LINES, LONG_NUMBER_IDS
+from batch_sender.sheet.source import HIDDEN_LINES, LONG_NUMBER_IDS
 from batch_sender.sheet.suppression import Suppression
 from batch_sender.sheet.template import BoundTemplate
 

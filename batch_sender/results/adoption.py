@@ -40,7 +40,8 @@ from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
 from batch_sender.journal.store import Journal
 from batch_sender.results.rows import RESULT_COLUMNS, SENT_TEXT, STALE_MESSAGE, readable
-from batch_sender.sheet.reader import Columns, Source, Table, open_table
+from batch_sender.sheet.reader import Table, open_table
+from batch_sender.sheet.source import Columns, Source
 
 RESULT_FILE = "result_file"
 """Meta key: the fingerprint of the result file this journal wrote last."""
