@@ -51,9 +51,6 @@ class Table:
             raise _shown(self.source, exc) from None
 
 
-# --- What the file is, from its content -----------------------------------------
-
-
 def open_table(source: Source) -> Table:
     """Check the file and its header; raise InputError with one line if unusable."""
     try:
@@ -126,17 +123,3 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
             line=1,
         )
     return fields
-
-
-# --- CSV ---------------------------------------------------------------------
-
-
-# --- Workbooks: XLSX, XLS, ODS -------------------------------------------------
-# python-calamine (the library under pandas' "calamine" engine) directly: it
-# reads all three formats, and gives each cell's own type (a number cell is a
-# float, so a rounded id is caught) and position (blank rows keep their line),
-# both of which pandas.read_excel would hide. Hidden rows it does not give:
-# they are read from the file's XML (sheet/hidden.py).
-
-
-# --- Parquet (for data teams; needs pyarrow, which is not a dependency) --------

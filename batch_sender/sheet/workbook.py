@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from batch_sender.sheet.reader import Table
 
 
+# python-calamine (the library under pandas' "calamine" engine) directly: it
+# reads all three formats, and gives each cell's own type (a number cell is a
+# float, so a rounded id is caught) and position (blank rows keep their line),
+# both of which pandas.read_excel would hide. Hidden rows it does not give:
+# they are read from the file's XML (sheet/hidden.py).
+
+
 def workbook(source: Source) -> Any:
     import python_calamine
 
