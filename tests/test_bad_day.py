@@ -29,13 +29,8 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import (
-    Limits,
-    Receiver,
-    StoreFailed,
-    printable,
-    serve_callbacks,
-)
+from batch_sender.delivery.receiver import Limits, Receiver, StoreFailed, printable
+from batch_sender.delivery.server import serve_callbacks
 from batch_sender.esms.delivery_report import from_report
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
@@ -287,7 +282,8 @@ def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path
 def test_6_loop_errors_such_as_emfile_are_logged_once_per_cause() -> None:
     import errno
 
-    from batch_sender.delivery.receiver import Throttled, _loop_errors
+    from batch_sender.delivery.receiver import Throttled
+    from batch_sender.delivery.server import _loop_errors
 
     lines: list[str] = []
     clock = [0.0]

@@ -19,7 +19,8 @@ from aioresponses import aioresponses
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import Receiver, receiver_app
+from batch_sender.delivery.receiver import Receiver
+from batch_sender.delivery.server import receiver_app
 from batch_sender.errors import AccountError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.delivery_report import from_report, parse_error_info

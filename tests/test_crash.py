@@ -170,7 +170,7 @@ def test_a_send_that_crashes_mid_run_exits_70_and_its_rerun_completes(tmp_path: 
 def test_a_crash_in_callbacks_exits_70_with_details_beside_the_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import batch_sender.delivery.receiver as receiver
+    import batch_sender.delivery.server as receiver
 
     async def serve_callbacks(*_args: Any, **_kwargs: Any) -> Any:
         raise Bug("a bug in the receiver")

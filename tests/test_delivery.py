@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import Receiver, receiver_app, serve_callbacks
+from batch_sender.delivery.receiver import Receiver
+from batch_sender.delivery.server import receiver_app, serve_callbacks
 from batch_sender.esms.delivery_report import BadReport, from_report, parse_error_info
 from batch_sender.journal.store import Journal
 from batch_sender.simulator.config import SimulatorConfig
