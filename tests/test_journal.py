@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.check.disposition import _latest_tries
-from batch_sender.check.rules import Campaign
+from batch_sender.check.request_ids import Campaign
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import Delivery

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from batch_sender.check.rules import Campaign, send_scope
+from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.cli import cli
 from batch_sender.journal.store import Journal
 from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY

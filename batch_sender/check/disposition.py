@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from batch_sender.check.rules import DUPLICATE, VALID, Campaign
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import DUPLICATE, VALID
 from batch_sender.journal.records import ACCEPTED, FINAL, Record
 from batch_sender.journal.store import Journal
 

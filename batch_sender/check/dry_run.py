@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from batch_sender.check.rules import Campaign, Checks, Validator
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import Checks, Validator
 from batch_sender.errors import InputError
 from batch_sender.results.files import open_output
 from batch_sender.results.paths import is_spreadsheet

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_sender.check.rules import Campaign, Checks, image_url_problem, user_id_problem
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import Checks, image_url_problem, user_id_problem
 from batch_sender.errors import InputError, UsageError
 from batch_sender.offloop import run_to_end
 from batch_sender.options import Reading

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from batch_sender.check.disposition import MAX_GENERATIONS
 from batch_sender.check.dry_run import checked_chunks
-from batch_sender.check.rules import Campaign, Checks, send_scope
+from batch_sender.check.request_ids import Campaign, send_scope
+from batch_sender.check.rules import Checks
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path

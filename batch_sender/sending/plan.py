@@ -14,15 +14,8 @@ import pandas as pd
 from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, dispose
 from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.inputs import input_notes
-from batch_sender.check.rules import (
-    DUPLICATE,
-    EXCLUDED,
-    INVALID,
-    VALID,
-    Campaign,
-    Checks,
-    send_scope,
-)
+from batch_sender.check.request_ids import Campaign, send_scope
+from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID, Checks
 from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.journal.records import ACCEPTED, Outcome
