@@ -1,6 +1,6 @@
-"""A bad day (issue 12): a full disk, a busy or damaged journal, a stranger at the receiver.
+"""A bad day: a full disk, a busy or damaged journal, a stranger at the receiver.
 
-Each test replays one of the issue's scenarios; the number in its name is the
+Each test replays one scenario of a bad day; the number in its name is the
 scenario's. Receiver tests talk to 127.0.0.1 only and are bounded in time.
 """
 
@@ -232,7 +232,7 @@ def test_6_half_open_connections_are_dropped_and_a_real_report_gets_through(
 
 
 def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path: Path) -> None:
-    """The issue's attack on the real CLI, at the common 1,024 open files."""
+    """A flood of connections against the real CLI, at the common 1,024 open files."""
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))\n"

@@ -148,7 +148,7 @@ async def test_101_is_not_retried_and_stops_the_run(mocked, journal) -> None:
     sender, outcome = await deliver(Harness(journal))
     assert requests_made(mocked) == 1
     assert (outcome.status, outcome.code) == ("failed", "101")
-    assert sender.stopped is not None and sender.stopped.account
+    assert sender.stopped is not None and sender.stopped.outside
     assert "ESMS_API_KEY" in for_cli(sender.stopped.reason)
 
 
@@ -204,7 +204,7 @@ async def test_unreachable_for_a_while_stops_the_run(mocked, journal) -> None:
     h = Harness(journal, max_attempts=10, backoff=20.0, unreachable_after=60.0)
     sender, outcome = await deliver(h)
     assert outcome.status == "failed"
-    assert sender.stopped is not None and sender.stopped.account
+    assert sender.stopped is not None and sender.stopped.outside
     assert "has not answered" in sender.stopped.reason
     assert requests_made(mocked) < 10  # stopped early instead of burning the retries
 

@@ -76,7 +76,7 @@ class CampaignRun:
     @property
     def exit_code(self) -> ExitCode:
         if self.stopped is not None:
-            return ExitCode.ACCOUNT if self.stopped.account else ExitCode.INTERRUPTED
+            return ExitCode.STOPPED if self.stopped.outside else ExitCode.INTERRUPTED
         return self.tally.exit_code()
 
 
@@ -117,17 +117,17 @@ async def send_campaign(
             changes = await in_thread(sheet_changes, job, journal, rules)
             if changes.mostly:
                 raise refuse_new_campaign(job, changes)
-        report = CampaignRun(plan=plan, tally=Tally(), sent=0, seconds=0.0)
+        run = CampaignRun(plan=plan, tally=Tally(), sent=0, seconds=0.0)
         if adoption is not None:
             plan.resumed = True
-            report.adopted = dict(adoption.counts)
+            run.adopted = dict(adoption.counts)
             say(adoption.plan_line())
 
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
                 say(line)
                 if line.startswith("warning:"):
-                    report.warnings.append(line)
+                    run.warnings.append(line)
 
         # Under the send lock, any temporary result file left here is a killed run's.
         remove_orphans(job.output)
@@ -136,12 +136,12 @@ async def send_campaign(
                 sheet = SheetStream(job, journal, rules, plan, writer, whole_sheet_read)
                 sheet.sent_texts = job.checks.template is not None or changes.kept > 0
                 try:
-                    cancelled = await _send_and_write(job, journal, sheet, report, say, stop)
+                    cancelled = await _send_and_write(job, journal, sheet, run, say, stop)
                 except InputError as exc:
-                    if report.sent:
+                    if run.sent:
                         # The sheet is read as it is sent: a bad line far down comes late.
                         exc.args = (
-                            f"{exc}; {report.sent:,} rows before it were sent: fix the file "
+                            f"{exc}; {run.sent:,} rows before it were sent: fix the file "
                             "and rerun the same command, rows already sent are not sent again",
                         )
                     raise
@@ -150,19 +150,19 @@ async def send_campaign(
         except OSError as exc:  # the result file's own writes (the journal raises its own)
             raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
         await in_thread(remember_written, journal, job.output)
-        report.seconds = sheet.sent_seconds - started
-        report.tally = sheet.tally
-        if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
+        run.seconds = sheet.sent_seconds - started
+        run.tally = sheet.tally
+        if run.stopped is None and (cancelled or (stop is not None and stop.is_set())):
             # Stopped while the result file was written: it is whole, but the
             # caller asked to stop and hears so.
-            report.stopped = Stop(INTERRUPTED, account=False)
+            run.stopped = Stop(INTERRUPTED, outside=False)
     finally:
         journal.close()
     if cancelled:
         raise asyncio.CancelledError
-    if report.stopped is not None and report.stopped.crash is not None:
-        raise report.stopped.crash  # a bug: the caller hears it, after the result file
-    return report
+    if run.stopped is not None and run.stopped.crash is not None:
+        raise run.stopped.crash  # a bug: the caller hears it, after the result file
+    return run
 
 
 def _take_over(job: SendJob, journal: Journal) -> Adoption | None:
@@ -189,24 +189,24 @@ async def _send_and_write(
     job: SendJob,
     journal: Journal,
     sheet: SheetStream,
-    report: CampaignRun,
+    run: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
 ) -> bool:
     """Send, then write the rest of the sheet; True if the task was cancelled (once)."""
     cancelled = False
     if stop is not None and stop.is_set():
-        report.stopped = Stop(INTERRUPTED, account=False)
+        run.stopped = Stop(INTERRUPTED, outside=False)
     else:
-        cancelled = await _send(job, journal, sheet, report, say, stop)
+        cancelled = await _send(job, journal, sheet, run, say, stop)
     try:
         await in_thread(journal.commit)
     except JournalError as exc:
         # Every answer is in the journal's log, folded in by the rerun.
-        if report.stopped is None or not report.stopped.account:
-            report.stopped = Stop(str(exc), account=True)
+        if run.stopped is None or not run.stopped.outside:
+            run.stopped = Stop(str(exc), outside=True)
     sheet.sent_seconds = time.monotonic()
-    sheet.stopped = report.stopped
+    sheet.stopped = run.stopped
     # The rest of the sheet is written whatever happens now: a cancellation
     # meanwhile waits for the result file to be whole.
     return await _to_the_end(sheet.finish()) or cancelled
@@ -230,7 +230,7 @@ async def _send(
     job: SendJob,
     journal: Journal,
     sheet: SheetStream,
-    report: CampaignRun,
+    run: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
 ) -> bool:
@@ -256,7 +256,7 @@ async def _send(
                 await check_account(session, job.config)
             except AccountError as exc:
                 # Nothing was sent: every row to send is `unsent` in the result file.
-                sender.stop(Stop(exc.template, account=True, code=exc.code))
+                sender.stop(Stop(exc.template, outside=True, code=exc.code))
                 sheet.stopped = sender.stopped
                 return False
             if not sheet.at_end:
@@ -266,7 +266,7 @@ async def _send(
                     f"({plan.to_send:,} to send so far; the counts follow once it is read)"
                 )
             for warning in await oaid_warnings(session, job.config):
-                report.warnings.append(warning)
+                run.warnings.append(warning)
                 say(warning)
             if job.on_progress is not None:
                 job.on_progress(0, total())
@@ -276,8 +276,8 @@ async def _send(
             messages = _messages(job, sheet, start, sender.stop_event)
             cancelled = await _run_stoppably(sender, messages, stop)
         finally:
-            report.sent = sender.sent
-        report.stopped = sender.stopped
+            run.sent = sender.sent
+        run.stopped = sender.stopped
         return cancelled
     finally:
         await session.close()
@@ -292,7 +292,7 @@ async def _run_stoppably(
     if stop is not None:
         watch = asyncio.ensure_future(stop.wait())
         watch.add_done_callback(
-            lambda w: None if w.cancelled() else sender.stop(Stop(INTERRUPTED, account=False))
+            lambda w: None if w.cancelled() else sender.stop(Stop(INTERRUPTED, outside=False))
         )
     try:
         await asyncio.shield(run)
@@ -303,7 +303,7 @@ async def _run_stoppably(
         if sender.stopped is not None:
             await _abort(sender, run)  # cancelled while already stopping: quit now
             raise
-        sender.stop(Stop(INTERRUPTED, account=False))
+        sender.stop(Stop(INTERRUPTED, outside=False))
         try:
             await asyncio.shield(run)  # in-flight rows finish and are recorded
         except asyncio.CancelledError:

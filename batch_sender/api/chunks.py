@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from batch_sender.check.disposition import KEPT, Disposition, Rules, dispose
+from batch_sender.check.disposition import KEPT, Disposition, Rules, decide
 from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID
 from batch_sender.errors import for_cli
@@ -119,7 +119,7 @@ class SheetStream:
             return None
         chunk, checked = pair
         # Decided now for what to send; again when written, for what happened.
-        return chunk, checked, dispose(checked, self.journal, self.rules, time.time())
+        return chunk, checked, decide(checked, self.journal, self.rules, time.time())
 
     def _next_pair(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """The next chunk and its checks, the one after it read too (to know the end)."""
@@ -214,7 +214,7 @@ class SheetStream:
 
     def _write_chunk(self, entry: Chunk, unsent: str) -> None:
         chunk, checked = entry.chunk, entry.checked
-        dispositions = dispose(checked, self.journal, self.rules, time.time())
+        dispositions = decide(checked, self.journal, self.rules, time.time())
         extra = result_rows(
             chunk,
             checked,
@@ -262,6 +262,6 @@ def unsent_reason(job: SendJob, stopped: Stop | None) -> str:
         return f"not sent: --limit {job.limit} reached; run again without --limit to send it"
     if stopped is None:
         return "not sent: rerun the same command to send it"
-    if stopped.account:
+    if stopped.outside:
         return f"not sent: the run stopped: {for_cli(stopped.reason)}"
     return "not sent: the run was interrupted; rerun the same command to send it"

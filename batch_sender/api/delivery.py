@@ -64,7 +64,7 @@ def report(
 ) -> CampaignReport:
     """`report_async`'s twin, run in the calling thread."""
     from batch_sender.delivery.html_page import html_report
-    from batch_sender.delivery.report import build_report, write_failed_ids
+    from batch_sender.delivery.report import gather_figures, write_failed_ids
     from batch_sender.results.files import atomic_text_file
     from batch_sender.results.paths import check_side_file, require_campaign
 
@@ -77,7 +77,7 @@ def report(
         if path is not None:
             check_side_file(path, taken=taken, what=what)
             taken.append(path)
-    figures = build_report(results, user_id_column, need_ids=ids_path is not None)
+    figures = gather_figures(results, user_id_column, need_ids=ids_path is not None)
     if html_path is not None:
         with atomic_text_file(html_path) as f:
             f.write(html_report(figures))

@@ -246,7 +246,7 @@ async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str
     sent = await send_test(job, test_to)
     outcome, stopped = sent.outcome, sent.stopped
     if stopped is not None:
-        code = ExitCode.ACCOUNT if stopped.account else ExitCode.INTERRUPTED
+        code = ExitCode.STOPPED if stopped.outside else ExitCode.INTERRUPTED
     else:
         code = ExitCode.OK if outcome.status == "accepted" else ExitCode.NEEDS_ATTENTION
     return SendReport(

@@ -70,7 +70,7 @@ class Rules:
 _SKIP = Disposition(SKIP)
 
 
-def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -> list[Disposition]:
+def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -> list[Disposition]:
     """Each row's disposition, in the chunk's order."""
     statuses = checked["status"].tolist()
     base_ids = checked["RequestId"].tolist()

@@ -31,7 +31,7 @@ from batch_sender.results.rows import RESULT_COLUMNS, readable
 from batch_sender.results.tally import FINE as FINE_STATUSES
 
 
-def build_report(
+def gather_figures(
     results: Path, user_id_column: str | None = None, *, need_ids: bool = False
 ) -> CampaignFigures:
     """Read the result file and its journal; need_ids: every failed follower's id must be found.

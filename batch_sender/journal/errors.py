@@ -15,7 +15,7 @@ from batch_sender.journal.files import JOURNAL_SUFFIX
 class WriteFailed(BatchSenderError):
     """A file the run must write cannot be written (disk full, read-only): exit 3."""
 
-    exit_code = ExitCode.ACCOUNT
+    exit_code = ExitCode.STOPPED
 
     def __init__(self, what: str, path: Path, cause: BaseException) -> None:
         why, advice = _failure(cause)

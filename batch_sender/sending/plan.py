@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, dispose
+from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, decide
 from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.inputs import input_notes
 from batch_sender.check.request_ids import Campaign, send_scope
@@ -255,7 +255,7 @@ def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
     """
     kept = rows = 0
     for _, checked in checked_chunks(job.table, job.campaign, job.checks):
-        dispositions = dispose(checked, journal, rules, time.time())
+        dispositions = decide(checked, journal, rules, time.time())
         for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
             if disposition.action == KEPT:
                 kept += 1

@@ -63,10 +63,12 @@ class SendConfig:
 
 @dataclass(frozen=True)
 class Stop:
-    """Why the run stopped early; `exit_code` per PRODUCT.md."""
+    """Why the run stopped early."""
 
     reason: str
-    account: bool
+    outside: bool
+    """Stopped by something outside the rows (the account, eSMS unreachable or refusing
+    the URL, a full disk: exit 3, rerun once it is fixed), not interrupted (exit 130)."""
     code: str = ""
     crash: Exception | None = field(default=None, compare=False)
     """A bug stopped it: raised to the caller once what was sent is recorded."""
@@ -171,7 +173,7 @@ class Sender:
         The rows in flight finish and are recorded; the first error is the one reported.
         """
         if isinstance(exc, BatchSenderError):
-            self.stop(Stop(str(exc), account=True))
+            self.stop(Stop(str(exc), outside=True))
             return
         where = f" at row {message.line}" if message is not None else ""
         if isinstance(exc, OSError):  # the machine's (a disk's I/O error), not a bug
@@ -179,14 +181,14 @@ class Sender:
                 f"unexpected error{where} ({type(exc).__name__}: {exc}); "
                 "what was sent is recorded: rerun the same command to continue"
             )
-            self.stop(Stop(reason, account=True))
+            self.stop(Stop(reason, outside=True))
             return
         # Not the exception's text: it lands in the result file and may hold anything.
         reason = (
             f"internal error{where} ({type(exc).__name__}); "
             "what was sent is recorded: rerun the same command to continue"
         )
-        self.stop(Stop(reason, account=True, crash=exc))
+        self.stop(Stop(reason, outside=True, crash=exc))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""
@@ -235,7 +237,7 @@ class Sender:
             return Outcome(FAILED, code=code, message=f"{exc.reason}; {why}")
         except HttpRefused as exc:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
-                self.stop(Stop(f"{exc}: check {{opt:base_url}}", account=True))
+                self.stop(Stop(f"{exc}: check {{opt:base_url}}", outside=True))
             return Outcome(FAILED, message=str(exc))
         tries = _Tries(attempts, reached, refused)
         earlier = None
@@ -320,7 +322,7 @@ class Sender:
                 Stop(
                     f"eSMS has not answered for {silent:.0f} s ({exc.reason}): "
                     "check the network and {opt:base_url}, then rerun",
-                    account=True,
+                    outside=True,
                 )
             )
 
@@ -345,7 +347,7 @@ class Sender:
             return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message or note)
         if verdict is Verdict.ACCOUNT:
             reason = esms.ACCOUNT_CODES[answer.code]
-            self.stop(Stop(reason, account=True, code=answer.code))
+            self.stop(Stop(reason, outside=True, code=answer.code))
             # failed, not rejected: the row itself is fine and a rerun sends it.
             return Outcome(FAILED, answer.code, "", answer.message or reason)
         return Outcome(REJECTED, answer.code, "", answer.message)
