@@ -16,8 +16,9 @@ from batch_sender.errors import for_cli
 from batch_sender.esms.protocol import SEND_PATH, Credentials, Message
 from batch_sender.journal.records import ACCEPTED, FAILED
 from batch_sender.journal.store import Journal
+from batch_sender.sending.config import SendConfig
 from batch_sender.sending.ratelimit import Unlimited
-from batch_sender.sending.sender import NOT_OURS_124, RESERVED_124, SendConfig, Sender
+from batch_sender.sending.sender import NOT_OURS_124, RESERVED_124, Sender
 
 from .conftest import LONG_ID
 

@@ -35,6 +35,7 @@ from batch_sender.results.paths import check_output_path
 from batch_sender.results.tally import Tally
 from batch_sender.sending.account import check_account, oaid_warnings
 from batch_sender.sending.concurrency import Concurrency
+from batch_sender.sending.config import Stop
 from batch_sender.sending.plan import (
     Changes,
     Plan,
@@ -47,7 +48,7 @@ from batch_sender.sending.plan import (
     sheet_changes,
 )
 from batch_sender.sending.ratelimit import rate_limiter
-from batch_sender.sending.sender import Sender, Stop
+from batch_sender.sending.sender import Sender
 
 Say = Callable[[str], None]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.disposition import KEPT, Disposition, Rules, decide
-from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID
 from batch_sender.errors import for_cli
 from batch_sender.journal.errors import WriteFailed
@@ -22,12 +22,12 @@ from batch_sender.results.files import RowWriter
 from batch_sender.results.paths import is_spreadsheet
 from batch_sender.results.rows import UNSENT, output_rows, result_rows
 from batch_sender.results.tally import Tally
+from batch_sender.sending.config import Stop
 from batch_sender.sending.plan import (
     Plan,
     SendJob,
     count_chunk,
 )
-from batch_sender.sending.sender import Stop
 
 
 @dataclass

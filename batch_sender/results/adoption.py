@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.disposition import MAX_GENERATIONS
-from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import Checks
 from batch_sender.errors import BatchSenderError, UsageError

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, decide
-from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.inputs import input_notes
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID, Checks
@@ -20,7 +20,7 @@ from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
-from batch_sender.sending.sender import SendConfig
+from batch_sender.sending.config import SendConfig
 from batch_sender.sheet.reader import Table
 
 

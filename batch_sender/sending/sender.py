@@ -11,67 +11,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 import aiohttp
 
 from batch_sender.errors import BatchSenderError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Redirected, Transient, send_message
-from batch_sender.esms.protocol import Credentials, Message, SendOptions, Verdict
+from batch_sender.esms.protocol import Message, Verdict
 from batch_sender.esms.retry import Sleep, retrying
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
-from batch_sender.options import SendingPolicy
 from batch_sender.sending.concurrency import Concurrency, Gate
+from batch_sender.sending.config import Limiter, SendConfig, Stop
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.
 _RUN_STOPPING_HTTP = frozenset({401, 403, 404, 405})
-
-
-class Limiter(Protocol):
-    async def acquire(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class SendConfig:
-    base_url: str
-    credentials: Credentials
-    options: SendOptions = field(default_factory=SendOptions)
-    timeout: float = SendingPolicy.timeout
-    rate: float = SendingPolicy.rate
-    concurrency: int | None = SendingPolicy.concurrency
-    """Requests in flight at most; None derives it from the rate and the latency."""
-    max_attempts: int = SendingPolicy.max_attempts
-    backoff: float = SendingPolicy.backoff
-    unreachable_after: float = 60.0
-    """Stop the run when no request has had any HTTP answer for this long."""
-    simulated: bool = False
-    """Sending to the simulator: its sends must never count as the OA's real ones."""
-
-    @property
-    def scope_oaid(self) -> str:
-        """The OAID the journal files sends under (a simulated run has its own)."""
-        oaid = self.credentials.oaid
-        return f"simulator:{oaid}" if self.simulated else oaid
-
-    @property
-    def send_url(self) -> str:
-        return self.base_url.rstrip("/") + esms.SEND_PATH
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Why the run stopped early."""
-
-    reason: str
-    outside: bool
-    """Stopped by something outside the rows (the account, eSMS unreachable or refusing
-    the URL, a full disk: exit 3, rerun once it is fixed), not interrupted (exit 130)."""
-    code: str = ""
-    crash: Exception | None = field(default=None, compare=False)
-    """A bug stopped it: raised to the caller once what was sent is recorded."""
 
 
 class Sender:
