@@ -164,6 +164,32 @@ class RowSends:
                 found[record.row_key] = record  # accepted last, the latest last: it wins
         return found
 
+    def followers_sent(
+        self, user_ids: Iterable[str], oaid: str, sandbox: bool
+    ) -> dict[str, Record]:
+        """user_id -> a request of this scope that reached it or may have, by any row.
+
+        One message per follower per campaign: a row new to the journal is not
+        sent to a follower another row of the campaign already went to.
+        """
+        self.writer.flush()
+        found: dict[str, Record] = {}
+        for batch, marks in in_batches(set(user_ids)):
+            rows = self.writer.execute(
+                f"""
+                SELECT {_COLUMNS} FROM messages
+                WHERE user_id IN ({marks}) AND row_key != '' AND oaid = ? AND sandbox = ?
+                  AND (status IN ('accepted', 'sending') OR
+                       (status != 'rejected' AND ambiguous_since IS NOT NULL))
+                ORDER BY status = 'accepted', updated_at
+                """,
+                (*batch, oaid, int(sandbox)),
+            )
+            for row in rows:
+                record = Record(*row)
+                found[record.user_id] = record  # accepted last, the latest last: it wins
+        return found
+
     def has_any(self, oaid: str, sandbox: bool) -> bool:
         """Any request in this scope identified by its sheet row (none: a first run)."""
         self.writer.flush()
