@@ -9,7 +9,7 @@ from pathlib import Path
 from batch_sender.errors import UsageError
 from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path, side_files
 from batch_sender.journal.store import Journal
-from batch_sender.results.files import temp_name
+from batch_sender.results.files import is_stream, temp_name
 
 
 def is_spreadsheet(path: Path, *, excel: bool) -> bool:
@@ -27,6 +27,11 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
     if output.resolve() == input_path.resolve():
         raise UsageError(
             f"{output}: {{opt:output}} is the input file; choose another name for the output"
+        )
+    if resumes and is_stream(output):
+        raise UsageError(
+            f"{output}: the result file must be a file (reruns, callbacks and status read and "
+            "rewrite it), not a pipe or a device; choose a file name"
         )
     check_output(output, what="-o", own_results=output if resumes else None)
 
@@ -61,7 +66,8 @@ def check_output(
                 f"{path}: {what} would overwrite the result file of a campaign "
                 f"({journal_path(candidate).name} is beside it); choose another name"
             )
-    _check_folder(path)
+    if not is_stream(path):  # a stream is written into, nothing made beside it
+        _check_folder(path)
 
 
 def campaign_names(results: Path) -> list[str]:
