@@ -174,11 +174,14 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
 ) -> None:
     path = nightly(tmp_path, 1)
     send = ("send", str(path), "-o", "r.csv", *esms.args)
-    assert run(*send).exit_code == 0
+    assert run(*send, "--summary-json", "s.json").exit_code == 0  # last night's summary
     before = Path("r.csv").read_bytes()
     path = nightly(tmp_path, 2)
     again = run(*send, "--summary-json", "s.json")
     assert again.exit_code == 2
+    summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 2, "last night's summary still says all went well"
+    assert "this looks like a new campaign" in summary["error"]
     assert esms.stats()["requests"] == 10  # nothing sent
     assert Path("r.csv").read_bytes() == before
     assert again.stderr.strip().splitlines()[-1] == (
