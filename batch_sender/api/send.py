@@ -109,9 +109,11 @@ async def send_async(
     check_output_path(output_path, input_path, resumes=True)
     test_uid = None
     if test_to is not None:
-        from batch_sender.sending.test_message import check_test_to
+        from batch_sender.results.paths import check_names
+        from batch_sender.sending.test_message import check_test_to, test_sends_names
 
         test_uid = check_test_to(test_to)
+        check_names(output_path, test_sends_names(output_path))
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(

@@ -20,6 +20,7 @@ from batch_sender.check.rules import VALID, user_id_problem
 from batch_sender.errors import InputError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
+from batch_sender.journal.files import side_files
 from batch_sender.journal.records import FAILED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
@@ -46,6 +47,12 @@ class TestSend:
 
 def test_sends_path(output: Path) -> Path:
     return output.with_name(output.name + TEST_SENDS)
+
+
+def test_sends_names(output: Path) -> list[str]:
+    """The names of the test messages' journal and its files, beside the result file."""
+    path = test_sends_path(output)
+    return [f.name for f in (path, *side_files(path))]
 
 
 def check_test_to(user_id: str) -> str:
