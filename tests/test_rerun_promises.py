@@ -378,7 +378,7 @@ def test_a_result_file_its_journal_wrote_stays_its_own_after_status_rewrote_it(
 
 
 def receiver_round(results: Path) -> list[str]:
-    """One round of `batch-sender callbacks` on the file (its journal opened, or made, as it does)."""
+    """One round of `batch-sender callbacks` on the file (its journal opened or made, as there)."""
     lines: list[str] = []
     journal = Journal(journal_path(results))
     receiver = Receiver(results, journal, lines.append)

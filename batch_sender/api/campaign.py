@@ -53,7 +53,7 @@ from batch_sender.sending.plan import (
     sheet_changes,
 )
 from batch_sender.sending.ratelimit import rate_limiter
-from batch_sender.sending.sender import Sender, Stop
+from batch_sender.sending.sender import INTERRUPTED, Sender, Stop, run_stoppably
 
 Say = Callable[[str], None]
 
@@ -84,9 +84,6 @@ class CampaignRun:
         if self.stopped is not None:
             return ExitCode.ACCOUNT if self.stopped.account else ExitCode.INTERRUPTED
         return self.tally.exit_code()
-
-
-INTERRUPTED = "interrupted"
 
 
 async def send_campaign(
@@ -280,51 +277,13 @@ async def _send(
 
         try:
             messages = _messages(job, sheet, start, sender.stop_event)
-            cancelled = await _run_stoppably(sender, messages, stop)
+            cancelled = await run_stoppably(sender, messages, stop)
         finally:
             report.sent = sender.sent
         report.stopped = sender.stopped
         return cancelled
     finally:
         await session.close()
-
-
-async def _run_stoppably(
-    sender: Sender, messages: AsyncIterator[esms.Message], stop: asyncio.Event | None
-) -> bool:
-    """sender.run, stopped by `stop` or by a cancellation; True if it was cancelled."""
-    run = asyncio.ensure_future(sender.run(messages))
-    watch = None
-    if stop is not None:
-        watch = asyncio.ensure_future(stop.wait())
-        watch.add_done_callback(
-            lambda w: None if w.cancelled() else sender.stop(Stop(INTERRUPTED, account=False))
-        )
-    try:
-        await asyncio.shield(run)
-        return False
-    except asyncio.CancelledError:
-        if run.done():
-            raise
-        if sender.stopped is not None:
-            await _abort(sender, run)  # cancelled while already stopping: quit now
-            raise
-        sender.stop(Stop(INTERRUPTED, account=False))
-        try:
-            await asyncio.shield(run)  # in-flight rows finish and are recorded
-        except asyncio.CancelledError:
-            await _abort(sender, run)  # cancelled again: quit now
-            raise
-        return True
-    finally:
-        if watch is not None:
-            watch.cancel()
-
-
-async def _abort(sender: Sender, run: asyncio.Future[None]) -> None:
-    sender.abort()
-    with contextlib.suppress(BaseException):
-        await asyncio.wait([run])
 
 
 def _row_done(

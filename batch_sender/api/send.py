@@ -214,7 +214,7 @@ async def _send(
     from batch_sender.check.inputs import input_summary
 
     if test_to is not None:
-        return await _send_test(job, opened, plan, test_to)
+        return await _send_test(job, opened, plan, test_to, stop)
     run = await send_campaign(job, info, stop)
     tally = run.tally
     stopped = run.stopped
@@ -240,12 +240,14 @@ async def _send(
     )
 
 
-async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str) -> SendReport:
+async def _send_test(
+    job: SendJob, opened: Opened, plan: list[str], test_to: str, stop: asyncio.Event | None
+) -> SendReport:
     from batch_sender.exit_codes import ExitCode
     from batch_sender.results.tally import Tally
     from batch_sender.sending.test_message import send_test
 
-    sent = await send_test(job, test_to)
+    sent = await send_test(job, test_to, stop)
     outcome, stopped = sent.outcome, sent.stopped
     if stopped is not None:
         code = ExitCode.ACCOUNT if stopped.account else ExitCode.INTERRUPTED
@@ -333,7 +335,8 @@ def _log_summary(report: SendReport) -> None:
     from batch_sender.results.tally import rate_line
     from batch_sender.sending.progress import LOGGER
 
-    LOGGER.info(f"{report.input.name}: {report.tally.status_line()}")
+    if report.test is None:  # a test message has its own line, not a campaign's counts
+        LOGGER.info(f"{report.input.name}: {report.tally.status_line()}")
     if report.sent:
         LOGGER.info(rate_line(report.sent, report.seconds))
     if report.stopped is not None:

@@ -61,6 +61,10 @@ class SendConfig:
         return self.base_url.rstrip("/") + esms.SEND_PATH
 
 
+INTERRUPTED = "interrupted"
+"""Stop.reason when the caller stopped the run (Ctrl-C, `stop` set, the task cancelled)."""
+
+
 @dataclass(frozen=True)
 class Stop:
     """Why the run stopped early; `exit_code` per PRODUCT.md."""
@@ -399,3 +403,41 @@ NOT_OURS_124 = (
 
 class _Stopped(Exception):
     """Raised inside an attempt when the run stops while it waited for the limiter."""
+
+
+async def run_stoppably(
+    sender: Sender, messages: AsyncIterator[esms.Message], stop: asyncio.Event | None
+) -> bool:
+    """sender.run, stopped by `stop` or by a cancellation; True if it was cancelled."""
+    run = asyncio.ensure_future(sender.run(messages))
+    watch = None
+    if stop is not None:
+        watch = asyncio.ensure_future(stop.wait())
+        watch.add_done_callback(
+            lambda w: None if w.cancelled() else sender.stop(Stop(INTERRUPTED, account=False))
+        )
+    try:
+        await asyncio.shield(run)
+        return False
+    except asyncio.CancelledError:
+        if run.done():
+            raise
+        if sender.stopped is not None:
+            await _abort(sender, run)  # cancelled while already stopping: quit now
+            raise
+        sender.stop(Stop(INTERRUPTED, account=False))
+        try:
+            await asyncio.shield(run)  # in-flight rows finish and are recorded
+        except asyncio.CancelledError:
+            await _abort(sender, run)  # cancelled again: quit now
+            raise
+        return True
+    finally:
+        if watch is not None:
+            watch.cancel()
+
+
+async def _abort(sender: Sender, run: asyncio.Future[None]) -> None:
+    sender.abort()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait([run])

@@ -9,6 +9,8 @@ anyone in the sheet.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +29,7 @@ from batch_sender.offloop import in_thread
 from batch_sender.sending.account import check_account
 from batch_sender.sending.plan import SendJob
 from batch_sender.sending.ratelimit import rate_limiter
-from batch_sender.sending.sender import Sender, Stop
+from batch_sender.sending.sender import INTERRUPTED, Sender, Stop, run_stoppably
 
 TEST_SENDS = ".test-sends.sqlite"
 """Beside RESULTS.csv: the journal of the test messages (never the campaign's)."""
@@ -80,14 +82,22 @@ def test_request_id(campaign_id: str, slug: str, user_id: str, count: int) -> st
     return f"{slug}-test-{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
 
 
-async def send_test(job: SendJob, user_id: str) -> TestSend:
-    """Send the first valid row's message to `user_id`; AccountError if the keys are wrong."""
+async def send_test(job: SendJob, user_id: str, stop: asyncio.Event | None = None) -> TestSend:
+    """Send the first valid row's message to `user_id`; AccountError if the keys are wrong.
+
+    Without the campaign's CallbackUrl: its report would reach the campaign's
+    receiver as a message no send of the campaign knows. `stop` stops it as
+    it stops a campaign: no retry after it, an answer in flight recorded.
+    """
     started = time.monotonic()
     line, text, url = await in_thread(first_valid_row, job)
     path = test_sends_path(job.output)
+    options = dataclasses.replace(job.config.options, callback_url=None)
+    config = dataclasses.replace(job.config, options=options)
     journal = await in_thread(
         Journal.open, path, f"{job.campaign.id} (test messages)", sending=True
     )
+    cancelled = False
     try:
         count = await in_thread(journal.count)
         request_id = test_request_id(job.campaign.id, job.campaign.slug, user_id, count + 1)
@@ -95,11 +105,11 @@ async def send_test(job: SendJob, user_id: str) -> TestSend:
         outcomes: list[Outcome] = []
         session = new_session(4)
         try:
-            await check_account(session, job.config)
+            await check_account(session, config)
             sender = Sender(
-                job.config,
+                config,
                 session,
-                rate_limiter(job.config.rate),
+                rate_limiter(config.rate),
                 journal,
                 on_done=lambda _, outcome: outcomes.append(outcome),
             )
@@ -107,12 +117,17 @@ async def send_test(job: SendJob, user_id: str) -> TestSend:
             async def one() -> AsyncIterator[esms.Message]:
                 yield message
 
-            await sender.run(one())
+            if stop is not None and stop.is_set():
+                sender.stop(Stop(INTERRUPTED, account=False))
+            else:
+                cancelled = await run_stoppably(sender, one(), stop)
         finally:
             await session.close()
         await in_thread(journal.commit)
     finally:
         journal.close()
+    if cancelled:
+        raise asyncio.CancelledError
     if sender.stopped is not None and sender.stopped.crash is not None:
         raise sender.stopped.crash
     outcome = outcomes[0] if outcomes else Outcome(FAILED, message="not sent: the run stopped")
