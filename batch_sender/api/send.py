@@ -219,7 +219,7 @@ async def _send(
     tally = run.tally
     stopped = run.stopped
     return SendReport(
-        input=job.table.source.path,
+        input=job.table.source.display,
         output=job.output,
         campaign_id=opened.campaign.id,
         rows=tally.rows,
@@ -254,7 +254,7 @@ async def _send_test(
     else:
         code = ExitCode.OK if outcome.status == "accepted" else ExitCode.NEEDS_ATTENTION
     return SendReport(
-        input=job.table.source.path,
+        input=job.table.source.display,
         output=job.output,
         campaign_id=opened.campaign.id,
         rows=0,

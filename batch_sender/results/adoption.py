@@ -253,7 +253,7 @@ def adopt(
         return Adoption(results, counts)
     raise UsageError(
         f"{results}: its journal ({journal_path(results).name}) is missing and it is not a "
-        f"result file of campaign {campaign.id!r} for {table.source.path} ({why}); nothing "
+        f"result file of campaign {campaign.id!r} for {table.source.display} ({why}); nothing "
         "was sent. Put its journal back beside it, or give the sheet and {opt:campaign_id} "
         "it was sent with; another {opt:output} starts over and may message its followers "
         "again"

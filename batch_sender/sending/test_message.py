@@ -73,7 +73,7 @@ def first_valid_row(job: SendJob) -> tuple[int, str, str]:
         if len(valid):
             line = int(valid.index[0])
             return line, str(valid["text"].iloc[0]), str(valid["url"].iloc[0])
-    raise InputError(job.table.source.path, "no valid row to send as a test message")
+    raise InputError(job.table.source.display, "no valid row to send as a test message")
 
 
 def test_request_id(campaign_id: str, slug: str, user_id: str, count: int) -> str:
