@@ -134,6 +134,6 @@ def test_two_campaign_files_of_one_name_are_refused_naming_both(tmp_path: Path) 
     """thang12.csv and thang12.xlsx would share one result file, journal and campaign id."""
     for name in ("thang12.csv", "Thang12.xlsx", "thang11.csv"):
         (tmp_path / name).write_text("")
-    with pytest.raises(ValueError, match="Thang12.xlsx and thang12.csv") as refused:
+    with pytest.raises(ValueError, match=r"Thang12\.xlsx and thang12\.csv") as refused:
         load_example().campaign_files(tmp_path)
     assert "rename one" in str(refused.value)
