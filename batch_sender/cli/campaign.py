@@ -43,8 +43,9 @@ def validate(
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
     an image URL that is not http(s) or not .jpg/.jpeg/.png/.gif, a user_id
     already on an earlier row (duplicate: one message per follower per
-    campaign), and ids on an --exclude list (excluded). Exit status: 0 all valid, 1 some rows need attention, 2 the file
-    cannot be used, 70 internal error (the error names the file with the details).
+    campaign), and ids on an --exclude list (excluded). Exit status: 0 all
+    valid (or excluded), 1 some rows need attention, 2 the file cannot be
+    used, 70 internal error (the error names the file with the details).
 
     \b
     Examples:
