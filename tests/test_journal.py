@@ -301,3 +301,16 @@ def test_the_campaign_lock_is_a_file_of_its_own(tmp_path: Path) -> None:
     sender.close()
     with no_send_running(path) as free:
         assert free
+
+
+def test_a_folder_where_the_journal_belongs_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(2))
+    journal_path(tmp_path / "r.csv").mkdir()
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", str(tmp_path / "r.csv"), "--simulate"]
+    )
+    assert result.exit_code == 2, result.output
+    error = result.stderr.splitlines()[-1]
+    assert (
+        error.startswith("Error: ") and "is a folder where the campaign's journal belongs" in error
+    )
