@@ -22,9 +22,17 @@ from batch_sender.delivery.receiver import Receiver
 from batch_sender.delivery.server import receiver_app, serve_callbacks
 from batch_sender.esms.delivery_report import BadReport, from_report, parse_error_info
 from batch_sender.journal.store import Journal
+from batch_sender.results.result_file import rewrite_deliveries
 from batch_sender.simulator.config import SimulatorConfig
 
-from .conftest import CREDENTIALS, message_rows, read_results, simulator_running, write_csv
+from .conftest import (
+    CREDENTIALS,
+    RunningSimulator,
+    message_rows,
+    read_results,
+    simulator_running,
+    write_csv,
+)
 
 INACTIVE = (
     "-114 User is inactive, or reject the message, or using an outdated Zalo version, "
@@ -76,6 +84,37 @@ def test_a_report_is_idempotent_and_final_beats_pending(tmp_path: Path) -> None:
         journal.deliveries.record(from_report(params))
     assert journal.deliveries.reported(["r"])["r"][0] == "delivered"
     journal.close()
+
+
+@pytest.mark.parametrize("first", ["delivered", "failed"])
+def test_a_delivered_message_stays_delivered_whatever_report_comes_next(
+    esms: RunningSimulator, first: str
+) -> None:
+    # SendStatus 5 is final on eSMS's pages; two final reports that disagree (a callback
+    # retried, GetCallback asked meanwhile) must not flip the outcome back and forth.
+    write_csv(Path("c.csv"), message_rows(1))
+    sent = CliRunner().invoke(cli, ["send", "c.csv", "-o", "r.csv", *esms.args])
+    assert sent.exit_code == 0, sent.output
+    row = read_results(Path("r.csv"))[0]
+    rid, smsid = row["RequestId"], row["SMSID"]
+    outcomes = {
+        "delivered": {"SendStatus": "5", "SendSuccess": "1", "SendFailed": "0"},
+        "failed": {"SendStatus": "5", "SendSuccess": "0", "SendFailed": "1", "error_info": ERROR},
+    }
+    later = "failed" if first == "delivered" else "delivered"
+    journal = Journal(Path("r.csv.journal.sqlite"))
+    try:
+        # The callback (SMSID only, as eSMS sends it), then GetCallback's and a retried callback.
+        journal.deliveries.record(from_report({"SMSID": smsid, **outcomes[first]}))
+        journal.deliveries.record(from_report({"SMSID": smsid, **outcomes[later]}))
+        journal.deliveries.record(from_report({"RequestId": rid, **outcomes[later]}))
+        journal.deliveries.record(from_report({"SMSID": smsid, "SendStatus": "2"}))
+        assert journal.deliveries.reported([rid])[rid][:2] == ("delivered", "")
+        journal.commit()
+        assert rewrite_deliveries(Path("r.csv"), journal)
+    finally:
+        journal.close()
+    assert read_results(Path("r.csv"))[0]["delivery"] == "delivered"
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The delivery store: eSMS's delivery reports in the journal, and the queries on them.
 
 Reports repeat (eSMS retries, GetCallback overlaps); a final outcome is never
-replaced by `pending`. Every method runs in the journal's writer thread.
+replaced by `pending`, nor `delivered` by `failed` (see OUTCOME_RANK). Every
+method runs in the journal's writer thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,33 @@ from batch_sender.journal.writer import Writer, in_batches, in_writer
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Delivery))
 
+OUTCOME_RANK = {"pending": 0, "failed": 1, "delivered": 2}
+"""Which of two reports for one message stands: the higher, or the later of equals.
+
+SendStatus 5 ("sent, SendSuccess/SendFailed say how") is final on eSMS's
+pages. A message Zalo delivered to the phone cannot be undelivered: a
+failure heard after it (a retried callback, GetCallback's older record) is
+not news, and a delivery heard after a failure is proof it arrived after all.
+"""
+
+
+def _rank_sql(column: str) -> str:
+    ranks = " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in OUTCOME_RANK.items())
+    return f"CASE {column} {ranks} ELSE 0 END"
+
+
+_RECORD = f"""
+    INSERT INTO deliveries (key, request_id, smsid, delivery, error, at, received_at, price)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET
+        request_id = CASE WHEN excluded.request_id != '' THEN excluded.request_id
+                          ELSE deliveries.request_id END,
+        delivery = excluded.delivery, error = excluded.error, at = excluded.at,
+        received_at = excluded.received_at,
+        price = CASE WHEN excluded.price != '' THEN excluded.price ELSE deliveries.price END
+    WHERE {_rank_sql("excluded.delivery")} >= {_rank_sql("deliveries.delivery")}
+"""
+
 
 class DeliveryStore:
     """What eSMS reported for each message, kept in the journal's `deliveries` table."""
@@ -33,8 +61,9 @@ class DeliveryStore:
     def record(self, delivery: Delivery, *, keep_unknown: bool = True) -> str | None:
         """Keep a delivery report; the RequestId it belongs to, or None if no send knows it.
 
-        Reports repeat (eSMS retries, GetCallback overlaps): a final outcome is
-        never replaced by `pending`, so recording one twice changes nothing.
+        Reports repeat (eSMS retries, GetCallback overlaps): a report replaces
+        the one kept only if it ranks as high (OUTCOME_RANK), so recording one
+        twice changes nothing and an outcome never flips back.
         keep_unknown=False drops a report no send knows (the receiver keeps
         those only while the disk has room to spare: strangers could fill it).
         A report that came with its SMSID only is kept under that SMSID, whether
@@ -59,19 +88,7 @@ class DeliveryStore:
         if not known and not keep_unknown:
             return None
         self.writer.write(
-            """
-            INSERT INTO deliveries
-                (key, request_id, smsid, delivery, error, at, received_at, price)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (key) DO UPDATE SET
-                request_id = CASE WHEN excluded.request_id != '' THEN excluded.request_id
-                                  ELSE deliveries.request_id END,
-                delivery = excluded.delivery, error = excluded.error, at = excluded.at,
-                received_at = excluded.received_at,
-                price = CASE WHEN excluded.price != '' THEN excluded.price
-                             ELSE deliveries.price END
-            WHERE deliveries.delivery = 'pending' OR excluded.delivery != 'pending'
-            """,
+            _RECORD,
             (
                 delivery.key,
                 request_id,
@@ -92,11 +109,11 @@ class DeliveryStore:
 
         A report is joined to its message by RequestId or by the message's
         SMSID, however early it came. When a message has several (kept under
-        its RequestId and its SMSID), a final one wins over `pending`, then
+        its RequestId and its SMSID), the highest in OUTCOME_RANK wins, then
         the one heard last.
         """
         self.writer.flush()
-        best: dict[str, tuple[bool, float, tuple[str, str, str]]] = {}
+        best: dict[str, tuple[int, float, tuple[str, str, str]]] = {}
         for batch, marks in in_batches(request_ids):
             rows = self.writer.execute(
                 f"""
@@ -110,7 +127,7 @@ class DeliveryStore:
                 [*batch, *batch],
             )
             for rid, delivery, error, at, received in rows:
-                rank = (delivery != "pending", float(received), (delivery, error, at))
+                rank = (OUTCOME_RANK.get(delivery, 0), float(received), (delivery, error, at))
                 held = best.get(rid)
                 if held is None or rank[:2] >= held[:2]:
                     best[rid] = rank
