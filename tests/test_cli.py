@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -245,23 +244,6 @@ def test_report_is_an_ordinary_readable_file(tmp_path: Path) -> None:
     assert Path("report.csv").stat().st_mode & 0o044 == 0o044  # not mkstemp's private 0600
 
 
-def test_a_result_file_fed_back_as_input_keeps_both_status_columns(
-    tmp_path: Path, esms: RunningSimulator
-) -> None:
-    path = write_csv(
-        tmp_path / "again.csv",
-        [[*row, "failed", "7"] for row in message_rows(2)],
-        header=["user_id", "text", "url", "status", "row"],
-    )
-    result = run("send", str(path), "-o", "r.csv", *esms.args)
-    assert result.exit_code == 0, result.output
-    with Path("r.csv").open(encoding="utf-8", newline="") as f:
-        header, first, _ = list(csv.reader(f))
-    assert header[:5] == ["user_id", "text", "url", "status", "row"]
-    assert header[5:7] == ["row", "status"]
-    assert first[3:7] == ["failed", "7", "2", "accepted"]
-
-
 def test_header_cells_are_kept_exactly(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text(
@@ -270,7 +252,7 @@ def test_header_cells_are_kept_exactly(tmp_path: Path) -> None:
     )
     assert run("validate", str(path), "-o", "report.csv").exit_code == 0
     header = Path("report.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header.startswith("user_id,text,url,note,note,,row,status")
+    assert header.startswith("user_id,text,url,note,note,,sent_text,row,status")
 
 
 def test_a_field_column_twice_is_refused(tmp_path: Path) -> None:

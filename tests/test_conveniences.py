@@ -283,11 +283,11 @@ def test_xlsx_results_keep_ids_as_text_and_never_formulas(
     assert result.exit_code == 0, result.output
     sheet = openpyxl.load_workbook("r.xlsx").active
     header = [c.value for c in sheet[1]]
-    assert header[:5] == ["user_id", "text", "url", "row", "status"]
+    assert header[:6] == ["user_id", "text", "url", "sent_text", "row", "status"]
     id_cell, text_cell = sheet["A2"], sheet["B2"]
     assert (id_cell.value, id_cell.data_type) == (LONG_ID, "s")
     assert (text_cell.value, text_cell.data_type) == ('=HYPERLINK("http://evil")', "s")
-    assert sheet["E2"].value == "accepted"
+    assert sheet["F2"].value == "accepted"
 
 
 def test_parquet_input(tmp_path: Path) -> None:

@@ -58,10 +58,10 @@ def test_sent_text_is_exactly_what_was_sent(esms: RunningSimulator) -> None:
     assert header[:4] == ["user_id", "ten", "url", "sent_text"] and header[4] == "row"
 
 
-def test_no_sent_text_without_a_template(esms: RunningSimulator) -> None:
-    write_csv(Path("a.csv"), [["7800378501923859642", "Chào", IMAGE]])
+def test_sent_text_without_a_template_is_the_text_as_sent(esms: RunningSimulator) -> None:
+    write_csv(Path("a.csv"), [["7800378501923859642", "Chào\nbạn", IMAGE]])
     CliRunner().invoke(cli, ["send", "a.csv", "-o", "r.csv", *esms.args])
-    assert "sent_text" not in read_results(Path("r.csv"))[0]
+    assert read_results(Path("r.csv"))[0]["sent_text"] == "Chào\r\nbạn"
 
 
 def test_column_names_match_whatever_their_case(esms: RunningSimulator) -> None:

@@ -180,7 +180,7 @@ def test_a_fifo_as_summary_or_report_is_written_into_not_replaced(tmp_path: Path
         if name.endswith(".json"):
             assert json.loads(written)["exit_code"] == 0
         else:
-            assert written.splitlines()[0].startswith("user_id,text,url,row,status")
+            assert written.splitlines()[0].startswith("user_id,text,url,sent_text,row,status")
         assert list(tmp_path.glob(f".{name}*")) == []
 
 

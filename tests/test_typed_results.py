@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import batch_sender
 from batch_sender.cli import cli
-from batch_sender.results.rows import RESULT_COLUMNS
+from batch_sender.results.rows import RESULT_COLUMNS, SENT_TEXT
 from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import CREDENTIALS, LONG_ID, RunningSimulator, simulator_running, write_csv
@@ -44,8 +44,8 @@ def test_read_results_keeps_ids_codes_and_the_users_columns_as_written(
 
     results = batch_sender.read_results(output)
 
-    assert list(results.columns) == [*HEADER, *RESULT_COLUMNS]
-    for name in [*TEXT_COLUMNS, "delivery", "delivery_error", "delivered_at"]:
+    assert list(results.columns) == [*HEADER, SENT_TEXT, *RESULT_COLUMNS]
+    for name in [*TEXT_COLUMNS, SENT_TEXT, "delivery", "delivery_error", "delivered_at"]:
         assert results[name].dtype == pd.StringDtype(), name
     assert (results["row"].dtype, results["attempts"].dtype) == (pd.Int64Dtype(), pd.Int64Dtype())
     assert results["user_id"].tolist() == [r[0] for r in ROWS]  # not uint64, not rounded
@@ -104,7 +104,7 @@ def test_report_and_status_work_on_an_xlsx_result_file() -> None:
     assert sheet is not None
     # Still numbers where they were numbers, text where text.
     second = next(sheet.iter_rows(min_row=2, max_row=2, values_only=True))
-    assert (second[0], second[5], second[-4]) == (LONG_ID, 2, 1)
+    assert (second[0], second[6], second[-4]) == (LONG_ID, 2, 1)
 
 
 def test_callbacks_fill_an_xlsx_result_file(tmp_path: Path) -> None:

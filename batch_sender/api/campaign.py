@@ -133,7 +133,6 @@ async def send_campaign(
         try:
             with open_output(job.output, bom=job.excel) as writer:
                 sheet = SheetStream(job, journal, rules, plan, writer, whole_sheet_read)
-                sheet.sent_texts = job.checks.template is not None or changes.kept > 0
                 try:
                     cancelled = await _send_and_write(job, journal, sheet, run, say, stop)
                 except InputError as exc:

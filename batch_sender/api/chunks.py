@@ -82,8 +82,6 @@ class SheetStream:
         self.sent_seconds = 0.0
         """time.monotonic() when the sending ended."""
         self.tally = Tally(limit=job.limit, limit_reason=unsent_reason(job, None))
-        self.sent_texts = job.checks.template is not None
-        """The result file has `sent_text`: with a template, or beside rows kept from earlier."""
         self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)
         self.executor = concurrent.futures.ThreadPoolExecutor(1, "batch-sender-results")
         self.writes: list[concurrent.futures.Future[None]] = []
@@ -237,20 +235,20 @@ class SheetStream:
             ]
             if skipped:
                 self.loop.call_soon_threadsafe(self._tell_skipped, skipped)
-        templated = checked if self.sent_texts else None
+        sent = checked
         kept = [d.request_id for d in dispositions if d.action == KEPT]
-        if templated is not None and kept:
+        if kept:
             # The earlier send went out with another text: the journal's (blank if it
             # was made before texts were kept).
             earlier = self.journal.rows.sent_texts(kept)
             texts = checked["text"].tolist()
-            templated = checked.assign(
+            sent = checked.assign(
                 text=[
                     earlier.get(d.request_id, "") if d.action == KEPT else t
                     for d, t in zip(dispositions, texts, strict=True)
                 ]
             )
-        self.writer.write(output_rows(chunk, extra, templated, spreadsheet=self.spreadsheet))
+        self.writer.write(output_rows(chunk, extra, sent, spreadsheet=self.spreadsheet))
 
 
 SKIPPED = frozenset({INVALID, DUPLICATE, EXCLUDED, UNSENT})

@@ -103,6 +103,7 @@ async def send_async(
     from batch_sender.esms.protocol import SendOptions
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
+    from batch_sender.results.rows import refuse_our_names
     from batch_sender.sending.config import SendConfig
     from batch_sender.sending.plan import SendJob
     from batch_sender.sending.progress import LOGGER, ProgressLog
@@ -147,6 +148,7 @@ async def send_async(
     plan: list[str] = []
     try:
         opened = await in_thread(open_input, input_path, reading)
+        refuse_our_names(opened.table.source.display, opened.table.header)
         if passed is not None and not await in_thread(
             campaign_has_sent, journal_path(output_path), opened.campaign.id
         ):

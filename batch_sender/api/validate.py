@@ -99,13 +99,16 @@ class _DryRun:
     def open(self) -> Opened:
         from batch_sender.check.inputs import open_input
         from batch_sender.results.paths import check_output_path, check_side_file
+        from batch_sender.results.rows import refuse_our_names
 
         if self.output is not None:
             check_output_path(self.output, self.input)
         if self.summary is not None:
             taken = [self.input] + ([self.output] if self.output else [])
             check_side_file(self.summary, taken=taken, what="{opt:summary_json}")
-        return open_input(self.input, self.reading)
+        opened = open_input(self.input, self.reading)
+        refuse_our_names(opened.table.source.display, opened.table.header)
+        return opened
 
     def finish(self, opened: Opened) -> ValidateReport:
         from batch_sender.check.inputs import input_notes, input_summary

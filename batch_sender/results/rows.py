@@ -6,12 +6,16 @@ files they go into appear whole or not at all (files.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from batch_sender.check.disposition import HOLD, KEPT, REPEAT, SEND, SKIP, Disposition
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID
+from batch_sender.errors import InputError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
 from batch_sender.journal.records import ACCEPTED, FAILED, FINAL, SENDING
+from batch_sender.sheet.cells import nfc
 
 RESULT_COLUMNS = [
     "row",
@@ -150,28 +154,31 @@ STALE_MESSAGE = (
 def output_rows(
     chunk: pd.DataFrame,
     extra: pd.DataFrame,
-    checked: pd.DataFrame | None = None,
+    checked: pd.DataFrame,
     *,
     spreadsheet: bool = False,
 ) -> pd.DataFrame:
-    """The input row untouched, then `sent_text` if `checked` is given, then RESULT_COLUMNS.
+    """The input row untouched, then `sent_text`, then RESULT_COLUMNS.
 
     For a spreadsheet, RESULT_COLUMNS are made inert (see inert_cells);
     `sent_text` is the user's own words and stays as they are.
-
-    concat, not assign: an input column that shares a name with ours (a
-    result file fed back as input has `status`) stays intact beside it.
     """
     if spreadsheet:
         extra = inert_cells(extra)
-    if checked is None:
-        return pd.concat([chunk, extra], axis=1)
     return pd.concat([chunk, sent_text(checked, extra), extra], axis=1)
 
 
 SENT_TEXT = "sent_text"
-"""With --template: the text each row was sent with (filled and normalised)."""
+"""The text each row was sent with (filled and normalised), on every run.
+
+Always there, so that a warehouse loading result files sees one layout
+whether or not a run had a template or rows kept from earlier.
+"""
 _NOT_SENT = frozenset({INVALID, DUPLICATE, EXCLUDED})
+OUR_COLUMNS = (SENT_TEXT, *RESULT_COLUMNS)
+"""What the result file adds after the input's own columns."""
+_CORE = frozenset(RESULT_COLUMNS[:6])
+"""Columns every result file has had (files from before delivery reports lack the rest)."""
 
 
 def sent_text(checked: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
@@ -184,6 +191,44 @@ def sent_text(checked: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
         for status, text in zip(extra["status"], checked["text"], strict=True)
     ]
     return pd.DataFrame({SENT_TEXT: texts}, index=extra.index)
+
+
+def refuse_our_names(path: Path, header: list[str]) -> None:
+    """InputError if the sheet has a column named like one the result file adds.
+
+    The result file would hold two `status` columns, and a reader (pandas, a
+    warehouse whose names ignore case) one of them, or a failed load. A result
+    file given as the sheet is said to be one: sent again, every row of it
+    would be a new campaign's message.
+    """
+    ours = {name.casefold() for name in OUR_COLUMNS}
+    names = [nfc(name.strip()) for name in header]
+    clashes = [i for i, name in enumerate(names) if name.casefold() in ours]
+    if not clashes:
+        return
+    if set(names) >= _CORE:
+        tail = 0
+        while tail < len(names) and names[-1 - tail].casefold() in ours:
+            tail += 1
+        raise InputError(
+            path,
+            f"this is a batch-sender result file (its last {tail} columns are "
+            f"{names[-tail]!r} to {names[-1]!r}), not a sheet to send: to continue that "
+            f"campaign, send its own sheet with {{opt:output}} {path}; to start a new "
+            f"campaign from these rows, delete its last {tail} columns first",
+            line=1,
+        )
+    listed = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in clashes)
+    first = names[clashes[0]]
+    plural = len(clashes) > 1
+    raise InputError(
+        path,
+        f"{'columns' if plural else 'column'} {listed} "
+        f"{'have names' if plural else 'has a name'} the result file gives its own columns "
+        f"({', '.join(OUR_COLUMNS)}); rename {'them' if plural else 'it'} "
+        f"(say {first!r} to {'input_' + first.lower()!r}) and run again",
+        line=1,
+    )
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

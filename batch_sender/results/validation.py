@@ -34,6 +34,5 @@ def validate_file(
         for chunk, checked in chunks:
             extra = report_rows(chunk, checked)
             tally.add(extra)
-            templated = checked if checks and checks.template else None
-            writer.write(output_rows(chunk, extra, templated, spreadsheet=spreadsheet))
+            writer.write(output_rows(chunk, extra, checked, spreadsheet=spreadsheet))
     return tally
