@@ -196,6 +196,29 @@ def test_workbooks_are_read_by_their_content(tmp_path: Path, kind: str, name: st
     assert rows[0]["text"] == "Chào chị Lan, ưu đãi tháng 12"
 
 
+@pytest.mark.parametrize(
+    ("kind", "named"), [(k, n) for k in WORKBOOKS for n in (*WORKBOOKS, "xlsm") if n != k]
+)
+def test_a_workbook_named_as_another_format_is_read_as_what_it_is(
+    tmp_path: Path, kind: str, named: str
+) -> None:
+    # An .xls saved by LibreOffice and renamed .xlsx by hand, and the like.
+    path = Path(shutil.copy(OFFICE / f"plain.{kind}", tmp_path / f"campaign.{named}"))
+    result = run("validate", str(path), "-o", "v.csv")
+    assert result.exit_code == 0, result.output
+    assert [r["user_id"] for r in read_results(Path("v.csv"))][:2] == [
+        "7800378501923859642",
+        "7800378501923859643",
+    ]
+    exclude = Path(shutil.copy(OFFICE / f"plain.{kind}", tmp_path / f"optout.{named}"))
+    listed = run("validate", str(path), "--exclude", str(exclude))
+    assert listed.exit_code == 0 and "5 rows: 5 excluded" in listed.stdout, listed.output
+    if kind != "xls":  # rows hidden in it are still found (.xls hides none it can tell)
+        hidden = Path(shutil.copy(OFFICE / f"hidden-first-sheet.{kind}", path))
+        refused = run("validate", str(hidden))
+        assert refused.exit_code == 2 and "2 rows are hidden" in refused.stderr, refused.output
+
+
 @pytest.mark.parametrize("kind", WORKBOOKS)
 def test_number_formatted_ids_are_caught_in_every_format(tmp_path: Path, kind: str) -> None:
     path = fixture(f"number-ids.{kind}", tmp_path)

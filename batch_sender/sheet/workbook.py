@@ -35,18 +35,29 @@ if TYPE_CHECKING:
 # they are read from the file's XML (sheet/hidden.py).
 
 
+_NAMED = {"xlsx": (".xlsx", ".xlsm", ".xlam"), "xls": (".xls", ".xla"), "ods": (".ods",)}
+"""The names calamine opens as each format, whatever their content."""
+_MISNAMED = frozenset({".xlsb", *(suffix for names in _NAMED.values() for suffix in names)})
+
+
 def workbook(source: Source) -> Any:
     import python_calamine
 
+    kind = source_format(source)
+    suffix = source.path.suffix.lower()
     try:
+        if suffix in _MISNAMED and suffix not in _NAMED.get(kind, ()):
+            # An .xls renamed .xlsx by hand: what the content is wins over the name.
+            with source.path.open("rb") as f:
+                return python_calamine.CalamineWorkbook.from_filelike(f)
         return python_calamine.CalamineWorkbook.from_path(str(source.path))
     except python_calamine.PasswordError:
         raise InputError(
             source.path, "the workbook is password-protected; save a copy without a password"
         ) from None
     except Exception as exc:  # calamine raises its own kinds, zip and XML errors
-        kind = FORMAT_NAMES.get(source_format(source), "spreadsheet")
-        raise InputError(source.path, f"cannot open as an {kind} workbook: {exc}") from None
+        name = FORMAT_NAMES.get(kind, "spreadsheet")
+        raise InputError(source.path, f"cannot open as an {name} workbook: {exc}") from None
 
 
 def pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
