@@ -161,6 +161,29 @@ def test_hidden_rows_skipped_are_excluded_and_counted(
     assert esms.stats()["accepted"] == 3
 
 
+@pytest.mark.parametrize("kind", ["xlsx", "ods"])
+def test_hidden_rows_of_an_opt_out_workbook_count_as_listed(
+    tmp_path: Path, esms: RunningSimulator, kind: str
+) -> None:
+    # An opt-out is an opt-out: hiding its row in the list does not opt the follower back in.
+    optout = fixture(f"hidden-first-sheet.{kind}", tmp_path)
+    sheet = fixture("plain.xlsx", tmp_path)
+    note = f"suppression list {optout.name}: 2 of its ids are on hidden rows, taken as listed"
+    checked = run("validate", str(sheet), "--exclude", str(optout))
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.startswith(f"{sheet.name}: 5 rows: 5 excluded")
+    assert note in checked.stdout
+    assert "--hidden-rows" not in checked.output
+    sent = run("send", str(sheet), "-o", "r.csv", "--exclude", str(optout), "-q", *esms.args)
+    assert sent.exit_code == 0, sent.output
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["excluded"] * 5
+    assert esms.stats()["requests"] == 0
+    summary = batch_sender.validate(sheet, exclude=[optout]).as_dict()
+    assert summary["suppression_lists"] == [
+        {"file": str(optout), "ids": 5, "matched": 5, "hidden": 2}
+    ]
+
+
 @pytest.mark.parametrize("kind", WORKBOOKS)
 def test_the_first_visible_sheet_is_read(tmp_path: Path, kind: str) -> None:
     path = fixture(f"hidden-first-sheet.{kind}", tmp_path)

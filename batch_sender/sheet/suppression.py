@@ -15,7 +15,15 @@ from pathlib import Path
 
 from batch_sender.errors import InputError
 from batch_sender.sheet.reader import open_table
-from batch_sender.sheet.source import DELIMITERS, LONG_NUMBER_IDS, Columns, Source, sniff_format
+from batch_sender.sheet.source import (
+    DELIMITERS,
+    HIDDEN_LINES,
+    HIDDEN_SKIP,
+    LONG_NUMBER_IDS,
+    Columns,
+    Source,
+    sniff_format,
+)
 
 _NUMBER_LIKE = re.compile(r"[0-9][0-9.,eE+-]*")
 
@@ -28,6 +36,8 @@ class Listed:
     value: str
     number_cell: bool = False
     """The spreadsheet held it as a number of over 15 digits: it has been rounded."""
+    hidden: bool = False
+    """On a row hidden in the workbook (by hand or by a filter): listed all the same."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class SuppressionList:
     @property
     def ids(self) -> frozenset[str]:
         return frozenset(entry.value for entry in self.entries)
+
+    @property
+    def hidden_ids(self) -> frozenset[str]:
+        return frozenset(entry.value for entry in self.entries if entry.hidden)
 
 
 @dataclass(frozen=True)
@@ -53,12 +67,13 @@ class Suppression:
         return frozenset().union(*(listed.ids for listed in self.lists))
 
     def counts(self) -> list[dict[str, object]]:
-        """Per list: its file, how many distinct ids it has and how many matched a row."""
+        """Per list: its file, its distinct ids, those that matched a row, those on hidden rows."""
         return [
             {
                 "file": str(listed.path),
                 "ids": len(ids := listed.ids),
                 "matched": len(ids & self.matched),
+                "hidden": len(listed.hidden_ids),
             }
             for listed in self.lists
         ]
@@ -66,7 +81,7 @@ class Suppression:
     def lines(self) -> list[str]:
         """A line per list; one whose ids match no row is a warning (a wrong or spoilt list)."""
         out = []
-        for count in self.counts():
+        for listed, count in zip(self.lists, self.counts(), strict=True):
             name, ids, matched = Path(str(count["file"])).name, count["ids"], count["matched"]
             if matched:
                 out.append(f"suppression list {name}: {matched:,} of its {ids:,} ids matched a row")
@@ -77,6 +92,9 @@ class Suppression:
                 )
             else:
                 out.append(f"warning: suppression list {name} has no ids: it excludes nobody")
+            if hidden := len(listed.hidden_ids):
+                ids_are = "1 of its ids is" if hidden == 1 else f"{hidden:,} of its ids are"
+                out.append(f"suppression list {name}: {ids_are} on hidden rows, taken as listed")
         return out
 
 
@@ -112,13 +130,17 @@ def _load(path: Path, user_id_column: str) -> list[Listed]:
 
 
 def _from_sheet(path: Path, name: str) -> list[Listed]:
-    source = Source(path=path, columns=Columns(user_id=name, text=None, url=None))
+    # Every row, hidden ones marked: an opt-out hidden in the list is an opt-out still.
+    source = Source(
+        path=path, columns=Columns(user_id=name, text=None, url=None), hidden_rows=HIDDEN_SKIP
+    )
     table = open_table(source)
     position = table.fields["user_id"]
     entries = []
     for chunk in table.chunks():
         long_numbers = chunk.attrs.get(LONG_NUMBER_IDS, frozenset())
+        hidden = chunk.attrs.get(HIDDEN_LINES, frozenset())
         for line, value in zip(chunk.index.tolist(), chunk.iloc[:, position].tolist(), strict=True):
             if value := value.strip():
-                entries.append(Listed(line, value, line in long_numbers))
+                entries.append(Listed(line, value, line in long_numbers, line in hidden))
     return entries
