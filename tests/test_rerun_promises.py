@@ -20,6 +20,7 @@ from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import RESULT_FILE
 from batch_sender.sending import schedule
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 
@@ -157,6 +158,38 @@ def test_a_scheduled_campaign_continues_after_its_time(
     assert first.exit_code == 2
     assert "is in the past" in first.stderr
     assert not Path("new.csv").exists()
+
+
+def test_a_send_at_long_past_on_a_campaign_under_way_is_a_warning_even_with_q(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    # A typo (2020 for 2026) on a rerun is not refused, the campaign being under way;
+    # it must not pass unseen either: a scheduler's run is quiet.
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    assert run("send", str(path), "-o", "r.csv", "--limit", "1", *esms.args).exit_code == 1
+    late = ("--send-at", "2020-01-01")
+    rest = run(
+        "send", str(path), "-o", "r.csv", *late, "-q", "--summary-json", "s.json", *esms.args
+    )
+    assert rest.exit_code == 0, rest.output
+    warning = (
+        "warning: --send-at 2020-01-01 00:00:00 (Vietnam time) has passed: the campaign "
+        "continues and its rows still to send go out now"
+    )
+    assert warning in rest.stderr.splitlines()
+    assert json.loads(Path("s.json").read_text("utf-8"))["warnings"] == [warning]
+    write_csv(path, message_rows(4))
+    report = batch_sender.send(
+        path,
+        "r.csv",
+        send_at="2020-01-01",
+        base_url=esms.url,
+        api_key=SIMULATOR_API_KEY,
+        secret_key=SIMULATOR_SECRET_KEY,
+        oaid=SIMULATOR_OAID,
+    )
+    assert report.exit_code == 0 and report.sent == 1
+    assert report.warnings == [warning]
 
 
 # --- 7: a recurring file rewritten with new texts -----------------------------------------

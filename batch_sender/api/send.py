@@ -268,11 +268,16 @@ async def _send(
         stop_code="" if stopped is None else stopped.code,
         exit_code=run.exit_code,
         plan=plan,
-        warnings=list(run.warnings),
+        warnings=_warnings(plan, run.warnings),
         tally=tally,
         inputs=input_summary(opened.checks),
         adopted=run.adopted,
     )
+
+
+def _warnings(plan: list[str], said: list[str]) -> list[str]:
+    """Every warning of the run once: those of the plan (said before the campaign ran) first."""
+    return list(dict.fromkeys([*(line for line in plan if line.startswith("warning:")), *said]))
 
 
 async def _send_test(
@@ -303,6 +308,7 @@ async def _send_test(
         stop_code="" if stopped is None else stopped.code,
         exit_code=code,
         plan=plan,
+        warnings=_warnings(plan, []),
         tally=Tally(),
         test=RowResult(
             row=sent.line,

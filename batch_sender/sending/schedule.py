@@ -50,9 +50,13 @@ def send_date(text: str, current: dt.datetime | None = None) -> str:
 
 
 def passed_line(send_date: str) -> str:
-    """The plan line of a scheduled campaign rerun after its time."""
+    """The plan line of a scheduled campaign rerun after its time.
+
+    A warning, shown with --quiet too: the time may be a typo (2020 for 2026)
+    that a rerun accepts silently, the campaign being under way.
+    """
     return (
-        f"--send-at {send_date} (Vietnam time) has passed: the campaign continues and "
+        f"warning: --send-at {send_date} (Vietnam time) has passed: the campaign continues and "
         "its rows still to send go out now"
     )
 
