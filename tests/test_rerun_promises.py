@@ -132,6 +132,34 @@ def test_an_edited_copy_above_a_sent_row_never_messages_its_follower_twice(
     assert "0 invalid and 1 duplicate rows are not sent" in again.stderr
 
 
+def test_the_plan_line_counts_what_the_result_file_then_shows(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """--limit 5, then the sheet edited: a sent row changed, a row added on top for a
+    follower already sent. 'done earlier' and 'to send' add up to the accepted rows."""
+    rows = message_rows(8)
+    path = write_csv(tmp_path / "c.csv", rows)
+    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    assert run(*send, "--limit", "5").exit_code == 1
+    edited = [list(r) for r in rows]
+    edited[2][1] = "Chào bạn, ưu đãi mới (sửa)"
+    edited.insert(0, [rows[1][0], "Chào lại bạn", rows[1][2]])
+    write_csv(path, edited)
+    again = run(*send)
+    assert again.exit_code == 1, again.output  # the row on top is a duplicate
+    statuses = [r["status"] for r in read_results(Path("r.csv"))]
+    assert statuses.count("accepted") == 8 and statuses.count("duplicate") == 1
+    assert len(delivered(esms)) == 8
+    lines = again.stderr.splitlines()
+    assert "resuming campaign 'c': 5 done earlier, 3 to send" in lines, again.stderr
+    assert (
+        "warning: 1 row sent earlier with different content: the earlier send stands "
+        "(--resend-changed sends the new version)" in lines
+    )
+    assert "0 invalid and 1 duplicate rows are not sent" in again.stderr
+    assert "sent 3 messages" in again.output
+
+
 # --- 9: a scheduled campaign rerun after its time ----------------------------------------
 
 

@@ -164,6 +164,10 @@ def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Dispositio
             plan.stale += 1
         elif disposition.action == KEPT:
             plan.changed_kept += 1
+            # Its earlier send stands: the result file shows it accepted, done earlier.
+            plan.done_before += disposition.record is not None and (
+                disposition.record.status == ACCEPTED
+            )
         else:
             plan.to_send += 1
             plan.changed_resent += disposition.changed
