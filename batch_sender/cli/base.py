@@ -22,9 +22,85 @@ from batch_sender import (
     __version__,
     user_error,
 )
+from batch_sender.i18n import N_, _, click_plural, click_text, help_text, set_language
 
 F = TypeVar("F", bound=Callable[..., Any])
 G = TypeVar("G", Account, Reading, SendingPolicy, Listening)
+
+
+class _Spoken:
+    """Help shown in the reader's language: translated when shown, not when declared.
+
+    Commands are declared at import, before anyone knows who will read them
+    (a test, a `--lang` on the command line).
+    """
+
+    _help: str | None
+
+    @property
+    def help(self) -> str | None:
+        return help_text(self._help) if self._help else self._help
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        self._help = value
+
+
+class Option(_Spoken, click.Option):
+    pass
+
+
+class Command(_Spoken, click.Command):
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        found = super().get_help_option(ctx)
+        if found is not None:  # made once by Click, in whichever language came first
+            found.help = click_text("Show this message and exit.")
+        return found
+
+
+class Group(_Spoken, click.Group):
+    command_class = Command
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        found = super().get_help_option(ctx)
+        if found is not None:
+            found.help = click_text("Show this message and exit.")
+        return found
+
+
+def option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """click.option, its help shown in the reader's language."""
+    attrs.setdefault("cls", Option)
+    return click.option(*decls, **attrs)
+
+
+def _speak_click() -> None:
+    """Click's own texts (Usage:, Options:, its errors) through our catalog.
+
+    Click asks the standard gettext functions, which it imports by name into
+    each of its modules; those names are pointed at the language chosen here.
+    """
+    import importlib
+
+    for name in (
+        "core",
+        "decorators",
+        "exceptions",
+        "formatting",
+        "parser",
+        "termui",
+        "types",
+        "utils",
+        "shell_completion",
+    ):
+        module = importlib.import_module(f"click.{name}")
+        if hasattr(module, "_"):
+            module._ = click_text  # type: ignore[attr-defined]
+        if hasattr(module, "ngettext"):
+            module.ngettext = click_plural  # type: ignore[attr-defined]
+
+
+_speak_click()
 
 
 def take(group: type[G], options: dict[str, Any]) -> G:
@@ -46,16 +122,18 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BatchSenderError as exc:
-            click.echo(f"Error: {exc.cli_message}", err=True)
+            click.echo(_("Error: {message}", message=exc.cli_message), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted: rerun the same command to continue.", err=True)
+            from batch_sender.cli.console import interrupted_line
+
+            click.echo(interrupted_line(), err=True)
             sys.exit(ExitCode.INTERRUPTED)
         except OSError as exc:
             failed = user_error(exc)
             if failed is None:
                 _crashed(exc, command.__name__, kwargs)
-            click.echo(f"Error: {failed.cli_message}", err=True)
+            click.echo(_("Error: {message}", message=failed.cli_message), err=True)
             sys.exit(failed.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -69,7 +147,7 @@ def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoRet
     from batch_sender.cli import crash
 
     details = crash.write_details(exc, command, options)
-    click.echo(f"Error: {crash.one_line(exc, details, options)}", err=True)
+    click.echo(_("Error: {message}", message=crash.one_line(exc, details, options)), err=True)
     sys.exit(ExitCode.INTERNAL)
 
 
@@ -77,106 +155,106 @@ def input_options(command: F, *, outputs: bool = True) -> F:
     """INPUT and how to read it: shared by validate and send (and preview, without outputs)."""
     decorators = [
         click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
-        click.option(
+        option(
             "--user-id-column",
             default=Reading.user_id_column,
             show_default=True,
-            help="Column with the Zalo user_id.",
+            help=N_("Column with the Zalo user_id."),
         ),
-        click.option(
+        option(
             "--text-column",
             default=Reading.text_column,
             show_default=True,
-            help="Column with the text.",
+            help=N_("Column with the text."),
         ),
-        click.option(
+        option(
             "--url-column",
             default=Reading.url_column,
             show_default=True,
-            help="Column with the image URL.",
+            help=N_("Column with the image URL."),
         ),
-        click.option(
+        option(
             "--encoding",
             default=None,
-            help="Encoding of a CSV input (default: UTF-8, with or without BOM).",
+            help=N_("Encoding of a CSV input (default: UTF-8, with or without BOM)."),
         ),
-        click.option(
+        option(
             "--delimiter",
             type=click.Choice(list(Reading.delimiter_names), case_sensitive=False),
             metavar="NAME",
             default=None,
-            help="CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
-            "work too (default: detected from the header line).",
+            help=N_("CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
+            "work too (default: detected from the header line)."),
         ),
-        click.option(
+        option(
             "--sheet",
             default=None,
-            help="Workbook sheet name (default: the first visible sheet).",
+            help=N_("Workbook sheet name (default: the first visible sheet)."),
         ),
-        click.option(
+        option(
             "--hidden-rows",
             type=click.Choice(["refuse", "skip", "send"]),
             default="refuse",
             show_default=True,
-            help="Rows hidden in a workbook (by hand or by a filter): refuse the file, "
-            "skip them (status excluded, not sent), or send them like any row.",
+            help=N_("Rows hidden in a workbook (by hand or by a filter): refuse the file, "
+            "skip them (status excluded, not sent), or send them like any row."),
         ),
-        click.option(
+        option(
             "--campaign-id",
             default=None,
-            help="Seeds every RequestId (default: INPUT's file name without extension).",
+            help=N_("Seeds every RequestId (default: INPUT's file name without extension)."),
         ),
-        click.option(
+        option(
             "--chunk-rows",
             type=click.IntRange(min=1),
             default=Reading.chunk_rows,
             hidden=True,  # memory/speed trade-off; tests use it to cross chunk borders
         ),
-        click.option(
+        option(
             "--template",
             default=None,
-            help="One text for every row, {column} placeholders filled from the row "
-            "({{ and }} are literal braces); the text column is then not needed.",
+            help=N_("One text for every row, {column} placeholders filled from the row "
+            "({{ and }} are literal braces); the text column is then not needed."),
         ),
-        click.option(
+        option(
             "--template-file",
             type=click.Path(path_type=Path, dir_okay=False),
             default=None,
-            help="Read --template from this UTF-8 file.",
+            help=N_("Read --template from this UTF-8 file."),
         ),
-        click.option(
+        option(
             "--image-url",
             default=None,
-            help="One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
-            "then not needed.",
+            help=N_("One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
+            "then not needed."),
         ),
-        click.option(
+        option(
             "--exclude",
             "exclude",
             multiple=True,
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Suppression list: a CSV or workbook with a user_id column, or one id per "
+            help=N_("Suppression list: a CSV or workbook with a user_id column, or one id per "
             "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
-            "never sent. Repeatable.",
+            "never sent. Repeatable."),
         ),
-        click.option(
+        option(
             "--check-images",
             is_flag=True,
-            help="Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB.",
+            help=N_("Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB."),
         ),
     ]
     if outputs:
         decorators += [
-            click.option(
+            option(
                 "--excel",
                 is_flag=True,
-                help="Write the result CSV with a BOM so that Excel shows Vietnamese correctly.",
+                help=N_("Write the result CSV with a BOM so that Excel shows Vietnamese correctly."),
             ),
-            click.option(
+            option(
                 "--summary-json",
                 type=click.Path(path_type=Path, dir_okay=False),
                 default=None,
-                help="Also write the end-of-run summary as JSON (for schedulers).",
+                help=N_("Also write the end-of-run summary as JSON (for schedulers)."),
             ),
         ]
     for decorator in reversed(decorators):
@@ -202,11 +280,15 @@ class Day(click.ParamType):  # type: ignore[type-arg]  # generic only from click
         try:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            self.fail(f"{value!r} is not a day written YYYY-MM-DD (e.g. 2026-11-30)", param, ctx)
+            self.fail(
+                _("{value} is not a day written YYYY-MM-DD (e.g. 2026-11-30)", value=repr(value)),
+                param,
+                ctx,
+            )
 
 
-def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[F], F]:
-    return click.option(
+def timeout_option(help: str = N_("Seconds to wait for each answer.")) -> Callable[[F], F]:
+    return option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
         default=SendingPolicy.timeout,
@@ -215,36 +297,37 @@ def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[
     )
 
 
-def rate_option(what: str) -> Callable[[F], F]:
-    return click.option(
+def rate_option(help: str) -> Callable[[F], F]:
+    """--rate; `help` says what is counted, e.g. "Requests per second at most (0 = no limit).".""
+    return option(
         "--rate",
         type=click.FloatRange(min=0),
         default=SendingPolicy.rate,
         show_default=True,
-        help=f"{what} per second at most (0 = no limit).",
+        help=help,
     )
 
 
 def account_options(command: F) -> F:
     """The account and where eSMS is: shared by send and balance."""
     decorators = [
-        click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY]."),
-        click.option(
-            "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
+        option("--api-key", envvar="ESMS_API_KEY", help=N_("eSMS ApiKey [env: ESMS_API_KEY].")),
+        option(
+            "--secret-key", envvar="ESMS_SECRET_KEY", help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY].")
         ),
-        click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID]."),
-        click.option(
+        option("--oaid", envvar="ESMS_OAID", help=N_("Zalo OA id [env: ESMS_OAID].")),
+        option(
             "--base-url",
             envvar="ESMS_BASE_URL",
             default=Account.base_url,
             show_default=True,
-            help="eSMS API base [env: ESMS_BASE_URL].",
+            help=N_("eSMS API base [env: ESMS_BASE_URL]."),
         ),
-        click.option(
+        option(
             "--allow-insecure-http",
             is_flag=True,
-            help="Allow a plain http:// --base-url that is not this machine "
-            "(keys travel in clear).",
+            help=N_("Allow a plain http:// --base-url that is not this machine "
+            "(keys travel in clear)."),
         ),
     ]
     for decorator in reversed(decorators):
@@ -252,8 +335,26 @@ def account_options(command: F) -> F:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="batch-sender")
+def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    set_language(value)  # None: the environment's, also after an earlier call chose one
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, prog_name="batch-sender", cls=Option, help=N_("Show the version and exit.")
+)
+@option(
+    "--lang",
+    type=click.Choice(["vi", "en"]),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_choose_language,
+    help=N_(
+        "Language of what is shown: vi (Vietnamese) or en (English); by default "
+        "BATCH_SENDER_LANG, then the locale (LC_ALL, LC_MESSAGES, LANG)."
+    ),
+)
 def cli() -> None:
     """Send Zalo OA messages with a photo to many followers through eSMS.vn.
 
