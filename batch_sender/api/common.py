@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from batch_sender.api.reports import Problem, Progress
+from batch_sender.i18n import _
 
 if TYPE_CHECKING:
     from batch_sender.errors import BatchSenderError, UsageError
@@ -71,7 +72,10 @@ def user_error(exc: BaseException) -> BatchSenderError | None:
         return None
     if exc.errno == errno.ENAMETOOLONG:  # the options name the files: a usage error
         return UsageError(
-            f"{exc.filename}: the name is too long for its folder; choose a shorter one"
+            _(
+                "{filename}: the name is too long for its folder; choose a shorter one",
+                filename=exc.filename,
+            )
         )
     if exc.errno not in WRITE_FAILURES:
         return None

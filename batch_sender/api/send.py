@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from batch_sender.api.common import counts, options_of, problems, progress, write_summary
 from batch_sender.api.reports import Progress, RowResult, SendReport
 from batch_sender.errors import for_python
+from batch_sender.i18n import _
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -93,8 +94,11 @@ async def send_async(
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(
-            f"the input {str(input_path)!r} is a pipe: pass {{opt:campaign_id}} so that "
-            "the same command rerun continues this campaign and sends nobody twice"
+            _(
+                "the input {name} is a pipe: pass {opt:campaign_id} so that the same command "
+                "rerun continues this campaign and sends nobody twice",
+                name=repr(str(input_path)),
+            )
         )
     if not simulate:
         require_account(

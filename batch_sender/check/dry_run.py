@@ -12,6 +12,7 @@ import pandas as pd
 
 from batch_sender.check.rules import Campaign, Checks, Validator
 from batch_sender.errors import InputError
+from batch_sender.i18n import _
 from batch_sender.results.files import open_output
 from batch_sender.results.paths import is_spreadsheet
 from batch_sender.results.rows import output_rows, report_rows
@@ -29,7 +30,7 @@ def checked_chunks(
         rows += len(chunk)
         yield chunk, validator.check(chunk)
     if rows == 0:
-        raise InputError(table.source.path, "has a header but no rows")
+        raise InputError(table.source.path, _("has a header but no rows"))
 
 
 def validate_file(

@@ -265,9 +265,7 @@ class Validator:
                 messages.append("; ".join(part for part in parts if part))
             result.loc[invalid.astype(bool), "ErrorMessage"] = messages
         if excluded.any():
-            result.loc[excluded, "ErrorMessage"] = _(
-                "user_id is on a suppression list (--exclude)"
-            )
+            result.loc[excluded, "ErrorMessage"] = _("user_id is on a suppression list (--exclude)")
         if hidden_lines := chunk.attrs.get(HIDDEN_LINES):
             hidden = ~invalid & chunk.index.isin(list(hidden_lines))
             excluded |= hidden
@@ -374,9 +372,7 @@ def user_id_problem(uid: str, *, number_cell: bool = False) -> str | None:
             )
         return _("user_id must be digits only: {value}", value=value)
     if len(uid) > USER_ID_MAX:
-        return _(
-            "user_id has {n} digits, at most {most} are allowed", n=len(uid), most=USER_ID_MAX
-        )
+        return _("user_id has {n} digits, at most {most} are allowed", n=len(uid), most=USER_ID_MAX)
     return None
 
 

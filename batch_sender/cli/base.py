@@ -183,8 +183,10 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             type=click.Choice(list(Reading.delimiter_names), case_sensitive=False),
             metavar="NAME",
             default=None,
-            help=N_("CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
-            "work too (default: detected from the header line)."),
+            help=N_(
+                "CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
+                "work too (default: detected from the header line)."
+            ),
         ),
         option(
             "--sheet",
@@ -196,8 +198,10 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             type=click.Choice(["refuse", "skip", "send"]),
             default="refuse",
             show_default=True,
-            help=N_("Rows hidden in a workbook (by hand or by a filter): refuse the file, "
-            "skip them (status excluded, not sent), or send them like any row."),
+            help=N_(
+                "Rows hidden in a workbook (by hand or by a filter): refuse the file, "
+                "skip them (status excluded, not sent), or send them like any row."
+            ),
         ),
         option(
             "--campaign-id",
@@ -213,8 +217,10 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         option(
             "--template",
             default=None,
-            help=N_("One text for every row, {column} placeholders filled from the row "
-            "({{ and }} are literal braces); the text column is then not needed."),
+            help=N_(
+                "One text for every row, {column} placeholders filled from the row "
+                "({{ and }} are literal braces); the text column is then not needed."
+            ),
         ),
         option(
             "--template-file",
@@ -225,22 +231,28 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         option(
             "--image-url",
             default=None,
-            help=N_("One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
-            "then not needed."),
+            help=N_(
+                "One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
+                "then not needed."
+            ),
         ),
         option(
             "--exclude",
             "exclude",
             multiple=True,
             type=click.Path(path_type=Path, dir_okay=False),
-            help=N_("Suppression list: a CSV or workbook with a user_id column, or one id per "
-            "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
-            "never sent. Repeatable."),
+            help=N_(
+                "Suppression list: a CSV or workbook with a user_id column, or one id per "
+                "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
+                "never sent. Repeatable."
+            ),
         ),
         option(
             "--check-images",
             is_flag=True,
-            help=N_("Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB."),
+            help=N_(
+                "Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB."
+            ),
         ),
     ]
     if outputs:
@@ -248,7 +260,9 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             option(
                 "--excel",
                 is_flag=True,
-                help=N_("Write the result CSV with a BOM so that Excel shows Vietnamese correctly."),
+                help=N_(
+                    "Write the result CSV with a BOM so that Excel shows Vietnamese correctly."
+                ),
             ),
             option(
                 "--summary-json",
@@ -298,7 +312,7 @@ def timeout_option(help: str = N_("Seconds to wait for each answer.")) -> Callab
 
 
 def rate_option(help: str) -> Callable[[F], F]:
-    """--rate; `help` says what is counted, e.g. "Requests per second at most (0 = no limit).".""
+    """--rate; `help` says what is counted and per second."""
     return option(
         "--rate",
         type=click.FloatRange(min=0),
@@ -313,7 +327,9 @@ def account_options(command: F) -> F:
     decorators = [
         option("--api-key", envvar="ESMS_API_KEY", help=N_("eSMS ApiKey [env: ESMS_API_KEY].")),
         option(
-            "--secret-key", envvar="ESMS_SECRET_KEY", help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY].")
+            "--secret-key",
+            envvar="ESMS_SECRET_KEY",
+            help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY]."),
         ),
         option("--oaid", envvar="ESMS_OAID", help=N_("Zalo OA id [env: ESMS_OAID].")),
         option(
@@ -326,8 +342,9 @@ def account_options(command: F) -> F:
         option(
             "--allow-insecure-http",
             is_flag=True,
-            help=N_("Allow a plain http:// --base-url that is not this machine "
-            "(keys travel in clear)."),
+            help=N_(
+                "Allow a plain http:// --base-url that is not this machine (keys travel in clear)."
+            ),
         ),
     ]
     for decorator in reversed(decorators):

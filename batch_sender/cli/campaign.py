@@ -64,7 +64,6 @@ def validate(
     if output is not None:
         echo(_("report: {path}", path=output))
     sys.exit(report.exit_code)
-from batch_sender.i18n import N_, _
 
 
 @cli.command()
@@ -76,8 +75,9 @@ from batch_sender.i18n import N_, _
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
     metavar="RESULTS.csv",
-    help=N_("Result file (.csv or .xlsx); its journal is kept beside it as "
-    "RESULTS.csv.journal.sqlite."),
+    help=N_(
+        "Result file (.csv or .xlsx); its journal is kept beside it as RESULTS.csv.journal.sqlite."
+    ),
 )
 @option(
     "--callback-url",
@@ -90,8 +90,10 @@ from batch_sender.i18n import N_, _
     "--concurrency",
     type=click.IntRange(min=1, max=1024),
     default=SendingPolicy.concurrency,
-    help=N_("Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
-    "16 with --rate 0)."),
+    help=N_(
+        "Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
+        "16 with --rate 0)."
+    ),
 )
 @option(
     "--max-attempts",
@@ -121,29 +123,37 @@ from batch_sender.i18n import N_, _
 @option(
     "--resend-changed",
     is_flag=True,
-    help=N_("Send the new version of rows sent earlier whose text or url has changed since "
-    "(by default their earlier send stands)."),
+    help=N_(
+        "Send the new version of rows sent earlier whose text or url has changed since "
+        "(by default their earlier send stands)."
+    ),
 )
 @option(
     "--limit",
     type=click.IntRange(min=0),
     default=None,
-    help=N_("Send only the first N rows still to send (a test batch); the rest stay unsent, "
-    "and the same command without --limit sends them."),
+    help=N_(
+        "Send only the first N rows still to send (a test batch); the rest stay unsent, "
+        "and the same command without --limit sends them."
+    ),
 )
 @option(
     "--send-at",
     default=None,
-    help=N_('Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
-    "offset is given."),
+    help=N_(
+        'Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
+        "offset is given."
+    ),
 )
 @option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help=N_("json: one JSON line per event on stderr (each row's outcome with its row and "
-    "RequestId), instead of the plan lines and the progress bar."),
+    help=N_(
+        "json: one JSON line per event on stderr (each row's outcome with its row and "
+        "RequestId), instead of the plan lines and the progress bar."
+    ),
 )
 @option("-q", "--quiet", is_flag=True, help=N_("No progress bar and no plan lines."))
 @handle_errors
@@ -180,7 +190,6 @@ def send(
     from batch_sender.cli.console import run_send
 
     sys.exit(run_send(input_path, output, json_log=log_format == "json", quiet=quiet, **options))
-from batch_sender.i18n import N_, _
 
 
 @cli.command()

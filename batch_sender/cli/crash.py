@@ -78,9 +78,7 @@ def one_line(exc: BaseException, details: Path | None, options: Mapping[str, Any
     what = redacted(f"{type(exc).__name__}: {exc}", secrets(options))
     if len(what) > 200:
         what = what[:197] + "..."
-    where = (
-        _("details in {path}", path=details) if details else _("no file could take the details")
-    )
+    where = _("details in {path}", path=details) if details else _("no file could take the details")
     return _(
         "internal error (a bug in batch-sender): {what}; {where}. "
         "What was recorded stays recorded: the same command is safe to rerun.",

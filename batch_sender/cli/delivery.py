@@ -29,7 +29,9 @@ from batch_sender.i18n import N_, _, status_word, warning
 @option(
     "--token",
     default=None,
-    help=N_("Take reports only at /esms/callback/TOKEN (eSMS signs nothing: use a long random one)."),
+    help=N_(
+        "Take reports only at /esms/callback/TOKEN (eSMS signs nothing: use a long random one)."
+    ),
 )
 @option(
     "--every",
@@ -41,8 +43,10 @@ from batch_sender.i18n import N_, _, status_word, warning
 @option(
     "--campaign-id",
     default=None,
-    help=N_("Start before `send`: the campaign that will write RESULTS.csv (send's --campaign-id, "
-    "or its INPUT's file name without extension)."),
+    help=N_(
+        "Start before `send`: the campaign that will write RESULTS.csv (send's --campaign-id, "
+        "or its INPUT's file name without extension)."
+    ),
 )
 @handle_errors
 def callbacks(
@@ -120,9 +124,7 @@ def callbacks(
     help=N_("eSMS's status look-up base [env: ESMS_STATUS_BASE_URL]."),
 )
 @option("--api-key", envvar="ESMS_API_KEY", help=N_("eSMS ApiKey [env: ESMS_API_KEY]."))
-@option(
-    "--secret-key", envvar="ESMS_SECRET_KEY", help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY].")
-)
+@option("--secret-key", envvar="ESMS_SECRET_KEY", help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY]."))
 @option("--oaid", envvar="ESMS_OAID", help=N_("Zalo OA id [env: ESMS_OAID]."))
 @option("--allow-insecure-http", is_flag=True, help=N_("Allow plain http to another host."))
 @timeout_option()
@@ -161,7 +163,11 @@ def status(
     outcome = look_up(results, account=account, timeout=timeout, on_info=_to_stderr)
     if outcome.asked:
         click.echo(
-            _("eSMS knew {known:,} of the {asked:,} asked", known=outcome.known, asked=outcome.asked)
+            _(
+                "eSMS knew {known:,} of the {asked:,} asked",
+                known=outcome.known,
+                asked=outcome.asked,
+            )
         )
     shown = ", ".join(
         _("{n:,} {what}", n=n, what=status_word(k)) for k, n in outcome.counts.items()

@@ -18,18 +18,14 @@ from batch_sender.i18n import N_, _
     "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help=N_("0 = any.")
 )
 @option("--http-500", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of HTTP 500s."))
-@option(
-    "--code-160", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of CodeResult 160.")
-)
+@option("--code-160", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of CodeResult 160."))
 @option(
     "--drop",
     type=click.FloatRange(0, 1),
     default=0.0,
     help=N_("Share of accepted requests whose connection is dropped before the answer."),
 )
-@option(
-    "--html-502", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of HTML 502 pages.")
-)
+@option("--html-502", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of HTML 502 pages."))
 @option(
     "--code-429",
     type=click.FloatRange(0, 1),
@@ -37,7 +33,11 @@ from batch_sender.i18n import N_, _
     help=N_("Share of HTTP 429 with Retry-After (see --retry-after)."),
 )
 @option(
-    "--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True, help=N_("Seconds.")
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help=N_("Seconds."),
 )
 @option(
     "--slow",
@@ -46,7 +46,11 @@ from batch_sender.i18n import N_, _
     help=N_("Share of accepted requests answered only after --slow-seconds."),
 )
 @option(
-    "--slow-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help=N_("Seconds.")
+    "--slow-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help=N_("Seconds."),
 )
 @option(
     "--truncated",
@@ -91,15 +95,19 @@ from batch_sender.i18n import N_, _
     "callback_styles",
     type=click.Choice(["follower", "zns", "uid"]),
     multiple=True,
-    help=N_("How reports' error_info is encoded, as in eSMS's samples: follower (twice, "
-    "with its time; the default), zns (a JSON string literal), uid (once). "
-    "Repeat to take them in turn."),
+    help=N_(
+        "How reports' error_info is encoded, as in eSMS's samples: follower (twice, "
+        "with its time; the default), zns (a JSON string literal), uid (once). "
+        "Repeat to take them in turn."
+    ),
 )
 @option(
     "--reserve-rejected",
     is_flag=True,
-    help=N_("Answer 124 for 24 hours to a RequestId it rejected (103, 210...): eSMS does not "
-    "say whether it does."),
+    help=N_(
+        "Answer 124 for 24 hours to a RequestId it rejected (103, 210...): eSMS does not "
+        "say whether it does."
+    ),
 )
 @option("--api-key", default=None, help=N_("ApiKey it accepts (default SIMULATOR-API-KEY)."))
 @option(

@@ -47,6 +47,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import BadReport, Delivery, from_report
+from batch_sender.i18n import _
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal, JournalError
 from batch_sender.results.result_file import result_header, rewrite_deliveries
@@ -281,14 +282,16 @@ def check_results(results: Path) -> None:
     if results.exists():
         result_header(results)
     elif results.suffix.lower() != ".csv":
-        raise UsageError(f"{results}: delivery status is kept in .csv result files only")
+        raise UsageError(
+            _("{results}: delivery status is kept in .csv result files only", results=results)
+        )
 
 
 def callback_path(token: str | None) -> str:
     if token is None:
         return CALLBACK_PATH
     if not TOKEN.fullmatch(token):
-        raise UsageError("--token must be 8 to 200 letters, digits, '-' or '_'")
+        raise UsageError(_("--token must be 8 to 200 letters, digits, '-' or '_'"))
     return f"{CALLBACK_PATH}/{token}"
 
 
@@ -305,9 +308,12 @@ def check_token(host: str, token: str | None) -> None:
     """eSMS signs nothing: from beyond this machine, only the token keeps strangers out."""
     if token is None and not is_loopback(host):
         raise UsageError(
-            f"--token is required to listen on {host}: eSMS signs nothing, so without it "
-            "anyone who can reach this port can post reports; pass a long random one, "
-            'e.g. --token "$(openssl rand -hex 16)"'
+            _(
+                "--token is required to listen on {host}: eSMS signs nothing, so without it "
+                "anyone who can reach this port can post reports; pass a long random one, "
+                'e.g. --token "$(openssl rand -hex 16)"',
+                host=host,
+            )
         )
 
 
@@ -495,7 +501,14 @@ async def _serve(
     try:
         await site.start()
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise UsageError(
+            _(
+                "cannot listen on {host}:{port}: {strerror}",
+                host=host,
+                port=port,
+                strerror=exc.strerror,
+            )
+        ) from None
     sockets = getattr(site._server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
     say = receiver.say

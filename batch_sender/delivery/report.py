@@ -18,6 +18,7 @@ from pathlib import Path
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERED, FAILED, VIETNAM
+from batch_sender.i18n import _
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
@@ -235,8 +236,13 @@ def build_report(
         if uid_at is None and need_ids:
             names = ", ".join(repr(h) for h in header[:base]) or "none"
             raise UsageError(
-                f"{results}: no {user_id_column!r} column for --failed-ids; pass --user-id-column "
-                f"(input columns: {names})"
+                _(
+                    "{results}: no {user_id_column} column for --failed-ids; pass "
+                    "--user-id-column (input columns: {names})",
+                    results=results,
+                    user_id_column=repr(user_id_column),
+                    names=names,
+                )
             )
     except BaseException:
         reader.close()  # its file, whatever stops the report here
@@ -300,7 +306,14 @@ def _user_id_position(results: Path, inputs: list[str], wanted: str) -> int | No
         return found[0]
     if len(found) > 1:
         names = " and ".join(repr(inputs[i]) for i in found)
-        raise UsageError(f"{results}: {names} both match {wanted!r}; pass --user-id-column")
+        raise UsageError(
+            _(
+                "{results}: {names} both match {wanted}; pass --user-id-column",
+                results=results,
+                names=names,
+                wanted=repr(wanted),
+            )
+        )
     return None
 
 

@@ -23,6 +23,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.esms.delivery_report import BadReport, from_report
 from batch_sender.esms.retry import or_stop, post_json_retried
+from batch_sender.i18n import _
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal, JournalError
 from batch_sender.results.result_file import rewrite_deliveries
@@ -135,7 +136,7 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
         folder = path.parent
         if os.access(folder, os.W_OK) and os.access(path, os.W_OK):
             raise
-        readonly = OSError(errno.EROFS, "the folder is read-only", str(folder))
+        readonly = OSError(errno.EROFS, _("the folder is read-only"), str(folder))
         failed = JournalError(path, readonly)
         cause: BaseException = exc
     reader = Journal(path, read_only=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 
 JOURNAL_SUFFIX = ".journal.sqlite"
 
@@ -48,8 +49,11 @@ def _take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
             if time.monotonic() >= deadline:
                 handle.close()
                 raise UsageError(
-                    f"{path}: another batch-sender is sending this campaign; "
-                    "wait for it to finish (or stop it), then rerun"
+                    _(
+                        "{path}: another batch-sender is sending this campaign; wait for it to "
+                        "finish (or stop it), then rerun",
+                        path=path,
+                    )
                 ) from None
             time.sleep(0.05)
 

@@ -44,6 +44,7 @@ from typing import IO, Any, TypeVar
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.esms.delivery_report import Delivery
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.files import (
     INTENTS_SUFFIX,
@@ -303,7 +304,9 @@ class Journal(DeliveryStore, RowSends):
         except sqlite3.DatabaseError as exc:
             if lock is not None:
                 lock.close()
-            raise UsageError(f"{path}: cannot use this journal ({exc})") from None
+            raise UsageError(
+                _("{path}: cannot use this journal ({exc})", path=path, exc=exc)
+            ) from None
         except BaseException:
             if lock is not None:
                 lock.close()
@@ -311,9 +314,13 @@ class Journal(DeliveryStore, RowSends):
         if known is not None and known != campaign_id:
             journal.close()
             raise UsageError(
-                f"{path} belongs to campaign {known!r}, not {campaign_id!r}: "
-                f"pass {{opt:campaign_id}} {known!r} to continue it, "
-                "or choose another {opt:output}"
+                _(
+                    "{path} belongs to campaign {known}, not {campaign_id}: pass "
+                    "{opt:campaign_id} {known} to continue it, or choose another {opt:output}",
+                    path=path,
+                    known=repr(known),
+                    campaign_id=repr(campaign_id),
+                )
             )
         journal.resumed = known is not None
         if sending:
@@ -557,7 +564,7 @@ class Journal(DeliveryStore, RowSends):
 
     def _out_of_room(self) -> None:
         if self._logs and self._no_room is None:
-            self._no_room = JournalError(self.path, OSError(errno.ENOSPC, "disk full"))
+            self._no_room = JournalError(self.path, OSError(errno.ENOSPC, _("disk full")))
             self.failure = self._no_room
 
     def _commit_in_background(self) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
+from batch_sender.i18n import _
 from batch_sender.journal.files import no_send_running
 from batch_sender.journal.store import Journal
 from batch_sender.results.files import CsvWriter, temporary_beside
@@ -94,14 +95,18 @@ def read_result_file(path: Path) -> tuple[list[str], Any]:
 def result_header(path: Path) -> list[str]:
     """The header of a batch-sender CSV result file; UsageError if it is not one."""
     if path.suffix.lower() != ".csv":
-        raise UsageError(f"{path}: delivery status is kept in .csv result files only")
+        raise UsageError(_("{path}: delivery status is kept in .csv result files only", path=path))
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader(f), [])
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such result file; run `batch-sender send` first") from None
+        raise UsageError(
+            _("{path}: no such result file; run `batch-sender send` first", path=path)
+        ) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})") from None
+        raise UsageError(_("{path}: cannot read it ({exc})", path=path, exc=exc)) from None
     if header[-len(RESULT_COLUMNS) :] != RESULT_COLUMNS:
-        raise UsageError(f"{path}: not a batch-sender result file (its last columns differ)")
+        raise UsageError(
+            _("{path}: not a batch-sender result file (its last columns differ)", path=path)
+        )
     return header

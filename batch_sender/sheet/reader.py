@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import _
 from batch_sender.options import Reading
 
 DELIMITERS = ",;\t|"
@@ -144,7 +145,7 @@ def sniff_format(path: Path) -> str:
         return "text"  # open_table says why
     kind = _sniff(path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
     if kind in _REFUSED:
-        raise InputError(path, f"this file is {_REFUSED[kind]}")
+        raise InputError(path, _("this file is {what}", what=_(_REFUSED[kind])))
     return kind
 
 
@@ -205,13 +206,13 @@ def open_table(source: Source) -> Table:
 def _open_table(source: Source) -> Table:
     path = source.path
     if not path.exists():
-        raise InputError(path, "no such file")
+        raise InputError(path, _("no such file"))
     if path.is_dir():
         if path.suffix.lower() == ".numbers":
-            raise InputError(path, f"this file is {_REFUSED['numbers']}")
-        raise InputError(path, "is a directory, not a spreadsheet")
+            raise InputError(path, _("this file is {what}", what=_(_REFUSED["numbers"])))
+        raise InputError(path, _("is a directory, not a spreadsheet"))
     if path.stat().st_size == 0:
-        raise InputError(path, "the file is empty; it needs a header line and rows")
+        raise InputError(path, _("the file is empty; it needs a header line and rows"))
     sniff_format(path)
     if source.is_excel:
         header = _xlsx_header(source)
@@ -244,9 +245,13 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
                 names = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in found)
                 raise InputError(
                     source.path,
-                    f"no column is named exactly {wanted!r}, and {names} match it "
-                    f"when case is ignored; rename one, or pass {{opt:{logical}_column}} "
-                    "with the exact name",
+                    _(
+                        "no column is named exactly {wanted}, and {names} match it when case is "
+                        "ignored; rename one, or pass {opt:{logical}_column} with the exact name",
+                        wanted=repr(wanted),
+                        names=names,
+                        logical=logical,
+                    ),
                     line=1,
                 )
         if not found:
@@ -254,7 +259,13 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
         elif len(found) > 1:
             where = " and ".join(str(i + 1) for i in found)
             raise InputError(
-                source.path, f"column {wanted!r} appears more than once (columns {where})", line=1
+                source.path,
+                _(
+                    "column {wanted} appears more than once (columns {where})",
+                    wanted=repr(wanted),
+                    where=where,
+                ),
+                line=1,
             )
         else:
             fields[logical] = found[0]
@@ -262,7 +273,11 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
         names = ", ".join(repr(name) for name in header) or "none"
         raise InputError(
             source.path,
-            f"missing column {', '.join(missing)}; columns found: {names}",
+            _(
+                "missing column {missing}; columns found: {names}",
+                missing=", ".join(missing),
+                names=names,
+            ),
             line=1,
         )
     return fields
@@ -347,9 +362,9 @@ def _csv_header(source: Source, delimiter: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise _decode_error(source, exc) from None
     except csv.Error as exc:
-        raise InputError(source.path, f"cannot read the header: {exc}", line=1) from None
+        raise InputError(source.path, _("cannot read the header: {exc}", exc=exc), line=1) from None
     if not header or all(name == "" for name in header):
-        raise InputError(source.path, "line 1 is empty; the header must be on line 1", line=1)
+        raise InputError(source.path, _("line 1 is empty; the header must be on line 1"), line=1)
     return header
 
 
@@ -371,8 +386,11 @@ def _csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
                     # an index column, silently shifting every value one column left.
                     raise InputError(
                         source.path,
-                        f"this row has more fields than the header's {len(table.header)}; "
-                        "quote cells that contain the delimiter",
+                        _(
+                            "this row has more fields than the header's {n}; quote cells that "
+                            "contain the delimiter",
+                            n=len(table.header),
+                        ),
                         line=first_line,
                     )
                 count = len(chunk)
@@ -423,17 +441,23 @@ def _parser_error(source: Source, exc: Exception) -> InputError:
         expected, line, saw = (int(g) for g in m.groups())
         return InputError(
             source.path,
-            f"this row has {saw} fields but the header has {expected}; "
-            "quote cells that contain the delimiter",
+            _(
+                "this row has {saw} fields but the header has {expected}; quote cells that "
+                "contain the delimiter",
+                saw=saw,
+                expected=expected,
+            ),
             line=line,
         )
     if m := _EOF_ERROR.search(text):
         return InputError(
             source.path,
-            'a quoted cell is never closed (a missing `"`)',
+            _('a quoted cell is never closed (a missing `"`)'),
             line=int(m.group(1)) + 1,
         )
-    return InputError(source.path, f"cannot parse the file as CSV: {text.splitlines()[-1]}")
+    return InputError(
+        source.path, _("cannot parse the file as CSV: {reason}", reason=text.splitlines()[-1])
+    )
 
 
 def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
@@ -446,7 +470,12 @@ def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
     )
     return InputError(
         source.path,
-        f"not valid {encoding.replace('-sig', '').upper()} ({exc.reason}){hint}",
+        _(
+            "not valid {encoding} ({reason}){hint}",
+            encoding=encoding.replace("-sig", "").upper(),
+            reason=exc.reason,
+            hint=hint,
+        ),
         line=line,
         column=column,
     )
@@ -481,11 +510,13 @@ def _workbook(source: Source) -> Any:
         return python_calamine.CalamineWorkbook.from_path(str(source.path))
     except python_calamine.PasswordError:
         raise InputError(
-            source.path, "the workbook is password-protected; save a copy without a password"
+            source.path, _("the workbook is password-protected; save a copy without a password")
         ) from None
     except Exception as exc:  # calamine raises its own kinds, zip and XML errors
         kind = FORMAT_NAMES.get(source_format(source), "spreadsheet")
-        raise InputError(source.path, f"cannot open as an {kind} workbook: {exc}") from None
+        raise InputError(
+            source.path, _("cannot open as an {kind} workbook: {exc}", kind=kind, exc=exc)
+        ) from None
 
 
 def _pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
@@ -499,13 +530,16 @@ def _pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
             if nfc(meta.name) == wanted:
                 return meta.name, []
         names = ", ".join(repr(m.name) for m in sheets)
-        raise InputError(source.path, f"no sheet named {source.sheet!r}; sheets: {names}")
+        raise InputError(
+            source.path,
+            _("no sheet named {sheet}; sheets: {names}", sheet=repr(source.sheet), names=names),
+        )
     hidden: list[str] = []
     for meta in sheets:
         if meta.visible == python_calamine.SheetVisibleEnum.Visible:
             return meta.name, hidden
         hidden.append(meta.name)
-    raise InputError(source.path, "the workbook has no visible sheet; pass {opt:sheet} NAME")
+    raise InputError(source.path, _("the workbook has no visible sheet; pass {opt:sheet} NAME"))
 
 
 @dataclass(frozen=True)
@@ -526,7 +560,9 @@ def _read_sheet(source: Source) -> _Sheet:
         try:
             rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
         except Exception as exc:  # a damaged part of the file
-            raise InputError(source.path, f"cannot read sheet {name!r}: {exc}") from None
+            raise InputError(
+                source.path, _("cannot read sheet {name}: {exc}", name=repr(name), exc=exc)
+            ) from None
     finally:
         book.close()
     return _Sheet(name, rows, hidden_rows(source.path, source_format(source), name))
@@ -538,7 +574,7 @@ def _xlsx_header(source: Source) -> list[str]:
     while header and header[-1] == "":
         header.pop()
     if not header:
-        raise InputError(source.path, "line 1 is empty; the header must be on line 1", line=1)
+        raise InputError(source.path, _("line 1 is empty; the header must be on line 1"), line=1)
     return header
 
 
@@ -557,8 +593,12 @@ def _xlsx_chunks(table: Table) -> Iterator[pd.DataFrame]:
         if beyond:
             raise InputError(
                 source.path,
-                f"this row has a value beyond the header's {width} columns "
-                f"(column {beyond[0] + 1}); give that column a header",
+                _(
+                    "this row has a value beyond the header's {width} columns (column {column}); "
+                    "give that column a header",
+                    width=width,
+                    column=beyond[0] + 1,
+                ),
                 line=line,
             )
         cells = list(values[:width]) + [None] * (width - len(values))
@@ -589,9 +629,14 @@ def _hidden_error(source: Source, sheet: _Sheet, first: int) -> InputError:
     rows = "1 row is" if count == 1 else f"{count:,} rows are"
     return InputError(
         source.path,
-        f"sheet {sheet.name!r}: {rows} hidden (by hand or by a filter), the first on line "
-        f"{first}; show them in the spreadsheet, or pass {{opt:hidden_rows}} skip (not sent, "
-        "listed as excluded) or {opt:hidden_rows} send",
+        _(
+            "sheet {name}: {rows} hidden (by hand or by a filter), the first on line {first}; "
+            "show them in the spreadsheet, or pass {opt:hidden_rows} skip (not sent, listed as "
+            "excluded) or {opt:hidden_rows} send",
+            name=repr(sheet.name),
+            rows=rows,
+            first=first,
+        ),
         line=first,
     )
 
@@ -618,12 +663,12 @@ def _parquet_file(source: Source) -> Any:
         import pyarrow.parquet as pq
     except ImportError:
         raise InputError(
-            source.path, "reading .parquet needs pyarrow: pip install pyarrow"
+            source.path, _("reading .parquet needs pyarrow: pip install pyarrow")
         ) from None
     try:
         return pq.ParquetFile(source.path)
     except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError kinds
-        raise InputError(source.path, f"cannot open as Parquet: {exc}") from None
+        raise InputError(source.path, _("cannot open as Parquet: {exc}", exc=exc)) from None
 
 
 def _parquet_chunks(table: Table) -> Iterator[pd.DataFrame]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import _
 from batch_sender.sheet.reader import (
     DELIMITERS,
     LONG_NUMBER_IDS,
@@ -94,14 +95,14 @@ def load_lists(paths: Iterable[Path], user_id_column: str = "user_id") -> Suppre
 
 def _load(path: Path, user_id_column: str) -> list[Listed]:
     if not path.is_file():
-        raise InputError(path, "no such suppression list ({opt:exclude})")
+        raise InputError(path, _("no such suppression list ({opt:exclude})"))
     if sniff_format(path) != "text":
         return _from_sheet(path, user_id_column)
     try:
         with path.open(encoding="utf-8-sig") as f:
             first = next((s for line in f if (s := line.strip()) and not s.startswith("#")), "")
     except UnicodeDecodeError:
-        raise InputError(path, "the suppression list is not UTF-8 text") from None
+        raise InputError(path, _("the suppression list is not UTF-8 text")) from None
     header = {cell.strip().casefold() for cell in re.split(r"[,;\t|]", first)}
     wanted = user_id_column.strip().casefold()
     # "7,80038E+18" has a comma, yet is one (rounded) id: a plain list's line.
