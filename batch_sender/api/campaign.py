@@ -10,6 +10,8 @@ that need the whole sheet are told once it has been read.
 
 from __future__ import annotations
 
+from batch_sender.i18n import _, is_warning
+
 import asyncio
 import collections
 import concurrent.futures
@@ -104,7 +106,7 @@ async def send_campaign(
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
                 say(line)
-                if line.startswith("warning:"):
+                if is_warning(line):
                     report.warnings.append(line)
 
         # Under the send lock, any temporary result file left here is a killed run's.
@@ -118,14 +120,20 @@ async def send_campaign(
                     if report.sent:
                         # The sheet is read as it is sent: a bad line far down comes late.
                         exc.args = (
-                            f"{exc}; {report.sent:,} rows before it were sent: fix the file "
-                            "and rerun the same command, rows already sent are not sent again",
+                            _(
+                                "{error}; {n:,} rows before it were sent: fix the file and "
+                                "rerun the same command, rows already sent are not sent again",
+                                error=exc.template,
+                                n=report.sent,
+                            ),
                         )
                     raise
                 finally:
                     await in_thread(sheet.executor.shutdown)
         except OSError as exc:  # the result file's own writes (the journal raises its own)
-            raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
+            raise WriteFailed(
+                _("the result file {path}", path=job.output), job.output, exc
+            ) from None
         report.seconds = sheet.sent_seconds - started
         report.tally = sheet.tally
         if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
@@ -470,7 +478,7 @@ class _Sheet:
             self._write_chunk(entry, unsent)
         except OSError as exc:
             output = self.job.output
-            self.failure = WriteFailed(f"the result file {output}", output, exc)
+            self.failure = WriteFailed(_("the result file {path}", path=output), output, exc)
             raise self.failure from None
         except Exception as exc:
             self.failure = exc
@@ -501,9 +509,12 @@ class _Sheet:
 
 def unsent_reason(job: SendJob, stopped: Stop | None) -> str:
     if stopped is None and job.limit is not None:
-        return f"not sent: --limit {job.limit} reached; run again without --limit to send it"
+        return _(
+            "not sent: --limit {limit} reached; run again without --limit to send it",
+            limit=job.limit,
+        )
     if stopped is None:
-        return "not sent: rerun the same command to send it"
+        return _("not sent: rerun the same command to send it")
     if stopped.account:
-        return f"not sent: the run stopped: {for_cli(stopped.reason)}"
-    return "not sent: the run was interrupted; rerun the same command to send it"
+        return _("not sent: the run stopped: {reason}", reason=for_cli(stopped.reason))
+    return _("not sent: the run was interrupted; rerun the same command to send it")

@@ -7,6 +7,8 @@ is what `--summary-json` writes.
 
 from __future__ import annotations
 
+from batch_sender.i18n import _
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,8 +147,9 @@ class SendReport(_Counted):
 
     def rate_line(self) -> str:
         """How many messages went, in how long: the line printed after the counts."""
-        speed = self.sent / self.seconds if self.seconds > 0 else 0.0
-        return f"sent {self.sent:,} messages in {self.seconds:.1f} s ({speed:,.1f} messages/s)"
+        from batch_sender.results.tally import rate_line
+
+        return rate_line(self.sent, self.seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from typing import Any
 
 from batch_sender.check.rules import Campaign, Checks, image_url_problem, user_id_problem
 from batch_sender.errors import InputError, UsageError
-from batch_sender.i18n import _
+from batch_sender.i18n import _, ngettext
 from batch_sender.offloop import run_to_end
 from batch_sender.options import Reading
 from batch_sender.settings import DELIMITER_NAMES
@@ -198,8 +198,13 @@ def input_notes(checks: Checks) -> list[str]:
     """What the whole sheet's reading found about the lists and hidden rows, a line each."""
     lines = checks.suppression.lines()
     if skipped := len(checks.hidden_skipped):
-        rows = "1 hidden row is" if skipped == 1 else f"{skipped:,} hidden rows are"
-        lines.append(f"{rows} not sent (excluded: --hidden-rows skip)")
+        lines.append(
+            ngettext(
+                "{n:,} hidden row is not sent (excluded: --hidden-rows skip)",
+                "{n:,} hidden rows are not sent (excluded: --hidden-rows skip)",
+                skipped,
+            )
+        )
     return lines
 
 

@@ -171,4 +171,4 @@ def balance(
         shown = number(int(amount))
     except ValueError:
         shown = amount
-    click.echo(_("balance: {amount} VND (the keys work)", amount=shown))
+    click.echo(_("balance: {amount} (the keys work)", amount=shown))

@@ -114,7 +114,7 @@ class Throttled:
 
     def flush(self) -> None:
         """The counts still held back (at the end)."""
-        for cause, (_, held) in self._last.items():
+        for cause, (_first, held) in self._last.items():
             if held:
                 self.say(f"{cause}: {held:,} more times, not shown")
         self._last.clear()
@@ -476,7 +476,7 @@ async def serve_callbacks(
         finally:
             await runner.cleanup()
             # The last reports, once nothing else can arrive.
-            for _ in range(100):
+            for _attempt in range(100):
                 if await receiver.in_journal_thread(receiver.rewrite):
                     break
                 await asyncio.sleep(0.1)

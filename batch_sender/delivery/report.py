@@ -192,7 +192,7 @@ def _rows(n: int) -> str:
 
 
 def plain_zalo_error(error: str) -> str:
-    code, _, message = error.partition(" ")
+    code, _space, message = error.partition(" ")
     return ZALO_ERRORS.get(code) or message or "Zalo gave no reason"
 
 

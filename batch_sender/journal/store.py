@@ -106,7 +106,9 @@ class WriteFailed(BatchSenderError):
 
     def __init__(self, what: str, path: Path, cause: BaseException) -> None:
         why, advice = _failure(cause)
-        super().__init__(f"cannot write {what}: {why}; {advice}")
+        super().__init__(
+            _("cannot write {what}: {why}; {advice}", what=what, why=why, advice=advice)
+        )
         self.path = path
         self.cause = cause
 
@@ -115,7 +117,7 @@ class JournalError(WriteFailed):
     """The journal cannot be written (disk full, read-only, busy too long): the run stops."""
 
     def __init__(self, path: Path, cause: BaseException) -> None:
-        super().__init__("the journal", path, cause)
+        super().__init__(_("the journal"), path, cause)
 
     @property
     def busy(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from batch_sender.i18n import _, number, status_word
+
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -61,24 +63,27 @@ class Tally:
 
     def status_line(self) -> str:
         parts = [
-            f"{self.statuses[s]:,} {s}"
+            _("{n:,} {status}", n=self.statuses[s], status=status_word(s))
             for s in sorted(self.statuses, key=lambda s: status_rank(s))
             if self.statuses[s]
         ]
-        return f"{self.rows:,} rows: " + ", ".join(parts)
+        return _("{n:,} rows: {counts}", n=self.rows, counts=", ".join(parts))
 
     def code_line(self) -> str | None:
         if not self.codes:
             return None
         ordered = sorted(self.codes.items(), key=lambda kv: (-kv[1], kv[0]))
-        return "CodeResult: " + ", ".join(f"{code} x{n:,}" for code, n in ordered)
+        return "CodeResult: " + ", ".join(f"{code} x{number(n)}" for code, n in ordered)
 
     def problem_lines(self) -> list[str]:
-        lines = [f"  line {row}: {status}: {message}" for row, status, message in self.problems]
+        lines = [
+            _("  line {row}: {status}: {message}", row=row, status=status_word(status), message=m)
+            for row, status, m in self.problems
+        ]
         shown = len(self.problems)
         total = sum(n for s, n in self.statuses.items() if s not in FINE)
         if total > shown:
-            lines.append(f"  ... and {total - shown:,} more (see the status column)")
+            lines.append(_("  ... and {n:,} more (see the status column)", n=total - shown))
         return lines
 
 
@@ -88,4 +93,9 @@ def status_rank(status: str) -> int:
 
 def rate_line(sent: int, seconds: float) -> str:
     speed = sent / seconds if seconds > 0 else 0.0
-    return f"sent {sent:,} messages in {seconds:.1f} s ({speed:,.1f} messages/s)"
+    return _(
+        "sent {sent:,} messages in {seconds:.1f} s ({speed:,.1f} messages/s)",
+        sent=sent,
+        seconds=seconds,
+        speed=speed,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from batch_sender.i18n import _, ngettext, warning
+
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -167,51 +169,81 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
     campaign = job.campaign
     lines = []
     if plan.resumed:
-        line = (
-            f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
-            f"{plan.to_send:,} to send"
+        line = _(
+            "resuming campaign {campaign}: {done:,} done earlier, {to_send:,} to send",
+            campaign=repr(campaign.id),
+            done=plan.done_before,
+            to_send=plan.to_send,
         )
         if plan.stale:
-            line += f", {plan.stale:,} held back (no answer for over 24 hours)"
+            line += _(", {n:,} held back (no answer for over 24 hours)", n=plan.stale)
         lines.append(line)
     else:
-        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send")
+        lines.append(
+            _("campaign {campaign}: {n:,} to send", campaign=repr(campaign.id), n=plan.to_send)
+        )
     if plan.sandbox_rows:
         lines.append(
-            f"{_rows(plan.sandbox_rows)} went out in sandbox trials earlier: not delivered, "
-            "they do not count as sent"
+            _(
+                "{rows} went out in sandbox trials earlier: not delivered, "
+                "they do not count as sent",
+                rows=_rows(plan.sandbox_rows),
+            )
         )
     if plan.changed_kept:
         lines.append(
-            f"warning: {_rows(plan.changed_kept)} sent earlier with different content: "
-            "the earlier send stands (--resend-changed sends the new version)"
+            warning(
+                _(
+                    "{rows} sent earlier with different content: "
+                    "the earlier send stands (--resend-changed sends the new version)",
+                    rows=_rows(plan.changed_kept),
+                )
+            )
         )
     if plan.changed_resent:
         lines.append(
-            f"{_rows(plan.changed_resent)} sent earlier with different content: sending the "
-            "new version (--resend-changed)"
+            _(
+                "{rows} sent earlier with different content: sending the "
+                "new version (--resend-changed)",
+                rows=_rows(plan.changed_resent),
+            )
         )
     if plan.gone:
         lines.append(
-            f"warning: {_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay "
-            f"in the journal (`batch-sender report {job.output}` lists them)"
+            warning(
+                _(
+                    "{rows} sent earlier no longer in the sheet: the sends stay "
+                    "in the journal (`batch-sender report {output}` lists them)",
+                    rows=_rows(plan.gone),
+                    output=job.output,
+                )
+            )
         )
     skipped = plan.invalid + plan.duplicate
     if skipped:
         lines.append(
-            f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
-            "(run `batch-sender validate` for details)"
+            _(
+                "{invalid:,} invalid and {duplicate:,} duplicate rows are not sent "
+                "(run `batch-sender validate` for details)",
+                invalid=plan.invalid,
+                duplicate=plan.duplicate,
+            )
         )
     listed = plan.excluded - len(job.checks.hidden_skipped)
     if listed:
-        rows = "row is" if listed == 1 else "rows are"
-        lines.append(f"{listed:,} {rows} excluded by the suppression lists")
+        lines.append(
+            ngettext(
+                "{n:,} row is excluded by the suppression lists",
+                "{n:,} rows are excluded by the suppression lists",
+                listed,
+            )
+        )
     lines.extend(input_notes(job.checks))
     return lines
 
 
 def _rows(n: int) -> str:
-    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+    return ngettext("{n:,} row", "{n:,} rows", n)
 
 
 def for_journal(job: SendJob, journal: Journal) -> SendJob:

@@ -556,7 +556,7 @@ def _read_sheet(source: Source) -> _Sheet:
 
     book = _workbook(source)
     try:
-        name, _ = _pick_sheet(source, book)
+        name, _before = _pick_sheet(source, book)
         try:
             rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
         except Exception as exc:  # a damaged part of the file

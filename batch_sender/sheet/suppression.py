@@ -76,14 +76,29 @@ class Suppression:
         for count in self.counts():
             name, ids, matched = Path(str(count["file"])).name, count["ids"], count["matched"]
             if matched:
-                out.append(f"suppression list {name}: {matched:,} of its {ids:,} ids matched a row")
+                out.append(
+                    _(
+                        "suppression list {name}: {matched:,} of its {ids:,} ids matched a row",
+                        name=name,
+                        matched=matched,
+                        ids=ids,
+                    )
+                )
             elif ids:
                 out.append(
-                    f"warning: suppression list {name}: none of its {ids:,} ids matched a row; "
-                    "is it the right list, with the same user_ids as the sheet?"
+                    warning(
+                        _(
+                            "suppression list {name}: none of its {ids:,} ids matched a row; "
+                            "is it the right list, with the same user_ids as the sheet?",
+                            name=name,
+                            ids=ids,
+                        )
+                    )
                 )
             else:
-                out.append(f"warning: suppression list {name} has no ids: it excludes nobody")
+                out.append(
+                    warning(_("suppression list {name} has no ids: it excludes nobody", name=name))
+                )
         return out
 
 
