@@ -10,8 +10,6 @@ that need the whole sheet are told once it has been read.
 
 from __future__ import annotations
 
-from batch_sender.i18n import _, is_warning
-
 import asyncio
 import collections
 import concurrent.futures
@@ -28,6 +26,7 @@ from batch_sender.errors import AccountError, InputError, for_cli
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, is_warning
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Outcome
 from batch_sender.journal.store import Journal, JournalError, WriteFailed

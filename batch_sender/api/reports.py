@@ -7,8 +7,6 @@ is what `--summary-json` writes.
 
 from __future__ import annotations
 
-from batch_sender.i18n import _
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

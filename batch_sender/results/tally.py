@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from batch_sender.i18n import _, number, status_word
-
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, number, status_word
 
 FINE = frozenset({"accepted", "excluded", "valid"})
 STATUS_ORDER = (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from batch_sender.i18n import _, warning
-
 from typing import Any
 
 import aiohttp
@@ -12,6 +10,7 @@ from batch_sender.errors import AccountError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session
 from batch_sender.esms.retry import or_stop, post_json_retried
+from batch_sender.i18n import _, warning
 from batch_sender.sending.sender import SendConfig
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from batch_sender.i18n import _, ngettext, warning
-
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from batch_sender.check.rules import (
     send_scope,
 )
 from batch_sender.esms import protocol as esms
+from batch_sender.i18n import _, ngettext, warning
 from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.sending.sender import SendConfig

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch_sender.errors import InputError
-from batch_sender.i18n import _
+from batch_sender.i18n import _, warning
 from batch_sender.sheet.reader import (
     DELIMITERS,
     LONG_NUMBER_IDS,
