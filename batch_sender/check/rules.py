@@ -231,7 +231,7 @@ class Validator:
         for i, name in enumerate(empty_placeholder):
             if name is not None:
                 extra.setdefault(i, []).append(
-                    _("template placeholder {placeholder} is empty", placeholder=f"{{{name}}}")
+                    _("template placeholder {placeholder} is empty", placeholder="{" + name + "}")
                 )
         if checks.image_problems:
             for i, url in enumerate(urls):

@@ -176,7 +176,7 @@ def records(data: dict[str, Any]) -> list[dict[str, Any]]:
     if code != esms.ACCEPTED:
         message = str(data.get("Message") or "").strip()
         if code == "101":
-            raise AccountError(code, esms.ACCOUNT_CODES[code])
+            raise AccountError(code, _(esms.ACCOUNT_CODES[code]))
         if code in OAID_CODES:
             raise AccountError(
                 code,

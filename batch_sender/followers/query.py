@@ -235,7 +235,7 @@ def _page(data: dict[str, Any]) -> _Page:
     if code == "162":
         raise AccountError(code, _("eSMS refused the paging (162 {message})", message=message))
     if code in esms.ACCOUNT_CODES:
-        raise AccountError(code, esms.ACCOUNT_CODES[code])
+        raise AccountError(code, _(esms.ACCOUNT_CODES[code]))
     if code != esms.ACCEPTED:
         shown = f"{code} {message}".strip() or "no CodeResult"
         raise AccountError(code, _("eSMS answered QueryListUID with {shown}", shown=shown))

@@ -152,14 +152,14 @@ def _failure(cause: BaseException) -> tuple[str, str]:
     code = cause.errno if isinstance(cause, OSError) else None
     text = (cause.strerror if isinstance(cause, OSError) else None) or str(cause)
     if code == errno.ENOSPC or "disk is full" in text.lower():
-        return os.strerror(errno.ENOSPC), "free space and rerun"
+        return _("No space left on device"), _("free space and rerun")
     if "disk i/o error" in text.lower():  # what SQLite says when WAL files cannot grow
-        return text, "is the disk full? free space and rerun"
+        return text, _("is the disk full? free space and rerun")
     if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text.lower():
-        return text, "make the folder writable and rerun"
+        return text, _("make the folder writable and rerun")
     if isinstance(cause, sqlite3.Error) and _is_busy(cause):
-        return text, "another program holds it; stop that program, then rerun"
-    return text, "rerun the same command to continue"
+        return text, _("another program holds it; stop that program, then rerun")
+    return text, _("rerun the same command to continue")
 
 
 _quote = json.encoder.encode_basestring_ascii

@@ -21,6 +21,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.esms.protocol import Credentials, Message, SendOptions, Verdict
 from batch_sender.esms.retry import Sleep, retrying
+from batch_sender.i18n import _
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
 from batch_sender.options import SendingPolicy
@@ -343,7 +344,7 @@ class Sender:
             note = NO_SMSID if answer.code == esms.ACCEPTED and not answer.smsid else ""
             return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message or note)
         if verdict is Verdict.ACCOUNT:
-            reason = esms.ACCOUNT_CODES[answer.code]
+            reason = _(esms.ACCOUNT_CODES[answer.code])
             self.stop(Stop(reason, account=True, code=answer.code))
             # failed, not rejected: the row itself is fine and a rerun sends it.
             return Outcome(FAILED, answer.code, "", answer.message or reason)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from batch_sender.errors import InputError
-from batch_sender.i18n import _
+from batch_sender.i18n import N_, _
 from batch_sender.options import Reading
 
 DELIMITERS = ",;\t|"
@@ -124,16 +124,24 @@ WORKBOOKS = frozenset({"xlsx", "xls", "ods"})
 FORMAT_NAMES = {"xlsx": "XLSX", "xls": "XLS", "ods": "ODS"}
 _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_SAVE_AS = "save it as .xlsx or .csv (File > Save As) and use that file"
 _REFUSED = {
-    "xlsb": f"an Excel binary workbook (.xlsb), which cannot be read; {_SAVE_AS}",
-    "numbers": "an Apple Numbers file; in Numbers, File > Export To > Excel (or CSV), "
-    "and use that file",
-    "pdf": "a PDF document, not a spreadsheet; export the sheet from the program that "
-    "made it as .xlsx or .csv",
-    "odf": f"an OpenDocument file that is not a spreadsheet; {_SAVE_AS}",
-    "docx": "a Word document, not a spreadsheet; put the rows in a sheet and save it as .xlsx",
-    "zip": "a zip archive, not a spreadsheet; unzip it and use the .xlsx or .csv inside",
+    "xlsb": N_(
+        "an Excel binary workbook (.xlsb), which cannot be read; "
+        "save it as .xlsx or .csv (File > Save As) and use that file"
+    ),
+    "numbers": N_(
+        "an Apple Numbers file; in Numbers, File > Export To > Excel (or CSV), and use that file"
+    ),
+    "pdf": N_(
+        "a PDF document, not a spreadsheet; export the sheet from the program that "
+        "made it as .xlsx or .csv"
+    ),
+    "odf": N_(
+        "an OpenDocument file that is not a spreadsheet; "
+        "save it as .xlsx or .csv (File > Save As) and use that file"
+    ),
+    "docx": N_("a Word document, not a spreadsheet; put the rows in a sheet and save it as .xlsx"),
+    "zip": N_("a zip archive, not a spreadsheet; unzip it and use the .xlsx or .csv inside"),
 }
 
 
