@@ -138,7 +138,7 @@ def help_text(text: str) -> str:
     if lang == "en" or not text:
         return text
     found = catalog(lang).gettext(text)
-    if found is not text and found != text:
+    if found != text:
         return found
     return _cleaned(lang).get(inspect.cleandoc(text), text)
 
@@ -148,7 +148,8 @@ def click_text(message: str) -> str:
     lang = current()
     if lang == "en":
         return message
-    return catalog(lang, CLICK_DOMAIN).gettext(message)
+    found = catalog(lang, CLICK_DOMAIN).gettext(message)
+    return found if found != message else catalog(lang).gettext(message)
 
 
 def click_plural(singular: str, plural: str, n: int) -> str:

@@ -102,6 +102,9 @@ def _speak_click() -> None:
 
 _speak_click()
 
+# Click shows these through its gettext name, but its source passes them as variables.
+_CLICK_WORDS = (N_("required"),)
+
 
 def take(group: type[G], options: dict[str, Any]) -> G:
     """The group's fields, taken out of a command's keyword arguments."""
