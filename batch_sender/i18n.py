@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import decimal
 import functools
 import gettext
 import inspect
@@ -175,7 +176,7 @@ def fill(text: str, values: Mapping[str, object], lang: str | None = None) -> st
 def shown(value: object, spec: str = "", lang: str | None = None) -> str:
     """A value as a person reads it: 36.600 and 28/11/2026 in Vietnamese, 36,600 in English."""
     lang = lang or current()
-    if isinstance(value, bool) or not isinstance(value, int | float | dt.date):
+    if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal | dt.date):
         return format(value, spec)
     if isinstance(value, dt.date):
         if spec:
@@ -184,7 +185,7 @@ def shown(value: object, spec: str = "", lang: str | None = None) -> str:
             return value.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")
         return value.strftime("%d/%m/%Y" if lang == "vi" else "%Y-%m-%d")
     text = format(value, spec)
-    if lang == "vi" and (spec or isinstance(value, float)):
+    if lang == "vi" and (spec or not isinstance(value, int)):
         text = text.translate(_VI_DIGITS)
     return text
 
