@@ -33,7 +33,8 @@ def extract_docstrings(
         if not isinstance(node, ast.FunctionDef) or not node.decorator_list:
             continue
         decorators = [ast.unparse(d) for d in node.decorator_list]
-        if not any(".command(" in d or ".group(" in d for d in decorators):
+        declared = [d for d in decorators if ".command(" in d or ".group(" in d]
+        if not declared or "help=" in declared[0]:  # no command, or its help given apart
             continue
         doc = ast.get_docstring(node, clean=False)
         if doc:

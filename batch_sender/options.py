@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypedDict, TypeVar
 
-from batch_sender.esms.protocol import DEFAULT_BASE_URL, DEFAULT_STATUS_BASE_URL
+from batch_sender.esms.protocol import DEFAULT_BASE_URL, DEFAULT_STATUS_BASE_URL, Credentials
 from batch_sender.settings import DELIMITER_NAMES
 
 PathLike = str | os.PathLike[str]
@@ -73,6 +73,16 @@ class Account:
         found.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**found)
 
+    def credentials(self, *, simulate: bool) -> Credentials:
+        """The keys a run sends: the account's own (checked by require_account first),
+        or, for a run that asked to simulate, each one not given the simulator's demo key."""
+        if simulate:
+            from batch_sender.simulator.accounts import with_demo_keys
+
+            return with_demo_keys(self.api_key, self.secret_key, self.oaid)
+        assert self.api_key and self.secret_key and self.oaid, "require_account first"
+        return Credentials(self.api_key, self.secret_key, self.oaid)
+
 
 def _from(variables: Mapping[str, str | None]) -> dict[str, str]:
     return {name: value for name, env in _ENVIRONMENT.items() if (value := variables.get(env))}
@@ -109,6 +119,8 @@ class Reading:
     """Suppression lists: rows whose user_id is on one are `excluded`, never sent."""
     image_url: str | None = None
     """One image for every row."""
+    allow_repeats: bool = False
+    """Send a follower's other rows too; by default one message per follower per campaign."""
     check_images: bool = False
     """Fetch each distinct image URL once and mark the rows whose image cannot be sent."""
 
@@ -178,6 +190,7 @@ class ReadingKeywords(TypedDict, total=False):
     template_file: PathLike | None
     exclude: Iterable[PathLike]
     image_url: str | None
+    allow_repeats: bool
     check_images: bool
 
 

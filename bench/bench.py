@@ -27,16 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_sender.simulator.accounts import DEMO
+
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
-CREDENTIALS = [
-    "--api-key",
-    "SIMULATOR-API-KEY",
-    "--secret-key",
-    "SIMULATOR-SECRET-KEY",
-    "--oaid",
-    "SIMULATOR-OAID",
-]
+CREDENTIALS = ["--api-key", DEMO.api_key, "--secret-key", DEMO.secret_key, "--oaid", DEMO.oaid]
 NAMES = ["Lan", "Minh", "Hương", "Dũng", "Mai", "Tuấn", "Ngọc", "Thảo", "Khoa", "Yến"]
 
 

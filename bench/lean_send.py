@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from batch_sender.esms.protocol import SEND_PATH
-from batch_sender.simulator.server import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 
 
 def bodies(path: str) -> Iterator[dict[str, object]]:

@@ -21,15 +21,9 @@ import pytest
 from click.testing import Result
 
 from batch_sender.i18n import speaking
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Faults,
-    Simulator,
-    SimulatorConfig,
-    serve,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import Faults, SimulatorConfig
+from batch_sender.simulator.server import Simulator, serve
 
 
 def _aioresponses_compat() -> None:

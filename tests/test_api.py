@@ -14,13 +14,8 @@ import pytest
 
 import batch_sender
 from batch_sender import InputError, Progress, RowResult, SendReport
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Faults,
-    SimulatorConfig,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import (
     RunningSimulator,
@@ -50,10 +45,11 @@ ACCOUNT = Account(api_key=SIMULATOR_API_KEY, secret_key=SIMULATOR_SECRET_KEY, oa
 SCRIPT = """
 import asyncio, json, signal, sys
 import batch_sender
+from batch_sender.simulator.accounts import DEMO
 
 URL = sys.argv[1]
-ACCOUNT = dict(api_key="SIMULATOR-API-KEY", secret_key="SIMULATOR-SECRET-KEY",
-               oaid="SIMULATOR-OAID", base_url=URL, rate=0)
+ACCOUNT = dict(api_key=DEMO.api_key, secret_key=DEMO.secret_key, oaid=DEMO.oaid,
+               base_url=URL, rate=0)
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 BEFORE = [signal.getsignal(s) for s in SIGNALS]
 found = {}

@@ -18,8 +18,9 @@ from batch_sender.cli import cli
 from batch_sender.errors import AccountError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.followers.query import AudienceConfig, AudienceQuery, fetch_audience
+from batch_sender.simulator.accounts import DEMO
 from batch_sender.simulator.audience import SyntheticOA
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import CREDENTIALS, RunningSimulator, read_results, simulator_running
 
@@ -58,7 +59,7 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def page_request(**changes: Any) -> dict[str, Any]:
     body = dict(sample("request"))
-    body.update(ApiKey="SIMULATOR-API-KEY", SecretKey="SIMULATOR-SECRET-KEY", OAID="SIMULATOR-OAID")
+    body.update(ApiKey=DEMO.api_key, SecretKey=DEMO.secret_key, OAID=DEMO.oaid)
     body.update(FromDate="01/11/2026", ToDate="30/11/2026")
     body.update(changes)
     return body
@@ -361,10 +362,10 @@ def test_account_settings_come_from_the_environment_and_dotenv(
 ) -> None:
     with simulator_running(SimulatorConfig(audience_size=60)) as esms_:
         Path(".env").write_text(
-            f"ESMS_BASE_URL={esms_.url}\nESMS_SECRET_KEY=SIMULATOR-SECRET-KEY\n", "utf-8"
+            f"ESMS_BASE_URL={esms_.url}\nESMS_SECRET_KEY={DEMO.secret_key}\n", "utf-8"
         )
-        monkeypatch.setenv("ESMS_API_KEY", "SIMULATOR-API-KEY")
-        monkeypatch.setenv("ESMS_OAID", "SIMULATOR-OAID")
+        monkeypatch.setenv("ESMS_API_KEY", DEMO.api_key)
+        monkeypatch.setenv("ESMS_OAID", DEMO.oaid)
         result = CliRunner().invoke(cli, ["audience", "-o", "a.csv", *NOVEMBER])
     assert result.exit_code == 0, result.output
     assert len(read_ids(Path("a.csv"))) == 60

@@ -40,7 +40,7 @@ from batch_sender.esms.delivery_report import from_report
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Outcome
 from batch_sender.journal.store import Journal, JournalError
-from batch_sender.simulator.server import Faults, SimulatorConfig
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import (
     CREDENTIALS,

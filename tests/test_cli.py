@@ -48,7 +48,8 @@ def test_validate_reports_bad_rows_with_lines_and_exits_1(tmp_path: Path) -> Non
         "  line 4: invalid: user_id 7.80038E+18 is a number of more than 15 digits: the "
         "spreadsheet turned the id into a number and rounded it; format the column as Text "
         "and export again",
-        "  line 5: duplicate: same user_id, text and url as line 2; not sent twice",
+        "  line 5: duplicate: same user_id as line 2; one message per follower per campaign "
+        "(--allow-repeats sends repeats on purpose)",
         f"report: {tmp_path / 'report.csv'}",
     ]
     report = read_results(tmp_path / "report.csv")

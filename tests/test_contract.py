@@ -27,14 +27,10 @@ from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.results.rows import RESULT_COLUMNS
 from batch_sender.sending.account import account_balance
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Simulator,
-    SimulatorConfig,
-    encode_error_info,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import SimulatorConfig
+from batch_sender.simulator.reports import encode_error_info
+from batch_sender.simulator.server import Simulator
 
 from .conftest import HEADER, LONG_ID, read_results, write_csv
 
@@ -375,3 +371,128 @@ async def test_get_callback_before_the_verdict_is_pending_in_the_samples_shape()
     (record,) = found["Data_callback"]
     assert record["SendStatus"] == 2
     assert from_report(record).delivery == "pending"
+
+
+# --- every spelling of the pages, and a real third-party client ------------------
+
+# The pages spell the base both ways (the "giao dịch" and "văn bản" send pages
+# write mainservice.svc), with and without the trailing slash between pages.
+BASES = ("/MainService.svc", "/mainservice.svc")
+ENDPOINTS = [
+    # (path after the base, the body that gets an answer, answer fixture, wrong-keys fixture)
+    ("/json/SendZaloFollowerMessage_V5_post_json/", "send", "send-100.json", "send-101.json"),
+    ("/json/GetBalance_json", "keys", "balance-100.json", "balance-101.json"),
+    ("/json/ZNS/GetListZOA/", "keys", "getlistzoa-100.json", "getlistzoa-101.json"),
+    ("/json/QueryListUID/", "uid", "querylistuid-100.json", "querylistuid-101.json"),
+]
+
+
+def spellings(path: str) -> list[str]:
+    bare = path.rstrip("/")
+    return [base + tail for base in BASES for tail in (bare, bare + "/")]
+
+
+async def test_the_simulator_answers_every_endpoint_at_every_spelling_of_the_pages() -> None:
+    simulator = Simulator(SimulatorConfig(seed=5))
+    client = TestClient(TestServer(simulator.app()))
+    await client.start_server()
+    uid_query = {
+        **sample("querylistuid-request.json"),
+        **KEYS,
+        "OAID": SIMULATOR_OAID,
+        # The synthetic OA's users interacted in November 2026.
+        "FromDate": "01/11/2026",
+        "ToDate": "30/11/2026",
+    }
+
+    def body_of(kind: str, n: int) -> dict[str, Any]:
+        bodies = {"keys": KEYS, "uid": uid_query, "send": good_send(f"spelling-{n}")}
+        return dict(bodies[kind])
+
+    asked = 0
+    try:
+        for tail, kind, right, wrong in ENDPOINTS:
+            for path in spellings(tail):
+                asked += 1
+                answer = await client.post(path, json=body_of(kind, asked))
+                assert answer.status == 200, path
+                assert_same_shape(await answer.json(), right)
+                refused = await client.post(path, json={**body_of(kind, asked), **WRONG})
+                assert_same_shape(await refused.json(), wrong)
+        sent = await client.post(
+            esms.SEND_PATH, json=good_send("cb", CallbackUrl="http://127.0.0.1:9/cb")
+        )
+        smsid = (await sent.json())["SMSID"]
+        for path in (esms.GET_CALLBACK_PATH, esms.GET_CALLBACK_PATH + "/"):
+            asking = {**KEYS, "ListRefid": [smsid], "OAId": SIMULATOR_OAID}
+            found = await (await client.post(path, json=asking)).json()
+            assert_same_shape(found, "getcallback-100.json")
+    finally:
+        await client.close()
+    assert asked == 16
+
+
+CLIENTS = FIXTURES / "clients"
+
+
+def third_party_requests() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{path.stem}: {request['name']}", request)
+        for path in sorted(CLIENTS.glob("*.json"))
+        for request in json.loads(path.read_text(encoding="utf-8"))["requests"]
+    ]
+
+
+def filled(value: Any, fields: dict[str, str]) -> Any:
+    """The client's template with its credential fields put in."""
+    if isinstance(value, dict):
+        return {key: filled(item, fields) for key, item in value.items()}
+    assert isinstance(value, str), value
+    for name, field_value in fields.items():
+        value = value.replace("{{" + name + "}}", field_value)
+    assert "{{" not in value, value
+    return value
+
+
+@pytest.mark.parametrize(
+    ("name", "request_shape"), third_party_requests(), ids=[n for n, _ in third_party_requests()]
+)
+@pytest.mark.parametrize("keys", ["right keys", "wrong keys"])
+async def test_a_third_party_clients_requests_get_the_pages_answers(
+    name: str, request_shape: dict[str, Any], keys: str
+) -> None:
+    import base64
+
+    api_key, secret_key = (
+        (SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY) if keys == "right keys" else ("wrong", "wrong")
+    )
+    simulator = Simulator(SimulatorConfig(seed=6))
+    client = TestClient(TestServer(simulator.app()))
+    await client.start_server()
+    try:
+        fields = {
+            "esmsDomain": str(client.make_url("")).rstrip("/"),
+            "esmsApiKey": api_key,
+            "esmsSecretKey": secret_key,
+            "basic": base64.b64encode(f"{api_key}:{secret_key}".encode()).decode(),
+        }
+        answer = await client.request(
+            request_shape["method"],
+            request_shape["path"],
+            params=request_shape["query"],
+            headers=filled(request_shape["headers"], fields),
+            data=json.dumps(filled(request_shape["body"], fields)),
+        )
+        assert answer.status == 200, name
+        assert_same_shape(await answer.json(), request_shape["answers"][keys])
+    finally:
+        await client.close()
+
+
+def test_our_client_keeps_the_documented_paths_exactly() -> None:
+    """Whatever spellings the simulator takes, ours stays the one the pages' samples post to."""
+    assert esms.SEND_PATH == "/MainService.svc/json/SendZaloFollowerMessage_V5_post_json/"
+    assert esms.BALANCE_PATH == "/MainService.svc/json/GetBalance_json"
+    assert esms.LIST_OA_PATH == "/MainService.svc/json/ZNS/GetListZOA/"
+    assert esms.QUERY_UID_PATH == "/MainService.svc/json/QueryListUID/"
+    assert esms.GET_CALLBACK_PATH == "/ZaloCallback/GetCallback"

@@ -19,7 +19,8 @@ import batch_sender
 from batch_sender.cli import cli
 from batch_sender.exit_codes import ExitCode
 from batch_sender.journal.files import journal_path
-from batch_sender.simulator.server import SIMULATOR_OAID, SimulatorConfig
+from batch_sender.simulator.accounts import SIMULATOR_OAID
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import (
     CREDENTIALS,

@@ -21,7 +21,7 @@ from batch_sender.cli import cli
 from batch_sender.delivery.receiver import Receiver, receiver_app, serve_callbacks
 from batch_sender.esms.delivery_report import BadReport, from_report, parse_error_info
 from batch_sender.journal.store import Journal
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import CREDENTIALS, message_rows, read_results, simulator_running, write_csv
 

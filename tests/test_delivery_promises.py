@@ -26,7 +26,7 @@ from batch_sender.delivery.receiver import Limits, Receiver
 from batch_sender.esms.delivery_report import from_report
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
 from .test_bad_day import GOOD, get, receiver_running

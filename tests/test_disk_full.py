@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.journal.files import journal_path
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import (
     RunningSimulator,

@@ -50,13 +50,8 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.cli.simulator import simulator as simulator_command
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Faults,
-    SimulatorConfig,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import RunningSimulator, simulator_running
 

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from batch_sender.simulator.server import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.simulator.server import Faults, SimulatorConfig
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import exit_code, message_rows, read_results, start_simulator, write_csv
 

@@ -13,7 +13,7 @@ from batch_sender.cli import cli
 from batch_sender.errors import UsageError
 from batch_sender.results.rows import RESULT_COLUMNS
 from batch_sender.settings import check_base_url
-from batch_sender.simulator.server import Faults, SimulatorConfig
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import message_rows, read_results, start_simulator, write_csv
 

@@ -20,12 +20,8 @@ from click.testing import CliRunner, Result
 from batch_sender.check.rules import Campaign, send_scope
 from batch_sender.cli import cli
 from batch_sender.journal.store import Journal
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    SimulatorConfig,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
 
@@ -84,7 +80,7 @@ def test_a_real_run_after_a_sandbox_trial_to_another_output_is_really_sent(
     # Whatever eSMS does with sandbox RequestIds (its page says it stores no sandbox
     # message), a stand-in that kept them must not turn the real run into 124s.
     def keep_sandbox_ids() -> None:
-        from batch_sender.simulator.server import Accepted
+        from batch_sender.simulator.sends import Accepted
 
         for rid in trial_ids:
             esms.simulator.accepted[rid] = Accepted("sandbox", "0", "", "", sandbox=True)
@@ -178,7 +174,7 @@ def test_124_without_our_own_earlier_attempt_needs_attention(
 
 
 def test_124_after_our_own_dropped_request_is_accepted(tmp_path: Path) -> None:
-    from batch_sender.simulator.server import Faults
+    from batch_sender.simulator.config import Faults
 
     path = sheet(tmp_path, 40)
     with simulator_running(SimulatorConfig(seed=3, faults=Faults(drop=0.3))) as esms:
@@ -222,7 +218,7 @@ def test_a_row_refused_for_balance_goes_out_again_under_a_new_request_id(
 def test_a_retry_after_a_refusal_that_esms_keeps_blocked_is_not_accepted(
     tmp_path: Path,
 ) -> None:
-    from batch_sender.simulator.server import Faults
+    from batch_sender.simulator.config import Faults
 
     path = sheet(tmp_path, 30)
     faults = Faults(code_160=0.3)

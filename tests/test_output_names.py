@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from batch_sender.cli import cli
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import CREDENTIALS, message_rows, simulator_running, write_csv
 

@@ -30,12 +30,8 @@ from batch_sender import (
     UsageError,
 )
 from batch_sender.cli import cli
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    SimulatorConfig,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import RunningSimulator, message_rows, read_results, simulator_running, write_csv
 

@@ -12,7 +12,7 @@ from batch_sender.cli import cli
 from batch_sender.esms.delivery_report import from_report
 from batch_sender.journal.store import Journal
 from batch_sender.results.rows import RESULT_COLUMNS
-from batch_sender.simulator.server import Faults, SimulatorConfig
+from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import CREDENTIALS, message_rows, read_results, simulator_running, write_csv
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,22 +13,19 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from batch_sender.esms.protocol import (
     BALANCE_PATH,
+    LIST_OA_PATH,
+    QUERY_UID_PATH,
     SEND_PATH,
     Credentials,
     Message,
     SendOptions,
     send_body,
 )
-from batch_sender.simulator.server import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_OAID,
-    SIMULATOR_SECRET_KEY,
-    Faults,
-    Simulator,
-    SimulatorConfig,
-)
+from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
+from batch_sender.simulator.config import Faults, SimulatorConfig
+from batch_sender.simulator.server import Simulator
 
-from .conftest import LONG_ID
+from .conftest import CREDENTIALS, LONG_ID, RunningSimulator, message_rows, write_csv
 
 CREDS = Credentials(SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY, SIMULATOR_OAID)
 
@@ -125,3 +123,42 @@ async def test_faults_500_160_and_drop() -> None:
         # The drop came after acceptance: a repeat of the RequestId is refused.
         assert (await post(client, body()))["CodeResult"] == "124"
         assert simulator.snapshot()["dropped"] == 1
+
+
+def test_a_real_send_and_audience_never_load_the_simulator(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """Only a caller who asks to simulate gets the simulator: keys are never filled from it."""
+    import subprocess
+    import sys
+
+    sheet = write_csv(tmp_path / "c.csv", message_rows(2))
+    account = dict(zip(["api_key", "secret_key", "oaid"], CREDENTIALS[1::2], strict=True))
+    code = f"""
+import sys
+import batch_sender
+
+loaded = lambda: sorted(m for m in sys.modules if m.startswith("batch_sender.simulator"))
+report = batch_sender.send({str(sheet)!r}, "r.csv", base_url={esms.url!r}, rate=0, **{account!r})
+print("SENT", report.exit_code, "LOADED", loaded())
+from batch_sender.cli import main
+sys.argv = ["batch-sender", "audience", "-o", "a.csv", "--from", "2026-11-30",
+            "--to", "2026-11-30", "--rate", "0", *{esms.args!r}]
+try:
+    main()
+except SystemExit as exit:
+    print("AUDIENCE", exit.code, "LOADED", loaded())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert "SENT 0 LOADED []" in out.stdout, out.stdout + out.stderr
+    # The CLI's own help names the demo keys; nothing that runs a simulator is loaded.
+    assert (
+        "AUDIENCE 0 LOADED ['batch_sender.simulator', 'batch_sender.simulator.accounts']"
+        in out.stdout
+    ), out.stdout + out.stderr
+    # The simulator takes every spelling; our client posts the documented one only.
+    paths = esms.stats()["paths"]
+    assert paths[SEND_PATH] == 2 and paths[QUERY_UID_PATH] >= 1
+    assert set(paths) <= {SEND_PATH, BALANCE_PATH, LIST_OA_PATH, QUERY_UID_PATH}

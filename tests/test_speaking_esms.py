@@ -23,7 +23,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.results.rows import RESULT_COLUMNS
-from batch_sender.simulator.server import SimulatorConfig
+from batch_sender.simulator.config import SimulatorConfig
 
 from .conftest import (
     CREDENTIALS,

@@ -44,7 +44,8 @@ def test_send_across_many_chunks(tmp_path: Path, esms: RunningSimulator) -> None
     assert [r["user_id"] for r in results] == [row[0] for row in rows]
     assert results[1_700]["status"] == "duplicate"
     assert results[1_700]["ErrorMessage"] == (
-        f"same user_id, text and url as line {expected_lines[300]}; not sent twice"
+        f"same user_id as line {expected_lines[300]}; one message per follower per campaign "
+        "(--allow-repeats sends repeats on purpose)"
     )
     assert results[2_100]["status"] == "invalid"
     assert esms.stats()["accepted"] == 2_498

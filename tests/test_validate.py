@@ -160,7 +160,10 @@ def test_duplicates_are_found_across_chunks_and_normalisation() -> None:
     assert validator.check(first)["status"].tolist() == ["valid"]
     second = validator.check(again)
     assert second["status"].tolist() == ["duplicate", "valid"]
-    assert second.loc[3, "ErrorMessage"] == ("same user_id, text and url as line 2; not sent twice")
+    assert second.loc[3, "ErrorMessage"] == (
+        "same user_id as line 2; one message per follower per campaign "
+        "(--allow-repeats sends repeats on purpose)"
+    )
 
 
 def test_request_id_is_stable_and_depends_on_campaign_and_content() -> None:

@@ -101,7 +101,6 @@ async def audience_async(
     from batch_sender.offloop import in_thread
     from batch_sender.results.paths import check_side_file
     from batch_sender.settings import require_account
-    from batch_sender.simulator import server as sim
 
     refuse_unknown("audience", options, Account, SendingPolicy)
     account = grouped(Account, account, options)
@@ -123,7 +122,7 @@ async def audience_async(
         )
     config = q.AudienceConfig(
         base_url=account.base_url,
-        credentials=sim.credentials(account.api_key, account.secret_key, account.oaid),
+        credentials=account.credentials(simulate=simulate),
         rate=policy.rate,
         timeout=policy.timeout,
         max_attempts=policy.max_attempts,
@@ -134,7 +133,9 @@ async def audience_async(
     if not simulate:
         result = await q.fetch_audience(config, query, on_progress=heard)
     else:
-        async with sim.serve(sim.Simulator(sim.SimulatorConfig())) as url:
+        from batch_sender.simulator.server import serve_for
+
+        async with serve_for(config.credentials) as url:
             if on_info is not None:
                 on_info(f"simulating eSMS at {url}")
             local = dataclasses.replace(config, base_url=url)

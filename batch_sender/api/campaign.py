@@ -14,9 +14,11 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -27,10 +29,11 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _, is_warning
-from batch_sender.journal.files import journal_path
+from batch_sender.journal.files import journal_path, side_files
 from batch_sender.journal.records import Outcome
 from batch_sender.journal.store import Journal, JournalError, WriteFailed
 from batch_sender.offloop import in_thread
+from batch_sender.results.adoption import Adoption, adopt, check_result_file, remember_written
 from batch_sender.results.files import RowWriter, open_output, remove_orphans
 from batch_sender.results.paths import check_output_path, is_spreadsheet
 from batch_sender.results.rows import output_rows, result_rows
@@ -38,6 +41,7 @@ from batch_sender.results.tally import Tally
 from batch_sender.sending.account import check_account, oaid_warnings
 from batch_sender.sending.concurrency import Concurrency
 from batch_sender.sending.plan import (
+    Changes,
     Plan,
     SendJob,
     count_chunk,
@@ -45,6 +49,8 @@ from batch_sender.sending.plan import (
     for_journal,
     job_rules,
     new_plan,
+    refuse_new_campaign,
+    sheet_changes,
 )
 from batch_sender.sending.ratelimit import rate_limiter
 from batch_sender.sending.sender import Sender, Stop
@@ -70,6 +76,8 @@ class CampaignRun:
     stopped: Stop | None = None
     warnings: list[str] = field(default_factory=list)
     """What the run noticed but went on with (an OAID not among the account's OAs)."""
+    adopted: dict[str, int] | None = None
+    """Status -> rows taken over from a result file whose journal was missing."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -94,13 +102,32 @@ async def send_campaign(
     """
     check_output_path(job.output, job.table.source.path, resumes=True)
     started = time.monotonic()
-    journal = await in_thread(Journal.open, journal_path(job.output), job.campaign.id, sending=True)
+    path = journal_path(job.output)
+    created = not path.exists()
+    journal = await in_thread(Journal.open, path, job.campaign.id, sending=True)
+    try:
+        adoption = await in_thread(_take_over, for_journal(job, journal), journal)
+    except BaseException:
+        journal.close()
+        if created:
+            forget_journal(path)  # refused: no journal of a campaign that did not start
+        raise
     cancelled = False
     try:
         job = for_journal(job, journal)
         journal.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
+        rules = job_rules(job, plan)
+        changes = Changes()
+        if plan.sent_rows and plan.earlier_rows and not job.resend_changed:
+            changes = await in_thread(sheet_changes, job, journal, rules)
+            if changes.mostly:
+                raise refuse_new_campaign(job, changes)
         report = CampaignRun(plan=plan, tally=Tally(), sent=0, seconds=0.0)
+        if adoption is not None:
+            plan.resumed = True
+            report.adopted = dict(adoption.counts)
+            say(adoption.plan_line())
 
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
@@ -112,7 +139,8 @@ async def send_campaign(
         remove_orphans(job.output)
         try:
             with open_output(job.output, bom=job.excel) as writer:
-                sheet = _Sheet(job, journal, job_rules(job, plan), plan, writer, whole_sheet_read)
+                sheet = _Sheet(job, journal, rules, plan, writer, whole_sheet_read)
+                sheet.sent_texts = job.checks.template is not None or changes.kept > 0
                 try:
                     cancelled = await _send_and_write(job, journal, sheet, report, say, stop)
                 except InputError as exc:
@@ -133,6 +161,7 @@ async def send_campaign(
             raise WriteFailed(
                 _("the result file {path}", path=job.output), job.output, exc
             ) from None
+        await in_thread(remember_written, journal, job.output)
         report.seconds = sheet.sent_seconds - started
         report.tally = sheet.tally
         if report.stopped is None and (cancelled or (stop is not None and stop.is_set())):
@@ -146,6 +175,26 @@ async def send_campaign(
     if report.stopped is not None and report.stopped.crash is not None:
         raise report.stopped.crash  # a bug: the caller hears it, after the result file
     return report
+
+
+def _take_over(job: SendJob, journal: Journal) -> Adoption | None:
+    """Adopt the result file's sends into a new journal, or check that this journal wrote it."""
+    table, options = job.table, job.config.options
+    try:
+        adoption = adopt(
+            job.output,
+            journal,
+            job.campaign,
+            table=table,
+            checks=job.checks,
+            oaid=job.config.scope_oaid,
+            sandbox=options.sandbox,
+        )
+    except sqlite3.Error as exc:
+        raise JournalError(journal.path, exc) from None
+    if adoption is None:
+        check_result_file(job.output, journal, table.header, table.fields["user_id"])
+    return adoption
 
 
 async def _send_and_write(
@@ -384,6 +433,8 @@ class _Sheet:
         self.sent_seconds = 0.0
         """time.monotonic() when the sending ended."""
         self.tally = Tally()
+        self.sent_texts = job.checks.template is not None
+        """The result file has `sent_text`: with a template, or beside rows kept from earlier."""
         self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)
         self.executor = concurrent.futures.ThreadPoolExecutor(1, "batch-sender-results")
         self.writes: list[concurrent.futures.Future[None]] = []
@@ -494,16 +545,25 @@ class _Sheet:
             deliveries=self.journal.deliveries(d.request_id for d in dispositions),
         )
         self.tally.add(extra)
-        templated = checked if self.job.checks.template is not None else None
-        if templated is not None and any(d.action == KEPT for d in dispositions):
-            # The earlier send went out with another text, which the journal does not keep.
+        templated = checked if self.sent_texts else None
+        kept = [d.request_id for d in dispositions if d.action == KEPT]
+        if templated is not None and kept:
+            # The earlier send went out with another text: the journal's (blank if it
+            # was made before texts were kept).
+            earlier = self.journal.sent_texts(kept)
             texts = checked["text"].tolist()
             templated = checked.assign(
                 text=[
-                    "" if d.action == KEPT else t for d, t in zip(dispositions, texts, strict=True)
+                    earlier.get(d.request_id, "") if d.action == KEPT else t
+                    for d, t in zip(dispositions, texts, strict=True)
                 ]
             )
         self.writer.write(output_rows(chunk, extra, templated, spreadsheet=self.spreadsheet))
+
+
+def forget_journal(path: Path) -> None:
+    for file in (path, *side_files(path)):
+        file.unlink(missing_ok=True)
 
 
 def unsent_reason(job: SendJob, stopped: Stop | None) -> str:

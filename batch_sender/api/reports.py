@@ -133,6 +133,8 @@ class SendReport(_Counted):
     """`stopped` with its settings marked for each side's wording (see errors.for_cli)."""
     inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The suppression lists' matches and the hidden rows skipped, for the summary."""
+    adopted: dict[str, int] | None = None
+    """Status -> rows taken over from a result file whose journal was missing, if any."""
 
     @property
     def messages_per_second(self) -> float:
@@ -162,6 +164,7 @@ class SendReport(_Counted):
             "stopped": self.stopped,
             **self.inputs,
             "warnings": list(self.warnings),
+            "adopted": self.adopted,
             "exit_code": int(self.exit_code),
         }
 

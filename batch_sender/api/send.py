@@ -78,17 +78,21 @@ async def send_async(
     policy = grouped(SendingPolicy, policy, options)
     input_path, output_path = Path(input), Path(output)
     summary_path = None if summary_json is None else Path(summary_json)
-    await in_thread(_import_send_path)
+    await in_thread(_import_send_path, simulate)
     from batch_sender.check.inputs import is_stream, open_input, with_image_checks
     from batch_sender.errors import UsageError
     from batch_sender.esms.protocol import SendOptions
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
     from batch_sender.sending.plan import SendJob
-    from batch_sender.sending.schedule import send_date
+    from batch_sender.sending.schedule import (
+        InThePast,
+        campaign_has_sent,
+        passed_line,
+        send_date,
+    )
     from batch_sender.sending.sender import SendConfig
     from batch_sender.settings import require_account
-    from batch_sender.simulator import server as sim
 
     check_output_path(output_path, input_path, resumes=True)
     if reading.campaign_id is None and is_stream(input_path):
@@ -106,16 +110,25 @@ async def send_async(
             account.allow_insecure_http,
             {"api_key": account.api_key, "secret_key": account.secret_key, "oaid": account.oaid},
         )
-    send_date_value = None if send_at is None else send_date(send_at)
+    send_date_value, passed = None, None
+    if send_at is not None:
+        try:
+            send_date_value = send_date(send_at)
+        except InThePast as exc:
+            passed = exc  # refused unless the campaign is under way (its id is known below)
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
         check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
     opened = await in_thread(open_input, input_path, reading)
+    if passed is not None and not await in_thread(
+        campaign_has_sent, journal_path(output_path), opened.campaign.id
+    ):
+        raise passed
     if reading.check_images:
         opened = await with_image_checks(opened)
     config = SendConfig(
         base_url=account.base_url,
-        credentials=sim.credentials(account.api_key, account.secret_key, account.oaid),
+        credentials=account.credentials(simulate=simulate),
         options=SendOptions(
             callback_url=account.callback_url, sandbox=sandbox, send_date=send_date_value
         ),
@@ -145,15 +158,14 @@ async def send_async(
         if on_info is not None:
             on_info(line)
 
+    if passed is not None:
+        # eSMS's pages: no SendDate for a message that goes out at once.
+        info(passed_line(passed.send_date))
+
     if simulate:
-        simulator = sim.Simulator(
-            sim.SimulatorConfig(
-                api_key=config.credentials.api_key,
-                secret_key=config.credentials.secret_key,
-                oaid=config.credentials.oaid,
-            )
-        )
-        async with sim.serve(simulator) as url:
+        from batch_sender.simulator.server import serve_for
+
+        async with serve_for(config.credentials) as url:
             info(f"simulating eSMS at {url}")
             report = await _send(_with_base_url(job, url), opened, info, stop, plan)
     else:
@@ -200,14 +212,17 @@ async def _send(
         warnings=list(run.warnings),
         tally=tally,
         inputs=input_summary(opened.checks),
+        adopted=run.adopted,
     )
 
 
-def _import_send_path() -> None:
+def _import_send_path(simulate: bool) -> None:
     import batch_sender.api.campaign
     import batch_sender.check.dry_run
     import batch_sender.check.inputs
-    import batch_sender.simulator.server  # noqa: F401
+
+    if simulate:
+        import batch_sender.simulator.server  # noqa: F401
 
 
 def _row_results(on_row: Callable[[RowResult], None]) -> Callable[[Message, Outcome], None]:

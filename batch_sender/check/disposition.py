@@ -9,7 +9,9 @@ One function decides it, so that the plan, the send and the result file agree:
   earlier request;
 * a row is identified across edits of the sheet by its user_id and which of
   that user's rows it is (`row_key`): a row sent earlier whose content changed
-  keeps its earlier send unless `--resend-changed`.
+  keeps its earlier send unless `--resend-changed`;
+* a follower's later rows are duplicates (unless repeats are allowed), never
+  sent; one that an earlier run did send is reported with that send.
 """
 
 from __future__ import annotations
@@ -103,10 +105,13 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
 
     out: list[Disposition] = []
     for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
-        if status == DUPLICATE:
-            out.append(_SKIP)
-            continue
         request_id, record, previous = latest[base]
+        if status == DUPLICATE:
+            # A follower's other message that an earlier run sent (before repeats
+            # were refused): that send stands and is reported, never sent again.
+            final = record is not None and record.status in FINAL
+            out.append(Disposition(DONE, request_id, record) if final else _SKIP)
+            continue
         if status != VALID:
             # Invalid or excluded by today's checks, but an earlier run sent it.
             sent = earlier.get(key)

@@ -129,6 +129,7 @@ def open_input(input_path: Path, reading: Reading) -> Opened:
         excluded=suppression.ids,
         suppression=suppression,
         image_url=image_url,
+        allow_repeats=reading.allow_repeats,
     )
     return Opened(table, campaign, checks)
 

@@ -40,6 +40,12 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 HIDDEN_ROW = N_("hidden row in Excel")
 
+SAME_MESSAGE = N_("same user_id, text and url as line {line}; not sent twice")
+SAME_FOLLOWER = N_(
+    "same user_id as line {line}; one message per follower per campaign "
+    "(--allow-repeats sends repeats on purpose)"
+)
+
 ROUNDED_HINT = N_(
     "the spreadsheet turned the id into a number and rounded it; "
     "format the column as Text and export again"
@@ -168,6 +174,9 @@ class Checks:
     """URL -> why its image cannot be sent (from --check-images)."""
     image_url: str | None = None
     """One image for every row (--image-url): the url column is then not read."""
+    allow_repeats: bool = False
+    """A user_id on several rows gets each of its distinct messages (--allow-repeats);
+    by default one message per follower per campaign: its later rows are duplicates."""
 
 
 @dataclass
@@ -181,6 +190,8 @@ class Validator:
     """False for the dry run: nothing is sent, so a cheaper key finds duplicates."""
     checks: Checks = field(default_factory=Checks)
     seen: SeenRows = field(default_factory=SeenRows)
+    followers: SeenRows = field(default_factory=SeenRows)
+    """The user_id of each row to send so far (one message per follower)."""
     users: SeenRows = field(default_factory=SeenRows)
     """Each user_id seen so far (its row identity needs to know the earlier ones)."""
     repeats: dict[str, int] = field(default_factory=dict)
@@ -308,6 +319,13 @@ class Validator:
     def _mark_duplicates(
         self, result: pd.DataFrame, valid: np.ndarray, all_keys: np.ndarray | None
     ) -> None:
+        """Later rows of a follower (or, with allow_repeats, of the same message): duplicate.
+
+        An exact repeat of an earlier row's message loses its RequestId: it is
+        that row's, whose send is that row's alone. A follower's other message
+        keeps its own, so that a campaign which sent it before repeats were
+        refused still finds and reports that send.
+        """
         rows = result if valid.all() else result[valid]
         if rows.empty:
             return
@@ -320,13 +338,22 @@ class Validator:
             keys = np.fromiter(hashes, np.int64, len(rows)).view(np.uint64)
         lines = rows.index.to_numpy(dtype=np.int64)
         first = self.seen.first_lines(keys, lines)
-        repeat = first != lines
+        same_message = first != lines
+        if same_message.any():
+            result.loc[rows.index[same_message], "RequestId"] = ""
+        if self.checks.allow_repeats:
+            repeat, why = same_message, SAME_MESSAGE
+        else:
+            users = rows["user_id"].tolist()
+            user_keys = np.fromiter(map(hash, users), np.int64, len(users)).view(np.uint64)
+            first = self.followers.first_lines(user_keys, lines)
+            repeat = first != lines
+            why = SAME_FOLLOWER
         if repeat.any():
             duplicates = rows.index[repeat]
             result.loc[duplicates, "status"] = DUPLICATE
             result.loc[duplicates, "ErrorMessage"] = [
-                _("same user_id, text and url as line {line}; not sent twice", line=int(line))
-                for line in first[repeat]
+                _(why, line=int(line)) for line in first[repeat]
             ]
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -22,7 +22,7 @@ from batch_sender import (
     __version__,
     user_error,
 )
-from batch_sender.i18n import N_, _, click_plural, click_text, help_text, set_language
+from batch_sender.i18n import N_, _, click_plural, click_text, fill, help_text, set_language
 
 F = TypeVar("F", bound=Callable[..., Any])
 G = TypeVar("G", Account, Reading, SendingPolicy, Listening)
@@ -36,10 +36,20 @@ class _Spoken:
     """
 
     _help: str | None
+    help_values: Mapping[str, str] = {}
+    """Filled into the help's {placeholders} once translated: values the code holds."""
+
+    def __init__(self, *args: Any, help_values: Mapping[str, str] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        if help_values:
+            self.help_values = help_values
 
     @property
     def help(self) -> str | None:
-        return help_text(self._help) if self._help else self._help
+        if not self._help:
+            return self._help
+        text = help_text(self._help)
+        return fill(text, self.help_values) if self.help_values else text
 
     @help.setter
     def help(self, value: str | None) -> None:
@@ -248,6 +258,14 @@ def input_options(command: F, *, outputs: bool = True) -> F:
                 "Suppression list: a CSV or workbook with a user_id column, or one id per "
                 "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
                 "never sent. Repeatable."
+            ),
+        ),
+        option(
+            "--allow-repeats",
+            is_flag=True,
+            help=N_(
+                "Send each distinct message of a user_id listed on several rows (by default "
+                "one message per follower: its later rows are `duplicate`)."
             ),
         ),
         option(

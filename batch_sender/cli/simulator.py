@@ -10,9 +10,28 @@ import click
 from batch_sender import UsageError
 from batch_sender.cli.base import cli, handle_errors, option
 from batch_sender.i18n import N_, _
+from batch_sender.simulator.accounts import DEMO, with_demo_keys
+
+HELP = N_("""Run a local eSMS stand-in that speaks the documented API.
+
+It answers the Zalo send, GetBalance_json, ZNS/GetListZOA, GetCallback and
+QueryListUID endpoints in the shapes of eSMS's own samples (QueryListUID
+over a synthetic OA of --audience-size users, seeded by --seed), calls
+each message's CallbackUrl as eSMS does, and can inject faults. It takes
+each path as the pages spell it: MainService.svc or mainservice.svc, with
+or without the trailing slash. GET /_simulator/stats shows what it accepted.
+
+\b
+Examples:
+  batch-sender simulator --port 8900
+  batch-sender simulator --port 8900 --http-500 0.05 --code-160 0.05 --drop 0.05
+  batch-sender send campaign.csv -o results.csv --base-url http://127.0.0.1:8900 \\
+      --api-key {api_key} --secret-key {secret_key} --oaid {oaid}
+""")
+DEMO_KEYS = {"api_key": DEMO.api_key, "secret_key": DEMO.secret_key, "oaid": DEMO.oaid}
 
 
-@cli.command()
+@cli.command(help=HELP, help_values=DEMO_KEYS)
 @option("--host", default="127.0.0.1", show_default=True, help=N_("Address to listen on."))
 @option(
     "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help=N_("0 = any.")
@@ -109,11 +128,19 @@ from batch_sender.i18n import N_, _
         "say whether it does."
     ),
 )
-@option("--api-key", default=None, help=N_("ApiKey it accepts (default SIMULATOR-API-KEY)."))
 @option(
-    "--secret-key", default=None, help=N_("SecretKey it accepts (default SIMULATOR-SECRET-KEY).")
+    "--api-key",
+    default=None,
+    help=N_("ApiKey it accepts (default {api_key})."),
+    help_values=DEMO_KEYS,
 )
-@option("--oaid", default=None, help=N_("OAID it accepts (default SIMULATOR-OAID)."))
+@option(
+    "--secret-key",
+    default=None,
+    help=N_("SecretKey it accepts (default {secret_key})."),
+    help_values=DEMO_KEYS,
+)
+@option("--oaid", default=None, help=N_("OAID it accepts (default {oaid})."), help_values=DEMO_KEYS)
 @option(
     "--audience-size",
     type=click.IntRange(min=0),
@@ -165,29 +192,17 @@ def simulator(
     audience_days: int,
     audience_end: Any,
 ) -> None:
-    """Run a local eSMS stand-in that speaks the documented API.
-
-    It answers the Zalo send, GetBalance_json, ZNS/GetListZOA, GetCallback and
-    QueryListUID endpoints in the shapes of eSMS's own samples (QueryListUID
-    over a synthetic OA of --audience-size users, seeded by --seed), calls
-    each message's CallbackUrl as eSMS does, and can inject faults.
-    GET /_simulator/stats shows what it accepted.
-
-    \b
-    Examples:
-      batch-sender simulator --port 8900
-      batch-sender simulator --port 8900 --http-500 0.05 --code-160 0.05 --drop 0.05
-      batch-sender send campaign.csv -o results.csv --base-url http://127.0.0.1:8900 \\
-          --api-key SIMULATOR-API-KEY --secret-key SIMULATOR-SECRET-KEY --oaid SIMULATOR-OAID
-    """
+    """The simulator command; its help is HELP, written with the demo keys."""
     import asyncio
 
-    from batch_sender.simulator import server as sim
+    from batch_sender.simulator import config as sim
+    from batch_sender.simulator.server import Simulator, serve
 
+    keys = with_demo_keys(api_key, secret_key, oaid)
     config = sim.SimulatorConfig(
-        api_key=api_key or sim.SIMULATOR_API_KEY,
-        secret_key=secret_key or sim.SIMULATOR_SECRET_KEY,
-        oaid=oaid or sim.SIMULATOR_OAID,
+        api_key=keys.api_key,
+        secret_key=keys.secret_key,
+        oaid=keys.oaid,
         balance=balance,
         price=price,
         faults=sim.Faults(
@@ -213,11 +228,11 @@ def simulator(
         audience_end=audience_end.date(),
         reserve_rejected=reserve_rejected,
     )
-    instance = sim.Simulator(config)
+    instance = Simulator(config)
 
     async def run() -> None:
         try:
-            async with sim.serve(instance, host, port) as url:
+            async with serve(instance, host, port) as url:
                 click.echo(_("eSMS simulator listening on {url}", url=url), err=False)
                 sys.stdout.flush()
                 await asyncio.Event().wait()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import sqlite3
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from batch_sender.journal.records import _COLUMNS, Record
+from batch_sender.journal.writer_calls import _in_writer
 
 if TYPE_CHECKING:
     from batch_sender.journal.writer_calls import _InWriter
+
+_R = TypeVar("_R")
+
+_ADOPT = f"""
+INSERT OR REPLACE INTO messages ({_COLUMNS}, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
 
 
 REQUEST_ID_SCHEME = "request_ids"
@@ -53,10 +64,75 @@ def _add_identity_columns(db: sqlite3.Connection) -> None:
     )
 
 
+SCHEMA = "schema"
+"""Meta key: the journal's schema version; `migrate` brings an older journal up to date."""
+
+
+def _to_2_sent_texts(db: sqlite3.Connection) -> None:
+    """Version 2: the text each request went out with, kept once per distinct text.
+
+    A campaign's rows often share one text, or a template's few variants: a
+    text is stored once and each request points at it (8 bytes a row).
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS sent_texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    if "text_id" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:
+        try:
+            db.execute("ALTER TABLE messages ADD COLUMN text_id INTEGER")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process migrated it just now
+                raise
+
+
+_MIGRATIONS = {"1": ("2", _to_2_sent_texts)}
+"""Schema version -> (the next version, the step that makes it)."""
+
+
+CURRENT_SCHEMA = "2"
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a journal made by an earlier version up to CURRENT_SCHEMA, step by step.
+
+    Each step only adds (tables, columns with defaults): what an older journal
+    holds is read as it was. A new journal starts at version 1 and takes every step.
+    """
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (SCHEMA,)).fetchone()
+    version = "1" if row is None else str(row[0])
+    while version in _MIGRATIONS:
+        version, step = _MIGRATIONS[version]
+        step(db)
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SCHEMA, version))
+
+
+def text_id(text: str) -> int:
+    """A text's key in sent_texts: 64 bits of its digest (SQLite's signed integer)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+ADD_TEXT = "INSERT OR IGNORE INTO sent_texts (id, text) VALUES (?, ?)"
+
+SENT_WITH = "UPDATE messages SET text_id = ? WHERE request_id = ?"
+
+
 ANSWERED = "UPDATE messages SET status = 'failed' WHERE request_id = ? AND status = 'sending'"
 
 IDENTIFY = """
 UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?
+WHERE request_id = ?
+"""
+
+
+def in_batches(values: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """The non-empty values in batches, each with its `?,?,...` for an IN (...) clause."""
+    kept = [v for v in values if v]
+    for start in range(0, len(kept), size):
+        batch = kept[start : start + size]
+        yield batch, ",".join("?" * len(batch))
+
+
+IDENTIFY_TEXT = """
+UPDATE messages SET row_key = ?, user_id = ?, content_id = ?, oaid = ?, sandbox = ?, text_id = ?
 WHERE request_id = ?
 """
 
@@ -68,8 +144,13 @@ class RowSends:
     """
 
     _db: _InWriter
+    _texts_written: set[int] | None = None
+    """Texts this process has stored already: each is written once, however many rows."""
 
     def _flush(self) -> None:  # pragma: no cover - Journal's
+        raise NotImplementedError
+
+    def _call(self, fn: Callable[[], _R]) -> _R:  # pragma: no cover - Journal's
         raise NotImplementedError
 
     def _write(
@@ -88,12 +169,85 @@ class RowSends:
         return LEGACY_SCHEME if row is None else str(row[0])
 
     def identify(
-        self, request_id: str, row_key: str, user_id: str, content_id: str, oaid: str, sandbox: bool
+        self,
+        request_id: str,
+        row_key: str,
+        user_id: str,
+        content_id: str,
+        oaid: str,
+        sandbox: bool,
+        text: str | None = None,
     ) -> None:
-        """Which row, content and scope a request is for (after its `intend`)."""
-        params = (row_key, user_id, content_id, oaid, int(sandbox), request_id)
-        # Logged: a rerun finds the row's send by it, a lost one would send the row again.
-        self._write(IDENTIFY, params, log=self._entry("d", *params))
+        """Which row, content, scope and text a request is for (after its `intend`).
+
+        The text is what a row kept from this send shows later in `sent_text`.
+        """
+        params = (row_key, user_id, content_id, oaid, int(sandbox))
+        if text is None:
+            # Logged: a rerun finds the row's send by it, a lost one would send the row again.
+            self._write(IDENTIFY, (*params, request_id), log=self._entry("d", *params, request_id))
+            return
+        key = self._text_key(text)
+        with_text = (*params, key, request_id)
+        self._write(IDENTIFY_TEXT, with_text, log=self._entry("e", *with_text))
+
+    def _text_key(self, text: str) -> int:
+        """The text's key, the text stored under it the first time this process meets it."""
+        key = text_id(text)
+        if self._texts_written is None:
+            self._texts_written = set()
+        if key not in self._texts_written:
+            # Not logged: a kill loses at most the texts of the last commit's rows, which
+            # then show a blank sent_text if ever kept; logging each costs the send 10%.
+            self._write(ADD_TEXT, (key, text))
+            self._texts_written.add(key)
+        return key
+
+    @_in_writer
+    def adopt(
+        self, records: list[Record], texts: dict[str, str], meta_key: str, meta_value: str
+    ) -> None:
+        """Take in the sends a result file shows (its journal lost), all or none of them.
+
+        One transaction with the meta that says it is done: a kill halfway leaves
+        a journal with no sends, and the rerun adopts the file again.
+        """
+        self._flush()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                _ADOPT, [(*dataclasses.astuple(r), r.last_sent_at or 0.0) for r in records]
+            )
+            db.executemany(ADD_TEXT, [(text_id(t), t) for t in set(texts.values())])
+            db.executemany(SENT_WITH, [(text_id(t), rid) for rid, t in texts.items()])
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (meta_key, meta_value)
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+
+    def sent_texts(self, request_ids: Iterable[str]) -> dict[str, str]:
+        """RequestId -> the text it went out with, for those the journal knows it of."""
+        self._flush()
+        found: dict[str, str] = {}
+        for batch, marks in in_batches(request_ids):
+            try:
+                rows = self._db.execute(
+                    f"""
+                    SELECT m.request_id, t.text FROM messages m
+                    JOIN sent_texts t ON t.id = m.text_id
+                    WHERE m.request_id IN ({marks})
+                    """,
+                    batch,
+                )
+            except sqlite3.OperationalError:
+                return {}  # a journal read as it is, from before sent texts were kept
+            found.update((str(rid), str(text)) for rid, text in rows)
+        return found
 
     def answered(self, request_id: str) -> None:
         """This attempt got a definitive answer that is not an acceptance (160, 429...).
@@ -106,11 +260,8 @@ class RowSends:
     def row_sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
         """row_key -> its latest request in this scope that was accepted or may have been."""
         self._flush()
-        keys = [k for k in row_keys if k]
         found: dict[str, Record] = {}
-        for start in range(0, len(keys), 500):
-            batch = keys[start : start + 500]
-            marks = ",".join("?" * len(batch))
+        for batch, marks in in_batches(row_keys):
             rows = self._db.execute(
                 f"""
                 SELECT {_COLUMNS} FROM messages

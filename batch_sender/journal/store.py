@@ -57,16 +57,20 @@ from batch_sender.journal.files import (
 from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record
 from batch_sender.journal.row_sends import (
+    ADD_TEXT,
     ANSWERED,
+    CURRENT_SCHEMA,
     IDENTIFY,
+    IDENTIFY_TEXT,
     REQUEST_ID_SCHEME,
     SCHEME,
     RowSends,
     _add_identity_columns,
+    migrate,
 )
 from batch_sender.journal.writer_calls import _in_writer, _InWriter
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = CURRENT_SCHEMA
 RESERVE_BYTES = 256 * 1024
 
 
@@ -206,6 +210,7 @@ class Journal(DeliveryStore, RowSends):
                 self._conn.executescript(_SCHEMA)
                 self._add_price_column()
                 _add_identity_columns(self._conn)
+                migrate(self._conn)
             self._check()
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
@@ -783,6 +788,8 @@ _REPLAYED: dict[str, tuple[str, tuple[Callable[[Any], object], ...]]] = {
     "m": (_AMBIGUOUS, (str,)),
     "n": (ANSWERED, (str,)),
     "d": (IDENTIFY, (str, str, str, str, int, str)),
+    "e": (IDENTIFY_TEXT, (str, str, str, str, int, int, str)),
+    "x": (ADD_TEXT, (int, str)),
 }
 """Log entries replayed as the write they stand for: kind -> (SQL, its parameters' types)."""
 

@@ -14,6 +14,7 @@ from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
 from batch_sender.i18n import _
 from batch_sender.journal.files import no_send_running
 from batch_sender.journal.store import Journal
+from batch_sender.results.adoption import fingerprint, remember_written
 from batch_sender.results.files import CsvWriter, temporary_beside
 from batch_sender.results.rows import RESULT_COLUMNS, inert
 
@@ -40,6 +41,10 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
             _copy_with_deliveries(header, reader, CsvWriter(f), journal, bom=bom)
             f.flush()
             os.fsync(f.fileno())
+        try:
+            written = fingerprint(temp)  # before the lock: it is held for the rename alone
+        except FileNotFoundError:
+            return False  # a send starting cleared it away as a killed run's
         with no_send_running(journal.path) as free:
             if not free or _identity(path) != before:
                 return False
@@ -47,6 +52,7 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
                 temp.replace(path)
             except FileNotFoundError:
                 return False  # a send starting cleared it away as a killed run's
+            remember_written(journal, written)  # still the journal's: the next send rewrites it
     return True
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules
+from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, dispose
 from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.inputs import input_notes
 from batch_sender.check.rules import (
@@ -22,6 +23,7 @@ from batch_sender.check.rules import (
     Checks,
     send_scope,
 )
+from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.i18n import _, ngettext, warning
 from batch_sender.journal.records import ACCEPTED, Outcome
@@ -254,3 +256,48 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
         scheme=journal.request_id_scheme(),
     )
     return dataclasses.replace(job, campaign=campaign)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The sheet against the campaign's earlier sends, before anything is sent."""
+
+    kept: int = 0
+    """Rows sent earlier with other content, whose earlier send stands."""
+    rows: int = 0
+    """Rows the campaign sends or has sent: valid ones, and those kept."""
+
+    @property
+    def mostly(self) -> bool:
+        """More than half of them changed: the sheet is not this campaign's any more."""
+        return self.kept * 2 > self.rows
+
+
+def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
+    """Read the whole sheet once to see how much of it changed since the campaign sent.
+
+    Only a rerun of a campaign that sent (and not with --resend-changed) pays
+    for it: a recurring file rewritten with new texts would otherwise
+    "accept" every row and send nothing, and that must be known before the
+    first request, not after the last.
+    """
+    kept = rows = 0
+    for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
+        dispositions = dispose(checked, journal, rules, time.time())
+        for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
+            if disposition.action == KEPT:
+                kept += 1
+                rows += 1
+            elif status == VALID:
+                rows += 1
+    return Changes(kept, rows)
+
+
+def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
+    return UsageError(
+        f"{job.table.source.path}: {changes.kept:,} of its {changes.rows:,} rows were sent "
+        f"earlier in campaign {job.campaign.id!r} with other content: this looks like a new "
+        "campaign, and nothing was sent; start it with another {opt:output} (and "
+        "{opt:campaign_id}), or pass {opt:resend_changed} to send the new texts to the same "
+        "followers as part of this campaign"
+    )

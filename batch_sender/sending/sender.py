@@ -284,6 +284,7 @@ class Sender:
                 message.content_id or message.request_id,
                 self.config.scope_oaid,
                 options.sandbox,
+                message.text,
             )
         started = self.clock()
         try:

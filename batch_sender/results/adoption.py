@@ -1,0 +1,346 @@
+"""A result file and the journal beside it: never written over unless that journal wrote it.
+
+The journal keeps a fingerprint of the last result file it wrote (send and
+every rewrite of the delivery columns). At the start of a send:
+
+* the file matches the fingerprint: an ordinary rerun;
+* a journal that has sends but does not match (a rewrite whose fingerprint
+  a kill or a full disk lost, a file re-saved, another one put in its
+  place): the file is read back, and it is this journal's if every send it
+  shows is one the journal holds; otherwise the run refuses;
+* no journal (a folder copied without it, a clean-up that removed it): the
+  file's sends are adopted into the new journal if the file is this
+  campaign's result file for this sheet (same header, each row's user_id and
+  a RequestId of its campaign at its line, at least one RequestId that this
+  sheet's row gives); otherwise the run refuses, and leaves no journal.
+
+Adopted sends are what a journal would hold: accepted and rejected rows are
+not sent again; a failed row is retried, with its RequestId if its request
+may have reached eSMS (held back if that was over 23 hours before the file
+was written, as any row in doubt), under a derived one after a refusal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch_sender.check.disposition import MAX_GENERATIONS
+from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.rules import Campaign, Checks, send_scope
+from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.journal.files import journal_path
+from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
+from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
+from batch_sender.journal.store import Journal, JournalError
+from batch_sender.results.rows import RESULT_COLUMNS, SENT_TEXT, STALE_MESSAGE, readable
+from batch_sender.sheet.reader import Columns, Source, Table, open_table
+
+RESULT_FILE = "result_file"
+"""Meta key: the fingerprint of the result file this journal wrote last."""
+
+SENT = (ACCEPTED, REJECTED, FAILED)
+"""Statuses of rows that went to eSMS (the others were never sent)."""
+
+_DEFINITIVE = "a rerun sends it again under a new RequestId"
+"""How a failed row's ErrorMessage ends when eSMS refused it (nothing may have reached it)."""
+
+_NO_ANSWER = "no answer recorded: rerun to find out"
+
+
+def fingerprint(path: Path) -> str:
+    """Size and digest of a file's bytes: what a journal knows its result file by."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return f"{size}:{digest.hexdigest()}"
+
+
+def remember_written(journal: Journal, written: Path | str) -> None:
+    """This journal wrote the file (or one of this fingerprint) just now.
+
+    Best effort: a fingerprint lost (a kill, a full disk) makes the next send
+    read the file back and compare it with the journal, not refuse it.
+    """
+    with contextlib.suppress(OSError, JournalError):
+        journal.set_meta(
+            RESULT_FILE, fingerprint(written) if isinstance(written, Path) else written
+        )
+        journal.commit()
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """One row of a result file, as read back."""
+
+    line: int
+    user_id: str
+    status: str
+    request_id: str
+    smsid: str
+    code: str
+    message: str
+    attempts: int
+    sent_text: str
+
+
+def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator[_Sent]:
+    """A result file's rows in order; UsageError if it is not a result file of this sheet."""
+    try:
+        # Read as an input: CSV or XLSX, every cell text, ids as written.
+        table = open_table(Source(results, Columns("SMSID", None, None), delimiter=","))
+    except BatchSenderError as exc:
+        raise _NotAdoptable(f"it cannot be read as a result file ({exc})") from None
+    header = table.header
+    extra = len(RESULT_COLUMNS)
+    ours = header[-extra:]
+    inputs = header[:-extra]
+    has_text = bool(inputs) and inputs[-1] == SENT_TEXT and sheet_header[-1:] != [SENT_TEXT]
+    if has_text:
+        inputs = inputs[:-1]
+    if ours != RESULT_COLUMNS:
+        raise _NotAdoptable("it is not a batch-sender result file (its last columns differ)")
+    if inputs != sheet_header:
+        raise _NotAdoptable("its columns are not the sheet's")
+    at = {name: len(header) - extra + i for i, name in enumerate(RESULT_COLUMNS)}
+    text_at = len(inputs) if has_text else None
+    for chunk in table.chunks():
+        for number, values in zip(chunk.index.tolist(), chunk.itertuples(index=False), strict=True):
+            cells = [readable(str(v)) for v in values]
+            line, attempts = cells[at["row"]], cells[at["attempts"]]
+            if not line.isdigit():
+                raise _NotAdoptable(f"its line {number} has no row number")
+            yield _Sent(
+                line=int(line),
+                user_id=cells[id_at].strip(),
+                status=cells[at["status"]],
+                request_id=cells[at["RequestId"]],
+                smsid=cells[at["SMSID"]],
+                code=cells[at["CodeResult"]],
+                message=cells[at["ErrorMessage"]],
+                attempts=int(attempts) if attempts.isdigit() else 0,
+                sent_text="" if text_at is None else cells[text_at],
+            )
+
+
+class _NotAdoptable(Exception):
+    """Why a result file is not this campaign's (said in the refusal)."""
+
+
+@dataclass
+class Adoption:
+    """What a run took over from a result file whose journal was missing."""
+
+    path: Path
+    counts: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def plan_line(self) -> str:
+        parts = ", ".join(f"{n:,} {status}" for status, n in sorted(self.counts.items()))
+        return (
+            f"adopted the sends of {self.path}, whose journal was missing: {parts or 'none'} "
+            f"(kept in a new journal, {journal_path(self.path).name})"
+        )
+
+
+def check_result_file(results: Path, journal: Journal, sheet_header: list[str], id_at: int) -> None:
+    """Refuse (UsageError) before any request if `results` is not this journal's to rewrite."""
+    if not results.exists() or journal.count() == 0:
+        return  # nothing to write over, or nothing to compare (see adopt)
+    known = journal.meta(RESULT_FILE)
+    if known is None or known == fingerprint(results):
+        return  # its own, or a journal made before journals knew their result file
+    strangers = _not_in_journal(results, journal, sheet_header, id_at)
+    if strangers is None:
+        return
+    raise UsageError(
+        f"{results}: was not written by its journal {journal.path.name} ({strangers}); "
+        "nothing was sent. Move it aside to keep it and rerun: the journal holds every "
+        f"send of this campaign and writes {results.name} anew"
+    )
+
+
+def _not_in_journal(
+    results: Path, journal: Journal, sheet_header: list[str], id_at: int
+) -> str | None:
+    """Why the file is not the journal's, or None if every send it shows is the journal's."""
+    try:
+        batch: list[_Sent] = []
+        for row in _result_rows(results, sheet_header, id_at):
+            if row.status in SENT and row.request_id:
+                batch.append(row)
+            if len(batch) >= 500:
+                if (why := _unknown(batch, journal)) is not None:
+                    return why
+                batch = []
+        return _unknown(batch, journal)
+    except _NotAdoptable as exc:
+        return str(exc)
+
+
+def _unknown(batch: list[_Sent], journal: Journal) -> str | None:
+    records = journal.lookup(row.request_id for row in batch)
+    for row in batch:
+        record = records.get(row.request_id)
+        if record is None:
+            return f"line {row.line} shows a send the journal never made"
+        if row.status == ACCEPTED and row.smsid and record.smsid not in ("", row.smsid):
+            return f"line {row.line} shows another SMSID than the journal's"
+    return None
+
+
+def adopt(
+    results: Path,
+    journal: Journal,
+    campaign: Campaign,
+    *,
+    table: Table,
+    checks: Checks,
+    oaid: str,
+    sandbox: bool,
+) -> Adoption | None:
+    """Take the sends of a result file whose journal is missing into `journal` (new, empty).
+
+    None when there is nothing to adopt; UsageError (nothing sent, the new
+    journal to be removed by the caller) when the file is not this
+    campaign's for this sheet.
+    """
+    if not results.exists() or journal.count() != 0 or journal.meta(RESULT_FILE) is not None:
+        return None
+    schemes = [journal.request_id_scheme(), LEGACY_SCHEME]
+    why = "none of its RequestIds is one this sheet's rows give"
+    for scheme in dict.fromkeys(schemes):
+        scoped = dataclasses.replace(campaign, scope=send_scope(oaid, sandbox), scheme=scheme)
+        try:
+            records, texts, counts = _match(results, table, scoped, checks, oaid, sandbox)
+        except _NotAdoptable as exc:
+            why = str(exc)
+            break
+        if records is None:
+            continue
+        if scheme != schemes[0]:
+            journal.set_meta(REQUEST_ID_SCHEME, scheme)
+        journal.adopt(records, texts, RESULT_FILE, fingerprint(results))
+        return Adoption(results, counts)
+    raise UsageError(
+        f"{results}: its journal ({journal_path(results).name}) is missing and it is not a "
+        f"result file of campaign {campaign.id!r} for {table.source.path} ({why}); nothing "
+        "was sent. Put its journal back beside it, or give the sheet and {opt:campaign_id} "
+        "it was sent with; another {opt:output} starts over and may message its followers "
+        "again"
+    )
+
+
+def _match(
+    results: Path,
+    table: Table,
+    campaign: Campaign,
+    checks: Checks,
+    oaid: str,
+    sandbox: bool,
+) -> tuple[list[Record] | None, dict[str, str], Counter[str]]:
+    """The records to adopt, if the file's rows are this sheet's rows in this campaign."""
+    sent_at = results.stat().st_mtime
+    rows = _result_rows(results, table.header, table.fields["user_id"])
+    pending = next(rows, None)
+    prefix = f"{campaign.slug}-"
+    exact = 0
+    records: list[Record] = []
+    texts: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+    for _, checked in checked_chunks(table, campaign, checks):
+        lines = checked.index.tolist()
+        sheet = dict(
+            zip(
+                lines,
+                zip(
+                    checked["user_id"].tolist(),
+                    checked["RequestId"].tolist(),
+                    checked["row_key"].tolist(),
+                    checked["text"].tolist(),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+        last = int(lines[-1]) if lines else 0
+        while pending is not None and pending.line <= last:
+            row, pending = pending, next(rows, None)
+            if not row.request_id:
+                continue
+            found = sheet.get(row.line)
+            if found is None or found[0] != row.user_id:
+                raise _NotAdoptable(f"line {row.line} is another follower's in the sheet")
+            if not row.request_id.startswith(prefix):
+                raise _NotAdoptable(f"line {row.line} has another campaign's RequestId")
+            user_id, base, row_key, text = found
+            same = _same_content(campaign, row.request_id, base)
+            exact += same
+            if row.status not in SENT:
+                continue
+            counts[row.status] += 1
+            content_id = base if same else row.request_id
+            records.append(_record(row, user_id, content_id, row_key, sent_at, oaid, sandbox))
+            sent_text = text if same else row.sent_text
+            if sent_text:
+                texts[row.request_id] = sent_text
+    if pending is not None and any(r.request_id for r in (pending, *rows)):
+        raise _NotAdoptable(f"line {pending.line} is beyond the sheet's last row")
+    if not exact:
+        return None, {}, counts
+    return records, texts, counts
+
+
+def _same_content(campaign: Campaign, request_id: str, base: str) -> bool:
+    """The RequestId is this content's, or one derived from it after refusals."""
+    if not base:
+        return False
+    if request_id == base:
+        return True
+    return any(
+        campaign.derived_id(base, generation) == request_id
+        for generation in range(1, MAX_GENERATIONS)
+    )
+
+
+def _record(
+    row: _Sent,
+    user_id: str,
+    content_id: str,
+    row_key: str,
+    sent_at: float,
+    oaid: str,
+    sandbox: bool,
+) -> Record:
+    """What the journal would hold of the row's last request, as its result row tells."""
+    ambiguous = None
+    if row.status == FAILED and not row.message.endswith(_DEFINITIVE):
+        # No definitive answer: it may have reached eSMS, at the latest when the file
+        # was written; a row held back as stale stays stale.
+        ambiguous = 0.0 if row.message == STALE_MESSAGE else sent_at
+    status = row.status
+    if row.message == _NO_ANSWER:
+        status = "sending"
+    return Record(
+        request_id=row.request_id,
+        line=row.line,
+        status=status,
+        code=row.code,
+        smsid=row.smsid if row.status == ACCEPTED else "",
+        message="" if row.status == FAILED else row.message,
+        attempts=max(row.attempts, 1),
+        last_sent_at=sent_at,
+        ambiguous_since=ambiguous,
+        row_key=row_key,
+        user_id=user_id,
+        content_id=content_id,
+        oaid=oaid,
+        sandbox=int(sandbox),
+    )

@@ -1,0 +1,373 @@
+"""Reruns keep their promises: one message per follower, a scheduled campaign continued,
+a recurring sheet that changed is not a silent success, a result file without its
+journal is adopted or refused, never written over blindly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import batch_sender
+from batch_sender.cli import cli
+from batch_sender.sending import schedule
+
+from .conftest import RunningSimulator, message_rows, read_results, write_csv
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def delivered(esms: RunningSimulator) -> dict[str, dict[str, object]]:
+    messages: dict[str, dict[str, object]] = esms.stats()["messages"]
+    return messages
+
+
+# --- 6: the same follower twice ----------------------------------------------------------
+
+
+def crm_export(tmp_path: Path) -> Path:
+    """One member listed twice (another rank, another text), and one exact repeat."""
+    a, b = message_rows(2)
+    rows = [a, b, [a[0], "Chào hội viên Vàng, ưu đãi riêng", a[2]], list(b)]
+    return write_csv(tmp_path / "crm.csv", rows)
+
+
+def test_the_same_follower_twice_is_a_duplicate_naming_the_earlier_line(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = crm_export(tmp_path)
+    checked = run("validate", str(path))
+    assert checked.exit_code == 1
+    assert checked.stdout.splitlines()[:3] == [
+        "crm.csv: 4 rows: 2 valid, 2 duplicate",
+        "  line 4: duplicate: same user_id as line 2; one message per follower per campaign "
+        "(--allow-repeats sends repeats on purpose)",
+        "  line 5: duplicate: same user_id as line 3; one message per follower per campaign "
+        "(--allow-repeats sends repeats on purpose)",
+    ]
+    page = run("preview", str(path), "-o", "p.html")
+    assert page.stdout.startswith("crm.csv: 4 rows: 2 would be sent, 2 would not")
+    assert "same user_id as line 2" in Path("p.html").read_text(encoding="utf-8")
+
+    sent = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert sent.exit_code == 1
+    rows = read_results(Path("r.csv"))
+    assert [r["status"] for r in rows] == ["accepted", "accepted", "duplicate", "duplicate"]
+    assert rows[2]["ErrorMessage"].startswith("same user_id as line 2")
+    assert len(delivered(esms)) == 2  # one message per follower
+
+
+def test_allow_repeats_sends_a_follower_s_other_rows_on_purpose(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = crm_export(tmp_path)
+    checked = run("validate", str(path), "--allow-repeats")
+    assert checked.stdout.splitlines()[:2] == [
+        "crm.csv: 4 rows: 3 valid, 1 duplicate",
+        "  line 5: duplicate: same user_id, text and url as line 3; not sent twice",
+    ]
+    report = batch_sender.send(
+        path,
+        "r.csv",
+        allow_repeats=True,
+        base_url=esms.url,
+        simulate=False,
+        api_key="SIMULATOR-API-KEY",
+        secret_key="SIMULATOR-SECRET-KEY",
+        oaid="SIMULATOR-OAID",
+    )
+    assert report.counts == {"accepted": 3, "duplicate": 1}
+    assert len(delivered(esms)) == 3
+
+
+def test_a_campaign_that_sent_repeats_keeps_them_when_rerun_without_the_option(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """Sent under the old rule (repeats were sent): the rerun sends nobody, changes no RequestId."""
+    path = crm_export(tmp_path)
+    first = run("send", str(path), "-o", "r.csv", "--allow-repeats", *esms.args)
+    assert first.exit_code == 1
+    before = read_results(Path("r.csv"))
+    again = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert esms.stats()["requests"] == 3
+    after = read_results(Path("r.csv"))
+    assert [r["status"] for r in after] == ["accepted", "accepted", "accepted", "duplicate"]
+    assert [(r["RequestId"], r["SMSID"]) for r in after] == [
+        (r["RequestId"], r["SMSID"]) for r in before
+    ]
+    assert again.exit_code == 1  # line 5 is still a duplicate
+
+
+# --- 9: a scheduled campaign rerun after its time ----------------------------------------
+
+
+def test_a_scheduled_campaign_continues_after_its_time(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(4))
+    send = ("send", str(path), "-o", "r.csv", "--send-at", "2030-01-01 09:00", *esms.args)
+    monkeypatch.setattr(schedule, "now", lambda: dt.datetime(2029, 12, 31, tzinfo=dt.UTC))
+    batch = run(*send, "--limit", "2")
+    assert batch.exit_code == 1  # two rows unsent
+    monkeypatch.setattr(schedule, "now", lambda: dt.datetime(2030, 1, 2, tzinfo=dt.UTC))
+    rest = run(*send)
+    assert rest.exit_code == 0, rest.output
+    assert (
+        "--send-at 2030-01-01 09:00:00 (Vietnam time) has passed: the campaign continues and "
+        "its rows still to send go out now" in rest.stderr
+    )
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 4
+    # The rows sent after the time go out at once: eSMS gets no SendDate for them.
+    assert esms.call(lambda: esms.simulator.send_dates) == ["2030-01-01 09:00:00"] * 2
+
+    first = run("send", str(path), "-o", "new.csv", "--send-at", "2030-01-01 09:00", *esms.args)
+    assert first.exit_code == 2
+    assert "is in the past" in first.stderr
+    assert not Path("new.csv").exists()
+
+
+# --- 7: a recurring file rewritten with new texts -----------------------------------------
+
+
+def nightly(tmp_path: Path, night: int, changed: int | None = None) -> Path:
+    """campaigns/thang12.csv as a nightly job writes it: the same ids, the night's texts."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir(exist_ok=True)
+    rows = message_rows(10)
+    for i, row in enumerate(rows):
+        text_of = night if changed is None or i < changed else 1
+        row[1] = f"Đêm {text_of}: ưu đãi mới cho bạn số {i}"
+    return write_csv(folder / "thang12.csv", rows)
+
+
+def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = nightly(tmp_path, 1)
+    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    assert run(*send).exit_code == 0
+    before = Path("r.csv").read_bytes()
+    path = nightly(tmp_path, 2)
+    again = run(*send, "--summary-json", "s.json")
+    assert again.exit_code == 2
+    assert esms.stats()["requests"] == 10  # nothing sent
+    assert Path("r.csv").read_bytes() == before
+    assert again.stderr.strip().splitlines()[-1] == (
+        f"Error: {path}: 10 of its 10 rows were sent earlier in campaign 'thang12' "
+        "with other content: this looks like a new campaign, and nothing was sent; "
+        "start it with another -o (and --campaign-id), or pass --resend-changed to send the "
+        "new texts to the same followers as part of this campaign"
+    )
+    resent = run(*send, "--resend-changed")
+    assert resent.exit_code == 0, resent.output
+    assert len(delivered(esms)) == 20
+    rows = read_results(Path("r.csv"))
+    assert [r["status"] for r in rows] == ["accepted"] * 10
+    assert {r["ErrorMessage"] for r in rows} == {""}  # the new texts went out
+    night3 = nightly(tmp_path, 3)
+    new = run("send", str(night3), "-o", "dem3.csv", "--campaign-id", "thang12-dem3", *esms.args)
+    assert new.exit_code == 0 and len(delivered(esms)) == 30
+
+
+def test_some_rows_changed_keep_their_send_with_the_text_it_had_and_say_so(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = nightly(tmp_path, 1)
+    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    assert run(*send).exit_code == 0
+    nightly(tmp_path, 2, changed=3)
+    warning = (
+        "warning: 3 rows sent earlier with different content: the earlier send stands "
+        "(--resend-changed sends the new version)"
+    )
+    again = run(*send, "-q", "--summary-json", "s.json")
+    assert again.exit_code == 0, again.output
+    assert warning in again.stderr
+    assert json.loads(Path("s.json").read_text(encoding="utf-8"))["warnings"] == [warning]
+    rows = read_results(Path("r.csv"))
+    assert [r["sent_text"] for r in rows[:3]] == [
+        f"Đêm 1: ưu đãi mới cho bạn số {i}" for i in range(3)
+    ]
+    assert [r["text"] for r in rows[:3]] == [f"Đêm 2: ưu đãi mới cho bạn số {i}" for i in range(3)]
+    assert rows[5]["sent_text"] == rows[5]["text"]
+    assert len(delivered(esms)) == 10
+
+    report = batch_sender.send(
+        path,
+        "r.csv",
+        base_url=esms.url,
+        api_key="SIMULATOR-API-KEY",
+        secret_key="SIMULATOR-SECRET-KEY",
+        oaid="SIMULATOR-OAID",
+    )
+    assert report.warnings == [warning]
+    assert report.as_dict()["warnings"] == [warning]
+
+
+def test_a_journal_from_before_sent_texts_is_migrated_and_stays_readable(tmp_path: Path) -> None:
+    import sqlite3
+
+    from batch_sender.journal.records import Outcome
+    from batch_sender.journal.store import Journal
+
+    path = tmp_path / "r.csv.journal.sqlite"
+    journal = Journal.open(path, "c", sending=True)
+    journal.intend("c-1", 2)
+    journal.record("c-1", 2, Outcome("accepted", "100", "S1"))
+    journal.close()
+    conn = sqlite3.connect(path)  # as the version before sent texts made it
+    conn.execute("ALTER TABLE messages DROP COLUMN text_id")
+    conn.execute("DROP TABLE sent_texts")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    conn.commit()
+    conn.close()
+    journal = Journal.open(path, "c", sending=True)
+    assert journal.meta("schema") == "2"
+    assert journal.lookup(["c-1"])["c-1"].smsid == "S1"
+    assert journal.sent_texts(["c-1"]) == {}
+    journal.intend("c-2", 3)
+    journal.identify("c-2", "u2", "u2", "c-2", "oa", False, "Xin chào")
+    journal.close()
+    journal = Journal.open(path, "c")
+    assert journal.sent_texts(["c-1", "c-2"]) == {"c-2": "Xin chào"}
+    journal.close()
+
+
+# --- 1: a result file without its journal --------------------------------------------------
+
+
+def forget_journal(results: Path) -> None:
+    """What a clean-up that kept only the result file leaves (or a folder copied without it)."""
+    for side in results.parent.glob(f"{results.name}.journal.sqlite*"):
+        side.unlink()
+
+
+def forget_request_ids(esms: RunningSimulator) -> None:
+    """More than 24 hours later: eSMS no longer refuses a RequestId it accepted."""
+    esms.call(esms.simulator.accepted.clear)
+
+
+@pytest.mark.parametrize("later", ["within 24 hours", "over 24 hours later"])
+@pytest.mark.parametrize("name", ["r.csv", "r.xlsx"])
+def test_a_result_file_without_its_journal_is_adopted_and_nobody_is_messaged_again(
+    tmp_path: Path, esms: RunningSimulator, later: str, name: str
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(30))
+    send = ("send", str(path), "-o", name, *esms.args)
+    assert run(*send).exit_code == 0
+    results = Path(name)
+    before = read_sends(results)
+    forget_journal(results)
+    if later != "within 24 hours":
+        forget_request_ids(esms)
+    again = run(*send, "--summary-json", "s.json")
+    assert again.exit_code == 0, again.output
+    assert esms.stats()["requests"] == 30  # nobody messaged a second time
+    assert read_sends(results) == before  # the 30 first SMSIDs are all still there
+    assert (
+        f"adopted the sends of {name}, whose journal was missing: 30 accepted "
+        f"(kept in a new journal, {name}.journal.sqlite)"
+    ) in again.stderr
+    summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
+    assert summary["adopted"] == {"accepted": 30}
+    assert summary["sent"] == 0
+    third = run(*send)  # the new journal wrote it: an ordinary rerun from here on
+    assert third.exit_code == 0 and "adopted" not in third.stderr
+
+
+def read_sends(results: Path) -> list[tuple[str, str, str, str]]:
+    if results.suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(results, read_only=True)
+        sheet = book.active
+        assert sheet is not None
+        rows = [[str(c or "") for c in row] for row in sheet.iter_rows(values_only=True)]
+        book.close()
+        header = rows[0]
+        records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    else:
+        records = read_results(results)
+    return [(r["status"], r["RequestId"], r["SMSID"], r["CodeResult"]) for r in records]
+
+
+def test_adopted_unsent_and_failed_rows_are_sent_once_with_their_request_ids(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(6))
+    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    assert run(*send, "--limit", "3").exit_code == 1
+    first = read_results(Path("r.csv"))
+    assert [r["status"] for r in first] == ["accepted"] * 3 + ["unsent"] * 3
+    forget_journal(Path("r.csv"))
+    rest = run(*send)
+    assert rest.exit_code == 0, rest.output
+    assert "3 accepted" in rest.stderr and "3 to send" in rest.stderr
+    assert esms.stats()["requests"] == 6
+    rows = read_results(Path("r.csv"))
+    assert [r["status"] for r in rows] == ["accepted"] * 6
+    assert [r["RequestId"] for r in rows] == [r["RequestId"] for r in first]
+    assert [r["SMSID"] for r in rows[:3]] == [r["SMSID"] for r in first[:3]]
+
+
+def test_another_campaign_s_result_file_is_refused_naming_both_files(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    other = write_csv(tmp_path / "thang11.csv", message_rows(5, start=100))
+    assert run("send", str(other), "-o", "r.csv", *esms.args).exit_code == 0
+    forget_journal(Path("r.csv"))
+    before = Path("r.csv").read_bytes()
+    path = write_csv(tmp_path / "thang12.csv", message_rows(5))
+    refused = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert refused.exit_code == 2
+    assert esms.stats()["requests"] == 5
+    assert Path("r.csv").read_bytes() == before
+    assert not list(tmp_path.glob("r.csv.journal.sqlite*"))  # the refused run left nothing
+    line = refused.stderr.strip()
+    assert "\n" not in line
+    assert line.startswith("Error: r.csv: its journal (r.csv.journal.sqlite) is missing and")
+    assert str(path) in line and "nothing was sent" in line
+
+
+def test_a_journal_beside_a_result_file_it_did_not_write_refuses(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(5))
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    other = write_csv(tmp_path / "d.csv", message_rows(5, start=50))
+    assert run("send", str(other), "-o", "d-results.csv", *esms.args).exit_code == 0
+    shutil.copy("d-results.csv", "r.csv")  # another campaign's result file put in its place
+    before = Path("r.csv").read_bytes()
+    refused = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert refused.exit_code == 2
+    assert Path("r.csv").read_bytes() == before
+    line = refused.stderr.strip()
+    assert line.startswith("Error: r.csv: was not written by its journal r.csv.journal.sqlite")
+    assert esms.stats()["requests"] == 10
+
+
+def test_a_result_file_its_journal_wrote_stays_its_own_after_status_rewrote_it(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    nowhere = "http://127.0.0.1:9/esms/callback"  # the reports' only way back is GetCallback
+    send = ("send", str(path), "-o", "r.csv", "--callback-url", nowhere, *esms.args)
+    assert run(*send).exit_code == 0
+    deadline = time.monotonic() + 10
+    while len(esms.call(lambda: dict(esms.simulator.reports))) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status = run("status", "r.csv", "--status-base-url", esms.url, *esms.args[2:])
+    assert status.exit_code == 0, status.output
+    assert {r["delivery"] for r in read_results(Path("r.csv"))} == {"delivered"}
+    rewritten = Path("r.csv").read_bytes()
+    again = run(*send)
+    assert again.exit_code == 0, again.output
+    assert Path("r.csv").read_bytes() == rewritten
