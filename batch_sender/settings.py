@@ -66,16 +66,26 @@ class MissingCredentials(UsageError):
     """Keys or OAID not given: each side says where they come from in its own words."""
 
     def __init__(self, missing: list[str], *, simulate: bool) -> None:
-        super().__init__(f"missing credentials: {', '.join(missing)}")
+        super().__init__(_("missing credentials: {names}", names=", ".join(missing)))
         self.missing = missing
         self.simulate = simulate
 
     def __str__(self) -> str:
-        hint = ", or simulate=True to try against the simulator" if self.simulate else ""
-        return f"missing credentials: {', '.join(self.missing)}; pass them{hint}"
+        if self.simulate:
+            return _(
+                "missing credentials: {names}; pass them, or simulate=True to try against "
+                "the simulator",
+                names=", ".join(self.missing),
+            )
+        return _("missing credentials: {names}; pass them", names=", ".join(self.missing))
 
     @property
     def cli_message(self) -> str:
         names = ", ".join(for_cli(f"{{env:{name}}} ({{opt:{name}}})") for name in self.missing)
-        hint = ", or pass --simulate to try against the simulator" if self.simulate else ""
-        return f"missing credentials: {names}; set them in the environment or .env{hint}"
+        if self.simulate:
+            return _(
+                "missing credentials: {names}; set them in the environment or .env, "
+                "or pass --simulate to try against the simulator",
+                names=names,
+            )
+        return _("missing credentials: {names}; set them in the environment or .env", names=names)

@@ -137,7 +137,7 @@ async def audience_async(
 
         async with serve_for(config.credentials) as url:
             if on_info is not None:
-                on_info(f"simulating eSMS at {url}")
+                on_info(_("simulating eSMS at {url}", url=url))
             local = dataclasses.replace(config, base_url=url)
             result = await q.fetch_audience(local, query, on_progress=heard)
     await in_thread(q.write_audience, output, result.user_ids, bom=excel)

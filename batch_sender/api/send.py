@@ -166,7 +166,7 @@ async def send_async(
         from batch_sender.simulator.server import serve_for
 
         async with serve_for(config.credentials) as url:
-            info(f"simulating eSMS at {url}")
+            info(_("simulating eSMS at {url}", url=url))
             report = await _send(_with_base_url(job, url), opened, info, stop, plan)
     else:
         report = await _send(job, opened, info, stop, plan)

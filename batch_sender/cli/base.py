@@ -60,22 +60,20 @@ class Option(_Spoken, click.Option):
     pass
 
 
-class Command(_Spoken, click.Command):
+class _SpokenCommand(_Spoken):
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
-        found = super().get_help_option(ctx)
+        found: click.Option | None = super().get_help_option(ctx)  # type: ignore[misc]
         if found is not None:  # made once by Click, in whichever language came first
             found.help = click_text("Show this message and exit.")
         return found
 
 
-class Group(_Spoken, click.Group):
-    command_class = Command
+class Command(_SpokenCommand, click.Command):
+    pass
 
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
-        found = super().get_help_option(ctx)
-        if found is not None:
-            found.help = click_text("Show this message and exit.")
-        return found
+
+class Group(_SpokenCommand, click.Group):
+    command_class = Command
 
 
 def option(*decls: str, **attrs: Any) -> Callable[[F], F]:

@@ -472,7 +472,7 @@ def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
     encoding = _encoding(source)
     line, column = _locate_undecodable(source.path, encoding)
     hint = (
-        "; pass {opt:encoding} (e.g. {opt:encoding} cp1258 or {opt:encoding} latin-1) to read it"
+        _("; pass {opt:encoding} (e.g. {opt:encoding} cp1258 or {opt:encoding} latin-1) to read it")
         if source.encoding is None
         else ""
     )
