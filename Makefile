@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install demo test lint docs bench clean messages
+.PHONY: install demo test lint docs bench airflow-check clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,5 +80,21 @@ $(BENCH_VENV)/.installed: pyproject.toml
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/bench.py
 
+# The example DAG under real Apache Airflow, in an environment of its own:
+# Airflow is no dependency of the package, and its pins must not steer the
+# versions the tests run with. Standalone: a temporary AIRFLOW_HOME with a
+# SQLite database, `airflow dags test` against the simulator on 127.0.0.1.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_VERSION ?= 3.3.2
+
+$(AIRFLOW_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e .
+	touch $@
+
+airflow-check: $(AIRFLOW_VENV)/.installed
+	$(AIRFLOW_VENV)/bin/python tests/airflow_check.py
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) site .pytest_cache .mypy_cache .ruff_cache samples/campaign-results.csv*
+	rm -rf $(VENV) $(BENCH_VENV) $(AIRFLOW_VENV) site .pytest_cache .mypy_cache .ruff_cache samples/campaign-results.csv*

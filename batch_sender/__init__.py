@@ -6,6 +6,7 @@ callers inside an event loop:
     account = batch_sender.Account.from_env()      # ESMS_* variables and .env
     report = batch_sender.send("campaign.csv", "results.csv", account=account)
     report.exit_code, report.counts, report.as_dict()
+    batch_sender.read_results("results.csv")  # a DataFrame: ids and codes as text
 
 Options come in groups (`Account`, `Reading`, `SendingPolicy`, `Listening`),
 or flat as keyword arguments (`rate=20`). Each function returns a report
@@ -19,6 +20,8 @@ Messages (errors, report lines, the preview and report pages) are in English,
 or Vietnamese after `set_language("vi")` or under a Vietnamese locale; column
 names, status values, JSON keys and exception fields never change.
 """
+
+import logging
 
 from batch_sender.api.account import audience, audience_async, balance, balance_async
 from batch_sender.api.common import user_error
@@ -43,6 +46,7 @@ from batch_sender.api.reports import (
     StatusReport,
     ValidateReport,
 )
+from batch_sender.api.results import read_results
 from batch_sender.api.send import send, send_async
 from batch_sender.api.validate import preview, preview_async, validate, validate_async
 from batch_sender.errors import AccountError, BatchSenderError, InputError, UsageError
@@ -51,6 +55,11 @@ from batch_sender.i18n import set_language
 from batch_sender.options import Account, Listening, Reading, SendingPolicy
 
 __version__ = "0.1.0"
+
+# Records go wherever the application sends them (Airflow's task log, the
+# CLI's stderr); with no handler configured, Python's last resort would print
+# warnings by itself, and the library prints nothing.
+logging.getLogger("batch_sender").addHandler(logging.NullHandler())
 
 __all__ = [
     "Account",
@@ -80,6 +89,7 @@ __all__ = [
     "balance_async",
     "preview",
     "preview_async",
+    "read_results",
     "report",
     "report_async",
     "send",

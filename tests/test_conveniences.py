@@ -329,5 +329,6 @@ def test_summary_json_and_json_log(tmp_path: Path, esms: RunningSimulator) -> No
     assert [(e["row"], e["RequestId"], e["status"]) for e in rows] == [
         (2, results[0]["RequestId"], "accepted"),
         (3, results[1]["RequestId"], "accepted"),
+        (4, "", "invalid"),  # every row's outcome, sent or not
     ]
     assert any(e["event"] == "info" and "to send" in e["message"] for e in events)

@@ -29,7 +29,7 @@ def test_2000_rows_with_5_percent_faults_each_way(
     rows = message_rows(2000)
     bad: dict[int, list[str]] = {
         10: ["12ab", "x", "https://x.vn/a.jpg"],
-        500: ["1", "x", "https://x.vn/a.gif"],
+        500: ["1", "x", "https://x.vn/a.webp"],
     }
     for index, row in bad.items():
         rows[index] = row

@@ -33,9 +33,9 @@ def test_image_url_wins_over_a_url_column_and_is_checked_once() -> None:
     runner = CliRunner()
     ok = runner.invoke(cli, ["validate", "a.csv", "--image-url", IMAGE])
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(cli, ["validate", "a.csv", "--image-url", "https://x.vn/a.gif"])
+    bad = runner.invoke(cli, ["validate", "a.csv", "--image-url", "https://x.vn/a.webp"])
     assert bad.exit_code == 2
-    assert bad.output.startswith("Error: --image-url 'https://x.vn/a.gif' must point to a .jpg")
+    assert bad.output.startswith("Error: --image-url 'https://x.vn/a.webp' must point to a .jpg")
 
 
 def test_sent_text_is_exactly_what_was_sent(esms: RunningSimulator) -> None:

@@ -308,7 +308,7 @@ def test_a_sent_row_edited_into_an_invalid_one_keeps_its_send(
     path = write_csv(tmp_path / "in.csv", rows)
     assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
     sent = read_results(Path("r.csv"))[1]
-    rows[1][2] = "https://cdn.example.vn/banner.gif"
+    rows[1][2] = "https://cdn.example.vn/banner.webp"
     write_csv(path, rows)
     again = run("send", str(path), "-o", "r.csv", *esms.args)
     assert again.exit_code == 0, again.output

@@ -73,6 +73,7 @@ PUBLIC = [
     "balance_async",
     "preview",
     "preview_async",
+    "read_results",
     "report",
     "report_async",
     "send",

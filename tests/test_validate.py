@@ -125,16 +125,16 @@ def test_good_urls(url: str) -> None:
         ("ftp://cdn.example.vn/a.jpg", "url must be an absolute http:// or https:// address"),
         ("https:///a.jpg", "url must be an absolute http:// or https:// address"),
         (
-            "https://cdn.example.vn/a.gif",
-            "url must point to a .jpg, .jpeg or .png image (a query string is allowed)",
+            "https://cdn.example.vn/a.webp",
+            "url must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)",
         ),
         (
             "https://cdn.example.vn/a.jpg.html",
-            "url must point to a .jpg, .jpeg or .png image (a query string is allowed)",
+            "url must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)",
         ),
         (
             "https://cdn.example.vn/my banner.jpg",
-            "url must point to a .jpg, .jpeg or .png image (a query string is allowed)",
+            "url must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)",
         ),
     ],
 )

@@ -24,6 +24,7 @@ import pandas as pd
 
 from batch_sender.check.disposition import KEPT, SEND, Disposition, Rules, dispose
 from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID
 from batch_sender.errors import AccountError, InputError, for_cli
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
@@ -36,7 +37,7 @@ from batch_sender.offloop import in_thread
 from batch_sender.results.adoption import Adoption, adopt, check_result_file, remember_written
 from batch_sender.results.files import RowWriter, open_output, remove_orphans
 from batch_sender.results.paths import check_output_path, is_spreadsheet
-from batch_sender.results.rows import output_rows, result_rows
+from batch_sender.results.rows import UNSENT, output_rows, result_rows
 from batch_sender.results.tally import Tally
 from batch_sender.sending.account import check_account, oaid_warnings
 from batch_sender.sending.concurrency import Concurrency
@@ -271,6 +272,16 @@ async def _send(
                 sender.stop(Stop(exc.template, account=True, code=exc.code))
                 sheet.stopped = sender.stopped
                 return False
+            if not sheet.at_end:
+                # A sheet longer than a chunk is counted as it is sent: say something first.
+                say(
+                    _(
+                        "campaign {campaign}: sending while the sheet is read "
+                        "({n:,} to send so far; the counts follow once it is read)",
+                        campaign=repr(job.campaign.id),
+                        n=plan.to_send,
+                    )
+                )
             for warning in await oaid_warnings(session, job.config):
                 report.warnings.append(warning)
                 say(warning)
@@ -425,6 +436,9 @@ class _Sheet:
         self.writer = writer
         self.read_whole = read_whole
         self.rows = checked_chunks(job.table, job.campaign, job.checks)
+        self.ahead: tuple[pd.DataFrame, pd.DataFrame] | BaseException | bool | None = False
+        """The chunk read after the one handed out (False: none read yet; None: the end)."""
+        self.loop = asyncio.get_running_loop()
         self.pending: collections.deque[_Chunk] = collections.deque()
         self.written = asyncio.Event()
         self.at_end = False
@@ -432,7 +446,7 @@ class _Sheet:
         self.stopped: Stop | None = None
         self.sent_seconds = 0.0
         """time.monotonic() when the sending ended."""
-        self.tally = Tally()
+        self.tally = Tally(limit=job.limit, limit_reason=unsent_reason(job, None))
         self.sent_texts = job.checks.template is not None
         """The result file has `sent_text`: with a template, or beside rows kept from earlier."""
         self.spreadsheet = is_spreadsheet(job.output, excel=job.excel)
@@ -457,16 +471,38 @@ class _Sheet:
         count_chunk(self.plan, checked, dispositions)
         entry = _Chunk(chunk, checked, dispositions, int(chunk.index[-1]) if len(chunk) else 0)
         self.pending.append(entry)
+        if self.ahead is None:
+            # The last chunk: the plan is whole before its first row goes out.
+            self.at_end = True
+            self.read_whole()
         return entry
 
     def _read(self) -> tuple[pd.DataFrame, pd.DataFrame, list[Disposition]] | None:
         """The next chunk, validated, and what to do with each row (a worker thread)."""
-        pair = next(self.rows, None)
+        pair = self._next_pair()
         if pair is None:
             return None
         chunk, checked = pair
         # Decided now for what to send; again when written, for what happened.
         return chunk, checked, dispose(checked, self.journal, self.rules, time.time())
+
+    def _next_pair(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """The next chunk and its checks, the one after it read too (to know the end)."""
+        ahead = self.ahead
+        if ahead is False:
+            pair = next(self.rows, None)
+        elif isinstance(ahead, BaseException):
+            raise ahead  # met while reading ahead: told when its rows are due, not earlier
+        else:
+            pair = ahead  # type: ignore[assignment]
+        if pair is None:
+            self.ahead = None
+            return None
+        try:
+            self.ahead = next(self.rows, None)
+        except Exception as exc:
+            self.ahead = exc
+        return pair
 
     def done(self, line: int) -> None:
         """A row handed out has its outcome."""
@@ -520,6 +556,13 @@ class _Sheet:
         unsent = unsent_reason(self.job, self.stopped)
         self.writes.append(self.executor.submit(self._write_rows, entry, unsent))
 
+    def _tell_skipped(self, rows: list[tuple[int, str, str, str]]) -> None:
+        """In the event loop's thread, as every other callback the caller gives."""
+        tell = self.job.on_skipped_row
+        if tell is not None:
+            for row in rows:
+                tell(*row)
+
     def _write_rows(self, entry: _Chunk, unsent: str) -> None:
         """One chunk's result rows, from the journal as it is now (the results thread)."""
         if self.failure is not None:
@@ -545,6 +588,20 @@ class _Sheet:
             deliveries=self.journal.deliveries(d.request_id for d in dispositions),
         )
         self.tally.add(extra)
+        if self.job.on_skipped_row is not None:
+            skipped = [
+                (int(line), status, rid, message)
+                for line, status, rid, message in zip(
+                    extra["row"].tolist(),
+                    extra["status"].tolist(),
+                    extra["RequestId"].tolist(),
+                    extra["ErrorMessage"].tolist(),
+                    strict=True,
+                )
+                if status in SKIPPED
+            ]
+            if skipped:
+                self.loop.call_soon_threadsafe(self._tell_skipped, skipped)
         templated = checked if self.sent_texts else None
         kept = [d.request_id for d in dispositions if d.action == KEPT]
         if templated is not None and kept:
@@ -564,6 +621,10 @@ class _Sheet:
 def forget_journal(path: Path) -> None:
     for file in (path, *side_files(path)):
         file.unlink(missing_ok=True)
+
+
+SKIPPED = frozenset({INVALID, DUPLICATE, EXCLUDED, UNSENT})
+"""Rows this run does not send, told through on_skipped_row."""
 
 
 def unsent_reason(job: SendJob, stopped: Stop | None) -> str:

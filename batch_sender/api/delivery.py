@@ -19,7 +19,6 @@ from batch_sender.options import (
     Listening,
     ListeningKeywords,
     PathLike,
-    Reading,
     SendingPolicy,
     grouped,
     refuse_unknown,
@@ -37,14 +36,16 @@ async def report_async(
     *,
     html: PathLike | None = None,
     failed_ids: PathLike | None = None,
-    user_id_column: str = Reading.user_id_column,
+    user_id_column: str | None = None,
 ) -> CampaignReport:
     """The campaign at a glance: accepted, delivered, failed and why, what it cost.
 
     Read from the result file `results` and its journal. `html` also writes
     the same as one self-contained page with a chart over time; `failed_ids`
     writes the user_ids whose delivery failed, one a line (a suppression
-    list for `exclude`), found in the result file's `user_id_column`.
+    list for `exclude`): the ids the journal's sends went to, or those of the
+    result file's `user_id_column` (by default the column the campaign was
+    sent with, found through the journal, else `user_id`).
     """
     from batch_sender.offloop import in_thread
 
@@ -59,7 +60,7 @@ def report(
     *,
     html: PathLike | None = None,
     failed_ids: PathLike | None = None,
-    user_id_column: str = Reading.user_id_column,
+    user_id_column: str | None = None,
 ) -> CampaignReport:
     """`report_async`'s twin, run in the calling thread."""
     from batch_sender.delivery.report import build_report, html_report, write_failed_ids

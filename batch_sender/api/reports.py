@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch_sender.errors import for_cli
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, status_word
 
 if TYPE_CHECKING:
     from batch_sender.results.tally import Tally
@@ -26,7 +27,7 @@ class RowResult:
     """The row's line number in the input (header = 1)."""
     request_id: str
     status: str
-    """accepted, rejected or failed."""
+    """accepted, rejected or failed; for on_skipped_row: invalid, duplicate, excluded, unsent."""
     code: str
     """eSMS's CodeResult, empty when eSMS never answered."""
     smsid: str
@@ -64,9 +65,9 @@ class _Counted:
     def summary_lines(self) -> list[str]:
         """The lines a person reads: rows per status, CodeResults, the first problem rows."""
         lines = [self.tally.status_line()]
-        code_line = self.tally.code_line()
-        if code_line:
-            lines.append(code_line)
+        for line in (self.tally.code_line(), self.tally.limit_line()):
+            if line:
+                lines.append(line)
         return lines + self.tally.problem_lines()
 
 
@@ -135,6 +136,10 @@ class SendReport(_Counted):
     """The suppression lists' matches and the hidden rows skipped, for the summary."""
     adopted: dict[str, int] | None = None
     """Status -> rows taken over from a result file whose journal was missing, if any."""
+    test: RowResult | None = None
+    """With `test_to`: the test message's outcome (its `row`, the line whose message it was);
+    nothing of the campaign was sent and its result file was not written."""
+    test_to: str = ""
 
     @property
     def messages_per_second(self) -> float:
@@ -163,10 +168,40 @@ class SendReport(_Counted):
             "messages_per_second": self.messages_per_second,
             "stopped": self.stopped,
             **self.inputs,
+            **({} if self.test is None else {"test": self._test_dict(self.test)}),
             "warnings": list(self.warnings),
             "adopted": self.adopted,
             "exit_code": int(self.exit_code),
         }
+
+    def _test_dict(self, test: RowResult) -> dict[str, Any]:
+        return {
+            "row": test.row,
+            "user_id": self.test_to,
+            "RequestId": test.request_id,
+            "status": test.status,
+            "CodeResult": test.code,
+            "SMSID": test.smsid,
+            "ErrorMessage": test.message,
+        }
+
+    def test_line(self) -> str | None:
+        """The test message's result line (with `test_to`)."""
+        test = self.test
+        if test is None:
+            return None
+        line = _(
+            "test message to {user_id}: {status}",
+            user_id=self.test_to,
+            status=status_word(test.status),
+        )
+        if test.smsid:
+            line += f", SMSID {test.smsid}"
+        if test.code:
+            line += f", CodeResult {test.code}"
+        if test.message and test.status != "accepted":
+            line += f": {test.message}"
+        return line + _(" (line {line}'s message)", line=test.row)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from batch_sender.api.common import counts, options_of, problems, progress, write_summary
 from batch_sender.api.reports import Progress, RowResult, SendReport
 from batch_sender.errors import for_python
-from batch_sender.i18n import _
+from batch_sender.i18n import _, is_warning
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -45,10 +46,13 @@ async def send_async(
     limit: int | None = None,
     send_at: str | None = None,
     excel: bool = False,
+    test_to: str | None = None,
     summary_json: PathLike | None = None,
     on_row: Callable[[RowResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_info: Callable[[str], None] | None = None,
+    on_skipped_row: Callable[[RowResult], None] | None = None,
+    progress_every: float = 10.0,
     stop: asyncio.Event | None = None,
     **options: Unpack[SendKeywords],
 ) -> SendReport:
@@ -61,13 +65,21 @@ async def send_async(
     `sandbox` passes eSMS's Sandbox "1" (validated, not delivered). `limit`
     sends only the first rows still to send; `send_at` schedules delivery
     ("2026-12-01 09:00", Vietnam time unless an offset is given).
+    `test_to` sends only the first valid row's message, to that follower id
+    (yours), filed apart from the campaign: its result file is not written
+    and a later send still sends every row; the report's `test` holds it.
 
     Rerunning with the same input and output continues the campaign. Setting
     `stop`, or cancelling the task, stops the run the way Ctrl-C does: no new
     request starts, those in flight finish and are recorded, and the result
     file is written (a cancelled task then raises CancelledError; cancelled
     twice, it abandons the requests in flight). `on_row` hears each row's
-    outcome, `on_progress` the count of rows done, `on_info` the plan lines.
+    outcome, `on_progress` the count of rows done, `on_info` the plan lines,
+    `on_skipped_row` each row this run did not send (invalid, duplicate,
+    excluded, unsent) as its result row is written.
+
+    It logs to the `batch_sender` logger: the plan lines, warnings, a
+    progress line every `progress_every` seconds, the summary.
     Raises InputError or UsageError before anything is sent.
     """
     from batch_sender.offloop import in_thread
@@ -85,6 +97,7 @@ async def send_async(
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
     from batch_sender.sending.plan import SendJob
+    from batch_sender.sending.progress import LOGGER, ProgressLog
     from batch_sender.sending.schedule import (
         InThePast,
         campaign_has_sent,
@@ -95,6 +108,11 @@ async def send_async(
     from batch_sender.settings import require_account
 
     check_output_path(output_path, input_path, resumes=True)
+    test_uid = None
+    if test_to is not None:
+        from batch_sender.sending.test_message import check_test_to
+
+        test_uid = check_test_to(test_to)
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(
@@ -138,6 +156,7 @@ async def send_async(
         max_attempts=policy.max_attempts,
         backoff=policy.backoff,
     )
+    progress_log = ProgressLog(interval=progress_every)
     job = SendJob(
         table=opened.table,
         output=output_path,
@@ -149,12 +168,14 @@ async def send_async(
         checks=opened.checks,
         limit=limit,
         on_row=None if on_row is None else _row_results(on_row),
-        on_progress=None if on_progress is None else progress(on_progress),
+        on_progress=_progress(progress_log, on_progress),
+        on_skipped_row=None if on_skipped_row is None else _skipped_rows(on_skipped_row),
     )
     plan: list[str] = []
 
     def info(line: str) -> None:
         plan.append(line)
+        LOGGER.log(logging.WARNING if is_warning(line) else logging.INFO, line)
         if on_info is not None:
             on_info(line)
 
@@ -167,9 +188,11 @@ async def send_async(
 
         async with serve_for(config.credentials) as url:
             info(_("simulating eSMS at {url}", url=url))
-            report = await _send(_with_base_url(job, url), opened, info, stop, plan)
+            report = await _send(_with_base_url(job, url), opened, info, stop, plan, test_uid)
     else:
-        report = await _send(job, opened, info, stop, plan)
+        report = await _send(job, opened, info, stop, plan, test_uid)
+    progress_log.finish()
+    _log_summary(report)
     if summary_path is not None:
         await in_thread(write_summary, summary_path, report.as_dict())
     return report
@@ -187,10 +210,13 @@ async def _send(
     info: Callable[[str], None],
     stop: asyncio.Event | None,
     plan: list[str],
+    test_to: str | None = None,
 ) -> SendReport:
     from batch_sender.api.campaign import send_campaign
     from batch_sender.check.inputs import input_summary
 
+    if test_to is not None:
+        return await _send_test(job, opened, plan, test_to)
     run = await send_campaign(job, info, stop)
     tally = run.tally
     stopped = run.stopped
@@ -213,6 +239,45 @@ async def _send(
         tally=tally,
         inputs=input_summary(opened.checks),
         adopted=run.adopted,
+    )
+
+
+async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str) -> SendReport:
+    from batch_sender.exit_codes import ExitCode
+    from batch_sender.results.tally import Tally
+    from batch_sender.sending.test_message import send_test
+
+    sent = await send_test(job, test_to)
+    outcome, stopped = sent.outcome, sent.stopped
+    if stopped is not None:
+        code = ExitCode.ACCOUNT if stopped.account else ExitCode.INTERRUPTED
+    else:
+        code = ExitCode.OK if outcome.status == "accepted" else ExitCode.NEEDS_ATTENTION
+    return SendReport(
+        input=job.table.source.path,
+        output=job.output,
+        campaign_id=opened.campaign.id,
+        rows=0,
+        counts={},
+        codes={outcome.code: 1} if outcome.code else {},
+        problems=(),
+        sent=1,
+        seconds=sent.seconds,
+        stopped=None if stopped is None else for_python(stopped.reason),
+        stop_template=None if stopped is None else stopped.reason,
+        stop_code="" if stopped is None else stopped.code,
+        exit_code=code,
+        plan=plan,
+        tally=Tally(),
+        test=RowResult(
+            row=sent.line,
+            request_id=sent.message.request_id,
+            status=outcome.status,
+            code=outcome.code,
+            smsid=outcome.smsid,
+            message=outcome.message,
+        ),
+        test_to=test_to,
     )
 
 
@@ -239,6 +304,42 @@ def _row_results(on_row: Callable[[RowResult], None]) -> Callable[[Message, Outc
         )
 
     return done
+
+
+def _progress(
+    log: Callable[[int, int], None], on_progress: Callable[[Progress], None] | None
+) -> Callable[[int, int], None]:
+    """The progress lines logged, and the caller's callback told."""
+    told = None if on_progress is None else progress(on_progress)
+
+    def heard(done: int, total: int) -> None:
+        log(done, total)
+        if told is not None:
+            told(done, total)
+
+    return heard
+
+
+def _skipped_rows(on_row: Callable[[RowResult], None]) -> Callable[[int, str, str, str], None]:
+    def skipped(line: int, status: str, request_id: str, message: str) -> None:
+        on_row(
+            RowResult(
+                row=line, request_id=request_id, status=status, code="", smsid="", message=message
+            )
+        )
+
+    return skipped
+
+
+def _log_summary(report: SendReport) -> None:
+    from batch_sender.results.tally import rate_line
+    from batch_sender.sending.progress import LOGGER
+
+    LOGGER.info(f"{report.input.name}: {report.tally.status_line()}")
+    if report.sent:
+        LOGGER.info(rate_line(report.sent, report.seconds))
+    if report.stopped is not None:
+        LOGGER.warning(_("stopped: {reason}", reason=report.stopped))
 
 
 def _with_base_url(job: SendJob, url: str) -> SendJob:

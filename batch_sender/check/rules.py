@@ -35,7 +35,9 @@ EXCLUDED = "excluded"
 
 _ID_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
 _URL_ABSOLUTE = re.compile(r"(?i:https?)://[^\s/?#]+.*", re.DOTALL)
-_URL_IMAGE = re.compile(r"(?i:https?)://[^\s/?#]+/[^\s?#]*\.(?i:jpe?g|png)(?:\?[^\s#]*)?(?:#\S*)?")
+_URL_IMAGE = re.compile(
+    r"(?i:https?)://[^\s/?#]+/[^\s?#]*\.(?i:jpe?g|png|gif)(?:\?[^\s#]*)?(?:#\S*)?"
+)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 HIDDEN_ROW = N_("hidden row in Excel")
@@ -408,7 +410,7 @@ def image_url_problem(url: str) -> str | None:
     if not _URL_ABSOLUTE.fullmatch(url):
         return _("must be an absolute http:// or https:// address")
     if not _URL_IMAGE.fullmatch(url):
-        return _("must point to a .jpg, .jpeg or .png image (a query string is allowed)")
+        return _("must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)")
     return None
 
 
@@ -484,5 +486,7 @@ def _message(flags: tuple[bool, ...], uid: str, text: str) -> str:
     elif url_not_absolute:
         parts.append(_("url must be an absolute http:// or https:// address"))
     elif url_not_image:
-        parts.append(_("url must point to a .jpg, .jpeg or .png image (a query string is allowed)"))
+        parts.append(
+            _("url must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)")
+        )
     return "; ".join(parts)

@@ -243,7 +243,7 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             "--image-url",
             default=None,
             help=N_(
-                "One image for every row (http(s), .jpg/.jpeg/.png); the url column is "
+                "One image for every row (http(s), .jpg/.jpeg/.png/.gif); the url column is "
                 "then not needed."
             ),
         ),
@@ -270,7 +270,8 @@ def input_options(command: F, *, outputs: bool = True) -> F:
             "--check-images",
             is_flag=True,
             help=N_(
-                "Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB."
+                "Fetch each distinct image URL once: 200, image/jpeg, image/png or image/gif, "
+                "at most 1 MB."
             ),
         ),
     ]

@@ -43,7 +43,7 @@ def validate(
 
     Finds every bad row with its line number and what is wrong: user_id not
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
-    an image URL that is not http(s) or not .jpg/.jpeg/.png, and exact
+    an image URL that is not http(s) or not .jpg/.jpeg/.png/.gif, and exact
     repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
     cannot be used, 70 internal error (the error names the file with the details).
 
@@ -138,6 +138,16 @@ def validate(
     ),
 )
 @option(
+    "--test-to",
+    metavar="USER_ID",
+    default=None,
+    help=N_(
+        "Send only the first valid row's message, personalised, to this follower id "
+        "(yours), to see it on your phone; the campaign is not touched (its result file is "
+        "not written, every row is still sent later)."
+    ),
+)
+@option(
     "--send-at",
     default=None,
     help=N_(
@@ -154,6 +164,13 @@ def validate(
         "json: one JSON line per event on stderr (each row's outcome with its row and "
         "RequestId), instead of the plan lines and the progress bar."
     ),
+)
+@option(
+    "--progress-every",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help=N_("Seconds between two progress lines (stderr not a terminal, or --log-format json)."),
 )
 @option("-q", "--quiet", is_flag=True, help=N_("No progress bar and no plan lines."))
 @handle_errors
@@ -185,6 +202,7 @@ def send(
       batch-sender send campaign.csv -o results.csv --rate 20 --callback-url https://example.vn/esms
       batch-sender send campaign.csv -o results.csv --simulate
       batch-sender send crm.xlsx -o results.xlsx --template "Chào {ten}, ..." --limit 5
+      batch-sender send campaign.csv -o results.csv --test-to 7800378501923859642
       batch-sender send campaign.csv -o results.csv --exclude unsubscribed.csv
     """
     from batch_sender.cli.console import run_send

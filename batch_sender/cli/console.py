@@ -7,11 +7,12 @@ terminal user sees or does to a running command is here.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
+import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -126,12 +127,18 @@ def quit_now() -> None:
 
 
 class ProgressBar:
-    """A rich progress bar on stderr, fed by the library's on_progress callback."""
+    """A rich progress bar on stderr, fed by the library's on_progress callback.
 
-    def __init__(self, *, enabled: bool) -> None:
+    Lines said while it runs go above it (print), never glued to its frame;
+    it stays on the screen at its last count when it closes.
+    """
+
+    def __init__(self, *, enabled: bool, console: Any = None) -> None:
         self.enabled = enabled
+        self.console = console
         self.progress: Any = None
         self.task: Any = None
+        self.done = 0
 
     def __call__(self, progress: Progress) -> None:
         if not self.enabled:
@@ -154,21 +161,64 @@ class ProgressBar:
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
             )
-            self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
+            console = self.console or Console(stderr=True)
+            self.progress = Progress(*columns, console=console)
             self.progress.start()
             self.task = self.progress.add_task("send", total=progress.total)
         # The total grows while a big sheet is read (the send streams it).
         self.progress.update(self.task, completed=progress.done, total=progress.total)
 
+    def print(self, line: str) -> None:
+        """A line on stderr: above the bar while it shows."""
+        if self.progress is None:
+            echo(line, err=True)
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     def close(self) -> None:
         if self.progress is not None:
-            self.progress.stop()
+            with contextlib.suppress(OSError, ValueError):
+                # Its last count drawn: a refresh between two rows would show one short.
+                self.progress.refresh()
+                self.progress.stop()
             self.progress = None
 
 
 def log_json(event: dict[str, Any]) -> None:
-    """One JSON line on stderr (--log-format json)."""
-    echo(json.dumps({"time": round(time.time(), 3), **event}, ensure_ascii=False), err=True)
+    """One JSON line on stderr (--log-format json); `time` is ISO 8601 with its UTC offset."""
+    now = dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
+    echo(json.dumps({"time": now, **event}, ensure_ascii=False), err=True)
+
+
+class ProgressLines(logging.Handler):
+    """The library's progress records on stderr, as lines or JSON events (no bar there)."""
+
+    def __init__(self, *, json_log: bool) -> None:
+        super().__init__(logging.INFO)
+        self.json_log = json_log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", None) != "progress":
+            return  # the plan and the summary the CLI says itself
+        if not self.json_log:
+            echo(record.getMessage(), err=True)
+            return
+        numbers = {k: getattr(record, k, None) for k in ("done", "total", "rate", "eta_seconds")}
+        log_json({"event": "progress", **numbers, "message": record.getMessage()})
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        logger = logging.getLogger("batch_sender")
+        logger.addHandler(self)
+        level = logger.level
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
 
 
 def print_counts(name: str, report: ValidateReport | SendReport) -> None:
@@ -206,7 +256,7 @@ def run_send(
         if json_log:
             log_json({"event": "info", "message": line})
         elif not quiet or is_warning(line):  # --quiet drops plan lines, not warnings
-            echo(line, err=True)
+            bar.print(line)
 
     def on_row(row: RowResult) -> None:
         log_json(
@@ -221,7 +271,13 @@ def run_send(
             }
         )
 
-    bar = ProgressBar(enabled=not quiet and not json_log and sys.stderr.isatty())
+    terminal = sys.stderr.isatty()
+    if not terminal:
+        # A file or a pipe (a scheduler's log) gets each line as it is written.
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    bar = ProgressBar(enabled=not quiet and not json_log and terminal)
+    lines = ProgressLines(json_log=json_log)
     interrupts = Interrupts(say)
 
     account, reading, policy = (
@@ -237,6 +293,7 @@ def run_send(
                 input_path,
                 output,
                 on_row=on_row if json_log else None,
+                on_skipped_row=on_row if json_log else None,
                 on_progress=bar,
                 on_info=say,
                 stop=stop,
@@ -246,17 +303,24 @@ def run_send(
                 **options,
             )
 
-    with interrupts.installed():
+    progress_lines = (
+        lines.installed() if json_log or not (quiet or terminal) else contextlib.nullcontext()
+    )
+    with interrupts.installed(), progress_lines:
         try:
             report = asyncio.run(run())
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None  # a second signal: handle_errors says so
         finally:
             bar.close()
-        print_counts(input_path.name, report)
-        if report.sent:
-            echo(report.rate_line())
-        echo(_("results: {path}", path=output))
+        test_line = report.test_line()
+        if test_line is not None:
+            echo(test_line)  # a test message: the campaign's result file is not written
+        else:
+            print_counts(input_path.name, report)
+            if report.sent:
+                echo(report.rate_line())
+            echo(_("results: {path}", path=output))
         if report.stopped is not None:
             if report.exit_code == ExitCode.INTERRUPTED:
                 line = interrupted_line()
@@ -266,4 +330,6 @@ def run_send(
                 log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
             else:
                 echo(line, err=True)
+        if json_log:
+            log_json({"event": "summary", "summary": report.as_dict()})
     return report.exit_code

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from batch_sender import Account, Listening, Reading
+from batch_sender import Account, Listening
 from batch_sender.cli.base import cli, handle_errors, option, timeout_option
 from batch_sender.i18n import N_, _, status_word, warning
 
@@ -196,13 +196,15 @@ def _to_stderr(line: str) -> None:
 )
 @option(
     "--user-id-column",
-    default=Reading.user_id_column,
-    show_default=True,
-    help=N_("The result file's column with the user_id (for --failed-ids)."),
+    "id_column",  # not Reading's: by default the column the campaign was sent with
+    default=None,
+    help=N_(
+        "The result file's column with the user_id (default: the one the campaign was sent with)."
+    ),
 )
 @handle_errors
 def report(
-    results: Path, html_path: Path | None, failed_ids: Path | None, user_id_column: str
+    results: Path, html_path: Path | None, failed_ids: Path | None, id_column: str | None
 ) -> None:
     """The campaign at a glance: accepted, delivered, failed and why, what it cost.
 
@@ -221,7 +223,7 @@ def report(
     from batch_sender import report as campaign_report
 
     campaign = campaign_report(
-        results, html=html_path, failed_ids=failed_ids, user_id_column=user_id_column
+        results, html=html_path, failed_ids=failed_ids, user_id_column=id_column
     )
     for line in campaign.lines:
         click.echo(line)

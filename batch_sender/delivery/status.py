@@ -23,7 +23,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.esms.delivery_report import BadReport, from_report
 from batch_sender.esms.retry import or_stop, post_json_retried
-from batch_sender.i18n import _
+from batch_sender.i18n import _, ngettext
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal, JournalError
 from batch_sender.results.result_file import rewrite_deliveries
@@ -76,11 +76,20 @@ async def look_up(
         asked = journal.unreported()
         outcome.asked = len(asked)
         outcome.without_smsid = journal.accepted_without_smsid()
-        say(f"asking eSMS about {len(asked):,} accepted messages with no final report")
+        say(
+            ngettext(
+                "asking eSMS about {n:,} accepted message with no final report",
+                "asking eSMS about {n:,} accepted messages with no final report",
+                len(asked),
+            )
+        )
         if outcome.without_smsid:
             say(
-                f"{outcome.without_smsid:,} accepted rows have no SMSID (accepted through "
-                "124, or eSMS gave none with its 100): eSMS cannot be asked about them"
+                _(
+                    "{n:,} accepted rows have no SMSID (accepted through 124, or eSMS gave "
+                    "none with its 100): eSMS cannot be asked about them",
+                    n=outcome.without_smsid,
+                )
             )
         url = status_base_url.rstrip("/") + esms.GET_CALLBACK_PATH
         limiter = limiter or RateLimiter(esms.GET_CALLBACK_RATE)
@@ -101,7 +110,7 @@ async def look_up(
                 )
                 data = await or_stop(
                     request,
-                    unreachable=f"cannot reach eSMS's status look-up at {url}",
+                    unreachable=_("cannot reach eSMS's status look-up at {url}", url=url),
                     option="{opt:status_base_url}",
                 )
                 for record in records(data):
@@ -147,8 +156,11 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
     if left:
         raise failed from cause
     say(
-        "nothing to ask: every accepted message has its final report "
-        f"(read-only, so {path.name} is left as it is)"
+        _(
+            "nothing to ask: every accepted message has its final report "
+            "(read-only, so {name} is left as it is)",
+            name=path.name,
+        )
     )
     return None
 
@@ -165,7 +177,7 @@ def busy(data: dict[str, Any]) -> str | None:
     if code != BUSY:
         return None
     message = str(data.get("Message") or "").strip()
-    return f"Code {code} {message}".rstrip() + " (over its limit of 20 calls a second)"
+    return f"Code {code} {message}".rstrip() + _(" (over its limit of 20 calls a second)")
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,16 +189,19 @@ def records(data: dict[str, Any]) -> list[dict[str, Any]]:
         message = str(data.get("Message") or "").strip()
         if code == "101":
             raise AccountError(code, _(esms.ACCOUNT_CODES[code]))
+        detail = f"Code {code} {message}".rstrip()
         if code in OAID_CODES:
             raise AccountError(
                 code,
-                f"eSMS's status look-up refused the OAID (Code {code} {message}".rstrip()
-                + "): check {setting:oaid}",
+                _(
+                    "eSMS's status look-up refused the OAID ({detail}): check {setting:oaid}",
+                    detail=detail,
+                ),
             )
-        shown = f"Code {code}" if code else "no Code"
+        shown = detail if code else (_("no Code") + " " + message).rstrip()
         raise AccountError(
             code,
-            f"eSMS's status look-up answered {shown} {message}".rstrip() + ": the look-up stopped",
+            _("eSMS's status look-up answered {shown}: the look-up stopped", shown=shown),
         )
     found = data.get("Data_callback")
     return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []

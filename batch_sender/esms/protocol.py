@@ -7,6 +7,7 @@ REFERENCE.md); nothing here does I/O.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -93,7 +94,7 @@ def send_body(credentials: Credentials, message: Message, options: SendOptions) 
                     "type": "template",
                     "payload": {
                         "template_type": "media",
-                        "elements": [{"media_type": "image", "url": message.url}],
+                        "elements": [{"media_type": media_type(message.url), "url": message.url}],
                     },
                 },
             },
@@ -107,6 +108,12 @@ def send_body(credentials: Credentials, message: Message, options: SendOptions) 
     if options.send_date:
         body["SendDate"] = options.send_date
     return body
+
+
+def media_type(url: str) -> str:
+    """eSMS's media_type for an image URL: "gif" (animated) for a .gif, else "image"."""
+    path = urllib.parse.urlsplit(url).path
+    return "gif" if path.lower().endswith(".gif") else "image"
 
 
 def balance_body(credentials: Credentials) -> dict[str, str]:

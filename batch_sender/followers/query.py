@@ -23,7 +23,7 @@ from batch_sender.errors import AccountError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session, post_json
 from batch_sender.esms.retry import Sleep, retrying
-from batch_sender.i18n import _
+from batch_sender.i18n import N_, _
 from batch_sender.options import SendingPolicy
 from batch_sender.sending.ratelimit import rate_limiter
 
@@ -62,13 +62,20 @@ class AudienceQuery:
             )
 
     def describe(self) -> str:
-        who = {FOLLOWERS: "followers", NON_FOLLOWERS: "non-followers", EVERYONE: "users"}
-        text = who[self.follower]
+        text = _(_WHO[self.follower])
         if self.tag:
-            text += f" tagged {self.tag!r}"
+            text += _(" tagged {tag}", tag=repr(self.tag))
         if self.start == self.end:
-            return f"{text} who interacted on {self.start:%d/%m/%Y}"
-        return f"{text} who interacted {self.start:%d/%m/%Y}-{self.end:%d/%m/%Y}"
+            return _("{who} who interacted on {day:%d/%m/%Y}", who=text, day=self.start)
+        return _(
+            "{who} who interacted {start:%d/%m/%Y}-{end:%d/%m/%Y}",
+            who=text,
+            start=self.start,
+            end=self.end,
+        )
+
+
+_WHO = {FOLLOWERS: N_("followers"), NON_FOLLOWERS: N_("non-followers"), EVERYONE: N_("users")}
 
 
 @dataclass(frozen=True)
@@ -80,10 +87,14 @@ class Shortfall:
     total: int
 
     def describe(self) -> str:
-        who = {FOLLOWERS: "followers", NON_FOLLOWERS: "non-followers", EVERYONE: "users"}
-        return (
-            f"{self.day:%d/%m/%Y} has {self.total:,} {who[self.follower]}; eSMS lists at most "
-            f"{QUERY_LIMIT:,} per query, so {self.total - QUERY_LIMIT:,} of them are missing"
+        return _(
+            "{day:%d/%m/%Y} has {total:,} {who}; eSMS lists at most {most:,} per query, "
+            "so {missing:,} of them are missing",
+            day=self.day,
+            total=self.total,
+            who=_(_WHO[self.follower]),
+            most=QUERY_LIMIT,
+            missing=self.total - QUERY_LIMIT,
         )
 
 

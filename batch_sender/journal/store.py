@@ -36,7 +36,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -343,6 +343,24 @@ class Journal(DeliveryStore, RowSends):
             journal.set_meta(REQUEST_ID_SCHEME, SCHEME)
             journal.commit()
         return journal
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the journal as at one moment (one read transaction).
+
+        A receiver or a send writing meanwhile commits in its own process: a
+        report made of several queries must not count one moment's reports
+        and price another's.
+        """
+        self._flush()
+        conn = self._conn
+        self._call(lambda: conn.execute("BEGIN"))
+        try:
+            # A deferred transaction takes its snapshot at its first read: now.
+            self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield
+        finally:
+            self._call(lambda: conn.execute("ROLLBACK") if conn.in_transaction else None)
 
     # --- meta -----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from batch_sender.check.disposition import MAX_GENERATIONS
 from batch_sender.check.dry_run import checked_chunks
 from batch_sender.check.rules import Campaign, Checks, send_scope
 from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.i18n import _, status_word
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
@@ -98,7 +99,7 @@ def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator
         # Read as an input: CSV or XLSX, every cell text, ids as written.
         table = open_table(Source(results, Columns("SMSID", None, None), delimiter=","))
     except BatchSenderError as exc:
-        raise _NotAdoptable(f"it cannot be read as a result file ({exc})") from None
+        raise _NotAdoptable(_("it cannot be read as a result file ({exc})", exc=exc)) from None
     header = table.header
     extra = len(RESULT_COLUMNS)
     ours = header[-extra:]
@@ -107,9 +108,9 @@ def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator
     if has_text:
         inputs = inputs[:-1]
     if ours != RESULT_COLUMNS:
-        raise _NotAdoptable("it is not a batch-sender result file (its last columns differ)")
+        raise _NotAdoptable(_("it is not a batch-sender result file (its last columns differ)"))
     if inputs != sheet_header:
-        raise _NotAdoptable("its columns are not the sheet's")
+        raise _NotAdoptable(_("its columns are not the sheet's"))
     at = {name: len(header) - extra + i for i, name in enumerate(RESULT_COLUMNS)}
     text_at = len(inputs) if has_text else None
     for chunk in table.chunks():
@@ -117,7 +118,7 @@ def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator
             cells = [readable(str(v)) for v in values]
             line, attempts = cells[at["row"]], cells[at["attempts"]]
             if not line.isdigit():
-                raise _NotAdoptable(f"its line {number} has no row number")
+                raise _NotAdoptable(_("its line {line} has no row number", line=number))
             yield _Sent(
                 line=int(line),
                 user_id=cells[id_at].strip(),
@@ -143,10 +144,16 @@ class Adoption:
     counts: Counter[str] = dataclasses.field(default_factory=Counter)
 
     def plan_line(self) -> str:
-        parts = ", ".join(f"{n:,} {status}" for status, n in sorted(self.counts.items()))
-        return (
-            f"adopted the sends of {self.path}, whose journal was missing: {parts or 'none'} "
-            f"(kept in a new journal, {journal_path(self.path).name})"
+        parts = ", ".join(
+            _("{n:,} {status}", n=n, status=status_word(status))
+            for status, n in sorted(self.counts.items())
+        )
+        return _(
+            "adopted the sends of {path}, whose journal was missing: {parts} "
+            "(kept in a new journal, {journal})",
+            path=self.path,
+            parts=parts or _("none"),
+            journal=journal_path(self.path).name,
         )
 
 
@@ -161,9 +168,15 @@ def check_result_file(results: Path, journal: Journal, sheet_header: list[str], 
     if strangers is None:
         return
     raise UsageError(
-        f"{results}: was not written by its journal {journal.path.name} ({strangers}); "
-        "nothing was sent. Move it aside to keep it and rerun: the journal holds every "
-        f"send of this campaign and writes {results.name} anew"
+        _(
+            "{results}: was not written by its journal {journal} ({why}); "
+            "nothing was sent. Move it aside to keep it and rerun: the journal holds every "
+            "send of this campaign and writes {name} anew",
+            results=results,
+            journal=journal.path.name,
+            why=strangers,
+            name=results.name,
+        )
     )
 
 
@@ -190,9 +203,9 @@ def _unknown(batch: list[_Sent], journal: Journal) -> str | None:
     for row in batch:
         record = records.get(row.request_id)
         if record is None:
-            return f"line {row.line} shows a send the journal never made"
+            return _("line {line} shows a send the journal never made", line=row.line)
         if row.status == ACCEPTED and row.smsid and record.smsid not in ("", row.smsid):
-            return f"line {row.line} shows another SMSID than the journal's"
+            return _("line {line} shows another SMSID than the journal's", line=row.line)
     return None
 
 
@@ -215,7 +228,7 @@ def adopt(
     if not results.exists() or journal.count() != 0 or journal.meta(RESULT_FILE) is not None:
         return None
     schemes = [journal.request_id_scheme(), LEGACY_SCHEME]
-    why = "none of its RequestIds is one this sheet's rows give"
+    why = _("none of its RequestIds is one this sheet's rows give")
     for scheme in dict.fromkeys(schemes):
         scoped = dataclasses.replace(campaign, scope=send_scope(oaid, sandbox), scheme=scheme)
         try:
@@ -230,11 +243,17 @@ def adopt(
         journal.adopt(records, texts, RESULT_FILE, fingerprint(results))
         return Adoption(results, counts)
     raise UsageError(
-        f"{results}: its journal ({journal_path(results).name}) is missing and it is not a "
-        f"result file of campaign {campaign.id!r} for {table.source.path} ({why}); nothing "
-        "was sent. Put its journal back beside it, or give the sheet and {opt:campaign_id} "
-        "it was sent with; another {opt:output} starts over and may message its followers "
-        "again"
+        _(
+            "{results}: its journal ({journal}) is missing and it is not a result file of "
+            "campaign {campaign} for {sheet} ({why}); nothing was sent. Put its journal back "
+            "beside it, or give the sheet and {opt:campaign_id} it was sent with; another "
+            "{opt:output} starts over and may message its followers again",
+            results=results,
+            journal=journal_path(results).name,
+            campaign=repr(campaign.id),
+            sheet=table.source.path,
+            why=why,
+        )
     )
 
 
@@ -255,7 +274,7 @@ def _match(
     records: list[Record] = []
     texts: dict[str, str] = {}
     counts: Counter[str] = Counter()
-    for _, checked in checked_chunks(table, campaign, checks):
+    for _chunk, checked in checked_chunks(table, campaign, checks):
         lines = checked.index.tolist()
         sheet = dict(
             zip(
@@ -277,9 +296,13 @@ def _match(
                 continue
             found = sheet.get(row.line)
             if found is None or found[0] != row.user_id:
-                raise _NotAdoptable(f"line {row.line} is another follower's in the sheet")
+                raise _NotAdoptable(
+                    _("line {line} is another follower's in the sheet", line=row.line)
+                )
             if not row.request_id.startswith(prefix):
-                raise _NotAdoptable(f"line {row.line} has another campaign's RequestId")
+                raise _NotAdoptable(
+                    _("line {line} has another campaign's RequestId", line=row.line)
+                )
             user_id, base, row_key, text = found
             same = _same_content(campaign, row.request_id, base)
             exact += same
@@ -292,7 +315,7 @@ def _match(
             if sent_text:
                 texts[row.request_id] = sent_text
     if pending is not None and any(r.request_id for r in (pending, *rows)):
-        raise _NotAdoptable(f"line {pending.line} is beyond the sheet's last row")
+        raise _NotAdoptable(_("line {line} is beyond the sheet's last row", line=pending.line))
     if not exact:
         return None, {}, counts
     return records, texts, counts

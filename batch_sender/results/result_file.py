@@ -1,10 +1,18 @@
-"""A result file read back: its header, its rows in chunks, its delivery columns refreshed."""
+"""A result file read back (CSV or XLSX): its header, its rows in chunks, its deliveries refreshed.
+
+Every cell comes back as the text it shows (a number the XLSX writer stored
+as a number, `row` and `attempts`, as its digits), so the two formats read
+alike.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pandas as pd
@@ -15,12 +23,17 @@ from batch_sender.i18n import _
 from batch_sender.journal.files import no_send_running
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import fingerprint, remember_written
-from batch_sender.results.files import CsvWriter, temporary_beside
+from batch_sender.results.files import CsvWriter, RowWriter, XlsxWriter, temporary_beside
 from batch_sender.results.rows import RESULT_COLUMNS, inert
+
+RESULT_SUFFIXES = (".csv", ".xlsx")
+NUMBER_COLUMNS = ("row", "attempts")
+"""Our columns that hold whole numbers (the others, and the user's, hold text)."""
+CHUNK_ROWS = 5_000
 
 
 def rewrite_deliveries(path: Path, journal: Journal) -> bool:
-    """Refresh the delivery columns of a CSV result file from the journal; False if not now.
+    """Refresh the delivery columns of a result file from the journal; False if not now.
 
     The result file itself is the source (not the input, which the callback
     receiver does not know): every other cell is copied as it was. The copy
@@ -33,14 +46,20 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
             return False  # a copy now would only be thrown away
     before = _identity(path)
     header, reader = read_result_file(path)
-    with path.open("rb") as raw:
-        bom = raw.read(3) == b"\xef\xbb\xbf"
     with reader, temporary_beside(path) as temp:
-        encoding = "utf-8-sig" if bom else "utf-8"
-        with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
-            _copy_with_deliveries(header, reader, CsvWriter(f), journal, bom=bom)
-            f.flush()
-            os.fsync(f.fileno())
+        if _is_xlsx(path):
+            # As send wrote it: a workbook is a spreadsheet, its numbers numbers.
+            book = XlsxWriter()
+            _copy_with_deliveries(header, reader, book, journal, bom=True, numbers=True)
+            book.save(temp)
+        else:
+            with path.open("rb") as raw:
+                bom = raw.read(3) == b"\xef\xbb\xbf"
+            encoding = "utf-8-sig" if bom else "utf-8"
+            with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
+                _copy_with_deliveries(header, reader, CsvWriter(f), journal, bom=bom)
+                f.flush()
+                os.fsync(f.fileno())
         try:
             written = fingerprint(temp)  # before the lock: it is held for the rename alone
         except FileNotFoundError:
@@ -63,9 +82,17 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
 
 
 def _copy_with_deliveries(
-    header: list[str], reader: Any, writer: CsvWriter, journal: Journal, *, bom: bool
+    header: list[str],
+    reader: Any,
+    writer: RowWriter,
+    journal: Journal,
+    *,
+    bom: bool,
+    numbers: bool = False,
 ) -> None:
-    rid_at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
+    """bom: a file for spreadsheets (cells made inert); numbers: `row`, `attempts` as ints."""
+    base = len(header) - len(RESULT_COLUMNS)
+    rid_at = base + RESULT_COLUMNS.index("RequestId")
     first_delivery = len(header) - len(DELIVERY_COLUMNS)
     for chunk in reader:
         reported = journal.deliveries(chunk.iloc[:, rid_at].tolist())
@@ -77,13 +104,22 @@ def _copy_with_deliveries(
                         value = reported[rid][offset]
                         column[i] = inert(value) if bom else value
                 chunk[first_delivery + offset] = column
+        if numbers:
+            for name in NUMBER_COLUMNS:
+                at = base + RESULT_COLUMNS.index(name)
+                chunk[at] = [int(v) if v.isdigit() else v for v in chunk[at].tolist()]
         chunk.columns = pd.Index(header, dtype=object)
         writer.write(chunk)
 
 
 def read_result_file(path: Path) -> tuple[list[str], Any]:
-    """A result file's header and a reader of its rows in chunks (columns by position)."""
+    """A result file's header and a reader of its rows in chunks (columns by position).
+
+    The reader is a context manager; each chunk a DataFrame of str cells.
+    """
     header = result_header(path)
+    if _is_xlsx(path):
+        return header, _XlsxChunks(path, len(header))
     reader = pd.read_csv(
         path,
         dtype=object,
@@ -99,20 +135,87 @@ def read_result_file(path: Path) -> tuple[list[str], Any]:
 
 
 def result_header(path: Path) -> list[str]:
-    """The header of a batch-sender CSV result file; UsageError if it is not one."""
-    if path.suffix.lower() != ".csv":
-        raise UsageError(_("{path}: delivery status is kept in .csv result files only", path=path))
+    """The header of a batch-sender result file; UsageError if it is not one."""
+    check_result_suffix(path)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            header = next(csv.reader(f), [])
+        if _is_xlsx(path):
+            with _XlsxChunks(path, 0) as sheet:
+                header = next(sheet.rows(), [])
+        else:
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                header = next(csv.reader(f), [])
     except FileNotFoundError:
         raise UsageError(
             _("{path}: no such result file; run `batch-sender send` first", path=path)
         ) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error, zipfile.BadZipFile, KeyError) as exc:
         raise UsageError(_("{path}: cannot read it ({exc})", path=path, exc=exc)) from None
     if header[-len(RESULT_COLUMNS) :] != RESULT_COLUMNS:
         raise UsageError(
             _("{path}: not a batch-sender result file (its last columns differ)", path=path)
         )
     return header
+
+
+def check_result_suffix(path: Path) -> None:
+    if path.suffix.lower() not in RESULT_SUFFIXES:
+        raise UsageError(_("{path}: a result file is a .csv or .xlsx file", path=path))
+
+
+def _is_xlsx(path: Path) -> bool:
+    return path.suffix.lower() == ".xlsx"
+
+
+class _XlsxChunks:
+    """A result workbook's rows after the header, in chunks of str cells by position."""
+
+    def __init__(self, path: Path, width: int) -> None:
+        from openpyxl import load_workbook
+
+        self.book = load_workbook(path, read_only=True, data_only=True)
+        self.width = width
+
+    def rows(self) -> Iterator[list[str]]:
+        sheet = self.book.worksheets[0]
+        for values in sheet.iter_rows(values_only=True):
+            yield [_text(v) for v in values]
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        rows = self.rows()
+        next(rows, None)
+        chunk: list[list[str]] = []
+        for row in rows:
+            # A read-only sheet gives a row as long as its own last cell.
+            chunk.append((row + [""] * self.width)[: self.width])
+            if len(chunk) == CHUNK_ROWS:
+                yield self._frame(chunk)
+                chunk = []
+        if chunk:
+            yield self._frame(chunk)
+
+    def _frame(self, rows: list[list[str]]) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=range(self.width), dtype=object)
+
+    def close(self) -> None:
+        """As pandas' CSV reader does: callers close either kind the same way."""
+        self.book.close()
+
+    def __enter__(self) -> _XlsxChunks:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.book.close()
+
+
+def _text(value: object) -> str:
+    """A cell as the text it shows: whole numbers without a trailing .0, nothing as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

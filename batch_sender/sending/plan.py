@@ -52,6 +52,8 @@ class SendJob:
 
     The sheet is read as it is sent: rows to send counts those read so far
     (within --limit), and is the whole sheet's once it has been read."""
+    on_skipped_row: Callable[[int, str, str, str], None] | None = None
+    """(row, status, RequestId, ErrorMessage) of each row not sent, as it is written."""
 
 
 @dataclass
@@ -127,7 +129,8 @@ class _SheetContent:
 
 def new_plan(job: SendJob, journal: Journal) -> Plan:
     """The counts the journal gives before any row is read."""
-    plan = Plan(resumed=journal.resumed)
+    # A journal the receiver made before the first send holds no send yet.
+    plan = Plan(resumed=journal.resumed and journal.count() > 0)
     plan.earlier_rows = journal.has_row_sends(job.config.scope_oaid, job.config.options.sandbox)
     rules = job_rules(job, plan)
     plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
@@ -175,13 +178,14 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
             campaign=repr(campaign.id),
             done=plan.done_before,
             to_send=plan.to_send,
-        )
+        ) + _now(job, plan)
         if plan.stale:
             line += _(", {n:,} held back (no answer for over 24 hours)", n=plan.stale)
         lines.append(line)
     else:
         lines.append(
             _("campaign {campaign}: {n:,} to send", campaign=repr(campaign.id), n=plan.to_send)
+            + _now(job, plan)
         )
     if plan.sandbox_rows:
         lines.append(
@@ -241,6 +245,13 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
         )
     lines.extend(input_notes(job.checks))
     return lines
+
+
+def _now(job: SendJob, plan: Plan) -> str:
+    """What --limit lets this run send of the rows still to send."""
+    if job.limit is None or job.limit >= plan.to_send:
+        return ""
+    return _(", {n:,} of them now (--limit {limit})", n=job.limit, limit=job.limit)
 
 
 def _rows(n: int) -> str:

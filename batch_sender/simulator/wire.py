@@ -41,6 +41,10 @@ def coded(codes: Counter[str], CodeResult: str, **fields: str) -> web.Response:
     return web.json_response({"CodeResult": CodeResult, "CountRegenerate": 0, **fields})
 
 
+MEDIA_TYPES = frozenset({"image", "gif"})
+"""The element's media_type values the page lists: a still image, an animated gif."""
+
+
 def payload_problem(payload: object) -> dict[str, str] | None:
     """The send page's rules for the Payload: a follower's user_id, a text, one image."""
 
@@ -74,8 +78,8 @@ def payload_problem(payload: object) -> dict[str, str] | None:
     element = elements[0]
     if (
         not isinstance(element, dict)
-        or element.get("media_type") != "image"
+        or element.get("media_type") not in MEDIA_TYPES
         or not isinstance(element.get("url"), str)
     ):
-        return bad("the element must be an image with a url")
+        return bad("the element must be an image or a gif with a url")
     return None
