@@ -15,11 +15,11 @@ from batch_sender.cli.base import (
     account_options,
     cli,
     handle_errors,
-    option,
     rate_option,
     take,
     timeout_option,
 )
+from batch_sender.cli.spoken import option
 from batch_sender.i18n import N_, _, ngettext, number
 
 

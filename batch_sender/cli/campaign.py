@@ -14,12 +14,12 @@ from batch_sender.cli.base import (
     cli,
     handle_errors,
     input_options,
-    option,
     rate_option,
     reading_options,
     take,
     timeout_option,
 )
+from batch_sender.cli.spoken import option
 from batch_sender.i18n import N_, _
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batch_sender import ExitCode
+from batch_sender.cli.spoken import interrupted_line
 from batch_sender.i18n import N_, _, is_warning
 
 if TYPE_CHECKING:
@@ -31,12 +32,7 @@ if TYPE_CHECKING:
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 QUIT_GRACE = 1.0
 """Seconds a second signal waits for the journal to be flushed before the process exits."""
-INTERRUPTED_LINE = N_("Interrupted: rerun the same command to continue.")
 STOPPING_LINE = N_("stopping: finishing the requests in flight (Ctrl-C again to quit at once)")
-
-
-def interrupted_line() -> str:
-    return _(INTERRUPTED_LINE)
 
 
 def echo(line: str, *, err: bool = False) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from batch_sender import Account, Listening
-from batch_sender.cli.base import cli, handle_errors, option, timeout_option
+from batch_sender.cli.base import cli, handle_errors, timeout_option
+from batch_sender.cli.spoken import option
 from batch_sender.i18n import N_, _, status_word, warning
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from batch_sender import UsageError
-from batch_sender.cli.base import cli, handle_errors, option
+from batch_sender.cli.base import cli, handle_errors
+from batch_sender.cli.spoken import option
 from batch_sender.i18n import N_, _
 from batch_sender.simulator.accounts import DEMO, with_demo_keys
 

@@ -11,7 +11,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session
 from batch_sender.esms.retry import or_stop, post_json_retried
 from batch_sender.i18n import _, warning
-from batch_sender.sending.sender import SendConfig
+from batch_sender.sending.config import SendConfig
 
 
 async def account_request(
@@ -90,16 +90,6 @@ async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> l
     ]
 
 
-def _unchecked(reason: str) -> str:
-    return warning(
-        _(
-            "the OAID was not checked against the account's OAs (ZNS/GetListZOA: {reason}); "
-            "sending anyway",
-            reason=reason,
-        )
-    )
-
-
 async def account_balance(base_url: str, api_key: str, secret_key: str, timeout: float) -> str:
     """The balance eSMS reports for these keys; AccountError if it refuses them."""
     config = SendConfig(
@@ -113,3 +103,13 @@ async def account_balance(base_url: str, api_key: str, secret_key: str, timeout:
         return await check_account(session, config)
     finally:
         await session.close()
+
+
+def _unchecked(reason: str) -> str:
+    return warning(
+        _(
+            "the OAID was not checked against the account's OAs (ZNS/GetListZOA: {reason}); "
+            "sending anyway",
+            reason=reason,
+        )
+    )
