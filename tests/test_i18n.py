@@ -300,3 +300,38 @@ def test_the_python_api_raises_in_the_language_chosen_with_the_same_fields(tmp_p
     assert [getattr(vi.value, f) for f in fields] == [getattr(en.value, f) for f in fields]
     with pytest.raises(ValueError, match="language must be one of en, vi"):
         batch_sender.set_language("fr")
+
+
+def test_a_rerun_without_its_journal_reads_a_vietnamese_result_file_as_an_english_one(
+    tmp_path: Path,
+) -> None:
+    """A row eSMS refused says so in its ErrorMessage, in the language of the run that wrote it:
+    a rerun that finds the result file without its journal must read that in either language,
+    or it would resend the row under its blocked RequestId (124, never accepted)."""
+    from batch_sender.simulator.config import Faults, SimulatorConfig
+
+    from .conftest import message_rows, simulator_running
+
+    path = write_csv(tmp_path / "c.csv", message_rows(30))
+    faults = Faults(code_160=0.3)
+    config = SimulatorConfig(seed=6, faults=faults, reserve_rejected=True)
+    with simulator_running(config) as esms:
+        args = ("send", str(path), "-o", "r.csv", "--rate", "0", "--backoff", "0", *esms.args)
+        code, output = run(*args, env=VIETNAMESE)
+        assert code == 1 and english_left(output) == []
+        blocked = [r for r in rows("r.csv") if r["CodeResult"] == "124"]
+        assert blocked and {r["status"] for r in blocked} == {"failed"}
+        assert blocked[0]["ErrorMessage"].endswith("chạy lại sẽ gửi lại dòng này với RequestId mới")
+        for side in Path().glob("r.csv.journal.sqlite*"):  # only the result file is left
+            side.unlink()
+
+        def no_more_faults() -> None:
+            faults.code_160 = 0.0
+
+        esms.call(no_more_faults)
+        code, output = run(*args, env=ENGLISH)
+        assert code == 0, output
+        again = {r["row"]: r for r in rows("r.csv")}
+        assert {r["status"] for r in again.values()} == {"accepted"}
+        for row in blocked:
+            assert again[row["row"]]["RequestId"] != row["RequestId"]

@@ -45,13 +45,21 @@ class JournalDamaged(UsageError):
         results = path.name.removesuffix(JOURNAL_SUFFIX)
         self.detail = detail
         # Only `send` can say it sent nothing; report, status and callbacks never send.
-        sent = "; nothing was sent" if sending else ""
+        sent = _("; nothing was sent") if sending else ""
+        command = f"mv '{path}' '{path}.damaged'"
         super().__init__(
-            f"{path}: the journal is damaged ({detail}){sent}. Move it aside "
-            f"(mv '{path}' '{path}.damaged'), keep {results} (it has the SMSIDs so far) and "
-            "rerun with another -o: rows sent in the last 24 hours keep their RequestIds, so "
-            "eSMS refuses to deliver them twice (124) and the new result file marks them "
-            "for you to check"
+            _(
+                "{path}: the journal is damaged ({detail}){sent}. Move it aside "
+                "({command}), keep {results} (it has the SMSIDs so far) and "
+                "rerun with another -o: rows sent in the last 24 hours keep their RequestIds, "
+                "so eSMS refuses to deliver them twice (124) and the new result file marks "
+                "them for you to check",
+                path=path,
+                detail=detail,
+                sent=sent,
+                command=command,
+                results=results,
+            )
         )
 
 

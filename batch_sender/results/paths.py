@@ -102,7 +102,9 @@ def check_names(path: Path, names: Iterable[str]) -> None:
     over = [name for name, size in sizes.items() if size > name_max]
     if over:
         name = path.name if path.name in over else max(over, key=sizes.__getitem__)
-        which = "" if name == path.name else f" for the file that goes beside it, {name}"
+        which = (
+            "" if name == path.name else _(" for the file that goes beside it, {name}", name=name)
+        )
         cut = max(sizes[n] for n in over) - name_max  # enough for every file it brings
         raise UsageError(
             _(
@@ -140,7 +142,7 @@ def _limit(folder: Path, name: str, default: int) -> int:
 def _check_folder(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
-        what = "is not a folder" if parent.exists() else "does not exist"
+        what = _("is not a folder") if parent.exists() else _("does not exist")
         raise UsageError(
             _("{path}: the folder {parent} {what}", path=path, parent=parent, what=what)
         )
@@ -189,11 +191,12 @@ def require_campaign(
         if found.name != JOURNAL_SUFFIX
     )
     if others:
-        hint = f"did you mean {' or '.join(others)}?"
+        hint = _("did you mean {names}?", names=_(" or ").join(others))
     else:
-        hint = f"no campaign in {folder}; `batch-sender send INPUT -o {results}` starts one"
+        command = f"`batch-sender send INPUT -o {results}`"
+        hint = _("no campaign in {folder}; {command} starts one", folder=folder, command=command)
     if may_start:
-        hint += " (to start before send, pass --campaign-id)"
+        hint += _(" (to start before send, pass --campaign-id)")
     raise UsageError(
         _(
             "{results}: no campaign journal beside it ({name}); {hint}",

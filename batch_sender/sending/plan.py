@@ -299,9 +299,15 @@ def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
 
 def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
     return UsageError(
-        f"{job.table.source.path}: {changes.kept:,} of its {changes.rows:,} rows were sent "
-        f"earlier in campaign {job.campaign.id!r} with other content: this looks like a new "
-        "campaign, and nothing was sent; start it with another {opt:output} (and "
-        "{opt:campaign_id}), or pass {opt:resend_changed} to send the new texts to the same "
-        "followers as part of this campaign"
+        _(
+            "{path}: {kept:,} of its {rows:,} rows were sent earlier in campaign {campaign} "
+            "with other content: this looks like a new campaign, and nothing was sent; start "
+            "it with another {opt:output} (and {opt:campaign_id}), or pass "
+            "{opt:resend_changed} to send the new texts to the same followers as part of "
+            "this campaign",
+            path=job.table.source.path,
+            kept=changes.kept,
+            rows=changes.rows,
+            campaign=repr(job.campaign.id),
+        )
     )

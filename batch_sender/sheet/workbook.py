@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from batch_sender.errors import InputError
-from batch_sender.i18n import _
+from batch_sender.i18n import _, ngettext
 from batch_sender.sheet.cells import (
     cell_text,
     has_value,
@@ -159,7 +159,7 @@ def _hidden_error(source: Source, sheet: _Sheet, first: int) -> InputError:
         for line in sheet.hidden
         if 2 <= line <= len(sheet.rows) and any(has_value(v) for v in sheet.rows[line - 1])
     )
-    rows = "1 row is" if count == 1 else f"{count:,} rows are"
+    rows = ngettext("{n:,} row is", "{n:,} rows are", count)
     return InputError(
         source.path,
         _(
