@@ -185,6 +185,30 @@ def check_result_file(results: Path, journal: Journal, sheet_header: list[str], 
     )
 
 
+def not_rewritable(results: Path, journal: Journal, header: list[str]) -> str | None:
+    """Why `journal` may not refresh `results` (its result file, of this header) in place.
+
+    A journal with no sends has nothing to fold in, and its fingerprint on the
+    file would hide a missing journal from the next send (which adopts the
+    file's sends or refuses). A file the journal did not write last is its own
+    only if every send it shows is the journal's, as send itself decides.
+    """
+    if journal.count() == 0:
+        return _(
+            "its journal {name} holds no sends (the next send adopts the file's sends or refuses)",
+            name=journal.path.name,
+        )
+    if journal.meta(RESULT_FILE) == fingerprint(results):
+        return None
+    # The receiver knows no sheet: the file's own input columns stand for it.
+    strangers = _not_in_journal(results, journal, header[: -len(RESULT_COLUMNS)], 0)
+    if strangers is None:
+        return None
+    return _(
+        "it was not written by its journal {name} ({why})", name=journal.path.name, why=strangers
+    )
+
+
 def _not_in_journal(
     results: Path, journal: Journal, sheet_header: list[str], id_at: int
 ) -> str | None:
@@ -256,7 +280,7 @@ def adopt(
             results=results,
             journal=journal_path(results).name,
             campaign=repr(campaign.id),
-            sheet=table.source.path,
+            sheet=table.source.display,
             why=why,
         )
     )

@@ -305,7 +305,7 @@ def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
             "it with another {opt:output} (and {opt:campaign_id}), or pass "
             "{opt:resend_changed} to send the new texts to the same followers as part of "
             "this campaign",
-            path=job.table.source.path,
+            path=job.table.source.display,
             kept=changes.kept,
             rows=changes.rows,
             campaign=repr(job.campaign.id),
