@@ -215,6 +215,29 @@ def test_a_bad_file_is_one_vietnamese_line_with_the_same_exit_code(tmp_path: Pat
     assert (code, output.split(":")[0]) == (2, "Error")
 
 
+def test_the_sample_in_a_legacy_encoding_and_hidden_rows_are_refused_in_vietnamese_only(
+    tmp_path: Path,
+) -> None:
+    import openpyxl
+
+    code, output = run("validate", str(ROOT / "samples" / "legacy.csv"), env=VIETNAMESE)
+    assert code == 2 and "(có byte nối tiếp không hợp lệ)" in output
+    assert english_left(output) == []
+    code, output = run("validate", str(ROOT / "samples" / "legacy.csv"), env=ENGLISH)
+    assert code == 2 and "(invalid continuation byte)" in output
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["user_id", "text", "url"])
+    for n in range(3):
+        sheet.append([str(7800 + n), "Chào bạn", "https://cdn.example.vn/a.jpg"])
+    sheet.row_dimensions[3].hidden = sheet.row_dimensions[4].hidden = True
+    book.save(tmp_path / "hidden.xlsx")
+    code, output = run("validate", str(tmp_path / "hidden.xlsx"), env=VIETNAMESE)
+    assert code == 2 and "2 dòng bị ẩn" in output
+    assert english_left(output) == []
+
+
 def test_every_commands_help_is_vietnamese_including_clicks_own_words() -> None:
     for command in ["", *cli.commands]:
         code, output = run(*filter(None, [command]), "--help", env=VIETNAMESE)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from batch_sender.errors import InputError
-from batch_sender.i18n import _
+from batch_sender.i18n import N_, _
 from batch_sender.sheet.cells import (
     drop_blank,
     sized,
@@ -176,6 +176,16 @@ def _parser_error(source: Source, exc: Exception) -> InputError:
     )
 
 
+# What Python's decoders say of a bad byte, in the reader's words where known.
+_DECODE_REASONS = {
+    "invalid start byte": N_("invalid start byte"),
+    "invalid continuation byte": N_("invalid continuation byte"),
+    "unexpected end of data": N_("unexpected end of data"),
+    "truncated data": N_("truncated data"),
+    "character maps to <undefined>": N_("character maps to <undefined>"),
+}
+
+
 def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
     encoding = _encoding(source)
     line, column = _locate_undecodable(source.path, encoding)
@@ -189,7 +199,7 @@ def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
         _(
             "not valid {encoding} ({reason}){hint}",
             encoding=encoding.replace("-sig", "").upper(),
-            reason=exc.reason,
+            reason=_(_DECODE_REASONS[exc.reason]) if exc.reason in _DECODE_REASONS else exc.reason,
             hint=hint,
         ),
         line=line,
