@@ -109,6 +109,14 @@ class Journal:
         may touch that log, or a second process could empty it under a
         running send.
         """
+        if path.is_dir():
+            raise UsageError(
+                _(
+                    "{path} is a folder where the campaign's journal belongs: move it aside "
+                    "(or choose another {opt:output}), then rerun",
+                    path=path,
+                )
+            )
         lock = take_lock(path, lock_wait) if sending else None
         try:
             journal = cls(path, **kwargs)  # type: ignore[arg-type]

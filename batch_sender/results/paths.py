@@ -10,7 +10,7 @@ from batch_sender.errors import UsageError
 from batch_sender.i18n import _
 from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path, side_files
 from batch_sender.journal.store import Journal
-from batch_sender.results.files import temp_name
+from batch_sender.results.files import is_stream, temp_name
 
 
 def is_spreadsheet(path: Path, *, excel: bool) -> bool:
@@ -29,6 +29,14 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
         raise UsageError(
             _(
                 "{output}: {opt:output} is the input file; choose another name for the output",
+                output=output,
+            )
+        )
+    if resumes and is_stream(output):
+        raise UsageError(
+            _(
+                "{output}: the result file must be a file (reruns, callbacks and status read "
+                "and rewrite it), not a pipe or a device; choose a file name",
                 output=output,
             )
         )
@@ -81,7 +89,8 @@ def check_output(
                     name=journal_path(candidate).name,
                 )
             )
-    _check_folder(path)
+    if not is_stream(path):  # a stream is written into, nothing made beside it
+        _check_folder(path)
 
 
 def campaign_names(results: Path) -> list[str]:

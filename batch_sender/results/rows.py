@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from batch_sender.check.disposition import HOLD, KEPT, SEND, SKIP, Disposition
+from batch_sender.check.disposition import HOLD, KEPT, REPEAT, SEND, SKIP, Disposition
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
 from batch_sender.i18n import N_, _
@@ -98,6 +98,8 @@ def _result_values(
     action, record = disposition.action, disposition.record
     if action == SKIP:
         return (row_status, "", "", "", error, 0)
+    if action == REPEAT and record is not None:
+        return (DUPLICATE, "", "", "", repeat_message(record.line), 0)
     if record is None:
         return (UNSENT, disposition.request_id, "", "", unsent_reason, 0)
     rid = record.request_id
@@ -122,6 +124,14 @@ def _result_values(
         message = "; ".join(filter(None, (record.message, _(DEFINITIVE))))
         return (FAILED, rid, "", record.code, message, record.attempts)
     return (record.status, rid, smsid, record.code, record.message, record.attempts)
+
+
+def repeat_message(line: int) -> str:
+    return _(
+        "this follower got another row's message earlier in this campaign (line {line} "
+        "then); one message per follower per campaign (--allow-repeats sends repeats on purpose)",
+        line=line,
+    )
 
 
 def kept_message(line: int) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from batch_sender.check.chunks import checked_chunks
-from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, decide
+from batch_sender.check.disposition import DONE, HOLD, KEPT, REPEAT, Disposition, Rules, decide
 from batch_sender.check.inputs import input_notes
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID, Checks
@@ -89,6 +89,7 @@ def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
         sandbox=options.sandbox,
         resend_stale=job.resend_stale,
         resend_changed=job.resend_changed,
+        allow_repeats=job.checks.allow_repeats,
         earlier_rows=plan is None or plan.earlier_rows,
         in_sheet=_SheetContent(job),
     )
@@ -138,7 +139,6 @@ def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Dispositio
     plan.rows += len(checked)
     plan.valid += int(counts.get(VALID, 0))
     plan.invalid += int(counts.get(INVALID, 0))
-    plan.duplicate += int(counts.get(DUPLICATE, 0))
     plan.excluded += int(counts.get(EXCLUDED, 0))
     for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
         sent = disposition.earlier or disposition.record
@@ -149,9 +149,17 @@ def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Dispositio
             and (disposition.action in (DONE, KEPT) or disposition.changed)
         ):
             plan.shown_sends += 1  # this row of the sheet is still there
+        if status == DUPLICATE:
+            # A follower's other row that an earlier run sent is reported with that send.
+            if disposition.action == DONE:
+                plan.done_before += 1
+            else:
+                plan.duplicate += 1
         if status != VALID:
             continue
-        if disposition.action == DONE:
+        if disposition.action == REPEAT:
+            plan.duplicate += 1
+        elif disposition.action == DONE:
             plan.done_before += 1
         elif disposition.action == HOLD:
             plan.stale += 1

@@ -29,13 +29,25 @@ if TYPE_CHECKING:
 
 
 def _encoding(source: Source) -> str:
-    if source.encoding is not None:
+    if source.encoding is not None and not _needs_bom(source.encoding):
         return source.encoding
     try:
         stat = source.path.stat()
     except OSError:
-        return DEFAULT_ENCODING
-    return _sniff_encoding(source.path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return source.encoding or DEFAULT_ENCODING
+    sniffed = _sniff_encoding(source.path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if source.encoding is None:
+        return sniffed
+    # Python's plain utf-16 refuses a file without a BOM; such files are Windows' own
+    # (little-endian) unless the zero bytes say otherwise.
+    return sniffed if sniffed.startswith("utf-16") else "utf-16-le"
+
+
+def _needs_bom(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-16"
+    except LookupError:
+        return False
 
 
 @functools.lru_cache(maxsize=64)
