@@ -96,8 +96,8 @@ def test_each_list_says_how_many_of_its_ids_matched(tmp_path: Path, esms: Runnin
     summary = json.loads(Path("v.json").read_text(encoding="utf-8"))
     assert summary["warnings"] == [none]
     assert summary["suppression_lists"] == [
-        {"file": "unsub.txt", "ids": 3, "matched": 2},
-        {"file": "other.csv", "ids": 2, "matched": 0},
+        {"file": "unsub.txt", "ids": 3, "matched": 2, "hidden": 0},
+        {"file": "other.csv", "ids": 2, "matched": 0, "hidden": 0},
     ]
 
     sent = run("send", str(sheet), "-o", "r.csv", *lists, "--summary-json", "s.json", *esms.args)
@@ -106,7 +106,12 @@ def test_each_list_says_how_many_of_its_ids_matched(tmp_path: Path, esms: Runnin
     assert none in sent.stderr.splitlines()
     summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
     assert summary["warnings"] == [none]
-    assert summary["suppression_lists"][1] == {"file": "other.csv", "ids": 2, "matched": 0}
+    assert summary["suppression_lists"][1] == {
+        "file": "other.csv",
+        "ids": 2,
+        "matched": 0,
+        "hidden": 0,
+    }
     assert esms.stats()["accepted"] == 3
 
     report = batch_sender.validate(sheet, exclude=["other.csv"])

@@ -19,6 +19,7 @@ from batch_sender.api.common import (
 )
 from batch_sender.api.reports import Progress, RowResult, SendReport
 from batch_sender.errors import BatchSenderError, for_python
+from batch_sender.i18n import _, is_warning
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -126,8 +127,11 @@ async def send_async(
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(
-            f"the input {str(input_path)!r} is a pipe: pass {{opt:campaign_id}} so that "
-            "the same command rerun continues this campaign and sends nobody twice"
+            _(
+                "the input {name} is a pipe: pass {opt:campaign_id} so that the same command "
+                "rerun continues this campaign and sends nobody twice",
+                name=repr(str(input_path)),
+            )
         )
     if not simulate:
         require_account(
@@ -185,7 +189,7 @@ async def send_async(
 
         def info(line: str) -> None:
             plan.append(line)
-            LOGGER.log(logging.WARNING if line.startswith("warning:") else logging.INFO, line)
+            LOGGER.log(logging.WARNING if is_warning(line) else logging.INFO, line)
             if on_info is not None:
                 on_info(line)
 
@@ -197,7 +201,7 @@ async def send_async(
             from batch_sender.simulator.server import serve_for
 
             async with serve_for(config.credentials) as url:
-                info(f"simulating eSMS at {url}")
+                info(_("simulating eSMS at {url}", url=url))
                 report = await _send(_with_base_url(job, url), opened, info, stop, plan, test_uid)
         else:
             report = await _send(job, opened, info, stop, plan, test_uid)
@@ -226,7 +230,7 @@ def _refused(
         "results": str(output),
         "campaign_id": campaign_id,
         "error": str(exc),
-        "warnings": [line for line in plan if line.startswith("warning:")],
+        "warnings": [line for line in plan if is_warning(line)],
         "exit_code": int(exc.exit_code),
     }
 
@@ -277,7 +281,7 @@ async def _send(
 
 def _warnings(plan: list[str], said: list[str]) -> list[str]:
     """Every warning of the run once: those of the plan (said before the campaign ran) first."""
-    return list(dict.fromkeys([*(line for line in plan if line.startswith("warning:")), *said]))
+    return list(dict.fromkeys([*(line for line in plan if is_warning(line)), *said]))
 
 
 async def _send_test(
@@ -381,7 +385,7 @@ def _log_summary(report: SendReport) -> None:
     if report.sent:
         LOGGER.info(rate_line(report.sent, report.seconds))
     if report.stopped is not None:
-        LOGGER.warning(f"stopped: {report.stopped}")
+        LOGGER.warning(_("stopped: {reason}", reason=report.stopped))
 
 
 def _with_base_url(job: SendJob, url: str) -> SendJob:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 from batch_sender.journal.files import lock_path
 
 LOCK_WAIT = 5.0
@@ -35,7 +36,9 @@ def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
     try:
         handle = _open_lock(path)
     except IsADirectoryError:
-        raise UsageError(f"{lock_path(path)} is a directory: move it aside, then rerun") from None
+        raise UsageError(
+            _("{path} is a directory: move it aside, then rerun", path=lock_path(path))
+        ) from None
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -45,8 +48,11 @@ def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
             if time.monotonic() >= deadline:
                 handle.close()
                 raise UsageError(
-                    f"{path}: another batch-sender is sending this campaign; "
-                    "wait for it to finish (or stop it), then rerun"
+                    _(
+                        "{path}: another batch-sender is sending this campaign; wait for it to "
+                        "finish (or stop it), then rerun",
+                        path=path,
+                    )
                 ) from None
             time.sleep(0.05)
 

@@ -14,6 +14,7 @@ from batch_sender.check.disposition import HOLD, KEPT, REPEAT, SEND, SKIP, Dispo
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID
 from batch_sender.errors import InputError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
+from batch_sender.i18n import N_, _, ngettext
 from batch_sender.journal.records import ACCEPTED, FAILED, FINAL, SENDING
 from batch_sender.sheet.cells import nfc
 
@@ -108,47 +109,59 @@ def _result_values(
     rid = record.request_id
     smsid = record.smsid if record.status == ACCEPTED else ""
     if action == HOLD:
-        return (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
+        return (FAILED, rid, "", record.code, _(STALE_MESSAGE), record.attempts)
     if action == KEPT:
         if record.status == ACCEPTED:
             why = kept_message(record.line)
             if row_status != VALID:  # as the sheet has it now, it could not be sent
-                why = f"sent earlier with different content, line {record.line}; now {error}"
+                why = _(
+                    "sent earlier with different content, line {line}; now {error}",
+                    line=record.line,
+                    error=error,
+                )
             return (ACCEPTED, rid, smsid, record.code, why, record.attempts)
         return (FAILED, rid, "", record.code, kept_unknown_message(record.line), record.attempts)
     if record.status == SENDING:
         # Only a crash leaves this; the rerun resends with the same RequestId.
-        return (FAILED, rid, "", "", "no answer recorded: rerun to find out", record.attempts)
+        return (FAILED, rid, "", "", _(NO_ANSWER), record.attempts)
     if action == SEND and record.status not in FINAL and not record.may_have_reached:
-        message = f"{record.message}; a rerun sends it again under a new RequestId".lstrip("; ")
+        message = "; ".join(filter(None, (record.message, _(DEFINITIVE))))
         return (FAILED, rid, "", record.code, message, record.attempts)
     return (record.status, rid, smsid, record.code, record.message, record.attempts)
 
 
 def repeat_message(line: int) -> str:
-    return (
-        f"this follower got another row's message earlier in this campaign (line {line} "
-        "then); one message per follower per campaign (--allow-repeats sends repeats on purpose)"
+    return _(
+        "this follower got another row's message earlier in this campaign (line {line} "
+        "then); one message per follower per campaign (--allow-repeats sends repeats on purpose)",
+        line=line,
     )
 
 
 def kept_message(line: int) -> str:
-    return (
-        f"sent earlier with different content, line {line}; --resend-changed sends the new version"
+    return _(
+        "sent earlier with different content, line {line}; --resend-changed sends the new version",
+        line=line,
     )
 
 
 def kept_unknown_message(line: int) -> str:
-    return (
-        f"an earlier version of this row (line {line}) may have reached eSMS and its fate is "
-        "unknown; --resend-changed sends the new version"
+    return _(
+        "an earlier version of this row (line {line}) may have reached eSMS and its fate is "
+        "unknown; --resend-changed sends the new version",
+        line=line,
     )
 
 
-STALE_MESSAGE = (
+# The row messages a rerun reads back from an earlier result file (results/adoption.py),
+# in whichever language that run wrote them.
+STALE_MESSAGE = N_(
     "an earlier request got no answer over 24 hours ago and eSMS no longer blocks a repeat, "
     "so it was not sent again; check whether it arrived, then rerun with --resend-stale"
 )
+NO_ANSWER = N_("no answer recorded: rerun to find out")
+DEFINITIVE = N_("a rerun sends it again under a new RequestId")
+"""How a failed row's ErrorMessage ends when eSMS refused it (nothing may have reached it)."""
 
 
 def output_rows(
@@ -212,21 +225,33 @@ def refuse_our_names(path: Path, header: list[str]) -> None:
             tail += 1
         raise InputError(
             path,
-            f"this is a batch-sender result file (its last {tail} columns are "
-            f"{names[-tail]!r} to {names[-1]!r}), not a sheet to send: to continue that "
-            f"campaign, send its own sheet with {{opt:output}} {path}; to start a new "
-            f"campaign from these rows, delete its last {tail} columns first",
+            _(
+                "this is a batch-sender result file (its last {n} columns are {first} to "
+                "{last}), not a sheet to send: to continue that campaign, send its own sheet "
+                "with {opt:output} {path}; to start a new campaign from these rows, delete "
+                "its last {n} columns first",
+                n=tail,
+                first=repr(names[-tail]),
+                last=repr(names[-1]),
+                path=str(path),
+            ),
             line=1,
         )
     listed = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in clashes)
     first = names[clashes[0]]
-    plural = len(clashes) > 1
     raise InputError(
         path,
-        f"{'columns' if plural else 'column'} {listed} "
-        f"{'have names' if plural else 'has a name'} the result file gives its own columns "
-        f"({', '.join(OUR_COLUMNS)}); rename {'them' if plural else 'it'} "
-        f"(say {first!r} to {'input_' + first.lower()!r}) and run again",
+        ngettext(
+            "column {listed} has a name the result file gives its own columns ({ours}); "
+            "rename it (say {name} to {renamed}) and run again",
+            "columns {listed} have names the result file gives its own columns ({ours}); "
+            "rename them (say {name} to {renamed}) and run again",
+            len(clashes),
+            listed=listed,
+            ours=", ".join(OUR_COLUMNS),
+            name=repr(first),
+            renamed=repr("input_" + first.lower()),
+        ),
         line=1,
     )
 
