@@ -133,12 +133,16 @@ def _read_any(path: Path) -> list[dict[str, str]]:
     from openpyxl import load_workbook
     from openpyxl.utils.escape import unescape
 
-    sheet = load_workbook(path, read_only=True).active
-    assert sheet is not None
-    values = [
-        [unescape(str(c)) if c is not None else "" for c in row]
-        for row in sheet.iter_rows(values_only=True)
-    ]
+    book = load_workbook(path, read_only=True)
+    try:  # a read-only workbook holds its file open until closed
+        sheet = book.active
+        assert sheet is not None
+        values = [
+            [unescape(str(c)) if c is not None else "" for c in row]
+            for row in sheet.iter_rows(values_only=True)
+        ]
+    finally:
+        book.close()
     return [dict(zip(values[0], row, strict=True)) for row in values[1:]]
 
 

@@ -100,10 +100,12 @@ def test_report_and_status_work_on_an_xlsx_result_file() -> None:
     results = batch_sender.read_results("r.xlsx")
     assert results["delivery"].tolist() == ["delivered", "delivered", ""]
     assert results["phone"].tolist() == ["0981924865", "0912000111", "0900000000"]
-    sheet = openpyxl.load_workbook("r.xlsx", read_only=True).active
+    book = openpyxl.load_workbook("r.xlsx", read_only=True)
+    sheet = book.active
     assert sheet is not None
     # Still numbers where they were numbers, text where text.
     second = next(sheet.iter_rows(min_row=2, max_row=2, values_only=True))
+    book.close()  # a read-only workbook holds its file open until closed
     assert (second[0], second[6], second[-4]) == (LONG_ID, 2, 1)
 
 
