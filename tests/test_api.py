@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
 
@@ -24,13 +23,7 @@ from .conftest import (
     simulator_running,
     write_csv,
 )
-from .test_integration import simulator_subprocess, stats_of
-
-
-@pytest.fixture
-def simulator_process() -> Iterator[str]:
-    with simulator_subprocess("--latency", "0.02") as url:
-        yield url
+from .test_integration import stats_of
 
 
 class Account(TypedDict):

@@ -155,7 +155,7 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:
     path = nightly(tmp_path, 1)
-    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", *esms.args)
     assert run(*send).exit_code == 0
     before = Path("r.csv").read_bytes()
     path = nightly(tmp_path, 2)
@@ -176,7 +176,10 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     assert [r["status"] for r in rows] == ["accepted"] * 10
     assert {r["ErrorMessage"] for r in rows} == {""}  # the new texts went out
     night3 = nightly(tmp_path, 3)
-    new = run("send", str(night3), "-o", "dem3.csv", "--campaign-id", "thang12-dem3", *esms.args)
+    new = run(
+        *("send", str(night3), "-o", "dem3.csv", "--campaign-id", "thang12-dem3"),
+        *("--rate", "0", *esms.args),
+    )
     assert new.exit_code == 0 and len(delivered(esms)) == 30
 
 
@@ -184,7 +187,7 @@ def test_some_rows_changed_keep_their_send_with_the_text_it_had_and_say_so(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:
     path = nightly(tmp_path, 1)
-    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", *esms.args)
     assert run(*send).exit_code == 0
     nightly(tmp_path, 2, changed=3)
     warning = (
@@ -264,7 +267,7 @@ def test_a_result_file_without_its_journal_is_adopted_and_nobody_is_messaged_aga
     tmp_path: Path, esms: RunningSimulator, later: str, name: str
 ) -> None:
     path = write_csv(tmp_path / "c.csv", message_rows(30))
-    send = ("send", str(path), "-o", name, *esms.args)
+    send = ("send", str(path), "-o", name, "--rate", "0", *esms.args)
     assert run(*send).exit_code == 0
     results = Path(name)
     before = read_sends(results)
