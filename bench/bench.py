@@ -184,7 +184,13 @@ def _rated(work: Path, size: Sizes) -> list[Row]:
             "",
             ">= 97",
         ),
-        ("  most requests started in any one second", f"{seen['busiest_second']}", "", "", "<= 100"),
+        (
+            "  most requests started in any one second",
+            f"{seen['busiest_second']}",
+            "",
+            "",
+            "<= 100",
+        ),
     ]
 
 
