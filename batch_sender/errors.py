@@ -100,7 +100,7 @@ class InputError(BatchSenderError):
 class AccountError(BatchSenderError):
     """eSMS refused the account itself (keys, balance, OAID): every row would fail."""
 
-    exit_code = ExitCode.ACCOUNT
+    exit_code = ExitCode.STOPPED
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -1,4 +1,4 @@
-"""Exit codes: the contract with schedulers and shell scripts (PRODUCT.md)."""
+"""Exit codes: the contract with schedulers and shell scripts, which act on them."""
 
 from enum import IntEnum
 
@@ -12,7 +12,7 @@ class ExitCode(IntEnum):
     """Finished; some rows are invalid, duplicate, rejected, failed or unsent."""
     USAGE = 2
     """Bad option, missing column, unreadable file, missing credentials: nothing sent."""
-    ACCOUNT = 3
+    STOPPED = 3
     """Stopped by something outside the rows (account, eSMS unreachable, full disk); rerun
     after fixing it."""
     INTERNAL = 70

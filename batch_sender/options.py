@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypedDict, TypeVar
 
-from batch_sender.esms.protocol import DEFAULT_BASE_URL, DEFAULT_STATUS_BASE_URL, Credentials
+from batch_sender.esms.protocol import DEFAULT_BASE_URL, DEFAULT_STATUS_BASE_URL
 from batch_sender.settings import DELIMITER_NAMES
 
 PathLike = str | os.PathLike[str]
@@ -72,16 +72,6 @@ class Account:
         found.update(_from(os.environ if environ is None else environ))
         found.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**found)
-
-    def credentials(self, *, simulate: bool) -> Credentials:
-        """The keys a run sends: the account's own (checked by require_account first),
-        or, for a run that asked to simulate, each one not given the simulator's demo key."""
-        if simulate:
-            from batch_sender.simulator.accounts import with_demo_keys
-
-            return with_demo_keys(self.api_key, self.secret_key, self.oaid)
-        assert self.api_key and self.secret_key and self.oaid, "require_account first"
-        return Credentials(self.api_key, self.secret_key, self.oaid)
 
 
 def _from(variables: Mapping[str, str | None]) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""A bad day (issue 12): a full disk, a busy or damaged journal, a stranger at the receiver.
+"""A bad day: a full disk, a busy or damaged journal, a stranger at the receiver.
 
-Each test replays one of the issue's scenarios; the number in its name is the
+Each test replays one scenario of a bad day; the number in its name is the
 scenario's. Receiver tests talk to 127.0.0.1 only and are bounded in time.
 """
 
@@ -29,17 +29,14 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import (
-    Limits,
-    Receiver,
-    StoreFailed,
-    printable,
-    serve_callbacks,
-)
+from batch_sender.delivery.receiver import Limits, Receiver, StoreFailed, printable
+from batch_sender.delivery.server import serve_callbacks
 from batch_sender.esms.delivery_report import from_report
+from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Outcome
-from batch_sender.journal.store import Journal, JournalError
+from batch_sender.journal.store import Journal
+from batch_sender.journal.writer import Writer
 from batch_sender.simulator.config import Faults, SimulatorConfig
 
 from .conftest import (
@@ -235,7 +232,7 @@ def test_6_half_open_connections_are_dropped_and_a_real_report_gets_through(
 
 
 def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path: Path) -> None:
-    """The issue's attack on the real CLI, at the common 1,024 open files."""
+    """A flood of connections against the real CLI, at the common 1,024 open files."""
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))\n"
@@ -285,7 +282,8 @@ def test_6_eleven_hundred_half_open_connections_at_the_usual_file_limit(tmp_path
 def test_6_loop_errors_such_as_emfile_are_logged_once_per_cause() -> None:
     import errno
 
-    from batch_sender.delivery.receiver import Throttled, _loop_errors
+    from batch_sender.delivery.receiver import Throttled
+    from batch_sender.delivery.server import _loop_errors
 
     lines: list[str] = []
     clock = [0.0]
@@ -322,8 +320,8 @@ async def test_7_forged_reports_are_bounded_and_escaped(tmp_path: Path) -> None:
             except StoreFailed:
                 refused += 1  # not answered at all: eSMS would send a real one again
         receiver.store(from_report({**GOOD, "SMSID": "sms-known"}))
-        assert journal.deliveries(["known"])["known"][0] == "delivered"
-        assert journal.unknown_deliveries() == 50  # stored up to the bound...
+        assert journal.deliveries.reported(["known"])["known"][0] == "delivered"
+        assert journal.deliveries.unknown() == 50  # stored up to the bound...
         assert refused == 1_950  # ...then only while the disk has room to spare
     finally:
         receiver.close()
@@ -456,7 +454,7 @@ FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, entries: int) -> list[int]:
     """The journal's logs get `entries` writes, then the disk is full until [0] is reset."""
-    import batch_sender.journal.store as journal_module
+    import batch_sender.journal.crashlog as journal_module
 
     left = [entries]
 
@@ -637,15 +635,15 @@ def test_10_the_receiver_recovers_once_the_disk_has_room_again(
 ) -> None:
     journal = Journal(tmp_path / "r.csv.journal.sqlite")
     receiver = Receiver(tmp_path / "r.csv", journal, lambda _line: None)
-    real = Journal._apply
+    real = Writer.apply
     full = [True]
 
-    def apply(self: Journal, batch: list[tuple[str, tuple[object, ...]]]) -> None:
+    def apply(self: Writer, batch: list[tuple[str, tuple[object, ...]]]) -> None:
         if full[0]:
             raise JournalError(self.path, sqlite3.OperationalError("database or disk is full"))
         real(self, batch)
 
-    monkeypatch.setattr(Journal, "_apply", apply)
+    monkeypatch.setattr(Writer, "apply", apply)
     try:
         receiver.store(from_report({**GOOD, "SMSID": "while-full"}))
         assert receiver.logged == 1  # kept in the reports log, answered 200

@@ -19,7 +19,8 @@ from aioresponses import aioresponses
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import Receiver, receiver_app
+from batch_sender.delivery.receiver import Receiver
+from batch_sender.delivery.server import receiver_app
 from batch_sender.errors import AccountError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.delivery_report import from_report, parse_error_info
@@ -221,7 +222,7 @@ async def test_the_pages_callbacks_reach_the_row_by_smsid(
     try:
         answer = await client.get("/esms/callback?" + query)
         assert answer.status == 200
-        got = journal.deliveries(["rid-1"])["rid-1"]
+        got = journal.deliveries.reported(["rid-1"])["rid-1"]
     finally:
         await client.close()
         journal.close()
@@ -345,7 +346,10 @@ def test_status_reads_the_pages_own_get_callback_sample(tmp_path: Path) -> None:
     assert "reports: 1 failed" in result.stdout
     assert "1 accepted rows have no SMSID" in result.stderr
     journal = Journal(tmp_path / "r.csv.journal.sqlite")
-    assert journal.deliveries(["rid-1"])["rid-1"][:2] == ("failed", "-124 Access token is invalid")
+    assert journal.deliveries.reported(["rid-1"])["rid-1"][:2] == (
+        "failed",
+        "-124 Access token is invalid",
+    )
     journal.close()
     (row_after,) = read_results(results)
     assert (row_after["delivery"], row_after["delivery_error"]) == (

@@ -74,7 +74,7 @@ def test_a_bug_after_the_messages_went_keeps_them_recorded_and_the_rerun_sends_n
         raise RuntimeError(f"a bug that mentions the key {secret}")
 
     with monkeypatch.context() as patch:
-        patch.setattr("batch_sender.api.campaign.output_rows", broken)
+        patch.setattr("batch_sender.api.chunks.output_rows", broken)
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 70, result.output
     [details] = crash_files(tmp_path)  # beside the result file and its journal
@@ -170,7 +170,7 @@ def test_a_send_that_crashes_mid_run_exits_70_and_its_rerun_completes(tmp_path: 
 def test_a_crash_in_callbacks_exits_70_with_details_beside_the_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import batch_sender.delivery.receiver as receiver
+    import batch_sender.delivery.server as receiver
 
     async def serve_callbacks(*_args: Any, **_kwargs: Any) -> Any:
         raise Bug("a bug in the receiver")

@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
-from batch_sender.delivery.receiver import Receiver, receiver_app, serve_callbacks
+from batch_sender.delivery.receiver import Receiver
+from batch_sender.delivery.server import receiver_app, serve_callbacks
 from batch_sender.esms.delivery_report import BadReport, from_report, parse_error_info
 from batch_sender.journal.store import Journal
 from batch_sender.simulator.config import SimulatorConfig
@@ -72,8 +73,8 @@ def test_a_report_is_idempotent_and_final_beats_pending(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite")
     report = {"RequestId": "r", "SMSID": "s", "SendStatus": "5", "SendSuccess": "1"}
     for params in (report, report, {**report, "SendStatus": "2"}):
-        journal.record_delivery(from_report(params))
-    assert journal.deliveries(["r"])["r"][0] == "delivered"
+        journal.deliveries.record(from_report(params))
+    assert journal.deliveries.reported(["r"])["r"][0] == "delivered"
     journal.close()
 
 
@@ -214,7 +215,7 @@ async def test_hostile_callers_get_4xx_and_the_receiver_keeps_running(tmp_path: 
         statuses = await asyncio.gather(*(one(i) for i in range(1000)))
         assert set(statuses) == {200}
         assert (await client.get("/esms/callback/s3cret-token", params=good)).status == 200
-        assert len(receiver.journal.deliveries([f"r{i}" for i in range(50)])) == 50
+        assert len(receiver.journal.deliveries.reported([f"r{i}" for i in range(50)])) == 50
         assert receiver.unknown == 1001  # logged, not fatal: no send recorded these yet
     finally:
         await client.close()
@@ -234,7 +235,7 @@ def test_reports_stored_by_a_killed_receiver_reach_the_result_file(tmp_path: Pat
     journal = Journal(Path("r.csv.journal.sqlite"))
     try:
         for row in rows:  # what the killed receiver stored and answered 200 for
-            journal.record_delivery(
+            journal.deliveries.record(
                 from_report(
                     {"SMSID": row["SMSID"], "RequestId": "", "SendStatus": "5", "SendSuccess": "1"}
                 )
@@ -270,7 +271,7 @@ def test_status_folds_reports_a_killed_receiver_stored(tmp_path: Path) -> None:
         rows = read_results(Path("r.csv"))
         journal = Journal(Path("r.csv.journal.sqlite"))
         try:
-            journal.record_delivery(
+            journal.deliveries.record(
                 from_report({"SMSID": rows[0]["SMSID"], "SendStatus": "5", "SendSuccess": "1"})
             )
             journal.commit()

@@ -80,8 +80,8 @@ def test_reports_that_beat_the_send_reach_their_rows(tmp_path: Path) -> None:
         assert row["delivery"] == ("failed" if reported[row["SMSID"]].failed else "delivered")
     journal = Journal(journal_path(results))
     try:
-        assert len(journal.deliveries(r["RequestId"] for r in rows)) == count
-        assert journal.unknown_deliveries() == 0
+        assert len(journal.deliveries.reported(r["RequestId"] for r in rows)) == count
+        assert journal.deliveries.unknown() == 0
     finally:
         journal.close()
 
@@ -104,7 +104,7 @@ def test_a_head_request_is_not_a_report(tmp_path: Path) -> None:
         assert _request(url, "HEAD", {**GOOD, "SMSID": "head"}) == 200
     journal = Journal(journal_path(results))
     try:
-        assert journal.unknown_deliveries() == 9  # nine reports kept, the HEAD none
+        assert journal.deliveries.unknown() == 9  # nine reports kept, the HEAD none
     finally:
         journal.close()
 
@@ -144,14 +144,14 @@ def test_a_send_started_while_the_receiver_rewrites_proceeds(
     journal = Journal(journal_path(results))
     receiver = Receiver(results, journal, lambda _line: None)
     reading, release = threading.Event(), threading.Event()
-    real = journal.deliveries
+    real = journal.deliveries.reported
 
     def slow(request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         reading.set()  # the rewrite has begun reading the result file
         assert release.wait(30)
         return real(request_ids)
 
-    journal.deliveries = slow  # type: ignore[method-assign]
+    journal.deliveries.reported = slow  # type: ignore[method-assign]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         rewrite = pool.submit(receiver.rewrite)
         assert reading.wait(10)
@@ -164,7 +164,7 @@ def test_a_send_started_while_the_receiver_rewrites_proceeds(
         assert second.exit_code == 0, second.output
         # The rewrite began from the file before the send: it must not put it back.
         assert [r["status"] for r in read_results(results)] == ["accepted"] * 10
-        journal.deliveries = real  # type: ignore[method-assign]
+        journal.deliveries.reported = real  # type: ignore[method-assign]
         assert receiver.rewrite()  # the next round writes it, from the send's file
         assert [r["status"] for r in read_results(results)] == ["accepted"] * 10
     finally:
@@ -232,7 +232,7 @@ def test_status_on_a_read_only_archive(tmp_path: Path, esms: RunningSimulator) -
     journal = Journal(journal_path(results))
     try:
         for row in read_results(results):
-            journal.record_delivery(from_report({**GOOD, "SMSID": row["SMSID"]}))
+            journal.deliveries.record(from_report({**GOOD, "SMSID": row["SMSID"]}))
         journal.commit()
     finally:
         journal.close()

@@ -135,9 +135,10 @@ FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 def test_answers_in_flight_when_neither_log_nor_sqlite_has_room_are_kept(tmp_path: Path) -> None:
     """The instant a real disk cannot be made to hit: SQLite and the logs both full."""
-    import batch_sender.journal.store as store
+    import batch_sender.journal.crashlog as crashlog
+    from batch_sender.journal.errors import JournalError
     from batch_sender.journal.records import Outcome
-    from batch_sender.journal.store import Journal, JournalError
+    from batch_sender.journal.store import Journal
 
     path = tmp_path / "j.sqlite"
     journal = Journal.open(path, "c", sending=True, commit_interval=3600)
@@ -152,8 +153,8 @@ def test_answers_in_flight_when_neither_log_nor_sqlite_has_room_are_kept(tmp_pat
         raise JournalError(path, sqlite3.OperationalError("database or disk is full"))
 
     with pytest.MonkeyPatch.context() as disk:
-        disk.setattr(store, "_write_fd", full)
-        disk.setattr(journal, "_apply", no_commit)
+        disk.setattr(crashlog, "_write_fd", full)
+        disk.setattr(journal.writer, "apply", no_commit)
         with pytest.raises(JournalError):
             journal.intend("not-sent", 999)  # no room: this request must not go out
         for line, rid in enumerate(in_flight, start=2):

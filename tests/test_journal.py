@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.check.disposition import _latest_tries
-from batch_sender.check.rules import Campaign
+from batch_sender.check.request_ids import Campaign
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import Delivery
@@ -190,7 +190,7 @@ from pathlib import Path
 from batch_sender.journal.store import Journal, Outcome
 j = Journal.open(Path({str(path)!r}), "c", sending=True, commit_interval=3600)
 j.intend({rid!r}, 2)
-j.identify({rid!r}, "row-2", "u", "content", "oa", False)
+j.rows.identify({rid!r}, "row-2", "u", "content", "oa", False)
 j.ambiguous({rid!r})
 j.record({rid!r}, 2, Outcome("failed", message="no answer; not retried: the run stopped"))
 os._exit(137)
@@ -234,16 +234,16 @@ def test_smsid_look_ups_use_the_smsid_index(tmp_path: Path) -> None:
         journal.record(f"r{n}", n + 2, Outcome("accepted", "100", f"sms-{n}"))
     journal.commit()
     asked: list[str] = []
-    journal._call(lambda: journal._conn.set_trace_callback(asked.append))
-    assert journal.record_delivery(Delivery("", "sms-7", "delivered", "", "t")) == "r7"
-    assert journal.deliveries(["r7"]) == {"r7": ("delivered", "", "t")}
-    journal.record_delivery(Delivery("", "stranger", "delivered", "", "t"))
-    assert journal.unknown_deliveries() == 1
-    journal._call(lambda: journal._conn.set_trace_callback(None))
+    journal.writer.call(lambda: journal.writer.conn.set_trace_callback(asked.append))
+    assert journal.deliveries.record(Delivery("", "sms-7", "delivered", "", "t")) == "r7"
+    assert journal.deliveries.reported(["r7"]) == {"r7": ("delivered", "", "t")}
+    journal.deliveries.record(Delivery("", "stranger", "delivered", "", "t"))
+    assert journal.deliveries.unknown() == 1
+    journal.writer.call(lambda: journal.writer.conn.set_trace_callback(None))
     by_smsid = [s for s in asked if "smsid =" in s and s.lstrip().upper().startswith("SELECT")]
     assert len(by_smsid) == 4, asked
     for sql in by_smsid:
-        plan = journal._db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+        plan = journal.writer.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
         steps = [str(step[-1]) for step in plan]
         assert any("messages_smsid" in s or "deliveries_smsid" in s for s in steps), (sql, steps)
         assert not any(s.startswith("SCAN m") for s in steps), (sql, steps)

@@ -1,8 +1,8 @@
-"""Issue 11: never a false `accepted`, never a second message.
+"""Never a false `accepted`, never a second message.
 
 124 only for our own earlier attempt, sandbox runs that never count, edited
 and deleted rows, outputs that never overwrite a campaign's state, and
-commands that need an existing campaign. Each scenario of the issue is a test.
+commands that need an existing campaign. Each scenario is a test.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from batch_sender.check.rules import Campaign, send_scope
+from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.cli import cli
 from batch_sender.journal.store import Journal
 from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 import batch_sender
 from batch_sender.cli import cli
 from batch_sender.esms.delivery_report import Delivery
+from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
 from batch_sender.results.paths import require_campaign
@@ -100,7 +101,7 @@ def _sent_with_reports(tmp_path: Path, esms: RunningSimulator, header: list[str]
     try:
         for row, outcome in zip(rows[:2], ("delivered", "failed"), strict=True):
             error = "-114 User is inactive" if outcome == "failed" else ""
-            writer.record_delivery(Delivery("", row["SMSID"], outcome, error, "", "300"))
+            writer.deliveries.record(Delivery("", row["SMSID"], outcome, error, "", "300"))
         writer.commit()
     finally:
         writer.close()
@@ -112,26 +113,26 @@ def test_report_counts_and_cost_come_from_one_snapshot(
 ) -> None:
     results = _sent_with_reports(tmp_path, esms, HEADER)
     third = read_results(results)[2]["SMSID"]
-    prices = Journal.prices
+    prices = DeliveryStore.prices
 
-    def a_report_arrives_first(journal: Journal) -> list[str]:
+    def a_report_arrives_first(store: DeliveryStore) -> list[str]:
         # A receiver records a report between the report's queries.
         writer = Journal(journal_path(results))
         try:
-            writer.record_delivery(Delivery("", third, "delivered", "", "", "300"))
+            writer.deliveries.record(Delivery("", third, "delivered", "", "", "300"))
             writer.commit()
         finally:
             writer.close()
-        return prices(journal)
+        return prices(store)
 
-    monkeypatch.setattr(Journal, "prices", a_report_arrives_first)
+    monkeypatch.setattr(DeliveryStore, "prices", a_report_arrives_first)
     result = run("report", str(results))
     assert exit_code(result) == 0
     lines = result.stdout.splitlines()
     assert any(line.split()[:2] == ["delivered", "1"] for line in lines), lines
     assert any(line.split()[:3] == ["delivery", "failed", "1"] for line in lines), lines
     assert "cost: 600 VND (TotalPrice summed over 2 delivery reports)" in lines
-    monkeypatch.setattr(Journal, "prices", prices)
+    monkeypatch.setattr(DeliveryStore, "prices", prices)
     again = run("report", str(results)).stdout.splitlines()
     assert any(line.split()[:2] == ["delivered", "2"] for line in again), again
     assert "cost: 900 VND (TotalPrice summed over 3 delivery reports)" in again

@@ -71,7 +71,7 @@ async def test_a_callback_with_a_lone_surrogate_poisons_no_later_report(tmp_path
         assert (await client.get(url, params=bad)).status == 200
         good = {**base, "RequestId": "r2", "SMSID": "s2", "error_info": "ok"}
         assert (await client.get(url, params=good)).status == 200
-        stored = receiver.journal.deliveries(["r1", "r2"])
+        stored = receiver.journal.deliveries.reported(["r1", "r2"])
         assert stored["r1"][:2] == ("failed", "\ufffd")
         assert stored["r2"][:2] == ("failed", "ok")
     finally:
@@ -90,7 +90,7 @@ def test_control_characters_from_esms_and_the_sheet_fit_an_xlsx_result_file(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     got = _read_any(Path("r.xlsx"))
-    # a leading "+" is made inert (issue 12); the control characters stay
+    # a leading "+" is made inert (a spreadsheet runs it as a formula); control characters stay
     assert [r["ErrorMessage"] for r in got] == ["'+1-2\x1b[31m\ttab"] * 2
     assert got[0]["text"] == rows[0][1]  # the user's text, as they wrote it
 

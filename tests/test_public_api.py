@@ -170,7 +170,7 @@ def test_the_cli_defaults_are_the_groups_defaults() -> None:
 def test_the_internal_configurations_take_their_defaults_from_the_groups() -> None:
     from batch_sender.esms.protocol import Credentials
     from batch_sender.followers.query import AudienceConfig
-    from batch_sender.sending.sender import SendConfig
+    from batch_sender.sending.config import SendConfig
 
     policy = SendingPolicy()
     send = SendConfig(base_url="https://x", credentials=Credentials("k", "s", "o"))

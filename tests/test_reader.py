@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from batch_sender.errors import InputError
-from batch_sender.sheet.reader import LONG_NUMBER_IDS, Columns, Source, open_table
+from batch_sender.sheet.reader import open_table
+from batch_sender.sheet.source import LONG_NUMBER_IDS, Columns, Source
 
 from .conftest import LONG_ID, write_csv
 

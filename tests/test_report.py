@@ -122,10 +122,10 @@ def test_total_price_is_kept_in_the_journal(tmp_path: Path) -> None:
     try:
         for smsid, price in (("a", "2104.0000"), ("b", 0.0), ("c", "x"), ("a", "")):
             params = {"SMSID": smsid, "SendStatus": "5", "SendSuccess": "1", "TotalPrice": price}
-            journal.record_delivery(from_report(params))
+            journal.deliveries.record(from_report(params))
         journal.commit()
         # GetCallback's numbers as numbers; a repeat without a price keeps the earlier one.
-        assert sorted(journal.prices()) == ["0.0", "2104.0000"]
+        assert sorted(journal.deliveries.prices()) == ["0.0", "2104.0000"]
     finally:
         journal.close()
 

@@ -231,12 +231,12 @@ def test_a_journal_from_before_sent_texts_is_migrated_and_stays_readable(tmp_pat
     journal = Journal.open(path, "c", sending=True)
     assert journal.meta("schema") == "2"
     assert journal.lookup(["c-1"])["c-1"].smsid == "S1"
-    assert journal.sent_texts(["c-1"]) == {}
+    assert journal.rows.sent_texts(["c-1"]) == {}
     journal.intend("c-2", 3)
-    journal.identify("c-2", "u2", "u2", "c-2", "oa", False, "Xin chào")
+    journal.rows.identify("c-2", "u2", "u2", "c-2", "oa", False, "Xin chào")
     journal.close()
     journal = Journal.open(path, "c")
-    assert journal.sent_texts(["c-1", "c-2"]) == {"c-2": "Xin chào"}
+    assert journal.rows.sent_texts(["c-1", "c-2"]) == {"c-2": "Xin chào"}
     journal.close()
 
 

@@ -16,8 +16,9 @@ from batch_sender.errors import for_cli
 from batch_sender.esms.protocol import SEND_PATH, Credentials, Message
 from batch_sender.journal.records import ACCEPTED, FAILED
 from batch_sender.journal.store import Journal
+from batch_sender.sending.config import SendConfig
 from batch_sender.sending.ratelimit import Unlimited
-from batch_sender.sending.sender import NOT_OURS_124, RESERVED_124, SendConfig, Sender
+from batch_sender.sending.sender import NOT_OURS_124, RESERVED_124, Sender
 
 from .conftest import LONG_ID
 
@@ -148,7 +149,7 @@ async def test_101_is_not_retried_and_stops_the_run(mocked, journal) -> None:
     sender, outcome = await deliver(Harness(journal))
     assert requests_made(mocked) == 1
     assert (outcome.status, outcome.code) == ("failed", "101")
-    assert sender.stopped is not None and sender.stopped.account
+    assert sender.stopped is not None and sender.stopped.outside
     assert "ESMS_API_KEY" in for_cli(sender.stopped.reason)
 
 
@@ -204,7 +205,7 @@ async def test_unreachable_for_a_while_stops_the_run(mocked, journal) -> None:
     h = Harness(journal, max_attempts=10, backoff=20.0, unreachable_after=60.0)
     sender, outcome = await deliver(h)
     assert outcome.status == "failed"
-    assert sender.stopped is not None and sender.stopped.account
+    assert sender.stopped is not None and sender.stopped.outside
     assert "has not answered" in sender.stopped.reason
     assert requests_made(mocked) < 10  # stopped early instead of burning the retries
 

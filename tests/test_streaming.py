@@ -126,7 +126,7 @@ def test_a_row_that_hangs_holds_back_a_few_chunks_not_the_whole_sheet(
     # Chunks are written in order: while line 2 waits for its answer, later chunks
     # wait too, and reading stops at MAX_PENDING of them instead of piling them up.
     import batch_sender.sending.sender as sender_module
-    from batch_sender.api import campaign
+    from batch_sender.api import chunks
     from batch_sender.esms import client
 
     send_message = client.send_message
@@ -137,21 +137,21 @@ def test_a_row_that_hangs_holds_back_a_few_chunks_not_the_whole_sheet(
         return await send_message(session, url, body, timeout)
 
     held: list[int] = []
-    next_chunk = campaign._Sheet.next_chunk
+    next_chunk = chunks.SheetStream.next_chunk
 
     async def counting(self: Any) -> Any:
         held.append(len(self.pending))
         return await next_chunk(self)
 
     monkeypatch.setattr(sender_module, "send_message", slow_first)
-    monkeypatch.setattr(campaign._Sheet, "next_chunk", counting)
+    monkeypatch.setattr(chunks.SheetStream, "next_chunk", counting)
     path = tmp_path / "c.csv"
     _write_sheet(path, message_rows(300))
     result = CliRunner().invoke(
         cli, ["send", str(path), "-o", "r.csv", "--chunk-rows", "10", "--rate", "0", *esms.args]
     )
     assert result.exit_code == 0, result.output
-    assert max(held) <= campaign.MAX_PENDING <= 8  # 30 chunks were read while line 2 waited
+    assert max(held) <= chunks.MAX_PENDING <= 8  # 30 chunks were read while line 2 waited
     assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 300
     assert esms.stats()["accepted"] == 300
 

@@ -7,8 +7,9 @@ import unicodedata
 import pandas as pd
 import pytest
 
-from batch_sender.check.rules import ROUNDED_HINT, Campaign, Validator
-from batch_sender.sheet.reader import LONG_NUMBER_IDS
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import ROUNDED_HINT, Validator
+from batch_sender.sheet.source import LONG_NUMBER_IDS
 
 from .conftest import LONG_ID
 
@@ -181,7 +182,7 @@ def test_request_id_is_stable_and_depends_on_campaign_and_content() -> None:
 def test_seen_rows_finds_the_first_line_of_every_key_across_merged_runs(max_run: int) -> None:
     import numpy as np
 
-    from batch_sender.check.rules import SeenRows
+    from batch_sender.check.seen import SeenRows
 
     rng = np.random.default_rng(7)
     seen, first = SeenRows(), dict[int, int]()

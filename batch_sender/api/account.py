@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Unpack
 
-from batch_sender.api.common import options_of, progress
+from batch_sender.api.common import credentials, options_of, progress
 from batch_sender.api.reports import AudienceReport, BalanceReport, Progress
 from batch_sender.errors import UsageError
 from batch_sender.exit_codes import ExitCode
@@ -121,7 +121,7 @@ async def audience_async(
         )
     config = q.AudienceConfig(
         base_url=account.base_url,
-        credentials=account.credentials(simulate=simulate),
+        credentials=credentials(account, simulate=simulate),
         rate=policy.rate,
         timeout=policy.timeout,
         max_attempts=policy.max_attempts,

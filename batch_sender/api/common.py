@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from batch_sender.api.reports import Problem, Progress
+from batch_sender.esms.protocol import Credentials
+from batch_sender.options import Account
 
 if TYPE_CHECKING:
     from batch_sender.errors import BatchSenderError, UsageError
@@ -62,7 +64,7 @@ def user_error(exc: BaseException) -> BatchSenderError | None:
     though it may surface as a bare OSError from any file written.
     """
     from batch_sender.errors import BatchSenderError
-    from batch_sender.journal.store import WriteFailed
+    from batch_sender.journal.errors import WriteFailed
     from batch_sender.results.files import WRITE_FAILURES
 
     if isinstance(exc, BatchSenderError):
@@ -76,3 +78,14 @@ def user_error(exc: BaseException) -> BatchSenderError | None:
     if exc.errno not in WRITE_FAILURES:
         return None
     return WriteFailed(str(exc.filename), Path(exc.filename), exc)
+
+
+def credentials(account: Account, *, simulate: bool) -> Credentials:
+    """The keys a run sends: the account's own (checked by require_account first),
+    or, for a run that asked to simulate, each one not given the simulator's demo key."""
+    if simulate:
+        from batch_sender.simulator.accounts import with_demo_keys
+
+        return with_demo_keys(account.api_key, account.secret_key, account.oaid)
+    assert account.api_key and account.secret_key and account.oaid, "require_account first"
+    return Credentials(account.api_key, account.secret_key, account.oaid)

@@ -63,7 +63,8 @@ def report(
     user_id_column: str | None = None,
 ) -> CampaignReport:
     """`report_async`'s twin, run in the calling thread."""
-    from batch_sender.delivery.report import build_report, html_report, write_failed_ids
+    from batch_sender.delivery.html_page import html_report
+    from batch_sender.delivery.report import gather_figures, write_failed_ids
     from batch_sender.results.files import atomic_text_file
     from batch_sender.results.paths import check_side_file, require_campaign
 
@@ -76,7 +77,7 @@ def report(
         if path is not None:
             check_side_file(path, taken=taken, what=what)
             taken.append(path)
-    figures = build_report(results, user_id_column, need_ids=ids_path is not None)
+    figures = gather_figures(results, user_id_column, need_ids=ids_path is not None)
     if html_path is not None:
         with atomic_text_file(html_path) as f:
             f.write(html_report(figures))
@@ -116,7 +117,7 @@ async def status_async(
     asked. Raises AccountError when eSMS refuses the keys or the OAID, or
     cannot be reached; UsageError when keys are missing.
     """
-    from batch_sender.delivery.receiver import check_results
+    from batch_sender.delivery.server import check_results
     from batch_sender.delivery.status import look_up
     from batch_sender.esms.protocol import Credentials
     from batch_sender.results.paths import require_campaign
@@ -179,8 +180,8 @@ async def serve_callbacks_async(
     `campaign_id` it may start before the campaign's first send. `on_info`
     hears where it listens and any trouble.
     """
-    from batch_sender.delivery.receiver import callback_path, check_results, check_token
-    from batch_sender.delivery.receiver import serve_callbacks as receive
+    from batch_sender.delivery.server import callback_path, check_results, check_token
+    from batch_sender.delivery.server import serve_callbacks as receive
     from batch_sender.results.paths import require_campaign
 
     refuse_unknown("serve_callbacks", options, Listening)

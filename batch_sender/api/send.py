@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from batch_sender.api.common import counts, options_of, problems, progress, write_summary
+from batch_sender.api.common import (
+    counts,
+    credentials,
+    options_of,
+    problems,
+    progress,
+    write_summary,
+)
 from batch_sender.api.reports import Progress, RowResult, SendReport
 from batch_sender.errors import for_python
 from batch_sender.offloop import run_to_end
@@ -95,6 +102,7 @@ async def send_async(
     from batch_sender.esms.protocol import SendOptions
     from batch_sender.journal.files import journal_path
     from batch_sender.results.paths import check_output_path, check_side_file
+    from batch_sender.sending.config import SendConfig
     from batch_sender.sending.plan import SendJob
     from batch_sender.sending.progress import LOGGER, ProgressLog
     from batch_sender.sending.schedule import (
@@ -103,7 +111,6 @@ async def send_async(
         passed_line,
         send_date,
     )
-    from batch_sender.sending.sender import SendConfig
     from batch_sender.settings import require_account
 
     check_output_path(output_path, input_path, resumes=True)
@@ -142,7 +149,7 @@ async def send_async(
         opened = await with_image_checks(opened)
     config = SendConfig(
         base_url=account.base_url,
-        credentials=account.credentials(simulate=simulate),
+        credentials=credentials(account, simulate=simulate),
         options=SendOptions(
             callback_url=account.callback_url, sandbox=sandbox, send_date=send_date_value
         ),
@@ -246,7 +253,7 @@ async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str
     sent = await send_test(job, test_to)
     outcome, stopped = sent.outcome, sent.stopped
     if stopped is not None:
-        code = ExitCode.ACCOUNT if stopped.account else ExitCode.INTERRUPTED
+        code = ExitCode.STOPPED if stopped.outside else ExitCode.INTERRUPTED
     else:
         code = ExitCode.OK if outcome.status == "accepted" else ExitCode.NEEDS_ATTENTION
     return SendReport(
@@ -279,7 +286,7 @@ async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str
 
 def _import_send_path(simulate: bool) -> None:
     import batch_sender.api.campaign
-    import batch_sender.check.dry_run
+    import batch_sender.check.chunks
     import batch_sender.check.inputs
 
     if simulate:

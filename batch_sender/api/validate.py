@@ -108,8 +108,8 @@ class _DryRun:
         return open_input(self.input, self.reading)
 
     def finish(self, opened: Opened) -> ValidateReport:
-        from batch_sender.check.dry_run import validate_file
         from batch_sender.check.inputs import input_notes, input_summary
+        from batch_sender.results.validation import validate_file
 
         # A result CSV keeps the input's BOM: Excel then reads its Vietnamese right.
         excel = self.excel or opened.table.source.has_bom
@@ -136,8 +136,8 @@ class _DryRun:
 
 
 def _import_validate_path() -> None:
-    import batch_sender.check.dry_run
-    import batch_sender.check.inputs  # noqa: F401
+    import batch_sender.check.inputs
+    import batch_sender.results.validation  # noqa: F401
 
 
 # --- preview -------------------------------------------------------------------

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from batch_sender.check.rules import DUPLICATE, VALID, Campaign
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import DUPLICATE, VALID
 from batch_sender.journal.records import ACCEPTED, FINAL, Record
 from batch_sender.journal.store import Journal
 
@@ -69,7 +70,7 @@ class Rules:
 _SKIP = Disposition(SKIP)
 
 
-def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -> list[Disposition]:
+def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -> list[Disposition]:
     """Each row's disposition, in the chunk's order."""
     statuses = checked["status"].tolist()
     base_ids = checked["RequestId"].tolist()
@@ -81,7 +82,7 @@ def dispose(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) -
         if key and status != DUPLICATE and latest[base][1] is None
     ]
     earlier = (
-        journal.row_sends(looked_up, rules.oaid, rules.sandbox)
+        journal.rows.sends(looked_up, rules.oaid, rules.sandbox)
         if looked_up and rules.earlier_rows
         else {}
     )

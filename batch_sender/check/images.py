@@ -11,8 +11,9 @@ from collections.abc import Iterable
 
 import aiohttp
 
-from batch_sender.check.dry_run import checked_chunks
-from batch_sender.check.rules import VALID, Campaign, Checks
+from batch_sender.check.chunks import checked_chunks
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import VALID, Checks
 from batch_sender.sheet.reader import Table
 
 MAX_IMAGE_BYTES = 1024 * 1024

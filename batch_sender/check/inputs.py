@@ -12,18 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_sender.check.rules import Campaign, Checks, image_url_problem, user_id_problem
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import Checks, image_url_problem, user_id_problem
 from batch_sender.errors import InputError, UsageError
 from batch_sender.offloop import run_to_end
 from batch_sender.options import Reading
 from batch_sender.settings import DELIMITER_NAMES
-from batch_sender.sheet.reader import (
-    HIDDEN_POLICIES,
-    Columns,
-    Source,
-    Table,
-    open_table,
-)
+from batch_sender.sheet.reader import Table, open_table
+from batch_sender.sheet.source import HIDDEN_POLICIES, Columns, Source
 from batch_sender.sheet.suppression import Suppression, load_lists
 from batch_sender.sheet.template import Template
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from batch_sender.check.dry_run import checked_chunks
-from batch_sender.check.rules import VALID, Campaign, Checks
+from batch_sender.check.chunks import checked_chunks
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import VALID, Checks
 from batch_sender.sheet.reader import Table
 
 SHOWN_PROBLEMS = 500

@@ -7,25 +7,22 @@ row is reported, joined with "; ".
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from batch_sender.journal.row_sends import LEGACY_SCHEME
-from batch_sender.sheet.reader import HIDDEN_LINES, LONG_NUMBER_IDS
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.seen import SeenRows
+from batch_sender.sheet.source import HIDDEN_LINES, LONG_NUMBER_IDS
 from batch_sender.sheet.suppression import Suppression
 from batch_sender.sheet.template import BoundTemplate
 
 USER_ID_MAX = 20
 TEXT_MAX = 2000
-REQUEST_ID_MAX = 50
 
 VALID = "valid"
 INVALID = "invalid"
@@ -45,112 +42,6 @@ ROUNDED_HINT = (
     "the spreadsheet turned the id into a number and rounded it; "
     "format the column as Text and export again"
 )
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """The campaign id seeds every RequestId, so a rerun sends the same ids.
-
-    `scope` is what else makes a send distinct (the OAID, sandbox or real): one
-    account sending the same sheet to two OAs, or for real after a sandbox
-    trial, never reuses a RequestId. A journal keeps the scheme it was made
-    with, so a campaign already under way keeps the RequestIds it has.
-    """
-
-    id: str
-    scope: str = ""
-    scheme: str = LEGACY_SCHEME
-
-    @classmethod
-    def for_input(cls, path: Path) -> Campaign:
-        return cls(path.stem)
-
-    @functools.cached_property
-    def slug(self) -> str:
-        # 16 + "-" + 32 hex digits stays within eSMS's 50-character RequestId.
-        return re.sub(r"[^A-Za-z0-9]+", "-", self.id).strip("-")[:16] or "campaign"
-
-    def request_id(self, user_id: str, text: str, url: str) -> str:
-        ids, _ = self.request_ids([user_id], [text], [url])
-        return ids[0]
-
-    def request_ids(
-        self, user_ids: list[str], texts: list[str], urls: list[str]
-    ) -> tuple[list[str], np.ndarray]:
-        """RequestIds, and the first 64 bits of each digest as the rows' content keys."""
-        head = f"{self.id}\x1f"
-        if self.scheme != LEGACY_SCHEME:
-            head += f"{self.scheme}\x1f{self.scope}\x1f"
-        digests = [
-            hashlib.blake2b(f"{head}{u}\x1f{t}\x1f{v}".encode(), digest_size=16).digest()
-            for u, t, v in zip(user_ids, texts, urls, strict=True)
-        ]
-        prefix = f"{self.slug}-"
-        ids = [prefix + d.hex() for d in digests]
-        keys = np.frombuffer(b"".join(d[:8] for d in digests), dtype=np.uint64)
-        return ids, keys
-
-    def derived_id(self, request_id: str, generation: int) -> str:
-        """The row's RequestId for its `generation`-th new try after definitive refusals.
-
-        Deterministic, so a crash between the intent and the answer finds it
-        again; the same length as the first one (49 characters at most).
-        """
-        if generation == 0:
-            return request_id
-        digest = hashlib.blake2b(f"{request_id}\x1f{generation}".encode(), digest_size=16)
-        return f"{self.slug}-{digest.hexdigest()}"
-
-
-def send_scope(oaid: str, sandbox: bool) -> str:
-    """What makes a send distinct beyond its content: the OA, and sandbox or real."""
-    return f"{'sandbox' if sandbox else 'real'}:{oaid}"
-
-
-class SeenRows:
-    """A 64-bit key per distinct row content seen so far, with the line it was first seen on.
-
-    Sorted numpy runs, merged log-structured (a run is merged into the one
-    before it once it is half its size): 12 bytes a distinct row (12 MB for a
-    million) where a dict of RequestIds would take over 150, and no chunk pays
-    for copying everything seen so far. A merge inserts the smaller run into
-    the larger at its sorted places (no sort of both, no permutation array),
-    and runs stop growing at MAX_RUN keys: a merge never needs more than a
-    few MB on top, and a chunk's look-up searches a run per MAX_RUN rows.
-    """
-
-    MAX_RUN = 1 << 18
-
-    def __init__(self) -> None:
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def first_lines(self, keys: np.ndarray, lines: np.ndarray) -> np.ndarray:
-        """Per row, in order: the line of the first row with its key (its own if new)."""
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        first_line = lines[first]
-        known = np.zeros(len(unique), dtype=bool)
-        for run_keys, run_lines in self.runs:
-            at = np.minimum(np.searchsorted(run_keys, unique), len(run_keys) - 1)
-            hit = ~known & (run_keys[at] == unique)
-            first_line[hit] = run_lines[at[hit]]
-            known |= hit
-        if not known.all():
-            self._add(unique[~known], first_line[~known])
-        return np.asarray(first_line[inverse.reshape(-1)])
-
-    def _add(self, keys: np.ndarray, lines: np.ndarray) -> None:
-        # Line numbers fit 32 bits in any sheet a person makes; larger ones keep 64.
-        small = len(lines) == 0 or int(lines.max()) < 2**32
-        self.runs.append((keys, lines.astype(np.uint32) if small else lines))
-        while len(self.runs) > 1 and self._merges(len(self.runs[-2][0]), len(self.runs[-1][0])):
-            (k2, l2), (k1, l1) = self.runs.pop(), self.runs.pop()
-            at = np.searchsorted(k1, k2)  # keys are distinct across runs: no ties
-            wide = np.result_type(l1, l2)
-            self.runs.append((np.insert(k1, at, k2), np.insert(l1.astype(wide), at, l2)))
-            del k1, k2, l1, l2, at
-
-    def _merges(self, before: int, last: int) -> bool:
-        return last * 2 >= before and before + last <= self.MAX_RUN
 
 
 @dataclass(frozen=True)

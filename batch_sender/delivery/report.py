@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import html
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from batch_sender.delivery.figures import (
+    SHOWN_ROWS,
+    CampaignFigures,
+)
 from batch_sender.errors import UsageError
-from batch_sender.esms.delivery_report import DELIVERED, FAILED, VIETNAM
+from batch_sender.esms.delivery_report import FAILED
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
@@ -28,208 +29,9 @@ from batch_sender.options import Reading
 from batch_sender.results.result_file import read_result_file
 from batch_sender.results.rows import RESULT_COLUMNS, readable
 from batch_sender.results.tally import FINE as FINE_STATUSES
-from batch_sender.sending.progress import duration
-
-ZALO_ERRORS = {
-    # From eSMS's pages (callback-url.md, GetCallback's sample):
-    "-114": "the follower's Zalo is inactive, refused the message or is too old",
-    "-124": "the OA's Zalo access token is invalid (reconnect the OA in eSMS)",
-    # From Zalo's OA API documentation; not on eSMS's pages:
-    "-32": "Zalo's rate limit was exceeded",
-    "-201": "Zalo found the message's parameters invalid",
-    "-211": "the OA has used up its message quota",
-    "-213": "the user does not follow the OA",
-    "-216": "the OA's Zalo access token is invalid (reconnect the OA in eSMS)",
-    "-230": "the user has not interacted with the OA in the last 7 days",
-}
-"""Zalo's error codes in plain words; an unknown code shows Zalo's own message."""
-
-ESMS_CODES = {
-    "99": "the recipient is blocked on eSMS",
-    "110": "eSMS found the request data wrong",
-    "124": "eSMS had this RequestId already, from another campaign or content",
-    "146": "the message does not fit the account's template",
-    "201": "the text holds a keyword eSMS blocks",
-    "210": "eSMS refused the message's form (payload)",
-    "852": "the user_id is too long",
-    "853": "the user_id is missing",
-}
-"""eSMS's row-level CodeResults in plain words (bang-ma-loi.md); others show eSMS's message."""
 
 
-@dataclass
-class CampaignFigures:
-    name: str
-    campaign_id: str = ""
-    rows: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    codes: Counter[str] = field(default_factory=Counter)
-    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(CodeResult, ErrorMessage) of rejected rows."""
-    deliveries: Counter[str] = field(default_factory=Counter)
-    zalo_errors: Counter[str] = field(default_factory=Counter)
-    """delivery_error of rows whose delivery failed ("-114 User is inactive")."""
-    no_smsid_124: int = 0
-    """Accepted through 124 with no SMSID and no report: eSMS's reports match by SMSID."""
-    no_smsid_100: int = 0
-    """Accepted with a 100 that carried no SMSID, and no report."""
-    sends: Counter[int] = field(default_factory=Counter)
-    """Accepted messages per second (Unix time)."""
-    delivered: Counter[int] = field(default_factory=Counter)
-    """Final delivery reports per second."""
-    cost: decimal.Decimal = decimal.Decimal(0)
-    priced: int = 0
-    """Delivery reports that carried a TotalPrice."""
-    failed_ids: list[str] = field(default_factory=list)
-    not_in_sheet: list[Record] = field(default_factory=list)
-    """Sends of rows deleted from the sheet since: in the journal, not the file."""
-    failed: list[tuple[int, str, str]] = field(default_factory=list)
-    """(line, user_id, Zalo's error) of the first failed followers (the page lists them)."""
-    failed_without_id: int = 0
-    """Failed rows whose user_id neither the journal nor the result file holds."""
-    attention: list[tuple[int, str, str, str]] = field(default_factory=list)
-    """(line, user_id, status, message) of the first rows that need attention."""
-    attention_total: int = 0
-
-    @property
-    def accepted(self) -> int:
-        return self.statuses.get("accepted", 0)
-
-    @property
-    def no_report(self) -> int:
-        return max(self.accepted - sum(self.deliveries.values()), 0)
-
-    def span(self) -> str:
-        if not self.sends:
-            return "no send recorded in the journal"
-        first, last = min(self.sends), max(self.sends)
-        text = f"sent {_when(first)} to {_when(last, first)} ({duration(last - first)})"
-        if self.delivered:
-            text += f"; last delivery report {_when(max(self.delivered), first)}"
-        return text + " (Vietnam time)"
-
-    def summary(self) -> list[tuple[str, int, str]]:
-        """(what, how many, share) lines: the campaign's outcome in three numbers and a half."""
-        accepted = self.accepted
-        lines = [("accepted by eSMS", accepted, _share(accepted, self.rows, "of the rows"))]
-        if accepted:
-            for key, label in ((DELIVERED, "delivered"), (FAILED, "delivery failed")):
-                n = self.deliveries.get(key, 0)
-                lines.append((label, n, _share(n, accepted, "of accepted")))
-            pending = self.deliveries.get("pending", 0)
-            if pending:
-                lines.append(
-                    ("still on its way", pending, _share(pending, accepted, "of accepted"))
-                )
-            if self.no_report:
-                lines.append(
-                    (
-                        "no report yet",
-                        self.no_report,
-                        _share(self.no_report, accepted, "of accepted"),
-                    )
-                )
-        not_sent = self.rows - accepted
-        if not_sent:
-            shown = ", ".join(
-                f"{k} {n:,}" for k, n in self._ordered(self.statuses) if k != "accepted"
-            )
-            lines.append(("not accepted", not_sent, shown))
-        return lines
-
-    def failure_reasons(self) -> list[tuple[int, str, str, str]]:
-        """(how many, plain words, Zalo's code, Zalo's own words) of failed deliveries."""
-        return [
-            (n, plain_zalo_error(error), f"Zalo {error.partition(' ')[0]}".strip(), error)
-            for error, n in self._ordered(self.zalo_errors)
-        ]
-
-    def rejection_reasons(self) -> list[tuple[int, str, str, str]]:
-        return [
-            (n, ESMS_CODES.get(code) or message or "eSMS refused it", f"eSMS {code}", message)
-            for (code, message), n in sorted(
-                self.rejections.items(), key=lambda kv: (-kv[1], kv[0])
-            )
-        ]
-
-    def cost_line(self) -> str:
-        if not self.priced:
-            return "cost: unknown (no delivery report with a TotalPrice yet)"
-        return (
-            f"cost: {_money(self.cost)} (TotalPrice summed over {self.priced:,} delivery "
-            f"report{'s' if self.priced != 1 else ''})"
-        )
-
-    def notes(self) -> list[str]:
-        notes = []
-        if self.no_smsid_124:
-            notes.append(
-                f"{_rows(self.no_smsid_124)} no delivery status because eSMS accepted "
-                "them through 124 (an earlier attempt got through) and gave no SMSID, "
-                "which its reports are matched by"
-            )
-        if self.no_smsid_100:
-            notes.append(
-                f"{_rows(self.no_smsid_100)} no delivery status because eSMS's answer "
-                "(100) carried no SMSID, which its reports are matched by"
-            )
-        return notes
-
-    def text(self) -> list[str]:
-        title = f"campaign {self.campaign_id}" if self.campaign_id else "campaign"
-        lines = [f"{title} ({self.name}): {self.rows:,} rows", self.span()]
-        width = max((len(label) for label, _, _ in self.summary()), default=0)
-        for label, n, share in self.summary():
-            lines.append(f"  {label:<{width}}  {n:>7,}  {share}".rstrip())
-        for title, reasons in (
-            ("why delivery failed", self.failure_reasons()),
-            ("why eSMS refused rows", self.rejection_reasons()),
-        ):
-            if reasons:
-                lines.append(f"{title}:")
-                lines.extend(f"  {n:>7,}  {words} ({code})" for n, words, code, _ in reasons)
-        lines.append(self.cost_line())
-        lines.extend(f"note: {note}" for note in self.notes())
-        lines.extend(not_in_sheet_lines(self.not_in_sheet))
-        return lines
-
-    @staticmethod
-    def _ordered(counter: Counter[str]) -> list[tuple[str, int]]:
-        return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def _rows(n: int) -> str:
-    return f"{n:,} accepted row has" if n == 1 else f"{n:,} accepted rows have"
-
-
-def plain_zalo_error(error: str) -> str:
-    code, _, message = error.partition(" ")
-    return ZALO_ERRORS.get(code) or message or "Zalo gave no reason"
-
-
-def _share(n: int, of: int, what: str) -> str:
-    if not of:
-        return ""
-    return f"{100 * n / of:.1f}% {what}"
-
-
-def _money(value: decimal.Decimal) -> str:
-    whole = value.quantize(decimal.Decimal(1)) if value == value.to_integral() else value
-    return f"{whole:,} VND"
-
-
-def _when(second: int, first: int | None = None) -> str:
-    moment = dt.datetime.fromtimestamp(second, VIETNAM)
-    if first is not None and moment.date() == dt.datetime.fromtimestamp(first, VIETNAM).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%d/%m/%Y %H:%M:%S")
-
-
-SHOWN_ROWS = 500
-"""Failed followers and rows needing attention the HTML page lists, each; the rest counted."""
-
-
-def build_report(
+def gather_figures(
     results: Path, user_id_column: str | None = None, *, need_ids: bool = False
 ) -> CampaignFigures:
     """Read the result file and its journal; need_ids: every failed follower's id must be found.
@@ -325,7 +127,7 @@ class _Reading:
         error = [readable(e) for e in chunk[at["delivery_error"]].tolist()]
         if self.journal is not None:
             records = self.journal.lookup(rids)
-            reported = self.journal.deliveries(
+            reported = self.journal.deliveries.reported(
                 r for r, s in zip(rids, status, strict=True) if s == "accepted"
             )
             for i, rid in enumerate(rids):
@@ -369,11 +171,11 @@ class _Reading:
 def _add_journal(report: CampaignFigures, results: Path, journal: Journal) -> None:
     report.campaign_id = journal.meta("campaign_id") or ""
     report.not_in_sheet = sends_not_in_results(results, journal)
-    report.sends.update(int(t) for t in journal.accepted_times())
-    for outcome, when, received in journal.delivery_times():
+    report.sends.update(int(t) for t in journal.deliveries.accepted_times())
+    for outcome, when, received in journal.deliveries.times():
         if outcome != "pending":
             report.delivered[_second(when, received)] += 1
-    for price in journal.prices():
+    for price in journal.deliveries.prices():
         report.cost += decimal.Decimal(price)
         report.priced += 1
 
@@ -407,17 +209,7 @@ def sends_not_in_results(results: Path, journal: Journal) -> list[Record]:
     header, reader = read_result_file(results)
     at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
     with reader:
-        return journal.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
-
-
-def not_in_sheet_lines(sends: list[Record]) -> list[str]:
-    if not sends:
-        return []
-    lines = [f"sent earlier, no longer in the sheet: {len(sends):,}"]
-    for record in sends:
-        smsid = record.smsid or "unknown (accepted as 124)"
-        lines.append(f"  line {record.line} as sent: user_id {record.user_id}, SMSID {smsid}")
-    return lines
+        return journal.rows.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
 
 
 def _second(when: str, received: float) -> int:
@@ -425,267 +217,3 @@ def _second(when: str, received: float) -> int:
         return int(dt.datetime.fromisoformat(when).timestamp())
     except ValueError:
         return int(received)
-
-
-BUCKETS = (1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
-
-
-def _bucket(span: int) -> int:
-    """The smallest bucket (seconds) that draws the span in at most 60 bars."""
-    return next((b for b in BUCKETS if span / b <= 60), BUCKETS[-1])
-
-
-def _per(seconds: int) -> str:
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
-
-
-def html_report(report: CampaignFigures) -> str:
-    """One page, no external assets, as wide as the window: the numbers, the reasons, the
-    cost, a chart over time, the failed followers and the rows that need attention."""
-    e = html.escape
-    title = f"Campaign {report.campaign_id}" if report.campaign_id else "Campaign"
-    summary = "".join(
-        f"<tr><td>{e(label)}</td><td class=n>{n:,}</td><td>{e(share)}</td></tr>"
-        for label, n, share in report.summary()
-    )
-    cards = [
-        f"<section><h2>At a glance</h2><table class=summary>{summary}</table>"
-        f"{_rate_bar(report)}<p class=cost>{e(report.cost_line())}</p>"
-        + "".join(f"<p class=note>{e(note)}</p>" for note in report.notes())
-        + "</section>"
-    ]
-    for heading, reasons in (
-        ("Why delivery failed", report.failure_reasons()),
-        ("Why eSMS refused rows", report.rejection_reasons()),
-    ):
-        if reasons:
-            body = "".join(
-                f"<tr><td class=n>{n:,}</td><td>{e(words)}</td>"
-                f"<td class=code title='{e(own)}'>{e(code)}</td></tr>"
-                for n, words, code, own in reasons
-            )
-            cards.append(f"<section><h2>{heading}</h2><table>{body}</table></section>")
-    sections = [
-        f"<div class=cards>{''.join(cards)}</div>",
-        "<section class=wide><h2>Sends and deliveries over time (Vietnam time)</h2>"
-        f"{_chart(report)}</section>",
-    ]
-    if report.failed_ids:
-        rows = "".join(
-            f"<tr><td class=n>{line}</td><td class=id>{e(uid)}</td>"
-            f"<td>{e(plain_zalo_error(error))}</td>"
-            f"<td class=code>{e(error.partition(' ')[0] or '')}</td></tr>"
-            for line, uid, error in report.failed
-        )
-        sections.append(
-            _listing(
-                f"Followers whose delivery failed ({len(report.failed_ids):,})",
-                "<th>line</th><th>user_id</th><th>why</th><th>Zalo code</th>",
-                rows,
-                len(report.failed_ids) - len(report.failed),
-                "--failed-ids writes them all, a list for --exclude",
-            )
-        )
-    if report.attention_total:
-        rows = "".join(
-            f"<tr class=attention><td class=n>{line}</td><td class=id>{e(uid)}</td>"
-            f"<td>{e(status)}</td>"
-            f"<td>{e(message)}</td></tr>"
-            for line, uid, status, message in report.attention
-        )
-        sections.append(
-            _listing(
-                f"Rows that need attention ({report.attention_total:,})",
-                "<th>line</th><th>user_id</th><th>status</th><th>why</th>",
-                rows,
-                report.attention_total - len(report.attention),
-                "the result file's status column has every row",
-            )
-        )
-    if report.not_in_sheet:
-        sections.append(
-            "<section class=wide><h2>"
-            + e(not_in_sheet_lines(report.not_in_sheet)[0])
-            + "</h2><ul>"
-            + "".join(
-                f"<li>{e(line.strip())}</li>"
-                for line in not_in_sheet_lines(report.not_in_sheet)[1 : SHOWN_ROWS + 1]
-            )
-            + "</ul></section>"
-        )
-    body = "\n".join(sections)
-    return f"""<!doctype html>
-<html lang="vi"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)}: campaign report</title>
-<style>
-* {{ box-sizing: border-box; }}
-body {{ font: 16px/1.5 system-ui, sans-serif; margin: 0; padding: 1.5rem clamp(.8rem, 3vw, 3rem);
-  color: #1d2530; background: #f4f6f9; }}
-h1 {{ font-size: 1.6rem; margin: 0 0 .2rem; }}
-h2 {{ font-size: 1.1rem; margin: 0 0 .6rem; }}
-.sub {{ color: #5b6673; margin: 0 0 1.2rem; }}
-section {{ background: #fff; border-radius: .6rem; padding: 1rem 1.2rem; margin-bottom: 1.2rem;
-  box-shadow: 0 1px 3px rgba(0,0,0,.08); min-width: 0; }}
-.cards {{ display: grid; gap: 1.2rem; margin-bottom: 1.2rem;
-  grid-template-columns: repeat(auto-fit, minmax(min(20rem, 100%), 1fr)); }}
-.cards section {{ margin-bottom: 0; }}
-.scroll {{ overflow-x: auto; }}
-table {{ border-collapse: collapse; width: 100%; }}
-td, th {{ border-bottom: 1px solid #dde3ea; padding: .35rem .6rem; text-align: left;
-  vertical-align: top; }}
-th {{ font-size: .85rem; color: #5b6673; font-weight: 600; }}
-td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
-td.code {{ color: #5b6673; font-size: .9em; white-space: nowrap; }}
-td.id {{ white-space: nowrap; font-variant-numeric: tabular-nums; }}
-table.summary td:first-child {{ font-weight: 600; }}
-.cost {{ font-weight: 600; margin: .8rem 0 0; }} .note {{ color: #8a5a00; }}
-.more {{ color: #5b6673; margin: .6rem 0 0; }}
-.bar {{ display: flex; height: 1.2rem; margin: .9rem 0 .2rem;
-  border-radius: .3rem; overflow: hidden; background: #dde3ea; }}
-.bar .ok {{ background: #2e9e5b; }} .bar .bad {{ background: #d64541; }}
-.bar .wait {{ background: #b8c2cc; }}
-.legend {{ margin: 0 0 .4rem; }}
-.legend span {{ display: inline-block; width: .9rem; height: .9rem; margin: 0 .35rem 0 1rem;
-  vertical-align: -.1rem; border-radius: .15rem; }}
-.legend span:first-child {{ margin-left: 0; }}
-svg.chart {{ width: 100%; height: auto; display: block; max-height: 28rem; }}
-svg.chart text {{ font: 14px system-ui, sans-serif; fill: #3d4752; }}
-@media (max-width: 40rem) {{
-  body {{ font-size: 15px; }}
-  svg.chart {{ min-width: 36rem; }}
-  svg.chart text {{ font-size: 24px; }}
-  /* A phone reads each listed row as a short paragraph, not a table too wide for it. */
-  table.list thead {{ display: none; }}
-  table.list tr {{ display: block; padding: .45rem 0; border-bottom: 1px solid #dde3ea; }}
-  table.list td {{ display: inline; border: 0; padding: 0 .4rem 0 0; }}
-  table.list td.n::before {{ content: "line "; color: #5b6673; }}
-}}
-</style></head><body>
-<h1>{e(title)}</h1>
-<p class=sub>{e(report.name)}: {report.rows:,} rows; {e(report.span())}</p>
-{body}
-</body></html>
-"""
-
-
-def _listing(heading: str, head: str, rows: str, more: int, where: str) -> str:
-    """A bounded table: its first rows, and how many more there are (and where)."""
-    tail = f"<p class=more>... and {more:,} more ({html.escape(where)})</p>" if more > 0 else ""
-    return (
-        f"<section class=wide><h2>{html.escape(heading)}</h2><div class=scroll><table class=list>"
-        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>{tail}</section>"
-    )
-
-
-def _rate_bar(report: CampaignFigures) -> str:
-    """Delivered, failed and still unknown, as shares of one bar the width of the page."""
-    accepted = report.accepted
-    if not accepted:
-        return ""
-    parts = (
-        ("ok", report.deliveries.get(DELIVERED, 0), "delivered"),
-        ("bad", report.deliveries.get(FAILED, 0), "delivery failed"),
-        (
-            "wait",
-            accepted - report.deliveries.get(DELIVERED, 0) - report.deliveries.get(FAILED, 0),
-            "no final report yet",
-        ),
-    )
-    spans = "".join(
-        f"<span class={kind} style='width:{100 * n / accepted:.2f}%' title='{n:,} {label}'></span>"
-        for kind, n, label in parts
-        if n > 0
-    )
-    legend = "".join(
-        f"<span style='background:{BAR_COLORS[kind]}'></span>{n:,} {label}"
-        for kind, n, label in parts
-        if n > 0
-    )
-    return (
-        f"<div class=bar role=img aria-label='delivery of the accepted messages'>{spans}</div>"
-        f"<p class=legend>{legend}</p>"
-    )
-
-
-BAR_COLORS = {"ok": "#2e9e5b", "bad": "#d64541", "wait": "#b8c2cc"}
-SENT_COLOR, REPORTED_COLOR = "#3b7dd8", "#2e9e5b"
-
-
-def _chart(report: CampaignFigures) -> str:
-    """Bars per time bucket, accepted beside delivery reports, with both axes labelled."""
-    seconds = set(report.sends) | set(report.delivered)
-    if not seconds:
-        return "<p>No sends recorded in the journal.</p>"
-    size = _bucket(max(seconds) - min(seconds) + 1)
-    sends: Counter[int] = Counter()
-    delivered: Counter[int] = Counter()
-    for source, target in ((report.sends, sends), (report.delivered, delivered)):
-        for second, n in source.items():
-            target[second // size] += n
-    first, last = min(sends | delivered), max(sends | delivered)
-    span = last - first + 1
-    width, height = 1000, 360
-    left, right, top_pad, bottom = 70, 20, 20, 60
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
-    top = max(max(sends.values(), default=0), max(delivered.values(), default=0), 1)
-    step = plot_w / span
-    bar = max(min(step * 0.4, 40), 1.5)
-
-    def y(n: float) -> float:
-        return top_pad + plot_h - plot_h * n / top
-
-    parts = []
-    for tick in _ticks(top):
-        parts.append(
-            f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
-            f'stroke="#e3e8ee"/><text x="{left - 8}" y="{y(tick) + 4:.1f}" '
-            f'text-anchor="end">{tick:,}</text>'
-        )
-    for bucket in range(first, last + 1):
-        x = left + (bucket - first) * step + (step - 2 * bar) / 2
-        for offset, counts, color in ((0.0, sends, SENT_COLOR), (bar, delivered, REPORTED_COLOR)):
-            n = counts.get(bucket, 0)
-            if n:
-                parts.append(
-                    f'<rect x="{x + offset:.1f}" y="{y(n):.1f}" width="{bar:.1f}" '
-                    f'height="{top_pad + plot_h - y(n):.1f}" fill="{color}">'
-                    f"<title>{n:,}</title></rect>"
-                )
-    for i in range(5 if span > 1 else 1):
-        bucket = first + round(i * (span - 1) / 4) if span > 1 else first
-        x = left + (bucket - first + 0.5) * step
-        when = dt.datetime.fromtimestamp(bucket * size, VIETNAM).strftime("%d/%m %H:%M:%S")
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - bottom + 20}" text-anchor="middle">{when}</text>'
-        )
-    parts.append(
-        f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle">'
-        f"time (Vietnam), one bar pair per {_per(size)}</text>"
-        f'<text transform="translate(16 {top_pad + plot_h / 2:.1f}) rotate(-90)" '
-        f'text-anchor="middle">messages per {_per(size)}</text>'
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - right}" '
-        f'y2="{top_pad + plot_h}" stroke="#888"/>'
-    )
-    return (
-        f'<p class=legend><span style="background:{SENT_COLOR}"></span>accepted by eSMS'
-        f'<span style="background:{REPORTED_COLOR}"></span>delivery reports '
-        "(delivered or failed)</p>"
-        f'<div class=scroll><svg class=chart xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="sends and deliveries over time">'
-        + "".join(parts)
-        + "</svg></div>"
-    )
-
-
-def _ticks(top: int) -> list[int]:
-    """Round values from 0 to `top` for the y axis, at most 6 of them."""
-    step = 1
-    while top / step > 5:
-        for factor in (2, 5, 10):
-            if top / (step * factor) <= 5:
-                step *= factor
-                break
-        else:
-            step *= 10
-    return list(range(0, top + 1, step))

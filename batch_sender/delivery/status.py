@@ -23,8 +23,9 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.esms.delivery_report import BadReport, from_report
 from batch_sender.esms.retry import or_stop, post_json_retried
+from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.store import Journal, JournalError
+from batch_sender.journal.store import Journal
 from batch_sender.results.result_file import rewrite_deliveries
 from batch_sender.sending.ratelimit import RateLimiter
 
@@ -72,9 +73,9 @@ async def look_up(
     if journal is None:
         return outcome  # a read-only campaign with nothing left to ask
     try:
-        asked = journal.unreported()
+        asked = journal.deliveries.unreported()
         outcome.asked = len(asked)
-        outcome.without_smsid = journal.accepted_without_smsid()
+        outcome.without_smsid = journal.deliveries.accepted_without_smsid()
         say(f"asking eSMS about {len(asked):,} accepted messages with no final report")
         if outcome.without_smsid:
             say(
@@ -109,7 +110,7 @@ async def look_up(
                     except BadReport:
                         continue
                     outcome.known += 1
-                    journal.record_delivery(delivery)
+                    journal.deliveries.record(delivery)
                     outcome.found[delivery.delivery] += 1
                 journal.commit()
         finally:
@@ -140,7 +141,7 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
         cause: BaseException = exc
     reader = Journal(path, read_only=True)
     try:
-        left = len(reader.unreported())
+        left = len(reader.deliveries.unreported())
     finally:
         reader.close()
     if left:

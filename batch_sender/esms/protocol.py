@@ -1,7 +1,7 @@
 """eSMS facts: endpoint paths, request body, and what each CodeResult means for a run.
 
-Everything here comes from ../shared/esms-api (the endpoint page and
-REFERENCE.md); nothing here does I/O.
+Everything here comes from eSMS's own pages (the send endpoint's page and
+its reference of codes); nothing here does I/O.
 """
 
 from __future__ import annotations

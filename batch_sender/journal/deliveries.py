@@ -1,4 +1,4 @@
-"""The delivery store (mixed into Journal): eSMS's delivery reports, and the report's queries.
+"""The delivery store: eSMS's delivery reports in the journal, and the queries on them.
 
 Reports repeat (eSMS retries, GetCallback overlaps); a final outcome is never
 replaced by `pending`. Every method runs in the journal's writer thread.
@@ -6,37 +6,31 @@ replaced by `pending`. Every method runs in the journal's writer thread.
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import json
+import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from pathlib import Path
 
 from batch_sender.esms.delivery_report import Delivery
-from batch_sender.journal.writer_calls import _in_writer
+from batch_sender.journal.errors import JournalError
+from batch_sender.journal.writer import Writer, in_batches, in_writer
 
-if TYPE_CHECKING:
-    from batch_sender.journal.writer_calls import _InWriter
-
-_R = TypeVar("_R")
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Delivery))
 
 
 class DeliveryStore:
     """What eSMS reported for each message, kept in the journal's `deliveries` table."""
 
-    _db: _InWriter
-    clock: Callable[[], float]
+    def __init__(self, writer: Writer, clock: Callable[[], float], held_path: Path) -> None:
+        self.writer = writer
+        self.clock = clock
+        self.held_path = held_path
+        """Reports the callback receiver took while SQLite was busy or failing."""
 
-    def _call(self, fn: Callable[[], _R]) -> _R:  # pragma: no cover - Journal's
-        raise NotImplementedError
-
-    def _flush(self) -> None:  # pragma: no cover - Journal's
-        raise NotImplementedError
-
-    def _write(  # pragma: no cover - Journal's
-        self, sql: str, params: tuple[object, ...], log: str | None = None
-    ) -> None:
-        raise NotImplementedError
-
-    @_in_writer
-    def record_delivery(self, delivery: Delivery, *, keep_unknown: bool = True) -> str | None:
+    @in_writer
+    def record(self, delivery: Delivery, *, keep_unknown: bool = True) -> str | None:
         """Keep a delivery report; the RequestId it belongs to, or None if no send knows it.
 
         Reports repeat (eSMS retries, GetCallback overlaps): a final outcome is
@@ -49,22 +43,22 @@ class DeliveryStore:
         """
         request_id = delivery.request_id
         if not request_id and delivery.smsid:
-            self._flush()
-            row = self._db.execute(
+            self.writer.flush()
+            row = self.writer.execute(
                 # smsid != '': the partial index messages_smsid serves only a WHERE that implies it
                 "SELECT request_id FROM messages WHERE smsid = ? AND smsid != ''",
                 (delivery.smsid,),
             ).fetchone()
             request_id = row[0] if row else ""
         known = bool(request_id) and (
-            self._db.execute(
+            self.writer.execute(
                 "SELECT 1 FROM messages WHERE request_id = ?", (request_id,)
             ).fetchone()
             is not None
         )
         if not known and not keep_unknown:
             return None
-        self._write(
+        self.writer.write(
             """
             INSERT INTO deliveries
                 (key, request_id, smsid, delivery, error, at, received_at, price)
@@ -92,8 +86,8 @@ class DeliveryStore:
         # Kept even when unknown: the report can beat send's commit of the answer.
         return request_id if known else None
 
-    @_in_writer
-    def deliveries(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+    @in_writer
+    def reported(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """RequestId -> (delivery, delivery_error, delivered_at) for those reported.
 
         A report is joined to its message by RequestId or by the message's
@@ -101,13 +95,10 @@ class DeliveryStore:
         its RequestId and its SMSID), a final one wins over `pending`, then
         the one heard last.
         """
-        self._flush()
-        ids = [r for r in request_ids if r]
+        self.writer.flush()
         best: dict[str, tuple[bool, float, tuple[str, str, str]]] = {}
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
-            rows = self._db.execute(
+        for batch, marks in in_batches(request_ids):
+            rows = self.writer.execute(
                 f"""
                 SELECT d.request_id, d.delivery, d.error, d.at, d.received_at
                 FROM deliveries d WHERE d.request_id IN ({marks})
@@ -125,11 +116,11 @@ class DeliveryStore:
                     best[rid] = rank
         return {rid: found for rid, (_, _, found) in best.items()}
 
-    @_in_writer
-    def unknown_deliveries(self) -> int:
+    @in_writer
+    def unknown(self) -> int:
         """Reports kept that no send of this campaign knows (yet)."""
-        self._flush()
-        row = self._db.execute(
+        self.writer.flush()
+        row = self.writer.execute(
             """
             SELECT COUNT(*) FROM deliveries d
             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = d.request_id)
@@ -138,17 +129,17 @@ class DeliveryStore:
         ).fetchone()
         return int(row[0])
 
-    @_in_writer
+    @in_writer
     def unreported(self) -> list[str]:
         """eSMS's SMSIDs of accepted messages with no final delivery report yet.
 
         A report may have been matched by RequestId or, when it came with
         RequestId empty (as eSMS sends them), only by SMSID.
         """
-        self._flush()
+        self.writer.flush()
         return [
             smsid
-            for (smsid,) in self._db.execute(
+            for (smsid,) in self.writer.execute(
                 """
                 SELECT smsid FROM messages
                 -- eSMS stores no sandbox message: nothing to ask about those
@@ -161,30 +152,82 @@ class DeliveryStore:
             )
         ]
 
-    @_in_writer
+    @in_writer
     def accepted_without_smsid(self) -> int:
         """Accepted rows eSMS gave no SMSID (accepted through 124): no report can find them."""
-        self._flush()
-        row = self._db.execute(
+        self.writer.flush()
+        row = self.writer.execute(
             "SELECT COUNT(*) FROM messages WHERE status = 'accepted' AND smsid = ''"
         ).fetchone()
         return int(row[0])
 
-    @_in_writer
+    @in_writer
     def accepted_times(self) -> list[float]:
         """When each accepted message's answer was recorded (for the report's chart)."""
-        self._flush()
-        rows = self._db.execute("SELECT updated_at FROM messages WHERE status = 'accepted'")
+        self.writer.flush()
+        rows = self.writer.execute("SELECT updated_at FROM messages WHERE status = 'accepted'")
         return [t for (t,) in rows]
 
-    @_in_writer
-    def delivery_times(self) -> list[tuple[str, str, float]]:
+    @in_writer
+    def times(self) -> list[tuple[str, str, float]]:
         """(delivery, at, received_at) of every report."""
-        self._flush()
-        return list(self._db.execute("SELECT delivery, at, received_at FROM deliveries"))
+        self.writer.flush()
+        return list(self.writer.execute("SELECT delivery, at, received_at FROM deliveries"))
 
-    @_in_writer
+    @in_writer
     def prices(self) -> list[str]:
         """eSMS's TotalPrice of every delivery report that carried one."""
-        self._flush()
-        return [p for (p,) in self._db.execute("SELECT price FROM deliveries WHERE price != ''")]
+        self.writer.flush()
+        return [p for (p,) in self.writer.execute("SELECT price FROM deliveries WHERE price != ''")]
+
+    def hold(self, delivery: Delivery) -> None:
+        """Keep a report on disk while SQLite is busy or failing: fold_held moves it in.
+
+        fsync'd before this returns: the receiver answers eSMS 200 only after,
+        and eSMS never sends that report again.
+        """
+        line = json.dumps(dataclasses.asdict(delivery), ensure_ascii=True) + "\n"
+        fd = os.open(self.held_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # not in the middle of another process's fold
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @in_writer
+    def fold_held(
+        self, keep_unknown: Callable[[], bool] = lambda: True
+    ) -> list[tuple[Delivery, str | None]]:
+        """Record the reports `hold` kept, then empty its log; what was folded.
+
+        Raises JournalError (the log stays as it was) when the journal is still busy.
+        """
+        try:
+            fd = os.open(self.held_path, os.O_RDWR)
+        except FileNotFoundError:
+            return []
+        folded: list[tuple[Delivery, str | None]] = []
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = b""
+            while chunk := os.read(fd, 1 << 20):
+                raw += chunk
+            if not raw:
+                return []
+            for entry in raw.decode("utf-8", errors="replace").splitlines():
+                try:
+                    fields = json.loads(entry)
+                    delivery = Delivery(**{k: str(v) for k, v in fields.items() if k in _FIELDS})
+                except (ValueError, TypeError, AttributeError):
+                    continue  # a line cut short by a crash
+                folded.append((delivery, self.record(delivery, keep_unknown=keep_unknown())))
+            try:
+                self.writer.commit()
+            except JournalError:
+                self.writer.abandon()
+                raise
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+        return folded

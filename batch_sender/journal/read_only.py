@@ -20,7 +20,7 @@ from batch_sender.exit_codes import ExitCode
 class JournalUnreadable(BatchSenderError):
     """The journal's last changes cannot be read where it lies (a read-only folder)."""
 
-    exit_code = ExitCode.ACCOUNT
+    exit_code = ExitCode.STOPPED
 
 
 def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:

@@ -30,16 +30,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.disposition import MAX_GENERATIONS
-from batch_sender.check.dry_run import checked_chunks
-from batch_sender.check.rules import Campaign, Checks, send_scope
+from batch_sender.check.request_ids import Campaign, send_scope
+from batch_sender.check.rules import Checks
 from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
-from batch_sender.journal.store import Journal, JournalError
+from batch_sender.journal.store import Journal
 from batch_sender.results.rows import RESULT_COLUMNS, SENT_TEXT, STALE_MESSAGE, readable
-from batch_sender.sheet.reader import Columns, Source, Table, open_table
+from batch_sender.sheet.reader import Table, open_table
+from batch_sender.sheet.source import Columns, Source
 
 RESULT_FILE = "result_file"
 """Meta key: the fingerprint of the result file this journal wrote last."""
@@ -214,7 +217,7 @@ def adopt(
     """
     if not results.exists() or journal.count() != 0 or journal.meta(RESULT_FILE) is not None:
         return None
-    schemes = [journal.request_id_scheme(), LEGACY_SCHEME]
+    schemes = [journal.rows.request_id_scheme(), LEGACY_SCHEME]
     why = "none of its RequestIds is one this sheet's rows give"
     for scheme in dict.fromkeys(schemes):
         scoped = dataclasses.replace(campaign, scope=send_scope(oaid, sandbox), scheme=scheme)
@@ -227,7 +230,7 @@ def adopt(
             continue
         if scheme != schemes[0]:
             journal.set_meta(REQUEST_ID_SCHEME, scheme)
-        journal.adopt(records, texts, RESULT_FILE, fingerprint(results))
+        journal.rows.adopt(records, texts, RESULT_FILE, fingerprint(results))
         return Adoption(results, counts)
     raise UsageError(
         f"{results}: its journal ({journal_path(results).name}) is missing and it is not a "

@@ -19,7 +19,7 @@ import pandas as pd
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
-from batch_sender.journal.files import no_send_running
+from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import fingerprint, remember_written
 from batch_sender.results.files import CsvWriter, RowWriter, XlsxWriter, temporary_beside
@@ -94,7 +94,7 @@ def _copy_with_deliveries(
     rid_at = base + RESULT_COLUMNS.index("RequestId")
     first_delivery = len(header) - len(DELIVERY_COLUMNS)
     for chunk in reader:
-        reported = journal.deliveries(chunk.iloc[:, rid_at].tolist())
+        reported = journal.deliveries.reported(chunk.iloc[:, rid_at].tolist())
         if reported:
             for offset in range(len(DELIVERY_COLUMNS)):
                 column = chunk.iloc[:, first_delivery + offset].tolist()

@@ -10,7 +10,7 @@ from batch_sender.errors import AccountError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session
 from batch_sender.esms.retry import or_stop, post_json_retried
-from batch_sender.sending.sender import SendConfig
+from batch_sender.sending.config import SendConfig
 
 
 async def account_request(

@@ -11,23 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, dispose
-from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.chunks import checked_chunks
+from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, decide
 from batch_sender.check.inputs import input_notes
-from batch_sender.check.rules import (
-    DUPLICATE,
-    EXCLUDED,
-    INVALID,
-    VALID,
-    Campaign,
-    Checks,
-    send_scope,
-)
+from batch_sender.check.request_ids import Campaign, send_scope
+from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID, Checks
 from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
-from batch_sender.sending.sender import SendConfig
+from batch_sender.sending.config import SendConfig
 from batch_sender.sheet.reader import Table
 
 
@@ -130,11 +123,11 @@ def new_plan(job: SendJob, journal: Journal) -> Plan:
     """The counts the journal gives before any row is read."""
     # A journal the receiver made before the first send holds no send yet.
     plan = Plan(resumed=journal.resumed and journal.count() > 0)
-    plan.earlier_rows = journal.has_row_sends(job.config.scope_oaid, job.config.options.sandbox)
+    plan.earlier_rows = journal.rows.has_any(job.config.scope_oaid, job.config.options.sandbox)
     rules = job_rules(job, plan)
-    plan.sent_rows = journal.sent_row_count(rules.oaid, rules.sandbox)
+    plan.sent_rows = journal.rows.sent_count(rules.oaid, rules.sandbox)
     if not rules.sandbox:
-        plan.sandbox_rows = journal.sent_row_count(rules.oaid, True)
+        plan.sandbox_rows = journal.rows.sent_count(rules.oaid, True)
     return plan
 
 
@@ -232,7 +225,7 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
     campaign = dataclasses.replace(
         job.campaign,
         scope=send_scope(job.config.scope_oaid, options.sandbox),
-        scheme=journal.request_id_scheme(),
+        scheme=journal.rows.request_id_scheme(),
     )
     return dataclasses.replace(job, campaign=campaign)
 
@@ -262,7 +255,7 @@ def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
     """
     kept = rows = 0
     for _, checked in checked_chunks(job.table, job.campaign, job.checks):
-        dispositions = dispose(checked, journal, rules, time.time())
+        dispositions = decide(checked, journal, rules, time.time())
         for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
             if disposition.action == KEPT:
                 kept += 1

@@ -46,7 +46,6 @@ class RateLimiter:
         self,
         rate: float,
         *,
-        clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if rate <= 0:
@@ -60,7 +59,6 @@ class RateLimiter:
         self.early = self.spacing
         self._credit = 0.0
         """Lateness still to make up (seconds)."""
-        self._clock = clock
         self._sleep = sleep
         self._starts: collections.deque[float] = collections.deque()
         self._due = -math.inf
@@ -69,7 +67,7 @@ class RateLimiter:
         self._turn = asyncio.Lock()
 
     def _now(self) -> float:
-        return self._clock() if self._clock else asyncio.get_running_loop().time()
+        return asyncio.get_running_loop().time()
 
     async def acquire(self) -> None:
         async with self._turn:

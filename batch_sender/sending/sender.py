@@ -11,65 +11,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 import aiohttp
 
 from batch_sender.errors import BatchSenderError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Redirected, Transient, send_message
-from batch_sender.esms.protocol import Credentials, Message, SendOptions, Verdict
+from batch_sender.esms.protocol import Message, Verdict
 from batch_sender.esms.retry import Sleep, retrying
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
-from batch_sender.options import SendingPolicy
 from batch_sender.sending.concurrency import Concurrency, Gate
+from batch_sender.sending.config import Limiter, SendConfig, Stop
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.
 _RUN_STOPPING_HTTP = frozenset({401, 403, 404, 405})
-
-
-class Limiter(Protocol):
-    async def acquire(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class SendConfig:
-    base_url: str
-    credentials: Credentials
-    options: SendOptions = field(default_factory=SendOptions)
-    timeout: float = SendingPolicy.timeout
-    rate: float = SendingPolicy.rate
-    concurrency: int | None = SendingPolicy.concurrency
-    """Requests in flight at most; None derives it from the rate and the latency."""
-    max_attempts: int = SendingPolicy.max_attempts
-    backoff: float = SendingPolicy.backoff
-    unreachable_after: float = 60.0
-    """Stop the run when no request has had any HTTP answer for this long."""
-    simulated: bool = False
-    """Sending to the simulator: its sends must never count as the OA's real ones."""
-
-    @property
-    def scope_oaid(self) -> str:
-        """The OAID the journal files sends under (a simulated run has its own)."""
-        oaid = self.credentials.oaid
-        return f"simulator:{oaid}" if self.simulated else oaid
-
-    @property
-    def send_url(self) -> str:
-        return self.base_url.rstrip("/") + esms.SEND_PATH
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Why the run stopped early; `exit_code` per PRODUCT.md."""
-
-    reason: str
-    account: bool
-    code: str = ""
-    crash: Exception | None = field(default=None, compare=False)
-    """A bug stopped it: raised to the caller once what was sent is recorded."""
 
 
 class Sender:
@@ -171,7 +128,7 @@ class Sender:
         The rows in flight finish and are recorded; the first error is the one reported.
         """
         if isinstance(exc, BatchSenderError):
-            self.stop(Stop(str(exc), account=True))
+            self.stop(Stop(str(exc), outside=True))
             return
         where = f" at row {message.line}" if message is not None else ""
         if isinstance(exc, OSError):  # the machine's (a disk's I/O error), not a bug
@@ -179,14 +136,14 @@ class Sender:
                 f"unexpected error{where} ({type(exc).__name__}: {exc}); "
                 "what was sent is recorded: rerun the same command to continue"
             )
-            self.stop(Stop(reason, account=True))
+            self.stop(Stop(reason, outside=True))
             return
         # Not the exception's text: it lands in the result file and may hold anything.
         reason = (
             f"internal error{where} ({type(exc).__name__}); "
             "what was sent is recorded: rerun the same command to continue"
         )
-        self.stop(Stop(reason, account=True, crash=exc))
+        self.stop(Stop(reason, outside=True, crash=exc))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""
@@ -235,7 +192,7 @@ class Sender:
             return Outcome(FAILED, code=code, message=f"{exc.reason}; {why}")
         except HttpRefused as exc:
             if exc.status in _RUN_STOPPING_HTTP or isinstance(exc, Redirected):
-                self.stop(Stop(f"{exc}: check {{opt:base_url}}", account=True))
+                self.stop(Stop(f"{exc}: check {{opt:base_url}}", outside=True))
             return Outcome(FAILED, message=str(exc))
         tries = _Tries(attempts, reached, refused)
         earlier = None
@@ -276,7 +233,7 @@ class Sender:
         self.journal.intend(message.request_id, message.line)
         if first:
             options = self.config.options
-            self.journal.identify(
+            self.journal.rows.identify(
                 message.request_id,
                 message.row_key,
                 message.user_id,
@@ -320,7 +277,7 @@ class Sender:
                 Stop(
                     f"eSMS has not answered for {silent:.0f} s ({exc.reason}): "
                     "check the network and {opt:base_url}, then rerun",
-                    account=True,
+                    outside=True,
                 )
             )
 
@@ -345,7 +302,7 @@ class Sender:
             return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message or note)
         if verdict is Verdict.ACCOUNT:
             reason = esms.ACCOUNT_CODES[answer.code]
-            self.stop(Stop(reason, account=True, code=answer.code))
+            self.stop(Stop(reason, outside=True, code=answer.code))
             # failed, not rejected: the row itself is fine and a rerun sends it.
             return Outcome(FAILED, answer.code, "", answer.message or reason)
         return Outcome(REJECTED, answer.code, "", answer.message)

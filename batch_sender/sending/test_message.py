@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_sender.check.dry_run import checked_chunks
+from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.rules import VALID, user_id_problem
 from batch_sender.errors import InputError, UsageError
 from batch_sender.esms import protocol as esms
@@ -24,9 +24,10 @@ from batch_sender.journal.records import FAILED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
 from batch_sender.sending.account import check_account
+from batch_sender.sending.config import Stop
 from batch_sender.sending.plan import SendJob
 from batch_sender.sending.ratelimit import rate_limiter
-from batch_sender.sending.sender import Sender, Stop
+from batch_sender.sending.sender import Sender
 
 TEST_SENDS = ".test-sends.sqlite"
 """Beside RESULTS.csv: the journal of the test messages (never the campaign's)."""

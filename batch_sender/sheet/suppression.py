@@ -14,14 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch_sender.errors import InputError
-from batch_sender.sheet.reader import (
-    DELIMITERS,
-    LONG_NUMBER_IDS,
-    Columns,
-    Source,
-    open_table,
-    sniff_format,
-)
+from batch_sender.sheet.reader import open_table
+from batch_sender.sheet.source import DELIMITERS, LONG_NUMBER_IDS, Columns, Source, sniff_format
 
 _NUMBER_LIKE = re.compile(r"[0-9][0-9.,eE+-]*")
 

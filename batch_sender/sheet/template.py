@@ -47,7 +47,7 @@ class Template:
 
     def bind(self, header: list[str]) -> BoundTemplate:
         """Check every placeholder against the input's columns (exit 2 if one is unknown)."""
-        from batch_sender.sheet.reader import nfc
+        from batch_sender.sheet.cells import nfc
 
         # A Mac writes names decomposed (NFD): a name typed elsewhere must still match.
         header = [nfc(name) for name in header]

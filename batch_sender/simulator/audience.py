@@ -1,6 +1,6 @@
 """The simulator's Zalo OA audience: QueryListUID as eSMS's page shows it.
 
-From ../shared/esms-api/pages/ham-lay-danh-sach-zalo-followers-1.md: a POST
+As eSMS's page on listing Zalo followers describes it: a POST
 with ApiKey, SecretKey, OAID, Offset (at most 9,950), Count (at most 50),
 FromDate and ToDate as dd/MM/yyyy, IsFollower ("1", "0" or empty) and
 TagName; the answer is {"CodeResult": "100", "Data": {"Count": 50,

@@ -1,35 +1,17 @@
-"""The dry run: read and validate every row, write the report; nothing is sent.
-
-Kept apart from the send path so that `validate` never loads aiohttp.
-"""
+"""The dry run's report: every row checked and written with its verdict; nothing is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
-
-from batch_sender.check.rules import Campaign, Checks, Validator
-from batch_sender.errors import InputError
+from batch_sender.check.chunks import checked_chunks
+from batch_sender.check.request_ids import Campaign
+from batch_sender.check.rules import Checks
 from batch_sender.results.files import open_output
 from batch_sender.results.paths import is_spreadsheet
 from batch_sender.results.rows import output_rows, report_rows
 from batch_sender.results.tally import Tally
 from batch_sender.sheet.reader import Table
-
-
-def checked_chunks(
-    table: Table, campaign: Campaign, checks: Checks, *, request_ids: bool = True
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """(input chunk, validation) pairs in input order; raise if the file has no rows."""
-    validator = Validator(campaign, table.fields, request_ids=request_ids, checks=checks)
-    rows = 0
-    for chunk in table.chunks():
-        rows += len(chunk)
-        yield chunk, validator.check(chunk)
-    if rows == 0:
-        raise InputError(table.source.path, "has a header but no rows")
 
 
 def validate_file(
