@@ -248,3 +248,25 @@ def test_smsid_look_ups_use_the_smsid_index(tmp_path: Path) -> None:
         assert any("messages_smsid" in s or "deliveries_smsid" in s for s in steps), (sql, steps)
         assert not any(s.startswith("SCAN m") for s in steps), (sql, steps)
     journal.close()
+
+
+def test_a_chunk_of_the_sheet_is_read_as_one_range_of_lines(tmp_path: Path) -> None:
+    """A rerun's look-ups follow the sheet: neighbours on disk, not digests all over it."""
+    journal = Journal(tmp_path / "j.sqlite")
+    for n in range(40):
+        journal.sending(f"r{n}", n + 2)
+        journal.record(f"r{n}", n + 2, Outcome("accepted", "100", f"sms-{n}"))
+    journal.commit()
+    # Rows of lines 10..19, one moved since (line 30), one never sent.
+    wanted = [*(f"r{n}" for n in range(8, 18)), "r28", "new"]
+    asked: list[str] = []
+    journal.writer.call(lambda: journal.writer.conn.set_trace_callback(asked.append))
+    found = journal.lookup(wanted, (10, 19))
+    journal.writer.call(lambda: journal.writer.conn.set_trace_callback(None))
+    assert found == journal.lookup(wanted)
+    assert sorted(found) == sorted(wanted[:-1])
+    by_line = [s for s in asked if "BETWEEN" in s]
+    assert len(by_line) == 1, asked
+    plan = journal.writer.execute(f"EXPLAIN QUERY PLAN {by_line[0]}").fetchall()
+    assert any("messages_line" in str(step[-1]) for step in plan), plan
+    journal.close()

@@ -281,11 +281,26 @@ class Journal:
     # --- reads ----------------------------------------------------------------
 
     @in_writer
-    def lookup(self, request_ids: Iterable[str]) -> dict[str, Record]:
-        """Records for these RequestIds (those the journal has)."""
+    def lookup(
+        self, request_ids: Iterable[str], lines: tuple[int, int] | None = None
+    ) -> dict[str, Record]:
+        """Records for these RequestIds (those the journal has).
+
+        lines: the sheet lines (first, last) these requests are likely for
+        (a chunk's): they are read as one range, in the order they are
+        stored, and only the rest one by one.
+        """
         self.writer.flush()
+        wanted = {r for r in request_ids if r}
         found: dict[str, Record] = {}
-        for batch, marks in in_batches(request_ids):
+        if lines is not None and wanted:
+            for row in self.writer.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE line BETWEEN ? AND ?", lines
+            ):
+                if row[0] in wanted:
+                    found[row[0]] = Record(*row)
+        rest = [r for r in wanted if r not in found] if found else wanted
+        for batch, marks in in_batches(rest):
             for row in self.writer.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE request_id IN ({marks})",
                 batch,
