@@ -15,7 +15,7 @@ from batch_sender.cli import cli
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import Delivery
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.records import STALE_AFTER, Outcome
+from batch_sender.journal.records import FINAL, STALE_AFTER, Outcome
 from batch_sender.journal.store import Journal
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
@@ -269,4 +269,28 @@ def test_a_chunk_of_the_sheet_is_read_as_one_range_of_lines(tmp_path: Path) -> N
     assert len(by_line) == 1, asked
     plan = journal.writer.execute(f"EXPLAIN QUERY PLAN {by_line[0]}").fetchall()
     assert any("messages_line" in str(step[-1]) for step in plan), plan
+    journal.close()
+
+
+def test_settled_is_what_a_rerun_never_takes_for_a_row_with_no_current_try(
+    tmp_path: Path,
+) -> None:
+    """Final, cut short or in doubt: settled; a definitive refusal or never sent: not."""
+    journal = Journal(tmp_path / "j.sqlite")
+    for n, request_id in enumerate(["ok", "refused", "cut", "doubt", "no"]):
+        journal.sending(request_id, n + 2)
+    journal.record("ok", 2, Outcome("accepted", "100", "sms-1"))
+    journal.record("refused", 3, Outcome("rejected", "99"))
+    journal.ambiguous("doubt")
+    journal.record("doubt", 5, Outcome("failed", "", "", "timeout"))
+    journal.record("no", 6, Outcome("failed", "429"))
+    journal.commit()
+    asked = ["ok", "refused", "cut", "doubt", "no", "never", "moved"]
+    journal.sending("moved", 40)
+    settled = journal.settled(asked, (2, 6))
+    assert settled == {"ok", "refused", "cut", "doubt", "moved"}
+    records = journal.lookup(asked)
+    assert settled == {
+        r for r, rec in records.items() if rec.status in FINAL or rec.may_have_reached
+    }
     journal.close()

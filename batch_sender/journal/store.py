@@ -31,7 +31,7 @@ from batch_sender.journal.errors import JournalDamaged, JournalError
 from batch_sender.journal.files import INTENTS_SUFFIX, REPORTS_SUFFIX, RESERVE_SUFFIX
 from batch_sender.journal.lock import LOCK_WAIT, take_lock
 from batch_sender.journal.read_only import connect_read_only
-from batch_sender.journal.records import _COLUMNS, Outcome, Record
+from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
 from batch_sender.journal.row_sends import REQUEST_ID_SCHEME, SCHEME, RowSends
 from batch_sender.journal.schema import create_or_migrate
 from batch_sender.journal.statements import AMBIGUOUS, ANSWERED, RECORD, SENDING
@@ -298,15 +298,42 @@ class Journal:
                 f"SELECT {_COLUMNS} FROM messages WHERE line BETWEEN ? AND ?", lines
             ):
                 if row[0] in wanted:
-                    found[row[0]] = Record(*row)
+                    found[row[0]] = record_of(row)
         rest = [r for r in wanted if r not in found] if found else wanted
         for batch, marks in in_batches(rest):
             for row in self.writer.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE request_id IN ({marks})",
                 batch,
             ):
-                record = Record(*row)
+                record = record_of(row)
                 found[record.request_id] = record
+        return found
+
+    @in_writer
+    def settled(self, request_ids: Iterable[str], lines: tuple[int, int]) -> set[str]:
+        """Those of these RequestIds whose message is final or may have reached eSMS.
+
+        A row's RequestId among them is its current try (see `decide`): the
+        row is done, held or sent again, never one whose earlier send stands.
+        Three columns, no Record: a rerun asks this of every row of the sheet.
+        """
+        self.writer.flush()
+        wanted = {r for r in request_ids if r}
+        found: set[str] = set()
+        columns = "request_id, status, ambiguous_since"
+        rows = list(
+            self.writer.execute(f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?", lines)
+        )
+        seen = {row[0] for row in rows}
+        for batch, marks in in_batches(r for r in wanted if r not in seen):
+            rows.extend(
+                self.writer.execute(
+                    f"SELECT {columns} FROM messages WHERE request_id IN ({marks})", batch
+                )
+            )
+        for request_id, status, ambiguous_since in rows:
+            if request_id in wanted and is_settled(status, ambiguous_since):
+                found.add(request_id)
         return found
 
     @in_writer
