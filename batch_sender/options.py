@@ -118,8 +118,11 @@ class Reading:
     """The values `delimiter` takes."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.exclude, tuple):  # a list given: the group stays immutable
-            object.__setattr__(self, "exclude", tuple(self.exclude))
+        exclude: Any = self.exclude
+        if isinstance(exclude, (str, os.PathLike)):  # one list, not its name's characters
+            object.__setattr__(self, "exclude", (exclude,))
+        elif not isinstance(exclude, tuple):  # a list given: the group stays immutable
+            object.__setattr__(self, "exclude", tuple(exclude))
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ class ReadingKeywords(TypedDict, total=False):
     chunk_rows: int
     template: str | None
     template_file: PathLike | None
-    exclude: Iterable[PathLike]
+    exclude: PathLike | Iterable[PathLike]
     image_url: str | None
     allow_repeats: bool
     check_images: bool

@@ -3,7 +3,9 @@
 Put this file in Airflow's dags folder, with batch-sender installed in the
 workers' environment (Airflow 3). Each night:
 
-- `find_campaigns` lists the `*.csv` / `*.xlsx` files in ZALO_CAMPAIGNS_DIR;
+- `find_campaigns` lists the `*.csv` / `*.xlsx` files in ZALO_CAMPAIGNS_DIR
+  (and fails, sending nothing, if two share a name: `thang12.csv` and
+  `thang12.xlsx` would share one result file and campaign);
   `send_campaign` is mapped over them (dynamic task mapping): one task per
   file, running side by side, each with its own result file and journal. A
   team with several OAs drops one file per OA (or maps over OAs) the same way.
@@ -56,9 +58,23 @@ class CampaignStopped(RuntimeError):
 
 
 def campaign_files(folder: str | Path) -> list[str]:
-    """The campaign files in `folder`, in name order (an empty folder: no task)."""
+    """The campaign files in `folder`, in name order (an empty folder: no task).
+
+    ValueError for two files of one name (`thang12.csv` and `thang12.xlsx`):
+    they would share one result file, journal and campaign id.
+    """
     found = [p for p in Path(folder).iterdir() if p.suffix.lower() in (".csv", ".xlsx")]
-    return [str(p) for p in sorted(found) if p.is_file()]
+    files = [p for p in sorted(found) if p.is_file()]
+    seen: dict[str, Path] = {}
+    for path in files:
+        # Case folded: on a case-insensitive disk their result files would be one file.
+        other = seen.setdefault(path.stem.casefold(), path)
+        if other != path:
+            raise ValueError(
+                f"{other.name} and {path.name} in {folder} would share one result file and "
+                "campaign: rename one"
+            )
+    return [str(p) for p in files]
 
 
 def nightly_campaign_id(path: str | Path, night: str) -> str:

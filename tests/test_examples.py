@@ -128,3 +128,12 @@ def _env(base_url: str) -> dict[str, str]:
         "ESMS_OAID": SIMULATOR_OAID,
         "ESMS_BASE_URL": base_url,
     }
+
+
+def test_two_campaign_files_of_one_name_are_refused_naming_both(tmp_path: Path) -> None:
+    """thang12.csv and thang12.xlsx would share one result file, journal and campaign id."""
+    for name in ("thang12.csv", "Thang12.xlsx", "thang11.csv"):
+        (tmp_path / name).write_text("")
+    with pytest.raises(ValueError, match=r"Thang12\.xlsx and thang12\.csv") as refused:
+        load_example().campaign_files(tmp_path)
+    assert "rename one" in str(refused.value)

@@ -113,6 +113,16 @@ def test_help_texts() -> None:
     assert "Seconds to wait for each answer. [default: 30.0" in status
 
 
+def test_validate_help_says_what_it_finds_and_check_images_what_it_takes() -> None:
+    """A gif banner is sent; a duplicate is a follower's later row, not only an exact repeat."""
+    validate = " ".join(CliRunner().invoke(cli, ["validate", "--help"]).output.split())
+    assert "exact repeats" not in validate
+    assert "a user_id already on an earlier row (duplicate" in validate
+    assert "--exclude list (excluded)" in validate
+    assert "status valid/invalid/duplicate/excluded" in validate
+    assert "image/jpeg, image/png or image/gif, at most 1 MB" in validate
+
+
 def test_the_shipped_thang12_sample_is_200_valid_rows() -> None:
     sample = Path(__file__).parent.parent / "samples" / "thang12.csv"
     result = CliRunner().invoke(cli, ["validate", str(sample)])

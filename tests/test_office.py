@@ -342,3 +342,28 @@ def test_a_fifo_and_errors_name_the_input_as_given(tmp_path: Path) -> None:
     del result  # its traceback holds the table
     gc.collect()  # the copy lives as long as its table, and no longer
     assert set(copies("batch-sender-input-*")) <= before
+
+
+def test_a_sheet_from_stdin_is_named_as_given_everywhere(
+    esms: RunningSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never the private copy's /tmp/batch-sender-input-... name the user never typed."""
+    runner = CliRunner()
+    empty = runner.invoke(cli, ["validate", "-"], input=b"user_id,text,url\n")
+    assert empty.exit_code == 2
+    assert empty.stderr == "Error: -: has a header but no rows\n"
+
+    caplog.set_level("INFO", logger="batch_sender")
+    args = ["send", "-", "-o", "r.csv", "--campaign-id", "thang12", "--summary-json", "s.json"]
+    sent = runner.invoke(cli, [*args, *esms.args], input=_csv_bytes(message_rows(2)))
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(Path("s.json").read_text(encoding="utf-8"))["input"] == "-"
+    logged = [r.getMessage() for r in caplog.records]
+    assert "-: 2 rows: 2 accepted" in logged, logged
+    assert "batch-sender-input-" not in sent.output + "".join(logged)
+
+    mine = "7000000000000000001"
+    invalid = b"user_id,text,url\nx,,\n"
+    test = runner.invoke(cli, [*args, "--test-to", mine, *esms.args], input=invalid)
+    assert test.exit_code == 2
+    assert test.stderr == "Error: -: no valid row to send as a test message\n"

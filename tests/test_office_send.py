@@ -263,3 +263,63 @@ def test_a_gif_banner_is_valid_and_sent_as_gif(tmp_path: Path, esms: RunningSimu
     assert payload_problem(payload) is None
     payload["message"]["attachment"]["payload"]["elements"][0]["media_type"] = "video"
     assert payload_problem(payload) is not None
+
+
+def test_a_test_message_carries_no_callback_url(tmp_path: Path, esms: RunningSimulator) -> None:
+    """Its report would reach the campaign's receiver as a message it does not know."""
+    path = sheet(tmp_path)
+    hook = ["--callback-url", "http://127.0.0.1:9/esms/callback/t0ken-for-tests"]
+    test = run("send", str(path), "-o", "r.csv", "--test-to", MINE, *hook, *esms.args)
+    assert exit_code(test) == 0, test.output
+    assert esms.call(lambda: dict(esms.simulator.reporter.waiting)) == {}
+    real = run("send", str(path), "-o", "r.csv", "--limit", "1", *hook, *esms.args)
+    assert exit_code(real) == 1
+    assert len(esms.call(lambda: dict(esms.simulator.reporter.waiting))) == 1  # the campaign's
+
+
+async def test_a_test_message_stops_at_the_first_stop(tmp_path: Path) -> None:
+    """Ctrl-C (or `stop` set) during a test message's retries stops it at once, as for a run."""
+    import asyncio
+    import time
+
+    from batch_sender.simulator.config import Faults, SimulatorConfig
+
+    from .conftest import CREDENTIALS, simulator_running
+
+    key, secret, oaid = CREDENTIALS[1::2]
+    account = batch_sender.Account(api_key=key, secret_key=secret, oaid=oaid)
+    stop = asyncio.Event()
+    with simulator_running(SimulatorConfig(seed=1, faults=Faults(http_500=1.0))) as esms:
+
+        async def stop_after_the_first_request() -> None:
+            while esms.stats()["requests"] < 1:
+                await asyncio.sleep(0.02)
+            stop.set()
+
+        watcher = asyncio.ensure_future(stop_after_the_first_request())
+        started = time.monotonic()
+        report = await batch_sender.send_async(
+            sheet(tmp_path),
+            tmp_path / "r.csv",
+            base_url=esms.url,
+            test_to=MINE,
+            backoff=20.0,
+            stop=stop,
+            account=account,
+        )
+        await watcher
+        took = time.monotonic() - started
+        assert esms.stats()["requests"] == 1  # not retried after the stop
+    assert (report.stopped, report.exit_code) == ("interrupted", 130)
+    assert report.test is not None and report.test.status == "failed"
+    assert took < 10  # a first retry would have waited 20 s
+
+
+def test_a_test_message_logs_no_campaign_summary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="batch_sender")
+    report = batch_sender.send(sheet(tmp_path), "r.csv", simulate=True, test_to=MINE)
+    assert report.exit_code == 0
+    logged = [r.getMessage() for r in caplog.records]
+    assert not [line for line in logged if "0 rows" in line], logged

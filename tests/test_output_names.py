@@ -120,3 +120,14 @@ def test_report_and_status_refuse_a_side_file_or_a_campaign_name_too_long(tmp_pa
         status = ["status", long, "--status-base-url", esms.url, *CREDENTIALS]
         _refused(CliRunner().invoke(cli, status), long)
         _refused(CliRunner().invoke(cli, ["report", long]), long)
+
+
+def test_send_test_to_refuses_a_name_its_test_journal_would_not_fit(tmp_path: Path) -> None:
+    """The test messages' journal (RESULTS.test-sends.sqlite and its logs) is checked too."""
+    source = write_csv(tmp_path / "c.csv", message_rows(3))
+    name = vietnamese_name(255 - LONGEST_SUFFIX)  # the campaign's own files fit
+    with simulator_running(SimulatorConfig(seed=1)) as esms:
+        command = ["send", str(source), "-o", name, "--test-to", "7000000000000000001", *esms.args]
+        _refused(CliRunner().invoke(cli, command), name)
+        assert esms.stats()["requests"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]  # no journal left behind

@@ -335,3 +335,17 @@ async def test_serve_callbacks_async_takes_the_reports_of_a_send_async(tmp_path:
     assert {r["delivery"] for r in read_results(results)} <= {"delivered", "failed"}
     assert all(r["delivery"] for r in read_results(results))
     assert got.as_dict()["received"] == 8 and got.exit_code == ExitCode.OK
+
+
+def test_one_exclude_list_given_as_a_string_or_a_path_is_one_list(tmp_path: Path) -> None:
+    from batch_sender.options import Reading
+
+    rows = message_rows(3)
+    path = write_csv(tmp_path / "c.csv", rows)
+    (tmp_path / "opt-out.txt").write_text(f"{rows[1][0]}\n", encoding="utf-8")
+    listed = str(tmp_path / "opt-out.txt")
+    for given in (listed, Path(listed)):
+        report = batch_sender.validate(path, exclude=given)
+        assert report.counts == {"valid": 2, "excluded": 1}
+        grouped = batch_sender.validate(path, reading=Reading(exclude=given))  # type: ignore[arg-type]
+        assert grouped.counts == {"valid": 2, "excluded": 1}

@@ -15,7 +15,11 @@ from click.testing import CliRunner, Result
 
 import batch_sender
 from batch_sender.cli import cli
+from batch_sender.delivery.receiver import Receiver
+from batch_sender.journal.files import journal_path
 from batch_sender.journal.schema import SCHEMA_VERSION
+from batch_sender.journal.store import Journal
+from batch_sender.results.adoption import RESULT_FILE
 from batch_sender.sending import schedule
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
@@ -337,8 +341,9 @@ def test_another_campaign_s_result_file_is_refused_naming_both_files(
     assert str(path) in line and "nothing was sent" in line
 
 
+@pytest.mark.parametrize("receiver", [False, True], ids=["alone", "after-a-receiver-round"])
 def test_a_journal_beside_a_result_file_it_did_not_write_refuses(
-    tmp_path: Path, esms: RunningSimulator
+    tmp_path: Path, esms: RunningSimulator, receiver: bool
 ) -> None:
     path = write_csv(tmp_path / "c.csv", message_rows(5))
     assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
@@ -346,12 +351,15 @@ def test_a_journal_beside_a_result_file_it_did_not_write_refuses(
     assert run("send", str(other), "-o", "d-results.csv", *esms.args).exit_code == 0
     shutil.copy("d-results.csv", "r.csv")  # another campaign's result file put in its place
     before = Path("r.csv").read_bytes()
+    # A receiver running beside it must not make the stranger look like the journal's.
+    said = receiver_round(Path("r.csv")) if receiver else ["not rewritten"]
     refused = run("send", str(path), "-o", "r.csv", *esms.args)
     assert refused.exit_code == 2
     assert Path("r.csv").read_bytes() == before
     line = refused.stderr.strip()
     assert line.startswith("Error: r.csv: was not written by its journal r.csv.journal.sqlite")
     assert esms.stats()["requests"] == 10
+    assert any("not rewritten" in line for line in said), said
 
 
 def test_a_result_file_its_journal_wrote_stays_its_own_after_status_rewrote_it(
@@ -372,3 +380,52 @@ def test_a_result_file_its_journal_wrote_stays_its_own_after_status_rewrote_it(
     again = run(*send)
     assert again.exit_code == 0, again.output
     assert Path("r.csv").read_bytes() == rewritten
+
+
+def receiver_round(results: Path) -> list[str]:
+    """One round of `batch-sender callbacks` on the file (its journal opened or made, as there)."""
+    lines: list[str] = []
+    journal = Journal(journal_path(results))
+    receiver = Receiver(results, journal, lines.append)
+    try:
+        assert receiver.rewrite()
+    finally:
+        receiver.close()
+        journal.close()
+    return lines
+
+
+@pytest.mark.parametrize("name", ["r.csv", "r.xlsx"])
+def test_a_receiver_started_first_leaves_a_result_file_without_its_journal_to_adopt(
+    tmp_path: Path, esms: RunningSimulator, name: str
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(8))
+    send = ("send", str(path), "-o", name, *esms.args)
+    assert run(*send).exit_code == 0
+    results = Path(name)
+    before = read_sends(results)
+    forget_journal(results)
+    said = receiver_round(results)  # the receiver runs before the rerun, as the docs advise
+    again = run(*send)
+    assert again.exit_code == 0, again.output
+    assert f"adopted the sends of {name}" in again.stderr
+    assert esms.stats()["requests"] == 8  # nobody messaged a second time
+    assert read_sends(results) == before  # the 8 first SMSIDs are all still there
+    assert any("not rewritten" in line for line in said), said
+
+
+def test_a_receiver_still_refreshes_its_journal_s_file_whose_fingerprint_was_lost(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """A kill between a rewrite and its fingerprint: the file's sends are all the journal's."""
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    journal = Journal(journal_path(Path("r.csv")))
+    journal.set_meta(RESULT_FILE, "0:lost")
+    journal.commit()
+    journal.close()
+    said = receiver_round(Path("r.csv"))
+    assert not any("not rewritten" in line for line in said), said
+    again = run("send", str(path), "-o", "r.csv", *esms.args)
+    assert again.exit_code == 0, again.output
+    assert esms.stats()["requests"] == 3

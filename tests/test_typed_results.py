@@ -139,3 +139,27 @@ def test_callbacks_fill_an_xlsx_result_file(tmp_path: Path) -> None:
     assert receiver.returncode == 0, err
     assert "callbacks stopped: 2 reports" in out
     assert batch_sender.read_results("r.xlsx")["delivery"].tolist() == ["delivered"] * 2 + [""]
+
+
+@pytest.mark.parametrize("output", ["r.xlsx", "r.csv"])
+def test_read_results_gives_our_cells_as_written_before_excel_mode_guarded_them(
+    output: str,
+) -> None:
+    """A `'` before `-114 ...` keeps Excel from a formula; read back, the value has none."""
+    more = () if output.endswith(".xlsx") else ("--excel",)
+    with simulator_running(SimulatorConfig(seed=3, zalo_fail=1.0)) as esms:
+        send(esms, output, "--callback-url", "http://127.0.0.1:9/cb", *more)
+        deadline = time.monotonic() + 20
+        while len(esms.call(lambda: dict(esms.simulator.reports))) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        status = CliRunner().invoke(
+            cli, ["status", output, "--status-base-url", esms.url, *CREDENTIALS]
+        )
+    assert status.exit_code == 0, status.output
+    results = batch_sender.read_results(output)
+    errors = results["delivery_error"].tolist()
+    assert [e.startswith("-114 ") for e in errors] == [True, True, False], errors
+    assert results["delivery"].tolist() == ["failed", "failed", ""]
+    if output.endswith(".csv"):
+        assert "'-114 " in Path(output).read_text(encoding="utf-8-sig")  # still inert in Excel

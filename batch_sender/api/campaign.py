@@ -35,7 +35,7 @@ from batch_sender.results.paths import check_output_path
 from batch_sender.results.tally import Tally
 from batch_sender.sending.account import check_account, oaid_warnings
 from batch_sender.sending.concurrency import Concurrency
-from batch_sender.sending.config import Stop
+from batch_sender.sending.config import INTERRUPTED, Stop
 from batch_sender.sending.plan import (
     Changes,
     Plan,
@@ -49,6 +49,7 @@ from batch_sender.sending.plan import (
 )
 from batch_sender.sending.ratelimit import rate_limiter
 from batch_sender.sending.sender import Sender
+from batch_sender.sending.stopping import run_stoppably
 
 Say = Callable[[str], None]
 
@@ -79,9 +80,6 @@ class CampaignRun:
         if self.stopped is not None:
             return ExitCode.STOPPED if self.stopped.outside else ExitCode.INTERRUPTED
         return self.tally.exit_code()
-
-
-INTERRUPTED = "interrupted"
 
 
 async def send_campaign(
@@ -275,51 +273,13 @@ async def _send(
 
         try:
             messages = _messages(job, sheet, start, sender.stop_event)
-            cancelled = await _run_stoppably(sender, messages, stop)
+            cancelled = await run_stoppably(sender, messages, stop)
         finally:
             run.sent = sender.sent
         run.stopped = sender.stopped
         return cancelled
     finally:
         await session.close()
-
-
-async def _run_stoppably(
-    sender: Sender, messages: AsyncIterator[esms.Message], stop: asyncio.Event | None
-) -> bool:
-    """sender.run, stopped by `stop` or by a cancellation; True if it was cancelled."""
-    run = asyncio.ensure_future(sender.run(messages))
-    watch = None
-    if stop is not None:
-        watch = asyncio.ensure_future(stop.wait())
-        watch.add_done_callback(
-            lambda w: None if w.cancelled() else sender.stop(Stop(INTERRUPTED, outside=False))
-        )
-    try:
-        await asyncio.shield(run)
-        return False
-    except asyncio.CancelledError:
-        if run.done():
-            raise
-        if sender.stopped is not None:
-            await _abort(sender, run)  # cancelled while already stopping: quit now
-            raise
-        sender.stop(Stop(INTERRUPTED, outside=False))
-        try:
-            await asyncio.shield(run)  # in-flight rows finish and are recorded
-        except asyncio.CancelledError:
-            await _abort(sender, run)  # cancelled again: quit now
-            raise
-        return True
-    finally:
-        if watch is not None:
-            watch.cancel()
-
-
-async def _abort(sender: Sender, run: asyncio.Future[None]) -> None:
-    sender.abort()
-    with contextlib.suppress(BaseException):
-        await asyncio.wait([run])
 
 
 def _row_done(

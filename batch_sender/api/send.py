@@ -116,9 +116,11 @@ async def send_async(
     check_output_path(output_path, input_path, resumes=True)
     test_uid = None
     if test_to is not None:
-        from batch_sender.sending.test_message import check_test_to
+        from batch_sender.results.paths import check_names
+        from batch_sender.sending.test_message import check_test_to, test_sends_names
 
         test_uid = check_test_to(test_to)
+        check_names(output_path, test_sends_names(output_path))
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(
@@ -219,12 +221,12 @@ async def _send(
     from batch_sender.check.inputs import input_summary
 
     if test_to is not None:
-        return await _send_test(job, opened, plan, test_to)
+        return await _send_test(job, opened, plan, test_to, stop)
     run = await send_campaign(job, info, stop)
     tally = run.tally
     stopped = run.stopped
     return SendReport(
-        input=job.table.source.path,
+        input=job.table.source.display,
         output=job.output,
         campaign_id=opened.campaign.id,
         rows=tally.rows,
@@ -245,19 +247,21 @@ async def _send(
     )
 
 
-async def _send_test(job: SendJob, opened: Opened, plan: list[str], test_to: str) -> SendReport:
+async def _send_test(
+    job: SendJob, opened: Opened, plan: list[str], test_to: str, stop: asyncio.Event | None
+) -> SendReport:
     from batch_sender.exit_codes import ExitCode
     from batch_sender.results.tally import Tally
     from batch_sender.sending.test_message import send_test
 
-    sent = await send_test(job, test_to)
+    sent = await send_test(job, test_to, stop)
     outcome, stopped = sent.outcome, sent.stopped
     if stopped is not None:
         code = ExitCode.STOPPED if stopped.outside else ExitCode.INTERRUPTED
     else:
         code = ExitCode.OK if outcome.status == "accepted" else ExitCode.NEEDS_ATTENTION
     return SendReport(
-        input=job.table.source.path,
+        input=job.table.source.display,
         output=job.output,
         campaign_id=opened.campaign.id,
         rows=0,
@@ -338,7 +342,8 @@ def _log_summary(report: SendReport) -> None:
     from batch_sender.results.tally import rate_line
     from batch_sender.sending.progress import LOGGER
 
-    LOGGER.info(f"{report.input.name}: {report.tally.status_line()}")
+    if report.test is None:  # a test message has its own line, not a campaign's counts
+        LOGGER.info(f"{report.input.name}: {report.tally.status_line()}")
     if report.sent:
         LOGGER.info(rate_line(report.sent, report.seconds))
     if report.stopped is not None:

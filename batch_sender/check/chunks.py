@@ -25,4 +25,4 @@ def checked_chunks(
         rows += len(chunk)
         yield chunk, validator.check(chunk)
     if rows == 0:
-        raise InputError(table.source.path, "has a header but no rows")
+        raise InputError(table.source.display, "has a header but no rows")

@@ -42,7 +42,7 @@ class Preview:
 
 def build_preview(table: Table, campaign: Campaign, checks: Checks, rows: int) -> Preview:
     """Read every row (so that every left-out row is found), keep the first `rows` messages."""
-    preview = Preview(table.source.path.name)
+    preview = Preview(table.source.display.name)
     for chunk, checked in checked_chunks(table, campaign, checks, request_ids=False):
         preview.rows += len(chunk)
         status = checked["status"].tolist()

@@ -168,7 +168,8 @@ def input_options(command: F, *, outputs: bool = True) -> F:
         click.option(
             "--check-images",
             is_flag=True,
-            help="Fetch each distinct image URL once: 200, image/jpeg or image/png, at most 1 MB.",
+            help="Fetch each distinct image URL once: 200, image/jpeg, image/png or image/gif, "
+            "at most 1 MB.",
         ),
     ]
     if outputs:

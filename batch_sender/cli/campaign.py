@@ -28,7 +28,7 @@ from batch_sender.cli.base import (
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Write the report: the result file's columns, status valid/invalid/duplicate.",
+    help="Write the report: the result file's columns, status valid/invalid/duplicate/excluded.",
 )
 @handle_errors
 def validate(
@@ -41,9 +41,11 @@ def validate(
 
     Finds every bad row with its line number and what is wrong: user_id not
     digits or rounded by a spreadsheet (7.80038E+18), empty or too long text,
-    an image URL that is not http(s) or not .jpg/.jpeg/.png/.gif, and exact
-    repeats. Exit status: 0 all valid, 1 some rows need attention, 2 the file
-    cannot be used, 70 internal error (the error names the file with the details).
+    an image URL that is not http(s) or not .jpg/.jpeg/.png/.gif, a user_id
+    already on an earlier row (duplicate: one message per follower per
+    campaign), and ids on an --exclude list (excluded). Exit status: 0 all
+    valid (or excluded), 1 some rows need attention, 2 the file cannot be
+    used, 70 internal error (the error names the file with the details).
 
     \b
     Examples:

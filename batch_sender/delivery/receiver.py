@@ -44,6 +44,7 @@ from batch_sender.esms.delivery_report import BadReport, Delivery, from_report
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.store import Journal
 from batch_sender.results.result_file import (
+    NotRewritable,
     rewrite_deliveries,
 )
 
@@ -140,6 +141,8 @@ class Receiver:
     its 200s and its rewrite left them there, so the first rewrite folds them in."""
     counts: dict[str, int] = field(default_factory=dict)
     _unknown_kept: int | None = None
+    _refused: tuple[int, int, int] | None = None
+    """The result file as it was when found not the journal's to rewrite."""
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="journal")
     )
@@ -247,10 +250,23 @@ class Receiver:
         False when a send runs or wrote the file meanwhile: the next round tries again.
         """
         self.fold()
-        if not self.changed or not self.results.exists():
+        if not self.changed:
             return True
+        try:
+            found = self.results.stat()
+        except FileNotFoundError:
+            return True  # no file yet: the send that makes it writes the reports in
+        seen = (found.st_ino, found.st_size, found.st_mtime_ns)
+        if seen == self._refused:
+            return True  # the same file, refused already: read again once a send writes it
         self.changed = False
-        if rewrite_deliveries(self.results, self.journal):
+        try:
+            if rewrite_deliveries(self.results, self.journal):
+                return True
+        except NotRewritable as exc:
+            # Its reports wait in the journal; the next send writes them in.
+            self._refused = seen
+            self.log("not rewritten", printable(exc, 400))
             return True
         self.changed = True
         return False

@@ -26,7 +26,7 @@ from batch_sender.esms.retry import or_stop, post_json_retried
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
-from batch_sender.results.result_file import rewrite_deliveries
+from batch_sender.results.result_file import NotRewritable, rewrite_deliveries
 from batch_sender.sending.ratelimit import RateLimiter
 
 OAID_CODES = frozenset({"204", "791", "799"})
@@ -117,7 +117,7 @@ async def look_up(
             await session.close()
             # Pages already answered stay recorded even when a later one fails; and
             # reports a killed receiver stored but never wrote out are folded in too.
-            _fold_into(results, journal)
+            _fold_into(results, journal, say)
     finally:
         journal.close()
     return outcome
@@ -153,10 +153,13 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
     return None
 
 
-def _fold_into(results: Path, journal: Journal) -> None:
+def _fold_into(results: Path, journal: Journal, say: Callable[[str], None]) -> None:
     """The journal's reports into the result file, unless a send is writing it."""
     if results.exists():
-        rewrite_deliveries(results, journal)
+        try:
+            rewrite_deliveries(results, journal)
+        except NotRewritable as exc:
+            say(f"{exc}; the reports are kept in the journal")
 
 
 def busy(data: dict[str, Any]) -> str | None:

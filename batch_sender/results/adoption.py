@@ -170,6 +170,28 @@ def check_result_file(results: Path, journal: Journal, sheet_header: list[str], 
     )
 
 
+def not_rewritable(results: Path, journal: Journal, header: list[str]) -> str | None:
+    """Why `journal` may not refresh `results` (its result file, of this header) in place.
+
+    A journal with no sends has nothing to fold in, and its fingerprint on the
+    file would hide a missing journal from the next send (which adopts the
+    file's sends or refuses). A file the journal did not write last is its own
+    only if every send it shows is the journal's, as send itself decides.
+    """
+    if journal.count() == 0:
+        return (
+            f"its journal {journal.path.name} holds no sends (the next send adopts the "
+            "file's sends or refuses)"
+        )
+    if journal.meta(RESULT_FILE) == fingerprint(results):
+        return None
+    # The receiver knows no sheet: the file's own input columns stand for it.
+    strangers = _not_in_journal(results, journal, header[: -len(RESULT_COLUMNS)], 0)
+    if strangers is None:
+        return None
+    return f"it was not written by its journal {journal.path.name} ({strangers})"
+
+
 def _not_in_journal(
     results: Path, journal: Journal, sheet_header: list[str], id_at: int
 ) -> str | None:
@@ -234,7 +256,7 @@ def adopt(
         return Adoption(results, counts)
     raise UsageError(
         f"{results}: its journal ({journal_path(results).name}) is missing and it is not a "
-        f"result file of campaign {campaign.id!r} for {table.source.path} ({why}); nothing "
+        f"result file of campaign {campaign.id!r} for {table.source.display} ({why}); nothing "
         "was sent. Put its journal back beside it, or give the sheet and {opt:campaign_id} "
         "it was sent with; another {opt:output} starts over and may message its followers "
         "again"

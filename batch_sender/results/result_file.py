@@ -21,7 +21,7 @@ from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
 from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.store import Journal
-from batch_sender.results.adoption import fingerprint, remember_written
+from batch_sender.results.adoption import fingerprint, not_rewritable, remember_written
 from batch_sender.results.files import CsvWriter, RowWriter, XlsxWriter, temporary_beside
 from batch_sender.results.rows import RESULT_COLUMNS, inert
 
@@ -29,6 +29,10 @@ RESULT_SUFFIXES = (".csv", ".xlsx")
 NUMBER_COLUMNS = ("row", "attempts")
 """Our columns that hold whole numbers (the others, and the user's, hold text)."""
 CHUNK_ROWS = 5_000
+
+
+class NotRewritable(Exception):
+    """The file is not the journal's to refresh (the reason is the message)."""
 
 
 def rewrite_deliveries(path: Path, journal: Journal) -> bool:
@@ -39,11 +43,14 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
     is made without the campaign's lock, so a send is never kept waiting
     by it, however long the file; it replaces the file only if no send is
     running and none wrote the file meanwhile (False: try again later).
+    NotRewritable when the journal may not write it (see not_rewritable).
     """
     with no_send_running(journal.path) as free:
         if not free:
             return False  # a copy now would only be thrown away
     before = _identity(path)
+    if (why := not_rewritable(path, journal, result_header(path))) is not None:
+        raise NotRewritable(f"{path}: not rewritten: {why}")
     header, reader = read_result_file(path)
     with reader, temporary_beside(path) as temp:
         if _is_xlsx(path):

@@ -41,6 +41,10 @@ class SendConfig:
         return self.base_url.rstrip("/") + esms.SEND_PATH
 
 
+INTERRUPTED = "interrupted"
+"""Stop.reason when the caller stopped the run (Ctrl-C, `stop` set, the task cancelled)."""
+
+
 @dataclass(frozen=True)
 class Stop:
     """Why the run stopped early."""

@@ -284,7 +284,7 @@ def _all_settled(checked: pd.DataFrame, journal: Journal) -> bool:
 
 def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
     return UsageError(
-        f"{job.table.source.path}: {changes.kept:,} of its {changes.rows:,} rows were sent "
+        f"{job.table.source.display}: {changes.kept:,} of its {changes.rows:,} rows were sent "
         f"earlier in campaign {job.campaign.id!r} with other content: this looks like a new "
         "campaign, and nothing was sent; start it with another {opt:output} (and "
         "{opt:campaign_id}), or pass {opt:resend_changed} to send the new texts to the same "

@@ -9,6 +9,8 @@ anyone in the sheet.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -20,14 +22,16 @@ from batch_sender.check.rules import VALID, user_id_problem
 from batch_sender.errors import InputError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
+from batch_sender.journal.files import side_files
 from batch_sender.journal.records import FAILED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
 from batch_sender.sending.account import check_account
-from batch_sender.sending.config import Stop
+from batch_sender.sending.config import INTERRUPTED, Stop
 from batch_sender.sending.plan import SendJob
 from batch_sender.sending.ratelimit import rate_limiter
 from batch_sender.sending.sender import Sender
+from batch_sender.sending.stopping import run_stoppably
 
 TEST_SENDS = ".test-sends.sqlite"
 """Beside RESULTS.csv: the journal of the test messages (never the campaign's)."""
@@ -49,6 +53,12 @@ def test_sends_path(output: Path) -> Path:
     return output.with_name(output.name + TEST_SENDS)
 
 
+def test_sends_names(output: Path) -> list[str]:
+    """The names of the test messages' journal and its files, beside the result file."""
+    path = test_sends_path(output)
+    return [f.name for f in (path, *side_files(path))]
+
+
 def check_test_to(user_id: str) -> str:
     """The id stripped, or UsageError saying why it is not a Zalo user_id."""
     uid = user_id.strip()
@@ -65,7 +75,7 @@ def first_valid_row(job: SendJob) -> tuple[int, str, str]:
         if len(valid):
             line = int(valid.index[0])
             return line, str(valid["text"].iloc[0]), str(valid["url"].iloc[0])
-    raise InputError(job.table.source.path, "no valid row to send as a test message")
+    raise InputError(job.table.source.display, "no valid row to send as a test message")
 
 
 def test_request_id(campaign_id: str, slug: str, user_id: str, count: int) -> str:
@@ -74,14 +84,22 @@ def test_request_id(campaign_id: str, slug: str, user_id: str, count: int) -> st
     return f"{slug}-test-{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
 
 
-async def send_test(job: SendJob, user_id: str) -> TestSend:
-    """Send the first valid row's message to `user_id`; AccountError if the keys are wrong."""
+async def send_test(job: SendJob, user_id: str, stop: asyncio.Event | None = None) -> TestSend:
+    """Send the first valid row's message to `user_id`; AccountError if the keys are wrong.
+
+    Without the campaign's CallbackUrl: its report would reach the campaign's
+    receiver as a message no send of the campaign knows. `stop` stops it as
+    it stops a campaign: no retry after it, an answer in flight recorded.
+    """
     started = time.monotonic()
     line, text, url = await in_thread(first_valid_row, job)
     path = test_sends_path(job.output)
+    options = dataclasses.replace(job.config.options, callback_url=None)
+    config = dataclasses.replace(job.config, options=options)
     journal = await in_thread(
         Journal.open, path, f"{job.campaign.id} (test messages)", sending=True
     )
+    cancelled = False
     try:
         count = await in_thread(journal.count)
         request_id = test_request_id(job.campaign.id, job.campaign.slug, user_id, count + 1)
@@ -89,11 +107,11 @@ async def send_test(job: SendJob, user_id: str) -> TestSend:
         outcomes: list[Outcome] = []
         session = new_session(4)
         try:
-            await check_account(session, job.config)
+            await check_account(session, config)
             sender = Sender(
-                job.config,
+                config,
                 session,
-                rate_limiter(job.config.rate),
+                rate_limiter(config.rate),
                 journal,
                 on_done=lambda _, outcome: outcomes.append(outcome),
             )
@@ -101,12 +119,17 @@ async def send_test(job: SendJob, user_id: str) -> TestSend:
             async def one() -> AsyncIterator[esms.Message]:
                 yield message
 
-            await sender.run(one())
+            if stop is not None and stop.is_set():
+                sender.stop(Stop(INTERRUPTED, outside=False))
+            else:
+                cancelled = await run_stoppably(sender, one(), stop)
         finally:
             await session.close()
         await in_thread(journal.commit)
     finally:
         journal.close()
+    if cancelled:
+        raise asyncio.CancelledError
     if sender.stopped is not None and sender.stopped.crash is not None:
         raise sender.stopped.crash
     outcome = outcomes[0] if outcomes else Outcome(FAILED, message="not sent: the run stopped")

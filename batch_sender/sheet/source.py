@@ -60,6 +60,11 @@ class Source:
     """The input's name as the user gave it, when `path` is a copy (of a pipe)."""
 
     @property
+    def display(self) -> Path:
+        """The input as the user named it: what every line, error and summary shows."""
+        return self.path if self.shown is None else Path(self.shown)
+
+    @property
     def is_excel(self) -> bool:
         return source_format(self) in WORKBOOKS
 
