@@ -313,28 +313,19 @@ class Journal:
     def settled(self, request_ids: Iterable[str], lines: tuple[int, int]) -> set[str]:
         """Those of these RequestIds whose message is final or may have reached eSMS.
 
-        A row's RequestId among them is its current try (see `decide`): the
-        row is done, held or sent again, never one whose earlier send stands.
-        Three columns, no Record: a rerun asks this of every row of the sheet.
+        Such a row's RequestId is its current try (see `decide`): the row is
+        never one whose earlier send stands. No Records: a rerun asks it of every row.
         """
         self.writer.flush()
         wanted = {r for r in request_ids if r}
-        found: set[str] = set()
         columns = "request_id, status, ambiguous_since"
-        rows = list(
-            self.writer.execute(f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?", lines)
-        )
+        in_range = f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?"
+        rows = list(self.writer.execute(in_range, lines))
         seen = {row[0] for row in rows}
         for batch, marks in in_batches(r for r in wanted if r not in seen):
-            rows.extend(
-                self.writer.execute(
-                    f"SELECT {columns} FROM messages WHERE request_id IN ({marks})", batch
-                )
-            )
-        for request_id, status, ambiguous_since in rows:
-            if request_id in wanted and is_settled(status, ambiguous_since):
-                found.add(request_id)
-        return found
+            by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
+            rows.extend(self.writer.execute(by_id, batch))
+        return {r for r, status, since in rows if r in wanted and is_settled(status, since)}
 
     @in_writer
     def count(self) -> int:
