@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install demo test lint docs bench airflow-check clean
+.PHONY: install demo test lint docs bench airflow-check clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,24 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
+
+# The catalogs: extract the marked texts (ours, and Click's own for --help and its
+# errors), merge them into the .po files, compile the .mo files shipped in the
+# package. Run it after changing any text a person reads, then translate what
+# the .po files mark as new or fuzzy, and run it again.
+LOCALE := batch_sender/locale
+BABEL := $(BIN)/python -m babel.messages.frontend
+
+messages: $(TEST_STAMP)
+	$(BABEL) extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output \
+		--omit-header -o $(LOCALE)/batch_sender.pot .
+	$(BABEL) extract -k _ -k ngettext:1,2 --no-location --sort-output --omit-header \
+		-o $(LOCALE)/click.pot "$$($(BIN)/python -c 'import click, os; print(os.path.dirname(click.__file__))')"
+	for domain in batch_sender click; do \
+		$(BABEL) update -i $(LOCALE)/$$domain.pot -d $(LOCALE) -D $$domain -l vi \
+			--init-missing --no-wrap --ignore-obsolete || exit 1; \
+		$(BABEL) compile -d $(LOCALE) -D $$domain -l vi --statistics || exit 1; \
+	done
 
 # The site from docs/ into site/; --strict makes a broken link or anchor fail.
 $(DOCS_STAMP): pyproject.toml | $(BIN)/python

@@ -15,6 +15,10 @@ or flat as keyword arguments (`rate=20`). Each function returns a report
 library prints nothing, installs no signal handler and never exits the
 process: the CLI (`batch-sender`) owns those. It logs through `logging`
 (logger `batch_sender`).
+
+Messages (errors, report lines, the preview and report pages) are in English,
+or Vietnamese after `set_language("vi")` or under a Vietnamese locale; column
+names, status values, JSON keys and exception fields never change.
 """
 
 import logging
@@ -47,6 +51,7 @@ from batch_sender.api.send import send, send_async
 from batch_sender.api.validate import preview, preview_async, validate, validate_async
 from batch_sender.errors import AccountError, BatchSenderError, InputError, UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import set_language
 from batch_sender.options import Account, Listening, Reading, SendingPolicy
 
 __version__ = "0.1.0"
@@ -91,6 +96,7 @@ __all__ = [
     "send_async",
     "serve_callbacks",
     "serve_callbacks_async",
+    "set_language",
     "status",
     "status_async",
     "user_error",

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _
 
 _SETTING = re.compile(r"\{(opt|env|setting):([a-z_]+)\}")
 _CLI_FLAGS = {"output": "-o"}
@@ -78,11 +79,14 @@ class InputError(BatchSenderError):
         line: int | None = None,
         column: int | str | None = None,
     ) -> None:
-        where = str(path)
-        if line is not None:
-            where += f": line {line}"
-        if column is not None:
-            where += f", column {column}" if line is not None else f": column {column}"
+        if line is not None and column is not None:
+            where = _("{path}: line {line}, column {column}", path=path, line=line, column=column)
+        elif line is not None:
+            where = _("{path}: line {line}", path=path, line=line)
+        elif column is not None:
+            where = _("{path}: column {column}", path=path, column=column)
+        else:
+            where = str(path)
         super().__init__(f"{where}: {message}")
         self.path = Path(path)
         self.line = line

@@ -6,6 +6,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from batch_sender.errors import UsageError, for_cli
+from batch_sender.i18n import _
 
 DELIMITER_NAMES = {
     "comma": ",",
@@ -24,7 +25,9 @@ def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "{opt:b
     """Refuse a base URL that would send the keys in clear over a network."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{option} {url!r} must be an http:// or https:// URL")
+        raise UsageError(
+            _("{option} {url} must be an http:// or https:// URL", option=option, url=repr(url))
+        )
     if parts.scheme == "https" or allow_insecure_http:
         return
     host = parts.hostname
@@ -34,8 +37,12 @@ def check_base_url(url: str, *, allow_insecure_http: bool, option: str = "{opt:b
         loopback = False
     if not loopback:
         raise UsageError(
-            f"{option} {url} is plain http: the ApiKey and SecretKey would cross the "
-            "network in clear; use https://, or pass {opt:allow_insecure_http}"
+            _(
+                "{option} {url} is plain http: the ApiKey and SecretKey would cross the network "
+                "in clear; use https://, or pass {opt:allow_insecure_http}",
+                option=option,
+                url=url,
+            )
         )
 
 
@@ -59,16 +66,26 @@ class MissingCredentials(UsageError):
     """Keys or OAID not given: each side says where they come from in its own words."""
 
     def __init__(self, missing: list[str], *, simulate: bool) -> None:
-        super().__init__(f"missing credentials: {', '.join(missing)}")
+        super().__init__(_("missing credentials: {names}", names=", ".join(missing)))
         self.missing = missing
         self.simulate = simulate
 
     def __str__(self) -> str:
-        hint = ", or simulate=True to try against the simulator" if self.simulate else ""
-        return f"missing credentials: {', '.join(self.missing)}; pass them{hint}"
+        if self.simulate:
+            return _(
+                "missing credentials: {names}; pass them, or simulate=True to try against "
+                "the simulator",
+                names=", ".join(self.missing),
+            )
+        return _("missing credentials: {names}; pass them", names=", ".join(self.missing))
 
     @property
     def cli_message(self) -> str:
         names = ", ".join(for_cli(f"{{env:{name}}} ({{opt:{name}}})") for name in self.missing)
-        hint = ", or pass --simulate to try against the simulator" if self.simulate else ""
-        return f"missing credentials: {names}; set them in the environment or .env{hint}"
+        if self.simulate:
+            return _(
+                "missing credentials: {names}; set them in the environment or .env, "
+                "or pass --simulate to try against the simulator",
+                names=names,
+            )
+        return _("missing credentials: {names}; set them in the environment or .env", names=names)

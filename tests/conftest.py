@@ -20,6 +20,7 @@ import aioresponses.core
 import pytest
 from click.testing import Result
 
+from batch_sender.i18n import speaking
 from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 from batch_sender.simulator.config import Faults, SimulatorConfig
 from batch_sender.simulator.server import Simulator, serve
@@ -197,7 +198,7 @@ def no_stray_event_loop(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """Each test in its own folder (no stray .env) with no ESMS_* variables.
 
     setenv-then-delenv makes monkeypatch remember the variable as absent, so
@@ -206,8 +207,12 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in ESMS_VARIABLES:
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
+    # English whatever the machine's locale, unless a test chooses a language.
+    for name in ("BATCH_SENDER_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    with speaking(None):
+        yield tmp_path
 
 
 @contextlib.contextmanager

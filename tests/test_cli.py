@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -294,3 +297,30 @@ def test_help_shows_examples() -> None:
     result = run("send", "--help")
     assert result.exit_code == 0
     assert "batch-sender send campaign.csv -o results.csv --simulate" in result.stdout
+
+
+def _with_stdout_closed(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """The real CLI writing into a pipe whose reader is gone (`| head -1` once it has read)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "batch_sender", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
+def test_a_reader_that_stops_reading_is_no_error(tmp_path: Path) -> None:
+    rows = [*message_rows(3), ["123", "", "https://x.vn/a.jpg"]]
+    path = campaign(tmp_path, rows)
+    sent = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", "--simulate"])
+    assert sent.exit_code == 1, sent.output  # the invalid row needs attention
+    done = _with_stdout_closed("report", "r.csv", cwd=Path.cwd())
+    assert done.stderr == b""
+    assert done.returncode == 0

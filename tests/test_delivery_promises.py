@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import http.client
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -239,3 +240,57 @@ def test_status_on_a_read_only_archive(tmp_path: Path, esms: RunningSimulator) -
     done = _in_read_only(results.parent, *status)
     assert done.returncode == 0, done.stderr
     assert "cannot write" not in done.stdout + done.stderr
+
+
+def test_reruns_while_reports_arrive_keep_the_journal_whole(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """A send rerun (its own process) while the receiver takes reports and rewrites the file.
+
+    Each rewrite takes the campaign's lock; each rerun opens and closes the
+    journal. Neither may cost the other its SQLite locks (a damaged journal).
+    """
+    count = 600
+    path = write_csv(tmp_path / "c.csv", message_rows(count))
+    results = tmp_path / "r.csv"
+    args = ["send", str(path), "-o", str(results), "--rate", "0", "--quiet", *esms.args]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    smsids = [r["SMSID"] for r in read_results(results)]
+    answered: list[str] = []
+    reruns: list[subprocess.CompletedProcess[str]] = []
+    done = threading.Event()
+    with receiver_running(results, Limits()) as (url, lines):
+
+        def report(part: list[str]) -> None:
+            for smsid in part:
+                if done.is_set():
+                    return
+                status, _ = get(url, {**GOOD, "SMSID": smsid})
+                if status == 200:
+                    answered.append(smsid)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            firing = [pool.submit(report, smsids[k::4]) for k in range(4)]
+            while len(reruns) < 3 and not all(f.done() for f in firing):
+                reruns.append(
+                    subprocess.run(
+                        [sys.executable, "-m", "batch_sender", *args],
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                    )
+                )
+            done.set()
+            for f in firing:
+                f.result()
+    assert reruns, "the reports all went before a rerun could start"
+    for rerun in reruns:
+        assert rerun.returncode == 0, rerun.stderr
+    assert not [line for line in lines if "error" in line.lower()], lines
+    check = sqlite3.connect(journal_path(results))
+    try:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        check.close()
+    delivered = {r["SMSID"] for r in read_results(results) if r["delivery"] == "delivered"}
+    assert set(answered) <= delivered, f"{len(set(answered) - delivered)} answered 200, lost"

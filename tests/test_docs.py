@@ -71,6 +71,9 @@ MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "TIME"),
     (re.compile(r"\b\d[\d,]*(\.\d+)? s\b"), "N s"),
     (re.compile(r"\b\d[\d,]*(\.\d+)? messages/s\b"), "N messages/s"),
+    # The same in Vietnamese (a page named *.vi.md runs under LANG=vi_VN.UTF-8).
+    (re.compile(r"\b\d[\d.]*(,\d+)? giây\b"), "N giây"),
+    (re.compile(r"\b\d[\d.]*(,\d+)? tin nhắn/giây"), "N tin nhắn/giây"),
     (re.compile(r"""(["']?(?:seconds|messages_per_second|time)["']?: )[\d.]+"""), r"\1N"),
     # Which message gets which SMSID depends on the order requests arrive in.
     (re.compile(r"\b[0-9a-f]{32}\d{3}\b"), "SMSID"),
@@ -231,7 +234,7 @@ class Reader:
 class Shell:
     """Runs a block's commands one by one, as a person at a terminal would."""
 
-    def __init__(self, folder: Path, esms: RunningSimulator, port: str) -> None:
+    def __init__(self, folder: Path, esms: RunningSimulator, port: str, locale: str) -> None:
         self.folder = folder
         self.esms = esms
         self.port = port
@@ -243,8 +246,8 @@ class Shell:
         self.env.update(
             PATH=f"{BIN}{os.pathsep}{self.env.get('PATH', '')}",
             PYTHONUNBUFFERED="1",  # stdout and stderr interleave as in a terminal
-            LANG="C.UTF-8",
-            LC_ALL="C.UTF-8",
+            LANG=locale,
+            LC_ALL=locale,
             COLUMNS="200",
             ESMS_BASE_URL=esms.url,
             ESMS_STATUS_BASE_URL=esms.url,
@@ -370,6 +373,7 @@ def start_simulator_command(block: Block, folder: Path) -> list[str]:
     process = subprocess.Popen(
         [str(BIN / "batch-sender"), "simulator", *args],
         cwd=folder,
+        env={**os.environ, "LANG": page_locale(block.page), "LC_ALL": page_locale(block.page)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -391,13 +395,18 @@ def prepared(block: Block, folder: Path) -> Iterator[None]:
     yield
 
 
+def page_locale(page: Path) -> str:
+    """The locale a page's reader has: a Vietnamese page (NAME.vi.md) is read under vi_VN."""
+    return "vi_VN.UTF-8" if page.name.endswith(".vi.md") else "C.UTF-8"
+
+
 def transcript(block: Block, folder: Path) -> list[tuple[Command, list[str]]]:
     """Each command of the block with what it printed now."""
     with prepared(block, folder):
         if block.commands[0].line.startswith("batch-sender simulator"):
             return [(block.commands[0], start_simulator_command(block, folder))]
         with simulator_running(simulator_config(block.simulator)) as esms:
-            shell = Shell(folder, esms, shown_port(block.simulator))
+            shell = Shell(folder, esms, shown_port(block.simulator), page_locale(block.page))
             try:
                 return [(command, shell.run(command)) for command in block.commands]
             finally:

@@ -14,7 +14,8 @@ from batch_sender.check.request_ids import Campaign
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import Delivery
-from batch_sender.journal.files import journal_path
+from batch_sender.journal.files import LOCK_SUFFIX, journal_path, side_files
+from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.records import FINAL, STALE_AFTER, Outcome
 from batch_sender.journal.store import Journal
 
@@ -294,3 +295,68 @@ def test_settled_is_what_a_rerun_never_takes_for_a_row_with_no_current_try(
         r for r, rec in records.items() if rec.status in FINAL or rec.may_have_reached
     }
     journal.close()
+
+
+# SQLite's unix locks are fcntl locks: per process, and dropped when the process
+# closes ANY descriptor of the file. The receiver holds the journal open while it
+# takes the campaign's lock for each rewrite; if that lock lived on the journal
+# file, every rewrite would silently drop the receiver's SQLite locks, and a send
+# closing its connection meanwhile would checkpoint and reset the WAL under it.
+_SHARED_RANGE = (0x40000000 + 2, 510)  # SQLite's SHARED lock bytes (os_unix.c)
+
+_CAN_LOCK = (
+    "import fcntl, sys\n"
+    "fd = open(sys.argv[1], 'rb+')\n"
+    "try:\n"
+    f"    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, {_SHARED_RANGE[1]}, {_SHARED_RANGE[0]})\n"
+    "except OSError:\n    print('held')\nelse:\n    print('free')\n"
+)
+
+
+def _sqlite_lock_held(path: Path) -> bool:
+    """Whether some process holds SQLite's SHARED lock on this database (asked by a child)."""
+    child = subprocess.run(
+        [sys.executable, "-c", _CAN_LOCK, str(path)], capture_output=True, text=True, check=True
+    )
+    return child.stdout.strip() == "held"
+
+
+def test_the_campaign_lock_never_drops_sqlites_own_locks(tmp_path: Path) -> None:
+    path = journal_path(tmp_path / "r.csv")
+    Journal.open(path, "c").close()
+    receiver = Journal(path)  # the callback receiver: open the whole time
+    receiver.count()
+    assert _sqlite_lock_held(path)  # WAL mode: an open connection holds SHARED
+    with no_send_running(path) as free:  # the receiver rewriting the result file
+        assert free
+    assert _sqlite_lock_held(path), "taking the campaign's lock dropped SQLite's"
+    sender = Journal.open(path, "c", sending=True)  # a send in the same process
+    sender.close()
+    assert _sqlite_lock_held(path), "releasing the campaign's lock dropped SQLite's"
+    receiver.close()
+    assert not _sqlite_lock_held(path)
+
+
+def test_the_campaign_lock_is_a_file_of_its_own(tmp_path: Path) -> None:
+    path = journal_path(tmp_path / "r.csv")
+    sender = Journal.open(path, "c", sending=True)
+    lock = path.with_name(path.name + LOCK_SUFFIX)
+    assert lock.exists() and lock in side_files(path)
+    with no_send_running(path) as free:
+        assert not free  # a send holds it: the receiver leaves the result file alone
+    sender.close()
+    with no_send_running(path) as free:
+        assert free
+
+
+def test_a_folder_where_the_journal_belongs_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(2))
+    journal_path(tmp_path / "r.csv").mkdir()
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", str(tmp_path / "r.csv"), "--simulate"]
+    )
+    assert result.exit_code == 2, result.output
+    error = result.stderr.splitlines()[-1]
+    assert (
+        error.startswith("Error: ") and "is a folder where the campaign's journal belongs" in error
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "batch_sender"
 
 ORDER = [
+    "i18n",  # the language a person reads: every layer says things
     "exit_codes",
     "errors",
     "settings",
@@ -31,6 +32,7 @@ ORDER = [
     "batch_sender",  # the public door, batch_sender/__init__.py
     "cli",
     "__main__",
+    "i18n_extract",  # a Babel extractor for `make messages`, never imported at run time
 ]
 """Each may import those before it, never one after it."""
 

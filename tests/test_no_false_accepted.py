@@ -329,7 +329,9 @@ def test_a_second_message_added_for_a_user_is_new_not_an_edit(
     assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
     second = [rows[0][0], "Một tin nữa cho bạn", rows[0][2]]
     write_csv(path, [second, *rows])  # now before the one sent
-    again = run("send", str(path), "-o", "r.csv", *esms.args)
+    # A second message on purpose: without --allow-repeats it is a duplicate (one
+    # message per follower per campaign), see test_rerun_promises.
+    again = run("send", str(path), "-o", "r.csv", "--allow-repeats", *esms.args)
     assert again.exit_code == 0
     assert "different content" not in again.stderr
     assert len(delivered(esms)) == 3
@@ -345,10 +347,11 @@ def test_a_message_added_for_a_user_whose_sent_row_is_in_a_later_chunk_is_sent(
     rows[sent_at][0] = "777"
     path = write_csv(tmp_path / "in.csv", rows)
 
-    def send() -> batch_sender.SendReport:
+    def send(allow_repeats: bool = False) -> batch_sender.SendReport:
         return batch_sender.send(
             path,
             out,
+            allow_repeats=allow_repeats,
             api_key=SIMULATOR_API_KEY,
             secret_key=SIMULATOR_SECRET_KEY,
             oaid=SIMULATOR_OAID,
@@ -362,7 +365,7 @@ def test_a_message_added_for_a_user_whose_sent_row_is_in_a_later_chunk_is_sent(
     assert send().exit_code == 0
     # The default chunking reads a small first chunk: line 2 and the sent row differ.
     write_csv(path, [["777", "Một tin mới cho 777", rows[0][2]], *rows])
-    again = send()
+    again = send(allow_repeats=True)
     assert again.exit_code == 0
     assert not any("different content" in w for w in again.warnings)
     results = read_results(out)

@@ -260,6 +260,21 @@ def test_excel_unicode_text_is_read(tmp_path: Path, encoding: str) -> None:
         assert [r["text"] for r in read_results(Path("v.csv"))] == [row[1] for row in rows]
 
 
+@pytest.mark.parametrize("written", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("named", ["utf-16", "utf16", "UTF_16"])
+def test_utf16_without_a_bom_is_read_when_named_plain_utf16(
+    tmp_path: Path, written: str, named: str
+) -> None:
+    """No BOM says which byte order: the zero bytes do (little-endian if they cannot)."""
+    rows = message_rows(3)
+    lines = ["user_id\ttext\turl", *("\t".join(row) for row in rows)]
+    path = tmp_path / "nobom.txt"
+    path.write_bytes("".join(f"{line}\r\n" for line in lines).encode(written))
+    result = run("validate", str(path), "-o", "v.csv", "--encoding", named)
+    assert result.exit_code == 0, result.output
+    assert [r["text"] for r in read_results(Path("v.csv"))] == [row[1] for row in rows]
+
+
 def test_mac_headers_match_options_and_placeholders_typed_elsewhere(tmp_path: Path) -> None:
     import unicodedata
 

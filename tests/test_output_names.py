@@ -4,10 +4,13 @@ A file name holds at most 255 bytes, and Vietnamese letters take two or
 three bytes each in UTF-8: a 90-letter campaign name can be too long once
 the journal's own suffixes are added. Every file a command will create is
 checked first: one line naming it, exit 2, nothing sent, nothing left.
+An output that is a pipe or a device is written into, never replaced.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,77 @@ def test_send_test_to_refuses_a_name_its_test_journal_would_not_fit(tmp_path: Pa
         _refused(CliRunner().invoke(cli, command), name)
         assert esms.stats()["requests"] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]  # no journal left behind
+
+
+# --- an output that is a stream: written into, never replaced -----------------------------
+
+
+def _fifo_read(path: Path) -> tuple[int, Callable[[], bytes]]:
+    """A FIFO at `path` with its reader already open (so a writer never blocks on it)."""
+    os.mkfifo(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+    def drained() -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return fd, drained
+
+
+def test_a_fifo_as_summary_or_report_is_written_into_not_replaced(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    for args, name in (
+        (["--summary-json"], "s.json"),
+        (["-o"], "report.csv"),
+    ):
+        target = tmp_path / name
+        fd, drained = _fifo_read(target)
+        try:
+            result = CliRunner().invoke(cli, ["validate", str(path), *args, str(target)])
+            assert result.exit_code == 0, result.output
+            assert stat.S_ISFIFO(target.stat().st_mode), f"{name} was replaced by a file"
+            written = drained().decode("utf-8-sig")
+        finally:
+            os.close(fd)
+        if name.endswith(".json"):
+            assert json.loads(written)["exit_code"] == 0
+        else:
+            assert written.splitlines()[0].startswith("user_id,text,url,row,status")
+        assert list(tmp_path.glob(f".{name}*")) == []
+
+
+def test_a_shell_process_substitution_takes_the_summary(tmp_path: Path) -> None:
+    """`--summary-json >(jq .)`: the shell passes /dev/fd/N, a pipe."""
+    import json
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as pipe:
+        try:
+            args = ["validate", str(path), "--summary-json", f"/dev/fd/{write}"]
+            result = CliRunner().invoke(cli, args)
+        finally:
+            os.close(write)
+        assert result.exit_code == 0, result.output
+        assert json.loads(pipe.read())["statuses"] == {"valid": 3}
+
+
+def test_send_refuses_a_fifo_as_its_result_file(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    os.mkfifo(tmp_path / "r.csv")
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", str(tmp_path / "r.csv"), "--simulate"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "not a pipe or a device" in result.stderr

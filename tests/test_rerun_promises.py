@@ -110,6 +110,28 @@ def test_a_campaign_that_sent_repeats_keeps_them_when_rerun_without_the_option(
     assert again.exit_code == 1  # line 5 is still a duplicate
 
 
+@pytest.mark.parametrize("option", [(), ("--resend-changed",)])
+def test_an_edited_copy_above_a_sent_row_never_messages_its_follower_twice(
+    tmp_path: Path, esms: RunningSimulator, option: tuple[str, ...]
+) -> None:
+    """The sent row is still there, an edited copy of it added above: that row is a duplicate."""
+    lan, minh = ["7800024000000000001", "Chào chị Lan"], ["7800024000000000002", "Chào anh Minh"]
+    image = "https://cdn.example.vn/a.jpg"
+    path = write_csv(tmp_path / "m.csv", [[*lan, image], [*minh, image]])
+    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    assert run(*send).exit_code == 0
+    write_csv(path, [[lan[0], "Chào chị Lan (sửa)", image], [*lan, image], [*minh, image]])
+    again = run(*send, *option)
+    assert len(delivered(esms)) == 2, "a follower got two messages"
+    rows = read_results(Path("r.csv"))
+    assert [r["status"] for r in rows] == ["duplicate", "accepted", "accepted"]
+    assert "one message per follower per campaign" in rows[0]["ErrorMessage"]
+    assert rows[0]["SMSID"] == ""
+    assert again.exit_code == 1  # a duplicate row needs attention
+    assert "resuming campaign 'm': 2 done earlier, 0 to send" in again.stderr
+    assert "0 invalid and 1 duplicate rows are not sent" in again.stderr
+
+
 # --- 9: a scheduled campaign rerun after its time ----------------------------------------
 
 
@@ -157,11 +179,14 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
 ) -> None:
     path = nightly(tmp_path, 1)
     send = ("send", str(path), "-o", "r.csv", *esms.args)
-    assert run(*send).exit_code == 0
+    assert run(*send, "--summary-json", "s.json").exit_code == 0  # last night's summary
     before = Path("r.csv").read_bytes()
     path = nightly(tmp_path, 2)
     again = run(*send, "--summary-json", "s.json")
     assert again.exit_code == 2
+    summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 2, "last night's summary still says all went well"
+    assert "this looks like a new campaign" in summary["error"]
     assert esms.stats()["requests"] == 10  # nothing sent
     assert Path("r.csv").read_bytes() == before
     assert again.stderr.strip().splitlines()[-1] == (

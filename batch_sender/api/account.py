@@ -11,6 +11,7 @@ from batch_sender.api.common import credentials, options_of, progress
 from batch_sender.api.reports import AudienceReport, BalanceReport, Progress
 from batch_sender.errors import UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -107,9 +108,9 @@ async def audience_async(
     output = Path(output)
     began = time.monotonic()
     if followers_only and non_followers:
-        raise UsageError("give {opt:followers_only} or {opt:non_followers}, not both")
+        raise UsageError(_("give {opt:followers_only} or {opt:non_followers}, not both"))
     if output.suffix.lower() != ".csv":
-        raise UsageError(f"{output}: the audience file must be a .csv file")
+        raise UsageError(_("{output}: the audience file must be a .csv file", output=output))
     check_side_file(output, taken=[], what="{opt:output}")
     follower = q.FOLLOWERS if followers_only else q.NON_FOLLOWERS if non_followers else q.EVERYONE
     query = q.AudienceQuery(start, end, follower, tag.strip())
@@ -136,7 +137,7 @@ async def audience_async(
 
         async with serve_for(config.credentials) as url:
             if on_info is not None:
-                on_info(f"simulating eSMS at {url}")
+                on_info(_("simulating eSMS at {url}", url=url))
             local = dataclasses.replace(config, base_url=url)
             result = await q.fetch_audience(local, query, on_progress=heard)
     await in_thread(q.write_audience, output, result.user_ids, bom=excel)

@@ -24,6 +24,7 @@ from batch_sender.errors import AccountError, InputError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, is_warning
 from batch_sender.journal.errors import JournalError, WriteFailed
 from batch_sender.journal.files import journal_path, side_files
 from batch_sender.journal.records import Outcome
@@ -125,7 +126,7 @@ async def send_campaign(
         def whole_sheet_read() -> None:
             for line in describe_plan(job, plan):
                 say(line)
-                if line.startswith("warning:"):
+                if is_warning(line):
                     run.warnings.append(line)
 
         # Under the send lock, any temporary result file left here is a killed run's.
@@ -140,14 +141,20 @@ async def send_campaign(
                     if run.sent:
                         # The sheet is read as it is sent: a bad line far down comes late.
                         exc.args = (
-                            f"{exc}; {run.sent:,} rows before it were sent: fix the file "
-                            "and rerun the same command, rows already sent are not sent again",
+                            _(
+                                "{error}; {n:,} rows before it were sent: fix the file and "
+                                "rerun the same command, rows already sent are not sent again",
+                                error=exc.template,
+                                n=run.sent,
+                            ),
                         )
                     raise
                 finally:
                     await in_thread(sheet.executor.shutdown)
         except OSError as exc:  # the result file's own writes (the journal raises its own)
-            raise WriteFailed(f"the result file {job.output}", job.output, exc) from None
+            raise WriteFailed(
+                _("the result file {path}", path=job.output), job.output, exc
+            ) from None
         await in_thread(remember_written, journal, job.output)
         run.seconds = sheet.sent_seconds - started
         run.tally = sheet.tally
@@ -261,8 +268,12 @@ async def _send(
             if not sheet.at_end:
                 # A sheet longer than a chunk is counted as it is sent: say something first.
                 say(
-                    f"campaign {job.campaign.id!r}: sending while the sheet is read "
-                    f"({plan.to_send:,} to send so far; the counts follow once it is read)"
+                    _(
+                        "campaign {campaign}: sending while the sheet is read "
+                        "({n:,} to send so far; the counts follow once it is read)",
+                        campaign=repr(job.campaign.id),
+                        n=plan.to_send,
+                    )
                 )
             for warning in await oaid_warnings(session, job.config):
                 run.warnings.append(warning)

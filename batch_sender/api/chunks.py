@@ -15,6 +15,7 @@ from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.disposition import KEPT, SEND, Disposition, Rules, decide
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID
 from batch_sender.errors import for_cli
+from batch_sender.i18n import _
 from batch_sender.journal.errors import WriteFailed
 from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
@@ -206,7 +207,7 @@ class SheetStream:
             self._write_chunk(entry, unsent)
         except OSError as exc:
             output = self.job.output
-            self.failure = WriteFailed(f"the result file {output}", output, exc)
+            self.failure = WriteFailed(_("the result file {path}", path=output), output, exc)
             raise self.failure from None
         except Exception as exc:
             self.failure = exc
@@ -263,9 +264,12 @@ SKIPPED = frozenset({INVALID, DUPLICATE, EXCLUDED, UNSENT})
 
 def unsent_reason(job: SendJob, stopped: Stop | None) -> str:
     if stopped is None and job.limit is not None:
-        return f"not sent: --limit {job.limit} reached; run again without --limit to send it"
+        return _(
+            "not sent: --limit {limit} reached; run again without --limit to send it",
+            limit=job.limit,
+        )
     if stopped is None:
-        return "not sent: rerun the same command to send it"
+        return _("not sent: rerun the same command to send it")
     if stopped.outside:
-        return f"not sent: the run stopped: {for_cli(stopped.reason)}"
-    return "not sent: the run was interrupted; rerun the same command to send it"
+        return _("not sent: the run stopped: {reason}", reason=for_cli(stopped.reason))
+    return _("not sent: the run was interrupted; rerun the same command to send it")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from batch_sender.api.reports import Problem, Progress
 from batch_sender.esms.protocol import Credentials
+from batch_sender.i18n import _
 from batch_sender.options import Account
 
 if TYPE_CHECKING:
@@ -73,7 +74,10 @@ def user_error(exc: BaseException) -> BatchSenderError | None:
         return None
     if exc.errno == errno.ENAMETOOLONG:  # the options name the files: a usage error
         return UsageError(
-            f"{exc.filename}: the name is too long for its folder; choose a shorter one"
+            _(
+                "{filename}: the name is too long for its folder; choose a shorter one",
+                filename=exc.filename,
+            )
         )
     if exc.errno not in WRITE_FAILURES:
         return None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from batch_sender.api.common import options_of
 from batch_sender.api.reports import CallbacksReport, CampaignReport, StatusReport
+from batch_sender.i18n import _
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -204,8 +205,12 @@ async def serve_callbacks_async(
     warnings = []
     if receiver.unmatched:
         warnings.append(
-            f"{receiver.unmatched:,} reports kept match no message of this campaign "
-            f"yet: is send writing to another result file than {results}?"
+            _(
+                "{n:,} reports kept match no message of this campaign yet: is send writing "
+                "to another result file than {results}?",
+                n=receiver.unmatched,
+                results=results,
+            )
         )
     return CallbacksReport(
         results=results,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch_sender.errors import for_cli
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, status_word
 
 if TYPE_CHECKING:
     from batch_sender.results.tally import Tally
@@ -151,8 +152,9 @@ class SendReport(_Counted):
 
     def rate_line(self) -> str:
         """How many messages went, in how long: the line printed after the counts."""
-        speed = self.sent / self.seconds if self.seconds > 0 else 0.0
-        return f"sent {self.sent:,} messages in {self.seconds:.1f} s ({speed:,.1f} messages/s)"
+        from batch_sender.results.tally import rate_line
+
+        return rate_line(self.sent, self.seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -188,14 +190,18 @@ class SendReport(_Counted):
         test = self.test
         if test is None:
             return None
-        line = f"test message to {self.test_to}: {test.status}"
+        line = _(
+            "test message to {user_id}: {status}",
+            user_id=self.test_to,
+            status=status_word(test.status),
+        )
         if test.smsid:
             line += f", SMSID {test.smsid}"
         if test.code:
             line += f", CodeResult {test.code}"
         if test.message and test.status != "accepted":
             line += f": {test.message}"
-        return f"{line} (line {test.row}'s message)"
+        return line + _(" (line {line}'s message)", line=test.row)
 
 
 @dataclass(frozen=True)

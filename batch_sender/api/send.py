@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from batch_sender.api.common import (
     write_summary,
 )
 from batch_sender.api.reports import Progress, RowResult, SendReport
-from batch_sender.errors import for_python
+from batch_sender.errors import BatchSenderError, for_python
+from batch_sender.i18n import _, is_warning
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -124,8 +126,11 @@ async def send_async(
     if reading.campaign_id is None and is_stream(input_path):
         # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
         raise UsageError(
-            f"the input {str(input_path)!r} is a pipe: pass {{opt:campaign_id}} so that "
-            "the same command rerun continues this campaign and sends nobody twice"
+            _(
+                "the input {name} is a pipe: pass {opt:campaign_id} so that the same command "
+                "rerun continues this campaign and sends nobody twice",
+                name=repr(str(input_path)),
+            )
         )
     if not simulate:
         require_account(
@@ -142,65 +147,90 @@ async def send_async(
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
         check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
-    opened = await in_thread(open_input, input_path, reading)
-    if passed is not None and not await in_thread(
-        campaign_has_sent, journal_path(output_path), opened.campaign.id
-    ):
-        raise passed
-    if reading.check_images:
-        opened = await with_image_checks(opened)
-    config = SendConfig(
-        base_url=account.base_url,
-        credentials=credentials(account, simulate=simulate),
-        options=SendOptions(
-            callback_url=account.callback_url, sandbox=sandbox, send_date=send_date_value
-        ),
-        timeout=policy.timeout,
-        rate=policy.rate,
-        concurrency=policy.concurrency,
-        max_attempts=policy.max_attempts,
-        backoff=policy.backoff,
-    )
-    progress_log = ProgressLog(interval=progress_every)
-    job = SendJob(
-        table=opened.table,
-        output=output_path,
-        campaign=opened.campaign,
-        config=config,
-        excel=excel or opened.table.source.has_bom,
-        resend_stale=resend_stale,
-        resend_changed=resend_changed,
-        checks=opened.checks,
-        limit=limit,
-        on_row=None if on_row is None else _row_results(on_row),
-        on_progress=_progress(progress_log, on_progress),
-        on_skipped_row=None if on_skipped_row is None else _skipped_rows(on_skipped_row),
-    )
+    opened: Opened | None = None
     plan: list[str] = []
+    try:
+        opened = await in_thread(open_input, input_path, reading)
+        if passed is not None and not await in_thread(
+            campaign_has_sent, journal_path(output_path), opened.campaign.id
+        ):
+            raise passed
+        if reading.check_images:
+            opened = await with_image_checks(opened)
+        config = SendConfig(
+            base_url=account.base_url,
+            credentials=credentials(account, simulate=simulate),
+            options=SendOptions(
+                callback_url=account.callback_url, sandbox=sandbox, send_date=send_date_value
+            ),
+            timeout=policy.timeout,
+            rate=policy.rate,
+            concurrency=policy.concurrency,
+            max_attempts=policy.max_attempts,
+            backoff=policy.backoff,
+        )
+        progress_log = ProgressLog(interval=progress_every)
+        job = SendJob(
+            table=opened.table,
+            output=output_path,
+            campaign=opened.campaign,
+            config=config,
+            excel=excel or opened.table.source.has_bom,
+            resend_stale=resend_stale,
+            resend_changed=resend_changed,
+            checks=opened.checks,
+            limit=limit,
+            on_row=None if on_row is None else _row_results(on_row),
+            on_progress=_progress(progress_log, on_progress),
+            on_skipped_row=None if on_skipped_row is None else _skipped_rows(on_skipped_row),
+        )
 
-    def info(line: str) -> None:
-        plan.append(line)
-        LOGGER.log(logging.WARNING if line.startswith("warning:") else logging.INFO, line)
-        if on_info is not None:
-            on_info(line)
+        def info(line: str) -> None:
+            plan.append(line)
+            LOGGER.log(logging.WARNING if is_warning(line) else logging.INFO, line)
+            if on_info is not None:
+                on_info(line)
 
-    if passed is not None:
-        # eSMS's pages: no SendDate for a message that goes out at once.
-        info(passed_line(passed.send_date))
+        if passed is not None:
+            # eSMS's pages: no SendDate for a message that goes out at once.
+            info(passed_line(passed.send_date))
 
-    if simulate:
-        from batch_sender.simulator.server import serve_for
+        if simulate:
+            from batch_sender.simulator.server import serve_for
 
-        async with serve_for(config.credentials) as url:
-            info(f"simulating eSMS at {url}")
-            report = await _send(_with_base_url(job, url), opened, info, stop, plan, test_uid)
-    else:
-        report = await _send(job, opened, info, stop, plan, test_uid)
-    progress_log.finish()
-    _log_summary(report)
-    if summary_path is not None:
-        await in_thread(write_summary, summary_path, report.as_dict())
+            async with serve_for(config.credentials) as url:
+                info(_("simulating eSMS at {url}", url=url))
+                report = await _send(_with_base_url(job, url), opened, info, stop, plan, test_uid)
+        else:
+            report = await _send(job, opened, info, stop, plan, test_uid)
+        progress_log.finish()
+        _log_summary(report)
+        if summary_path is not None:
+            await in_thread(write_summary, summary_path, report.as_dict())
+    except BatchSenderError as exc:
+        if summary_path is not None:
+            # Last run's summary must not stand for this one: a scheduler reads it.
+            campaign_id = reading.campaign_id if opened is None else opened.campaign.id
+            refusal = _refused(exc, input_path, output_path, campaign_id, plan)
+            with contextlib.suppress(OSError):
+                await in_thread(write_summary, summary_path, refusal)
+        raise
     return report
+
+
+def _refused(
+    exc: BatchSenderError, input: Path, output: Path, campaign_id: str | None, plan: list[str]
+) -> dict[str, Any]:
+    """The summary of a send refused before the end: what it said, its exit code."""
+    return {
+        "command": "send",
+        "input": str(input),
+        "results": str(output),
+        "campaign_id": campaign_id,
+        "error": str(exc),
+        "warnings": [line for line in plan if is_warning(line)],
+        "exit_code": int(exc.exit_code),
+    }
 
 
 @options_of(send_async)
@@ -347,7 +377,7 @@ def _log_summary(report: SendReport) -> None:
     if report.sent:
         LOGGER.info(rate_line(report.sent, report.seconds))
     if report.stopped is not None:
-        LOGGER.warning(f"stopped: {report.stopped}")
+        LOGGER.warning(_("stopped: {reason}", reason=report.stopped))
 
 
 def _with_base_url(job: SendJob, url: str) -> SendJob:

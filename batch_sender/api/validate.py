@@ -14,6 +14,7 @@ from batch_sender.api.common import counts, options_of, problems, write_summary
 from batch_sender.api.reports import PreviewReport, ValidateReport
 from batch_sender.errors import UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, is_warning
 from batch_sender.offloop import run_to_end
 from batch_sender.options import PathLike, Reading, ReadingKeywords, grouped, refuse_unknown
 
@@ -127,7 +128,7 @@ class _DryRun:
             exit_code=tally.exit_code(),
             tally=tally,
             notes=notes,
-            warnings=[line for line in notes if line.startswith("warning:")],
+            warnings=[line for line in notes if is_warning(line)],
             inputs=input_summary(opened.checks),
         )
         if self.summary is not None:
@@ -194,7 +195,7 @@ def _check_preview_paths(input: Path, output: Path) -> None:
     from batch_sender.results.paths import check_side_file
 
     if output.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"{output}: the preview must be an .html file")
+        raise UsageError(_("{output}: the preview must be an .html file", output=output))
     check_side_file(output, taken=[input], what="{opt:output}")
 
 

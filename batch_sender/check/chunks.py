@@ -12,6 +12,7 @@ import pandas as pd
 from batch_sender.check.request_ids import Campaign
 from batch_sender.check.rules import Checks, Validator
 from batch_sender.errors import InputError
+from batch_sender.i18n import _
 from batch_sender.sheet.reader import Table
 
 
@@ -25,4 +26,4 @@ def checked_chunks(
         rows += len(chunk)
         yield chunk, validator.check(chunk)
     if rows == 0:
-        raise InputError(table.source.display, "has a header but no rows")
+        raise InputError(table.source.display, _("has a header but no rows"))

@@ -11,7 +11,10 @@ One function decides it, so that the plan, the send and the result file agree:
   that user's rows it is (`row_key`): a row sent earlier whose content changed
   keeps its earlier send unless `--resend-changed`;
 * a follower's later rows are duplicates (unless repeats are allowed), never
-  sent; one that an earlier run did send is reported with that send.
+  sent; one that an earlier run did send is reported with that send;
+* a row new to the journal whose follower an earlier run already sent another
+  row to is a duplicate too (REPEAT): a row added to the sheet above the one
+  sent, or an edited copy beside the original, never messages anyone twice.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ HOLD = "hold"
 """An earlier request got no answer over 24 hours ago: not sent again (--resend-stale)."""
 KEPT = "kept"
 """Sent earlier with different content (`record`): that send stands (--resend-changed)."""
+REPEAT = "repeat"
+"""New, but its follower got another row's message earlier in the campaign (`record`): not
+sent, reported as a duplicate (one message per follower per campaign)."""
 SKIP = "skip"
 """Not valid, and nothing sent for it earlier: reported as validation found it."""
 
@@ -61,6 +67,8 @@ class Rules:
     sandbox: bool
     resend_stale: bool = False
     resend_changed: bool = False
+    allow_repeats: bool = False
+    """A follower may get several distinct messages (--allow-repeats)."""
     earlier_rows: bool = True
     """The journal had sends identified by row when the run began (else none can be edited)."""
     in_sheet: Callable[[str], bool] | None = None
@@ -106,6 +114,8 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
         return rules.in_sheet is None or not rules.in_sheet(sent.content_id)
 
     out: list[Disposition] = []
+    new: list[int] = []
+    """Rows going out for the first time, with no earlier send of their own."""
     for status, base, key in zip(statuses, base_ids, row_keys, strict=True):
         request_id, record, previous = latest[base]
         if status == DUPLICATE:
@@ -143,7 +153,14 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
                 else:
                     out.append(Disposition(KEPT, sent.request_id, sent, earlier=sent))
             else:
+                new.append(len(out))
                 out.append(Disposition(SEND, request_id, previous))
+    if new and rules.earlier_rows and not rules.allow_repeats:
+        users = checked["user_id"].tolist()
+        sent_to = journal.rows.followers_sent((users[i] for i in new), rules.oaid, rules.sandbox)
+        for i in new:
+            if (other := sent_to.get(users[i])) is not None:
+                out[i] = Disposition(REPEAT, "", other)
     return out
 
 

@@ -14,6 +14,7 @@ import aiohttp
 from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.request_ids import Campaign
 from batch_sender.check.rules import VALID, Checks
+from batch_sender.i18n import _
 from batch_sender.sheet.reader import Table
 
 MAX_IMAGE_BYTES = 1024 * 1024
@@ -48,24 +49,20 @@ async def image_problem(session: aiohttp.ClientSession, url: str) -> str | None:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as response:
             if response.status != 200:
-                return f"image: HTTP {response.status}"
+                return _("image: HTTP {status}", status=response.status)
             kind = response.content_type.lower()
             if kind not in IMAGE_TYPES:
-                return f"not an image: {kind or 'no Content-Type'}"
+                return _("not an image: {kind}", kind=kind or _("no Content-Type"))
             size = response.content_length
             if size is not None and size > MAX_IMAGE_BYTES:
-                return f"image is {_megabytes(size)}, the limit is 1 MB"
+                return _("image is {size:.1f} MB, the limit is 1 MB", size=size / MAX_IMAGE_BYTES)
             total = 0
             async for block in response.content.iter_chunked(64 * 1024):
                 total += len(block)
                 if total > MAX_IMAGE_BYTES:  # no (or a false) Content-Length: stop reading
-                    return "image is over 1 MB, the limit is 1 MB"
+                    return _("image is over 1 MB, the limit is 1 MB")
     except TimeoutError:
-        return f"image: no answer within {TIMEOUT:g} s"
+        return _("image: no answer within {seconds:g} s", seconds=TIMEOUT)
     except aiohttp.ClientError as exc:
-        return f"image: cannot fetch it ({type(exc).__name__})"
+        return _("image: cannot fetch it ({error})", error=type(exc).__name__)
     return None
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / MAX_IMAGE_BYTES:.1f} MB"

@@ -15,6 +15,7 @@ from typing import Any
 from batch_sender.check.request_ids import Campaign
 from batch_sender.check.rules import Checks, image_url_problem, user_id_problem
 from batch_sender.errors import InputError, UsageError
+from batch_sender.i18n import _, ngettext
 from batch_sender.offloop import run_to_end
 from batch_sender.options import Reading
 from batch_sender.settings import DELIMITER_NAMES
@@ -42,29 +43,50 @@ def open_input(input_path: Path, reading: Reading) -> Opened:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise UsageError(f"unknown {{opt:encoding}} {encoding!r}") from None
+            raise UsageError(
+                _("unknown {opt:encoding} {encoding}", encoding=repr(encoding))
+            ) from None
     if template_file is not None:
         if template is not None:
-            raise UsageError("give {opt:template} or {opt:template_file}, not both")
+            raise UsageError(_("give {opt:template} or {opt:template_file}, not both"))
         try:
             template = template_file.read_text(encoding="utf-8-sig").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
-                f"{{opt:template_file}} {template_file}: cannot read it ({exc})"
+                _(
+                    "{opt:template_file} {template_file}: cannot read it ({exc})",
+                    template_file=template_file,
+                    exc=exc,
+                )
             ) from None
     parsed = Template.parse(template) if template is not None else None
     if image_url is not None:
         image_url = image_url.strip()
         problem = image_url_problem(image_url)
         if problem is not None:
-            raise UsageError(f"{{opt:image_url}} {image_url!r} {problem}")
+            raise UsageError(
+                _(
+                    "{opt:image_url} {image_url} {problem}",
+                    image_url=repr(image_url),
+                    problem=problem,
+                )
+            )
     if reading.hidden_rows not in HIDDEN_POLICIES:
         raise UsageError(
-            f"unknown {{opt:hidden_rows}} {reading.hidden_rows!r}; use refuse, skip or send"
+            _(
+                "unknown {opt:hidden_rows} {hidden_rows}; use refuse, skip or send",
+                hidden_rows=repr(reading.hidden_rows),
+            )
         )
     if delimiter is not None and delimiter.lower() not in DELIMITER_NAMES:
         names = ", ".join(name for name in DELIMITER_NAMES if name.isalpha())
-        raise UsageError(f"unknown {{opt:delimiter}} {delimiter!r}; use one of {names}")
+        raise UsageError(
+            _(
+                "unknown {opt:delimiter} {delimiter}; use one of {names}",
+                delimiter=repr(delimiter),
+                names=names,
+            )
+        )
     shown = None
     if is_stream(input_path):
         shown = str(input_path)
@@ -143,7 +165,7 @@ def spool(path: Path) -> Path:
                     shutil.copyfileobj(stream, out, 1 << 20)
     except OSError as exc:
         copy.unlink(missing_ok=True)
-        raise InputError(path, f"cannot read it: {exc.strerror or exc}") from None
+        raise InputError(path, _("cannot read it: {reason}", reason=exc.strerror or exc)) from None
     except BaseException:
         copy.unlink(missing_ok=True)
         raise
@@ -162,7 +184,9 @@ def load_suppression(paths: Iterable[Path], user_id_column: str = "user_id") -> 
             problem = user_id_problem(entry.value, number_cell=entry.number_cell)
             if problem is not None:
                 raise InputError(
-                    listed.path, f"suppression list ({{opt:exclude}}): {problem}", line=entry.line
+                    listed.path,
+                    _("suppression list ({opt:exclude}): {problem}", problem=problem),
+                    line=entry.line,
                 )
     return suppression
 
@@ -171,8 +195,13 @@ def input_notes(checks: Checks) -> list[str]:
     """What the whole sheet's reading found about the lists and hidden rows, a line each."""
     lines = checks.suppression.lines()
     if skipped := len(checks.hidden_skipped):
-        rows = "1 hidden row is" if skipped == 1 else f"{skipped:,} hidden rows are"
-        lines.append(f"{rows} not sent (excluded: --hidden-rows skip)")
+        lines.append(
+            ngettext(
+                "{n:,} hidden row is not sent (excluded: --hidden-rows skip)",
+                "{n:,} hidden rows are not sent (excluded: --hidden-rows skip)",
+                skipped,
+            )
+        )
     return lines
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.request_ids import Campaign
 from batch_sender.check.rules import VALID, Checks
+from batch_sender.i18n import _, current, ngettext, status_word
 from batch_sender.sheet.reader import Table
 
 SHOWN_PROBLEMS = 500
@@ -64,27 +65,58 @@ def build_preview(table: Table, campaign: Campaign, checks: Checks, rows: int) -
 
 def html_preview(preview: Preview) -> str:
     e = html.escape
-    cards = "\n".join(_card(m) for m in preview.messages) or "<p>No row would be sent.</p>"
+    nobody = _("No row would be sent.")
+    cards = "\n".join(_card(m) for m in preview.messages) or f"<p>{e(nobody)}</p>"
     left = ""
+    empty = "<i>" + e(_("empty")) + "</i>"
     if preview.left_out_count:
         body = "".join(
-            f"<tr><td class=n>{line}</td><td class=id>{e(uid) or '<i>empty</i>'}</td>"
-            f"<td><span class='tag {e(status)}'>{e(status)}</span></td><td>{e(why)}</td></tr>"
+            f"<tr><td class=n>{line}</td><td class=id>{e(uid) or empty}</td>"
+            f"<td><span class='tag {e(status)}' title='{e(status)}'>{e(status_word(status))}"
+            f"</span></td><td>{e(why)}</td></tr>"
             for line, uid, status, why in preview.left_out
         )
         more = preview.left_out_count - len(preview.left_out)
-        tail = f"<p>... and {more:,} more (run <code>validate</code> for all).</p>" if more else ""
+        tail = (
+            "<p>"
+            + _(
+                "... and {n:,} more (run {validate} for all).",
+                n=more,
+                validate="<code>validate</code>",
+            )
+            + "</p>"
+            if more
+            else ""
+        )
+        heading = ngettext(
+            "{n:,} row would not be sent", "{n:,} rows would not be sent", preview.left_out_count
+        )
         left = (
-            f"<h2>{preview.left_out_count:,} row{'s' if preview.left_out_count != 1 else ''} "
-            "would not be sent</h2>"
-            "<table class=left><tr><th>line</th><th>user_id</th><th>status</th><th>why</th></tr>"
-            f"{body}</table>{tail}"
+            f"<h2>{e(heading)}</h2>"
+            + "<table class=left><tr><th>"
+            + e(_("line"))
+            + "</th><th>user_id</th><th>status</th><th>"
+            + e(_("why"))
+            + f"</th></tr>{body}</table>{tail}"
         )
     shown = len(preview.messages)
+    title = _(
+        "{name}: the first {shown:,} of {n:,} messages",
+        name=preview.name,
+        shown=shown,
+        n=preview.to_send,
+    )
+    summary = _(
+        "{rows:,} rows; {to_send:,} would be sent, {left_out:,} would not. Nothing has been sent.",
+        rows=preview.rows,
+        to_send=preview.to_send,
+        left_out=preview.left_out_count,
+    )
+    page_title = _("{name}: preview", name=preview.name)
     return f"""<!doctype html>
-<html lang="vi"><head><meta charset="utf-8">
+<html lang="{current()}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(preview.name)}: preview</title>
+<title>{e(page_title)}</title>
 <style>
 body {{ font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   margin: 0; background: #e9ecf1; color: #081c36; }}
@@ -109,9 +141,8 @@ td.id {{ font-family: ui-monospace, monospace; white-space: nowrap; }}
   color: #a0201b; }}
 .tag.duplicate, .tag.excluded {{ background: #fff1cc; color: #7a5200; }}
 </style></head><body>
-<header><h1>{e(preview.name)}: the first {shown:,} of {preview.to_send:,} messages</h1>
-<p>{preview.rows:,} rows; {preview.to_send:,} would be sent,
-{preview.left_out_count:,} would not. Nothing has been sent.</p></header>
+<header><h1>{e(title)}</h1>
+<p>{e(summary)}</p></header>
 <main>
 {cards}
 </main>
@@ -127,8 +158,11 @@ def _card(message: Shown) -> str:
     # Zalo shows \r\n as a line break: pre-wrap keeps it, escaping keeps any markup as text.
     text = message.text.replace("\r\n", "\n")
     return (
-        f"<div class=msg><p class=who>line {message.line} &middot; user_id {e(message.user_id)}</p>"
-        f'<div class=bubble><img class=photo src="{e(message.url)}" '
-        f'alt="image: {e(message.url)}" loading=lazy>'
+        "<div class=msg><p class=who>"
+        + e(_("line {line}", line=message.line))
+        + f" &middot; user_id {e(message.user_id)}</p>"
+        f'<div class=bubble><img class=photo src="{e(message.url)}" alt="'
+        + e(_("image: {url}", url=message.url))
+        + '" loading=lazy>'
         f"<div class=text>{e(text)}</div></div></div>"
     )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from batch_sender.check.request_ids import Campaign
 from batch_sender.check.seen import SeenRows
+from batch_sender.i18n import N_, _
 from batch_sender.sheet.source import HIDDEN_LINES, LONG_NUMBER_IDS
 from batch_sender.sheet.suppression import Suppression
 from batch_sender.sheet.template import BoundTemplate
@@ -36,9 +37,15 @@ _URL_IMAGE = re.compile(
 )
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
-HIDDEN_ROW = "hidden row in Excel"
+HIDDEN_ROW = N_("hidden row in Excel")
 
-ROUNDED_HINT = (
+SAME_MESSAGE = N_("same user_id, text and url as line {line}; not sent twice")
+SAME_FOLLOWER = N_(
+    "same user_id as line {line}; one message per follower per campaign "
+    "(--allow-repeats sends repeats on purpose)"
+)
+
+ROUNDED_HINT = N_(
     "the spreadsheet turned the id into a number and rounded it; "
     "format the column as Text and export again"
 )
@@ -127,7 +134,9 @@ class Validator:
         extra: dict[int, list[str]] = {}
         for i, name in enumerate(empty_placeholder):
             if name is not None:
-                extra.setdefault(i, []).append(f"template placeholder {{{name}}} is empty")
+                extra.setdefault(i, []).append(
+                    _("template placeholder {placeholder} is empty", placeholder="{" + name + "}")
+                )
         if checks.image_problems:
             for i, url in enumerate(urls):
                 if (problem := checks.image_problems.get(url)) is not None:
@@ -160,12 +169,12 @@ class Validator:
                 messages.append("; ".join(part for part in parts if part))
             result.loc[invalid.astype(bool), "ErrorMessage"] = messages
         if excluded.any():
-            result.loc[excluded, "ErrorMessage"] = "user_id is on a suppression list (--exclude)"
+            result.loc[excluded, "ErrorMessage"] = _("user_id is on a suppression list (--exclude)")
         if hidden_lines := chunk.attrs.get(HIDDEN_LINES):
             hidden = ~invalid & chunk.index.isin(list(hidden_lines))
             excluded |= hidden
             result.loc[hidden, "status"] = EXCLUDED
-            result.loc[hidden, "ErrorMessage"] = HIDDEN_ROW
+            result.loc[hidden, "ErrorMessage"] = _(HIDDEN_ROW)
             checks.hidden_skipped.update(chunk.index[hidden].tolist())
         keys = None
         if self.request_ids:
@@ -226,20 +235,19 @@ class Validator:
         if same_message.any():
             result.loc[rows.index[same_message], "RequestId"] = ""
         if self.checks.allow_repeats:
-            repeat, why = same_message, "same user_id, text and url as line {}; not sent twice"
+            repeat, why = same_message, SAME_MESSAGE
         else:
             users = rows["user_id"].tolist()
             user_keys = np.fromiter(map(hash, users), np.int64, len(users)).view(np.uint64)
             first = self.followers.first_lines(user_keys, lines)
             repeat = first != lines
-            why = (
-                "same user_id as line {}; one message per follower per campaign "
-                "(--allow-repeats sends repeats on purpose)"
-            )
+            why = SAME_FOLLOWER
         if repeat.any():
             duplicates = rows.index[repeat]
             result.loc[duplicates, "status"] = DUPLICATE
-            result.loc[duplicates, "ErrorMessage"] = [why.format(line) for line in first[repeat]]
+            result.loc[duplicates, "ErrorMessage"] = [
+                _(why, line=int(line)) for line in first[repeat]
+            ]
 
 
 _PHONE = re.compile(r"(?:\+?84|0)[1-9][0-9]{8}")
@@ -260,28 +268,40 @@ def user_id_problem(uid: str, *, number_cell: bool = False) -> str | None:
     `number_cell`: the spreadsheet held it as a number of over 15 digits (rounded).
     """
     if not uid:
-        return "user_id is empty"
+        return _("user_id is empty")
     digits = uid.isascii() and uid.isdigit()
     if number_cell or (not digits and _ID_SCIENTIFIC.fullmatch(uid)):
-        return f"user_id {uid} is a number of more than 15 digits: {ROUNDED_HINT}"
+        return _(
+            "user_id {user_id} is a number of more than 15 digits: {hint}",
+            user_id=uid,
+            hint=_(ROUNDED_HINT),
+        )
     if not digits:
-        problem = f"user_id must be digits only: {shown(uid)}"
+        value = shown(uid)
         if _PHONE.fullmatch(_PHONE_SEPARATORS.sub("", uid)):
-            return f"{problem} looks like a phone number, not a Zalo user_id"
+            return _(
+                "user_id must be digits only: {value} looks like a phone number, "
+                "not a Zalo user_id",
+                value=value,
+            )
         if uid.startswith("'"):
-            return f"{problem} starts with a ' (Excel's mark for text, typed into the cell)"
-        return problem
+            return _(
+                "user_id must be digits only: {value} starts with a ' "
+                "(Excel's mark for text, typed into the cell)",
+                value=value,
+            )
+        return _("user_id must be digits only: {value}", value=value)
     if len(uid) > USER_ID_MAX:
-        return f"user_id has {len(uid)} digits, at most {USER_ID_MAX} are allowed"
+        return _("user_id has {n} digits, at most {most} are allowed", n=len(uid), most=USER_ID_MAX)
     return None
 
 
 def image_url_problem(url: str) -> str | None:
     """Why a URL given once for every row (--image-url) cannot be sent, or None."""
     if not _URL_ABSOLUTE.fullmatch(url):
-        return "must be an absolute http:// or https:// address"
+        return _("must be an absolute http:// or https:// address")
     if not _URL_IMAGE.fullmatch(url):
-        return "must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)"
+        return _("must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)")
     return None
 
 
@@ -343,15 +363,21 @@ def _message(flags: tuple[bool, ...], uid: str, text: str) -> str:
     if id_empty or id_scientific or id_number_cell or id_not_digits or id_too_long:
         parts.append(user_id_problem(uid, number_cell=id_number_cell) or "")
     if text_blank:
-        parts.append("text is empty")
+        parts.append(_("text is empty"))
     elif text_too_long:
-        parts.append(f"text has {len(text):,} characters, at most {TEXT_MAX:,} are allowed")
+        parts.append(
+            _(
+                "text has {n:,} characters, at most {most:,} are allowed",
+                n=len(text),
+                most=TEXT_MAX,
+            )
+        )
     if url_empty:
-        parts.append("url is empty")
+        parts.append(_("url is empty"))
     elif url_not_absolute:
-        parts.append("url must be an absolute http:// or https:// address")
+        parts.append(_("url must be an absolute http:// or https:// address"))
     elif url_not_image:
         parts.append(
-            "url must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)"
+            _("url must point to a .jpg, .jpeg, .png or .gif image (a query string is allowed)")
         )
     return "; ".join(parts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import IO, Any
 
 from batch_sender.cli import audience, campaign, delivery, simulator
 from batch_sender.cli.base import cli
@@ -27,7 +28,44 @@ __all__ = [
 
 def main() -> None:
     _standard_streams()
+    sys.stdout = _QuietWhenClosed(sys.stdout)
+    sys.stderr = _QuietWhenClosed(sys.stderr)
     cli(prog_name="batch-sender")
+
+
+class _QuietWhenClosed:
+    """A standard stream whose reader went away (`| head -1`) takes the rest silently.
+
+    Nobody reads on: that is no error of the command's, which finishes and
+    exits with its own code. The descriptor gets /dev/null, so that Python's
+    own last flush at exit finds nowhere to fail either.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._stream.fileno())
+        finally:
+            os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _standard_streams() -> None:

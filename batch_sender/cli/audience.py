@@ -19,47 +19,49 @@ from batch_sender.cli.base import (
     take,
     timeout_option,
 )
+from batch_sender.cli.spoken import option
+from batch_sender.i18n import N_, _, ngettext, number
 
 
 @cli.command()
 @account_options
-@click.option(
+@option(
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="The audience file to write (CSV, one user_id column).",
+    help=N_("The audience file to write (CSV, one user_id column)."),
 )
-@click.option(
+@option(
     "--from",
     "start",
     type=Day(),
     required=True,
-    help="First day of interaction, YYYY-MM-DD.",
+    help=N_("First day of interaction, YYYY-MM-DD."),
 )
-@click.option(
+@option(
     "--to",
     "end",
     type=Day(),
     required=True,
-    help="Last day of interaction (included), YYYY-MM-DD.",
+    help=N_("Last day of interaction (included), YYYY-MM-DD."),
 )
-@click.option("--followers-only", is_flag=True, help="Only users who follow the OA.")
-@click.option("--non-followers", is_flag=True, help="Only users who do not follow the OA.")
-@click.option("--tag", default="", help="Only users with this OA tag (eSMS TagName).")
-@rate_option("QueryListUID requests")
+@option("--followers-only", is_flag=True, help=N_("Only users who follow the OA."))
+@option("--non-followers", is_flag=True, help=N_("Only users who do not follow the OA."))
+@option("--tag", default="", help=N_("Only users with this OA tag (eSMS TagName)."))
+@rate_option(N_("QueryListUID requests per second at most (0 = no limit)."))
 @timeout_option()
-@click.option(
+@option(
     "--excel",
     is_flag=True,
-    help="Write the CSV with a BOM (Excel then keeps the ids as text when opened).",
+    help=N_("Write the CSV with a BOM (Excel then keeps the ids as text when opened)."),
 )
-@click.option(
+@option(
     "--simulate",
     is_flag=True,
-    help="Ask a built-in eSMS simulator's synthetic OA (no credentials needed).",
+    help=N_("Ask a built-in eSMS simulator's synthetic OA (no credentials needed)."),
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@option("-q", "--quiet", is_flag=True, help=N_("No progress bar."))
 @handle_errors
 def audience(
     output: Path,
@@ -98,7 +100,7 @@ def audience(
         if not quiet:
             click.echo(line, err=True)
 
-    with counter_bar("listing", enabled=not quiet and sys.stderr.isatty()) as update:
+    with counter_bar(_("listing"), enabled=not quiet and sys.stderr.isatty()) as update:
 
         def on_progress(progress: Progress) -> None:
             update(progress.done, progress.total)
@@ -117,20 +119,25 @@ def audience(
             on_progress=on_progress,
             on_info=say,
         )
+    requests = ngettext("{n:,} request", "{n:,} requests", listed.requests)
     click.echo(
-        f"audience: {listed.users:,} {listed.description} "
-        f"({listed.requests:,} request{'' if listed.requests == 1 else 's'}, "
-        f"{listed.seconds:.1f} s)"
+        _(
+            "audience: {users:,} {description} ({requests}, {seconds:.1f} s)",
+            users=listed.users,
+            description=listed.description,
+            requests=requests,
+            seconds=listed.seconds,
+        )
     )
-    click.echo(f"written: {output}")
-    for warning in listed.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    click.echo(_("written: {path}", path=output))
+    for line in listed.warnings:
+        click.echo(_("Warning: {message}", message=line), err=True)
     sys.exit(listed.exit_code)
 
 
 @cli.command()
 @account_options
-@timeout_option("Seconds to wait for the answer.")
+@timeout_option(N_("Seconds to wait for the answer."))
 @handle_errors
 def balance(
     api_key: str | None,
@@ -161,7 +168,7 @@ def balance(
     )
     amount = account_balance(account=account, timeout=timeout).balance
     try:
-        shown = f"{int(amount):,}"
+        shown = number(int(amount))
     except ValueError:
         shown = amount
-    click.echo(f"balance: {shown} (the keys work)")
+    click.echo(_("balance: {amount} (the keys work)", amount=shown))

@@ -22,6 +22,8 @@ from batch_sender import (
     __version__,
     user_error,
 )
+from batch_sender.cli.spoken import Group, Option, interrupted_line, option
+from batch_sender.i18n import N_, _, set_language
 
 F = TypeVar("F", bound=Callable[..., Any])
 G = TypeVar("G", Account, Reading, SendingPolicy, Listening)
@@ -46,16 +48,16 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BatchSenderError as exc:
-            click.echo(f"Error: {exc.cli_message}", err=True)
+            click.echo(_("Error: {message}", message=exc.cli_message), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted: rerun the same command to continue.", err=True)
+            click.echo(interrupted_line(), err=True)
             sys.exit(ExitCode.INTERRUPTED)
         except OSError as exc:
             failed = user_error(exc)
             if failed is None:
                 _crashed(exc, command.__name__, kwargs)
-            click.echo(f"Error: {failed.cli_message}", err=True)
+            click.echo(_("Error: {message}", message=failed.cli_message), err=True)
             sys.exit(failed.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -69,7 +71,7 @@ def _crashed(exc: BaseException, command: str, options: dict[str, Any]) -> NoRet
     from batch_sender.cli import crash
 
     details = crash.write_details(exc, command, options)
-    click.echo(f"Error: {crash.one_line(exc, details, options)}", err=True)
+    click.echo(_("Error: {message}", message=crash.one_line(exc, details, options)), err=True)
     sys.exit(ExitCode.INTERNAL)
 
 
@@ -77,113 +79,129 @@ def input_options(command: F, *, outputs: bool = True) -> F:
     """INPUT and how to read it: shared by validate and send (and preview, without outputs)."""
     decorators = [
         click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
-        click.option(
+        option(
             "--user-id-column",
             default=Reading.user_id_column,
             show_default=True,
-            help="Column with the Zalo user_id.",
+            help=N_("Column with the Zalo user_id."),
         ),
-        click.option(
+        option(
             "--text-column",
             default=Reading.text_column,
             show_default=True,
-            help="Column with the text.",
+            help=N_("Column with the text."),
         ),
-        click.option(
+        option(
             "--url-column",
             default=Reading.url_column,
             show_default=True,
-            help="Column with the image URL.",
+            help=N_("Column with the image URL."),
         ),
-        click.option(
+        option(
             "--encoding",
             default=None,
-            help="Encoding of a CSV input (default: UTF-8, with or without BOM).",
+            help=N_("Encoding of a CSV input (default: UTF-8, with or without BOM)."),
         ),
-        click.option(
+        option(
             "--delimiter",
             type=click.Choice(list(Reading.delimiter_names), case_sensitive=False),
             metavar="NAME",
             default=None,
-            help="CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
-            "work too (default: detected from the header line).",
+            help=N_(
+                "CSV delimiter: comma, semicolon, tab or pipe; the characters , and ; "
+                "work too (default: detected from the header line)."
+            ),
         ),
-        click.option(
+        option(
             "--sheet",
             default=None,
-            help="Workbook sheet name (default: the first visible sheet).",
+            help=N_("Workbook sheet name (default: the first visible sheet)."),
         ),
-        click.option(
+        option(
             "--hidden-rows",
             type=click.Choice(["refuse", "skip", "send"]),
             default="refuse",
             show_default=True,
-            help="Rows hidden in a workbook (by hand or by a filter): refuse the file, "
-            "skip them (status excluded, not sent), or send them like any row.",
+            help=N_(
+                "Rows hidden in a workbook (by hand or by a filter): refuse the file, "
+                "skip them (status excluded, not sent), or send them like any row."
+            ),
         ),
-        click.option(
+        option(
             "--campaign-id",
             default=None,
-            help="Seeds every RequestId (default: INPUT's file name without extension).",
+            help=N_("Seeds every RequestId (default: INPUT's file name without extension)."),
         ),
-        click.option(
+        option(
             "--chunk-rows",
             type=click.IntRange(min=1),
             default=Reading.chunk_rows,
             hidden=True,  # memory/speed trade-off; tests use it to cross chunk borders
         ),
-        click.option(
+        option(
             "--template",
             default=None,
-            help="One text for every row, {column} placeholders filled from the row "
-            "({{ and }} are literal braces); the text column is then not needed.",
+            help=N_(
+                "One text for every row, {column} placeholders filled from the row "
+                "({{ and }} are literal braces); the text column is then not needed."
+            ),
         ),
-        click.option(
+        option(
             "--template-file",
             type=click.Path(path_type=Path, dir_okay=False),
             default=None,
-            help="Read --template from this UTF-8 file.",
+            help=N_("Read --template from this UTF-8 file."),
         ),
-        click.option(
+        option(
             "--image-url",
             default=None,
-            help="One image for every row (http(s), .jpg/.jpeg/.png/.gif); the url column is "
-            "then not needed.",
+            help=N_(
+                "One image for every row (http(s), .jpg/.jpeg/.png/.gif); the url column is "
+                "then not needed."
+            ),
         ),
-        click.option(
+        option(
             "--exclude",
             "exclude",
             multiple=True,
             type=click.Path(path_type=Path, dir_okay=False),
-            help="Suppression list: a CSV or workbook with a user_id column, or one id per "
-            "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
-            "never sent. Repeatable.",
+            help=N_(
+                "Suppression list: a CSV or workbook with a user_id column, or one id per "
+                "line; its ids are checked like the sheet's. Matching rows are `excluded`, "
+                "never sent. Repeatable."
+            ),
         ),
-        click.option(
+        option(
             "--allow-repeats",
             is_flag=True,
-            help="Send each distinct message of a user_id listed on several rows (by default "
-            "one message per follower: its later rows are `duplicate`).",
+            help=N_(
+                "Send each distinct message of a user_id listed on several rows (by default "
+                "one message per follower: its later rows are `duplicate`)."
+            ),
         ),
-        click.option(
+        option(
             "--check-images",
             is_flag=True,
-            help="Fetch each distinct image URL once: 200, image/jpeg, image/png or image/gif, "
-            "at most 1 MB.",
+            help=N_(
+                "Fetch each distinct image URL once: 200, image/jpeg, image/png or image/gif, "
+                "at most 1 MB."
+            ),
         ),
     ]
     if outputs:
         decorators += [
-            click.option(
+            option(
                 "--excel",
                 is_flag=True,
-                help="Write the result CSV with a BOM so that Excel shows Vietnamese correctly.",
+                help=N_(
+                    "Write the result CSV with a BOM so that Excel shows Vietnamese correctly."
+                ),
             ),
-            click.option(
+            option(
                 "--summary-json",
                 type=click.Path(path_type=Path, dir_okay=False),
                 default=None,
-                help="Also write the end-of-run summary as JSON (for schedulers).",
+                help=N_("Also write the end-of-run summary as JSON (for schedulers)."),
             ),
         ]
     for decorator in reversed(decorators):
@@ -209,11 +227,15 @@ class Day(click.ParamType):  # type: ignore[type-arg]  # generic only from click
         try:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            self.fail(f"{value!r} is not a day written YYYY-MM-DD (e.g. 2026-11-30)", param, ctx)
+            self.fail(
+                _("{value} is not a day written YYYY-MM-DD (e.g. 2026-11-30)", value=repr(value)),
+                param,
+                ctx,
+            )
 
 
-def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[F], F]:
-    return click.option(
+def timeout_option(help: str = N_("Seconds to wait for each answer.")) -> Callable[[F], F]:
+    return option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
         default=SendingPolicy.timeout,
@@ -222,36 +244,40 @@ def timeout_option(help: str = "Seconds to wait for each answer.") -> Callable[[
     )
 
 
-def rate_option(what: str) -> Callable[[F], F]:
-    return click.option(
+def rate_option(help: str) -> Callable[[F], F]:
+    """--rate; `help` says what is counted and per second."""
+    return option(
         "--rate",
         type=click.FloatRange(min=0),
         default=SendingPolicy.rate,
         show_default=True,
-        help=f"{what} per second at most (0 = no limit).",
+        help=help,
     )
 
 
 def account_options(command: F) -> F:
     """The account and where eSMS is: shared by send and balance."""
     decorators = [
-        click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY]."),
-        click.option(
-            "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
+        option("--api-key", envvar="ESMS_API_KEY", help=N_("eSMS ApiKey [env: ESMS_API_KEY].")),
+        option(
+            "--secret-key",
+            envvar="ESMS_SECRET_KEY",
+            help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY]."),
         ),
-        click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID]."),
-        click.option(
+        option("--oaid", envvar="ESMS_OAID", help=N_("Zalo OA id [env: ESMS_OAID].")),
+        option(
             "--base-url",
             envvar="ESMS_BASE_URL",
             default=Account.base_url,
             show_default=True,
-            help="eSMS API base [env: ESMS_BASE_URL].",
+            help=N_("eSMS API base [env: ESMS_BASE_URL]."),
         ),
-        click.option(
+        option(
             "--allow-insecure-http",
             is_flag=True,
-            help="Allow a plain http:// --base-url that is not this machine "
-            "(keys travel in clear).",
+            help=N_(
+                "Allow a plain http:// --base-url that is not this machine (keys travel in clear)."
+            ),
         ),
     ]
     for decorator in reversed(decorators):
@@ -259,8 +285,26 @@ def account_options(command: F) -> F:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="batch-sender")
+def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    set_language(value)  # None: the environment's, also after an earlier call chose one
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, prog_name="batch-sender", cls=Option, help=N_("Show the version and exit.")
+)
+@option(
+    "--lang",
+    type=click.Choice(["vi", "en"]),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_choose_language,
+    help=N_(
+        "Language of what is shown: vi (Vietnamese) or en (English); by default "
+        "BATCH_SENDER_LANG, then the locale (LC_ALL, LC_MESSAGES, LANG)."
+    ),
+)
 def cli() -> None:
     """Send Zalo OA messages with a photo to many followers through eSMS.vn.
 

@@ -19,16 +19,20 @@ from batch_sender.cli.base import (
     take,
     timeout_option,
 )
+from batch_sender.cli.spoken import option
+from batch_sender.i18n import N_, _
 
 
 @cli.command()
 @input_options
-@click.option(
+@option(
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Write the report: the result file's columns, status valid/invalid/duplicate/excluded.",
+    help=N_(
+        "Write the report: the result file's columns, status valid/invalid/duplicate/excluded."
+    ),
 )
 @handle_errors
 def validate(
@@ -62,104 +66,117 @@ def validate(
     for line in report.notes:
         echo(line)
     if output is not None:
-        echo(f"report: {output}")
+        echo(_("report: {path}", path=output))
     sys.exit(report.exit_code)
 
 
 @cli.command()
 @input_options
 @account_options
-@click.option(
+@option(
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
     metavar="RESULTS.csv",
-    help="Result file (.csv or .xlsx); its journal is kept beside it as "
-    "RESULTS.csv.journal.sqlite.",
+    help=N_(
+        "Result file (.csv or .xlsx); its journal is kept beside it as RESULTS.csv.journal.sqlite."
+    ),
 )
-@click.option(
+@option(
     "--callback-url",
     envvar="ESMS_CALLBACK_URL",
-    help="Where eSMS reports delivery [env: ESMS_CALLBACK_URL].",
+    help=N_("Where eSMS reports delivery [env: ESMS_CALLBACK_URL]."),
 )
-@rate_option("Requests")
+@rate_option(N_("Requests per second at most (0 = no limit)."))
 @timeout_option()
-@click.option(
+@option(
     "--concurrency",
     type=click.IntRange(min=1, max=1024),
     default=SendingPolicy.concurrency,
-    help="Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
-    "16 with --rate 0).",
+    help=N_(
+        "Requests in flight at most (default: rate x observed latency x 1.5, at least 4; "
+        "16 with --rate 0)."
+    ),
 )
-@click.option(
+@option(
     "--max-attempts",
     type=click.IntRange(min=1, max=100),
     default=SendingPolicy.max_attempts,
     show_default=True,
-    help="HTTP requests per row at most (network errors, 5xx, 429, 160, 105).",
+    help=N_("HTTP requests per row at most (network errors, 5xx, 429, 160, 105)."),
 )
-@click.option(
+@option(
     "--backoff",
     type=click.FloatRange(min=0),
     default=SendingPolicy.backoff,
     show_default=True,
-    help="Seconds before the first retry; doubles each time, with jitter.",
+    help=N_("Seconds before the first retry; doubles each time, with jitter."),
 )
-@click.option("--sandbox", is_flag=True, help='Pass eSMS\'s Sandbox "1": validated, not delivered.')
-@click.option(
+@option("--sandbox", is_flag=True, help=N_('Pass eSMS\'s Sandbox "1": validated, not delivered.'))
+@option(
     "--simulate",
     is_flag=True,
-    help="Send to a built-in eSMS simulator started for this run (no credentials needed).",
+    help=N_("Send to a built-in eSMS simulator started for this run (no credentials needed)."),
 )
-@click.option(
+@option(
     "--resend-stale",
     is_flag=True,
-    help="Resend rows whose earlier request got no answer over 24 hours ago.",
+    help=N_("Resend rows whose earlier request got no answer over 24 hours ago."),
 )
-@click.option(
+@option(
     "--resend-changed",
     is_flag=True,
-    help="Send the new version of rows sent earlier whose text or url has changed since "
-    "(by default their earlier send stands).",
+    help=N_(
+        "Send the new version of rows sent earlier whose text or url has changed since "
+        "(by default their earlier send stands)."
+    ),
 )
-@click.option(
+@option(
     "--limit",
     type=click.IntRange(min=0),
     default=None,
-    help="Send only the first N rows still to send (a test batch); the rest stay unsent, "
-    "and the same command without --limit sends them.",
+    help=N_(
+        "Send only the first N rows still to send (a test batch); the rest stay unsent, "
+        "and the same command without --limit sends them."
+    ),
 )
-@click.option(
+@option(
     "--test-to",
     metavar="USER_ID",
     default=None,
-    help="Send only the first valid row's message, personalised, to this follower id "
-    "(yours), to see it on your phone; the campaign is not touched (its result file is "
-    "not written, every row is still sent later).",
+    help=N_(
+        "Send only the first valid row's message, personalised, to this follower id "
+        "(yours), to see it on your phone; the campaign is not touched (its result file is "
+        "not written, every row is still sent later)."
+    ),
 )
-@click.option(
+@option(
     "--send-at",
     default=None,
-    help='Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
-    "offset is given.",
+    help=N_(
+        'Schedule delivery (eSMS SendDate): "2026-12-01 09:00", Vietnam time unless an '
+        "offset is given."
+    ),
 )
-@click.option(
+@option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json: one JSON line per event on stderr (each row's outcome with its row and "
-    "RequestId), instead of the plan lines and the progress bar.",
+    help=N_(
+        "json: one JSON line per event on stderr (each row's outcome with its row and "
+        "RequestId), instead of the plan lines and the progress bar."
+    ),
 )
-@click.option(
+@option(
     "--progress-every",
     type=click.FloatRange(min=0.1),
     default=10.0,
     show_default=True,
-    help="Seconds between two progress lines (stderr not a terminal, or --log-format json).",
+    help=N_("Seconds between two progress lines (stderr not a terminal, or --log-format json)."),
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no plan lines.")
+@option("-q", "--quiet", is_flag=True, help=N_("No progress bar and no plan lines."))
 @handle_errors
 def send(
     input_path: Path,
@@ -199,20 +216,20 @@ def send(
 
 @cli.command()
 @reading_options
-@click.option(
+@option(
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
     metavar="PREVIEW.html",
-    help="The page to write (one self-contained HTML file).",
+    help=N_("The page to write (one self-contained HTML file)."),
 )
-@click.option(
+@option(
     "--rows",
     type=click.IntRange(min=0),
     default=20,
     show_default=True,
-    help="How many messages to show.",
+    help=N_("How many messages to show."),
 )
 @handle_errors
 def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> None:
@@ -234,8 +251,13 @@ def preview(input_path: Path, output: Path, rows: int, **read_options: Any) -> N
 
     page = write_preview(input_path, output, rows=rows, reading=take(Reading, read_options))
     click.echo(
-        f"{input_path.name}: {page.rows:,} rows: {page.to_send:,} would be sent, "
-        f"{page.left_out:,} would not"
+        _(
+            "{name}: {rows:,} rows: {to_send:,} would be sent, {left_out:,} would not",
+            name=input_path.name,
+            rows=page.rows,
+            to_send=page.to_send,
+            left_out=page.left_out,
+        )
     )
-    click.echo(f"preview: {output} (the first {page.shown:,} messages)")
+    click.echo(_("preview: {path} (the first {n:,} messages)", path=output, n=page.shown))
     sys.exit(page.exit_code)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batch_sender import ExitCode
+from batch_sender.cli.spoken import interrupted_line
+from batch_sender.i18n import N_, _, is_warning
 
 if TYPE_CHECKING:
     import asyncio
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 QUIT_GRACE = 1.0
 """Seconds a second signal waits for the journal to be flushed before the process exits."""
-INTERRUPTED_LINE = "Interrupted: rerun the same command to continue."
+STOPPING_LINE = N_("stopping: finishing the requests in flight (Ctrl-C again to quit at once)")
 
 
 def echo(line: str, *, err: bool = False) -> None:
@@ -54,9 +56,7 @@ class Interrupts:
         self,
         say: Callable[[str], None],
         *,
-        first: str | None = (
-            "stopping: finishing the requests in flight (Ctrl-C again to quit at once)"
-        ),
+        first: str | None = STOPPING_LINE,
     ) -> None:
         self.say = say
         self.first = first
@@ -103,11 +103,11 @@ class Interrupts:
             self.handled += 1
             if self.handled == 1:
                 if self.first is not None:
-                    self.say(self.first)
+                    self.say(_(self.first))
                 if self.stop is not None:
                     self.stop.set()
             elif self.handled == 2:
-                self.say("interrupted again: quitting now; rerun the same command to continue")
+                self.say(_("interrupted again: quitting now; rerun the same command to continue"))
                 if self.task is not None:
                     self.task.cancel()
                 if self.loop is not None:
@@ -151,7 +151,7 @@ class ProgressBar:
             )
 
             columns = (
-                TextColumn("sending"),
+                TextColumn(_("sending")),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -251,7 +251,7 @@ def run_send(
     def say(line: str) -> None:
         if json_log:
             log_json({"event": "info", "message": line})
-        elif not quiet or line.startswith("warning:"):  # --quiet drops plan lines, not warnings
+        elif not quiet or is_warning(line):  # --quiet drops plan lines, not warnings
             bar.print(line)
 
     def on_row(row: RowResult) -> None:
@@ -316,12 +316,12 @@ def run_send(
             print_counts(input_path.name, report)
             if report.sent:
                 echo(report.rate_line())
-            echo(f"results: {output}")
+            echo(_("results: {path}", path=output))
         if report.stopped is not None:
             if report.exit_code == ExitCode.INTERRUPTED:
-                line = INTERRUPTED_LINE
+                line = interrupted_line()
             else:
-                line = f"Error: stopped: {report.stopped_cli_message or ''}"
+                line = _("Error: stopped: {message}", message=report.stopped_cli_message or "")
             if json_log:
                 log_json({"event": "stopped", "message": line, "exit_code": int(report.exit_code)})
             else:

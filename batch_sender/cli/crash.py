@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from batch_sender.i18n import _
+
 # The keyword arguments of a command that name the file it writes or reads.
 _CAMPAIGN_FILES = ("output", "results", "results_path", "result_file")
 _SECRET_OPTIONS = ("api_key", "secret_key", "token")
@@ -76,8 +78,10 @@ def one_line(exc: BaseException, details: Path | None, options: Mapping[str, Any
     what = redacted(f"{type(exc).__name__}: {exc}", secrets(options))
     if len(what) > 200:
         what = what[:197] + "..."
-    where = f"details in {details}" if details else "no file could take the details"
-    return (
-        f"internal error (a bug in batch-sender): {what}; {where}. "
-        "What was recorded stays recorded: the same command is safe to rerun."
+    where = _("details in {path}", path=details) if details else _("no file could take the details")
+    return _(
+        "internal error (a bug in batch-sender): {what}; {where}. "
+        "What was recorded stays recorded: the same command is safe to rerun.",
+        what=what,
+        where=where,
     )

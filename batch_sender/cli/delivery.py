@@ -8,40 +8,46 @@ import click
 
 from batch_sender import Account, Listening
 from batch_sender.cli.base import cli, handle_errors, timeout_option
+from batch_sender.cli.spoken import option
+from batch_sender.i18n import N_, _, status_word, warning
 
 
 @cli.command()
 @click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
+@option(
     "--port",
     type=click.IntRange(0, 65535),
     default=Listening.port,
     show_default=True,
-    help="Port to listen on for eSMS's reports.",
+    help=N_("Port to listen on for eSMS's reports."),
 )
-@click.option(
+@option(
     "--host",
     default=Listening.host,
     show_default=True,
-    help="Address to listen on (0.0.0.0 to take connections from other machines).",
+    help=N_("Address to listen on (0.0.0.0 to take connections from other machines)."),
 )
-@click.option(
+@option(
     "--token",
     default=None,
-    help="Take reports only at /esms/callback/TOKEN (eSMS signs nothing: use a long random one).",
+    help=N_(
+        "Take reports only at /esms/callback/TOKEN (eSMS signs nothing: use a long random one)."
+    ),
 )
-@click.option(
+@option(
     "--every",
     type=click.FloatRange(min=0.5),
     default=Listening.every,
     show_default=True,
-    help="Seconds between rewrites of the result file.",
+    help=N_("Seconds between rewrites of the result file."),
 )
-@click.option(
+@option(
     "--campaign-id",
     default=None,
-    help="Start before `send`: the campaign that will write RESULTS.csv (send's --campaign-id, "
-    "or its INPUT's file name without extension).",
+    help=N_(
+        "Start before `send`: the campaign that will write RESULTS.csv (send's --campaign-id, "
+        "or its INPUT's file name without extension)."
+    ),
 )
 @handle_errors
 def callbacks(
@@ -84,37 +90,44 @@ def callbacks(
             receiver = asyncio.run(run())
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None
-    counts = ", ".join(f"{n:,} {k}" for k, n in receiver.counts.items()) or "none"
+    counts = ", ".join(
+        _("{n:,} {what}", n=n, what=status_word(k)) for k, n in receiver.counts.items()
+    )
     click.echo(
-        f"callbacks stopped: {receiver.received:,} reports ({counts}), "
-        f"{receiver.unknown:,} before send recorded their message, "
-        f"{receiver.rejected:,} malformed requests"
+        _(
+            "callbacks stopped: {received:,} reports ({counts}), {unknown:,} before send "
+            "recorded their message, {rejected:,} malformed requests",
+            received=receiver.received,
+            counts=counts or _("none"),
+            unknown=receiver.unknown,
+            rejected=receiver.rejected,
+        )
     )
     if receiver.unanswered:
         click.echo(
-            f"{receiver.unanswered:,} reports could not be stored and got no answer: "
-            "eSMS sends them again",
+            _(
+                "{n:,} reports could not be stored and got no answer: eSMS sends them again",
+                n=receiver.unanswered,
+            ),
             err=True,
         )
-    for warning in receiver.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    for line in receiver.warnings:
+        click.echo(warning(line), err=True)
 
 
 @cli.command()
 @click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
+@option(
     "--status-base-url",
     envvar="ESMS_STATUS_BASE_URL",
     default=Account.status_base_url,
     show_default=True,
-    help="eSMS's status look-up base [env: ESMS_STATUS_BASE_URL].",
+    help=N_("eSMS's status look-up base [env: ESMS_STATUS_BASE_URL]."),
 )
-@click.option("--api-key", envvar="ESMS_API_KEY", help="eSMS ApiKey [env: ESMS_API_KEY].")
-@click.option(
-    "--secret-key", envvar="ESMS_SECRET_KEY", help="eSMS SecretKey [env: ESMS_SECRET_KEY]."
-)
-@click.option("--oaid", envvar="ESMS_OAID", help="Zalo OA id [env: ESMS_OAID].")
-@click.option("--allow-insecure-http", is_flag=True, help="Allow plain http to another host.")
+@option("--api-key", envvar="ESMS_API_KEY", help=N_("eSMS ApiKey [env: ESMS_API_KEY]."))
+@option("--secret-key", envvar="ESMS_SECRET_KEY", help=N_("eSMS SecretKey [env: ESMS_SECRET_KEY]."))
+@option("--oaid", envvar="ESMS_OAID", help=N_("Zalo OA id [env: ESMS_OAID]."))
+@option("--allow-insecure-http", is_flag=True, help=N_("Allow plain http to another host."))
 @timeout_option()
 @handle_errors
 def status(
@@ -150,9 +163,17 @@ def status(
     )
     outcome = look_up(results, account=account, timeout=timeout, on_info=_to_stderr)
     if outcome.asked:
-        click.echo(f"eSMS knew {outcome.known:,} of the {outcome.asked:,} asked")
-    shown = ", ".join(f"{n:,} {k}" for k, n in outcome.counts.items()) or "nothing new"
-    click.echo(f"reports: {shown}")
+        click.echo(
+            _(
+                "eSMS knew {known:,} of the {asked:,} asked",
+                known=outcome.known,
+                asked=outcome.asked,
+            )
+        )
+    shown = ", ".join(
+        _("{n:,} {what}", n=n, what=status_word(k)) for k, n in outcome.counts.items()
+    )
+    click.echo(_("reports: {counts}", counts=shown or _("nothing new")))
 
 
 def _to_stderr(line: str) -> None:
@@ -161,24 +182,26 @@ def _to_stderr(line: str) -> None:
 
 @cli.command()
 @click.argument("results", metavar="RESULTS.csv", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
+@option(
     "--html",
     "html_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Also write the same as one self-contained HTML page, with a chart over time.",
+    help=N_("Also write the same as one self-contained HTML page, with a chart over time."),
 )
-@click.option(
+@option(
     "--failed-ids",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Write the user_ids whose delivery failed, one a line: a list for --exclude.",
+    help=N_("Write the user_ids whose delivery failed, one a line: a list for --exclude."),
 )
-@click.option(
+@option(
     "--user-id-column",
     "id_column",  # not Reading's: by default the column the campaign was sent with
     default=None,
-    help="The result file's column with the user_id (default: the one the campaign was sent with).",
+    help=N_(
+        "The result file's column with the user_id (default: the one the campaign was sent with)."
+    ),
 )
 @handle_errors
 def report(
@@ -206,6 +229,12 @@ def report(
     for line in campaign.lines:
         click.echo(line)
     if campaign.html is not None:
-        click.echo(f"html: {campaign.html}")
+        click.echo(_("html: {path}", path=campaign.html))
     if campaign.failed_ids is not None:
-        click.echo(f"failed ids: {campaign.failed_count:,} in {campaign.failed_ids}")
+        click.echo(
+            _(
+                "failed ids: {n:,} in {path}",
+                n=campaign.failed_count,
+                path=campaign.failed_ids,
+            )
+        )

@@ -9,9 +9,11 @@ import click
 
 from batch_sender import UsageError
 from batch_sender.cli.base import cli, handle_errors
+from batch_sender.cli.spoken import option
+from batch_sender.i18n import N_, _
 from batch_sender.simulator.accounts import DEMO, with_demo_keys
 
-HELP = f"""Run a local eSMS stand-in that speaks the documented API.
+HELP = N_("""Run a local eSMS stand-in that speaks the documented API.
 
 It answers the Zalo send, GetBalance_json, ZNS/GetListZOA, GetCallback and
 QueryListUID endpoints in the shapes of eSMS's own samples (QueryListUID
@@ -25,124 +27,141 @@ Examples:
   batch-sender simulator --port 8900
   batch-sender simulator --port 8900 --http-500 0.05 --code-160 0.05 --drop 0.05
   batch-sender send campaign.csv -o results.csv --base-url http://127.0.0.1:8900 \\
-      --api-key {DEMO.api_key} --secret-key {DEMO.secret_key} --oaid {DEMO.oaid}
-"""
+      --api-key {api_key} --secret-key {secret_key} --oaid {oaid}
+""")
+DEMO_KEYS = {"api_key": DEMO.api_key, "secret_key": DEMO.secret_key, "oaid": DEMO.oaid}
 
 
-@cli.command(help=HELP)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help="0 = any."
+@cli.command(help=HELP, help_values=DEMO_KEYS)
+@option("--host", default="127.0.0.1", show_default=True, help=N_("Address to listen on."))
+@option(
+    "--port", type=click.IntRange(0, 65535), default=8900, show_default=True, help=N_("0 = any.")
 )
-@click.option("--http-500", type=click.FloatRange(0, 1), default=0.0, help="Share of HTTP 500s.")
-@click.option(
-    "--code-160", type=click.FloatRange(0, 1), default=0.0, help="Share of CodeResult 160."
-)
-@click.option(
+@option("--http-500", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of HTTP 500s."))
+@option("--code-160", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of CodeResult 160."))
+@option(
     "--drop",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Share of accepted requests whose connection is dropped before the answer.",
+    help=N_("Share of accepted requests whose connection is dropped before the answer."),
 )
-@click.option(
-    "--html-502", type=click.FloatRange(0, 1), default=0.0, help="Share of HTML 502 pages."
-)
-@click.option(
+@option("--html-502", type=click.FloatRange(0, 1), default=0.0, help=N_("Share of HTML 502 pages."))
+@option(
     "--code-429",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Share of HTTP 429 with Retry-After (see --retry-after).",
+    help=N_("Share of HTTP 429 with Retry-After (see --retry-after)."),
 )
-@click.option(
-    "--retry-after", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds."
+@option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help=N_("Seconds."),
 )
-@click.option(
+@option(
     "--slow",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Share of accepted requests answered only after --slow-seconds.",
+    help=N_("Share of accepted requests answered only after --slow-seconds."),
 )
-@click.option(
-    "--slow-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Seconds."
+@option(
+    "--slow-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help=N_("Seconds."),
 )
-@click.option(
+@option(
     "--truncated",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Share of accepted requests answered with JSON cut short.",
+    help=N_("Share of accepted requests answered with JSON cut short."),
 )
-@click.option(
+@option(
     "--outage-every",
     type=click.FloatRange(min=0),
     default=0.0,
-    help="Go away every this many seconds (refuse connections, cut open ones).",
+    help=N_("Go away every this many seconds (refuse connections, cut open ones)."),
 )
-@click.option(
-    "--outage-for", type=click.FloatRange(min=0), default=0.0, help="Seconds each outage lasts."
+@option(
+    "--outage-for", type=click.FloatRange(min=0), default=0.0, help=N_("Seconds each outage lasts.")
 )
-@click.option(
-    "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds before each answer."
+@option(
+    "--latency", type=click.FloatRange(min=0), default=0.0, help=N_("Seconds before each answer.")
 )
-@click.option(
-    "--balance", type=click.IntRange(min=0), default=10**12, help="Starting account balance."
+@option(
+    "--balance", type=click.IntRange(min=0), default=10**12, help=N_("Starting account balance.")
 )
-@click.option(
-    "--price", type=click.IntRange(min=0), default=300, show_default=True, help="Per message."
+@option(
+    "--price", type=click.IntRange(min=0), default=300, show_default=True, help=N_("Per message.")
 )
-@click.option("--seed", type=int, default=None, help="Seed the fault dice (repeatable runs).")
-@click.option(
+@option("--seed", type=int, default=None, help=N_("Seed the fault dice (repeatable runs)."))
+@option(
     "--callback-delay",
     type=click.FloatRange(min=0),
     default=1.0,
     show_default=True,
-    help="Seconds before the delivery report goes to a message's CallbackUrl.",
+    help=N_("Seconds before the delivery report goes to a message's CallbackUrl."),
 )
-@click.option(
+@option(
     "--zalo-fail",
     type=click.FloatRange(0, 1),
     default=0.0,
-    help="Share of accepted messages Zalo then fails to deliver (-114).",
+    help=N_("Share of accepted messages Zalo then fails to deliver (-114)."),
 )
-@click.option(
+@option(
     "--callback-style",
     "callback_styles",
     type=click.Choice(["follower", "zns", "uid"]),
     multiple=True,
-    help="How reports' error_info is encoded, as in eSMS's samples: follower (twice, "
-    "with its time; the default), zns (a JSON string literal), uid (once). "
-    "Repeat to take them in turn.",
+    help=N_(
+        "How reports' error_info is encoded, as in eSMS's samples: follower (twice, "
+        "with its time; the default), zns (a JSON string literal), uid (once). "
+        "Repeat to take them in turn."
+    ),
 )
-@click.option(
+@option(
     "--reserve-rejected",
     is_flag=True,
-    help="Answer 124 for 24 hours to a RequestId it rejected (103, 210...): eSMS does not "
-    "say whether it does.",
+    help=N_(
+        "Answer 124 for 24 hours to a RequestId it rejected (103, 210...): eSMS does not "
+        "say whether it does."
+    ),
 )
-@click.option("--api-key", default=None, help=f"ApiKey it accepts (default {DEMO.api_key}).")
-@click.option(
-    "--secret-key", default=None, help=f"SecretKey it accepts (default {DEMO.secret_key})."
+@option(
+    "--api-key",
+    default=None,
+    help=N_("ApiKey it accepts (default {api_key})."),
+    help_values=DEMO_KEYS,
 )
-@click.option("--oaid", default=None, help=f"OAID it accepts (default {DEMO.oaid}).")
-@click.option(
+@option(
+    "--secret-key",
+    default=None,
+    help=N_("SecretKey it accepts (default {secret_key})."),
+    help_values=DEMO_KEYS,
+)
+@option("--oaid", default=None, help=N_("OAID it accepts (default {oaid})."), help_values=DEMO_KEYS)
+@option(
     "--audience-size",
     type=click.IntRange(min=0),
     default=2000,
     show_default=True,
-    help="Users of the synthetic OA that QueryListUID lists.",
+    help=N_("Users of the synthetic OA that QueryListUID lists."),
 )
-@click.option(
+@option(
     "--audience-days",
     type=click.IntRange(min=1),
     default=30,
     show_default=True,
-    help="Days over which the OA's users interacted, ending on --audience-end.",
+    help=N_("Days over which the OA's users interacted, ending on --audience-end."),
 )
-@click.option(
+@option(
     "--audience-end",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default="2026-11-30",
     show_default=True,
-    help="The last day the OA's users interacted.",
+    help=N_("The last day the OA's users interacted."),
 )
 @handle_errors
 def simulator(
@@ -215,16 +234,27 @@ def simulator(
     async def run() -> None:
         try:
             async with serve(instance, host, port) as url:
-                click.echo(f"eSMS simulator listening on {url}", err=False)
+                click.echo(_("eSMS simulator listening on {url}", url=url), err=False)
                 sys.stdout.flush()
                 await asyncio.Event().wait()
         except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise UsageError(
+                _(
+                    "cannot listen on {host}:{port}: {reason}",
+                    host=host,
+                    port=str(port),
+                    reason=exc.strerror,
+                )
+            ) from None
 
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
         stats = instance.snapshot()
         click.echo(
-            f"simulator stopped: {stats['requests']:,} requests, {stats['accepted']:,} accepted"
+            _(
+                "simulator stopped: {requests:,} requests, {accepted:,} accepted",
+                requests=stats["requests"],
+                accepted=stats["accepted"],
+            )
         )

@@ -8,32 +8,33 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from batch_sender.esms.delivery_report import DELIVERED, FAILED, VIETNAM
+from batch_sender.i18n import N_, _, ngettext, number, shown, status_word
 from batch_sender.journal.records import Record
 from batch_sender.sending.progress import duration
 
 ZALO_ERRORS = {
     # From eSMS's pages (callback-url.md, GetCallback's sample):
-    "-114": "the follower's Zalo is inactive, refused the message or is too old",
-    "-124": "the OA's Zalo access token is invalid (reconnect the OA in eSMS)",
+    "-114": N_("the follower's Zalo is inactive, refused the message or is too old"),
+    "-124": N_("the OA's Zalo access token is invalid (reconnect the OA in eSMS)"),
     # From Zalo's OA API documentation; not on eSMS's pages:
-    "-32": "Zalo's rate limit was exceeded",
-    "-201": "Zalo found the message's parameters invalid",
-    "-211": "the OA has used up its message quota",
-    "-213": "the user does not follow the OA",
-    "-216": "the OA's Zalo access token is invalid (reconnect the OA in eSMS)",
-    "-230": "the user has not interacted with the OA in the last 7 days",
+    "-32": N_("Zalo's rate limit was exceeded"),
+    "-201": N_("Zalo found the message's parameters invalid"),
+    "-211": N_("the OA has used up its message quota"),
+    "-213": N_("the user does not follow the OA"),
+    "-216": N_("the OA's Zalo access token is invalid (reconnect the OA in eSMS)"),
+    "-230": N_("the user has not interacted with the OA in the last 7 days"),
 }
 """Zalo's error codes in plain words; an unknown code shows Zalo's own message."""
 
 ESMS_CODES = {
-    "99": "the recipient is blocked on eSMS",
-    "110": "eSMS found the request data wrong",
-    "124": "eSMS had this RequestId already, from another campaign or content",
-    "146": "the message does not fit the account's template",
-    "201": "the text holds a keyword eSMS blocks",
-    "210": "eSMS refused the message's form (payload)",
-    "852": "the user_id is too long",
-    "853": "the user_id is missing",
+    "99": N_("the recipient is blocked on eSMS"),
+    "110": N_("eSMS found the request data wrong"),
+    "124": N_("eSMS had this RequestId already, from another campaign or content"),
+    "146": N_("the message does not fit the account's template"),
+    "201": N_("the text holds a keyword eSMS blocks"),
+    "210": N_("eSMS refused the message's form (payload)"),
+    "852": N_("the user_id is too long"),
+    "853": N_("the user_id is missing"),
 }
 """eSMS's row-level CodeResults in plain words (bang-ma-loi.md); others show eSMS's message."""
 
@@ -82,40 +83,47 @@ class CampaignFigures:
 
     def span(self) -> str:
         if not self.sends:
-            return "no send recorded in the journal"
+            return _("no send recorded in the journal")
         first, last = min(self.sends), max(self.sends)
-        text = f"sent {_when(first)} to {_when(last, first)} ({duration(last - first)})"
+        text = _(
+            "sent {start} to {end} ({duration})",
+            start=_when(first),
+            end=_when(last, first),
+            duration=duration(last - first),
+        )
         if self.delivered:
-            text += f"; last delivery report {_when(max(self.delivered), first)}"
-        return text + " (Vietnam time)"
+            text += _("; last delivery report {when}", when=_when(max(self.delivered), first))
+        return text + _(" (Vietnam time)")
 
     def summary(self) -> list[tuple[str, int, str]]:
         """(what, how many, share) lines: the campaign's outcome in three numbers and a half."""
         accepted = self.accepted
-        lines = [("accepted by eSMS", accepted, _share(accepted, self.rows, "of the rows"))]
+        lines = [(_("accepted by eSMS"), accepted, _share(accepted, self.rows, OF_ROWS))]
         if accepted:
-            for key, label in ((DELIVERED, "delivered"), (FAILED, "delivery failed")):
+            for key, label in ((DELIVERED, _("delivered")), (FAILED, _("delivery failed"))):
                 n = self.deliveries.get(key, 0)
-                lines.append((label, n, _share(n, accepted, "of accepted")))
+                lines.append((label, n, _share(n, accepted, OF_ACCEPTED)))
             pending = self.deliveries.get("pending", 0)
             if pending:
                 lines.append(
-                    ("still on its way", pending, _share(pending, accepted, "of accepted"))
+                    (_("still on its way"), pending, _share(pending, accepted, OF_ACCEPTED))
                 )
             if self.no_report:
                 lines.append(
                     (
-                        "no report yet",
+                        _("no report yet"),
                         self.no_report,
-                        _share(self.no_report, accepted, "of accepted"),
+                        _share(self.no_report, accepted, OF_ACCEPTED),
                     )
                 )
         not_sent = self.rows - accepted
         if not_sent:
             shown = ", ".join(
-                f"{k} {n:,}" for k, n in self._ordered(self.statuses) if k != "accepted"
+                f"{status_word(k)} {number(n)}"
+                for k, n in self._ordered(self.statuses)
+                if k != "accepted"
             )
-            lines.append(("not accepted", not_sent, shown))
+            lines.append((_("not accepted"), not_sent, shown))
         return lines
 
     def failure_reasons(self) -> list[tuple[int, str, str, str]]:
@@ -127,7 +135,12 @@ class CampaignFigures:
 
     def rejection_reasons(self) -> list[tuple[int, str, str, str]]:
         return [
-            (n, ESMS_CODES.get(code) or message or "eSMS refused it", f"eSMS {code}", message)
+            (
+                n,
+                _plain(ESMS_CODES.get(code)) or message or _("eSMS refused it"),
+                f"eSMS {code}",
+                message,
+            )
             for (code, message), n in sorted(
                 self.rejections.items(), key=lambda kv: (-kv[1], kv[0])
             )
@@ -135,42 +148,62 @@ class CampaignFigures:
 
     def cost_line(self) -> str:
         if not self.priced:
-            return "cost: unknown (no delivery report with a TotalPrice yet)"
-        return (
-            f"cost: {_money(self.cost)} (TotalPrice summed over {self.priced:,} delivery "
-            f"report{'s' if self.priced != 1 else ''})"
+            return _("cost: unknown (no delivery report with a TotalPrice yet)")
+        return ngettext(
+            "cost: {cost} (TotalPrice summed over {n:,} delivery report)",
+            "cost: {cost} (TotalPrice summed over {n:,} delivery reports)",
+            self.priced,
+            cost=_money(self.cost),
         )
 
     def notes(self) -> list[str]:
         notes = []
         if self.no_smsid_124:
             notes.append(
-                f"{_rows(self.no_smsid_124)} no delivery status because eSMS accepted "
-                "them through 124 (an earlier attempt got through) and gave no SMSID, "
-                "which its reports are matched by"
+                ngettext(
+                    "{n:,} accepted row has no delivery status because eSMS accepted it "
+                    "through 124 (an earlier attempt got through) and gave no SMSID, "
+                    "which its reports are matched by",
+                    "{n:,} accepted rows have no delivery status because eSMS accepted them "
+                    "through 124 (an earlier attempt got through) and gave no SMSID, "
+                    "which its reports are matched by",
+                    self.no_smsid_124,
+                )
             )
         if self.no_smsid_100:
             notes.append(
-                f"{_rows(self.no_smsid_100)} no delivery status because eSMS's answer "
-                "(100) carried no SMSID, which its reports are matched by"
+                ngettext(
+                    "{n:,} accepted row has no delivery status because eSMS's answer "
+                    "(100) carried no SMSID, which its reports are matched by",
+                    "{n:,} accepted rows have no delivery status because eSMS's answer "
+                    "(100) carried no SMSID, which its reports are matched by",
+                    self.no_smsid_100,
+                )
             )
         return notes
 
     def text(self) -> list[str]:
-        title = f"campaign {self.campaign_id}" if self.campaign_id else "campaign"
-        lines = [f"{title} ({self.name}): {self.rows:,} rows", self.span()]
+        title = (
+            _("campaign {campaign}", campaign=self.campaign_id)
+            if self.campaign_id
+            else _("campaign")
+        )
+        lines = [_("{title} ({name}): {n:,} rows", title=title, name=self.name, n=self.rows)]
+        lines.append(self.span())
         width = max((len(label) for label, _, _ in self.summary()), default=0)
         for label, n, share in self.summary():
-            lines.append(f"  {label:<{width}}  {n:>7,}  {share}".rstrip())
+            lines.append(f"  {label:<{width}}  {number(n, '>7,')}  {share}".rstrip())
         for title, reasons in (
-            ("why delivery failed", self.failure_reasons()),
-            ("why eSMS refused rows", self.rejection_reasons()),
+            (_("why delivery failed"), self.failure_reasons()),
+            (_("why eSMS refused rows"), self.rejection_reasons()),
         ):
             if reasons:
                 lines.append(f"{title}:")
-                lines.extend(f"  {n:>7,}  {words} ({code})" for n, words, code, _ in reasons)
+                lines.extend(
+                    f"  {number(n, '>7,')}  {words} ({code})" for n, words, code, _own in reasons
+                )
         lines.append(self.cost_line())
-        lines.extend(f"note: {note}" for note in self.notes())
+        lines.extend(_("note: {note}", note=note) for note in self.notes())
         lines.extend(not_in_sheet_lines(self.not_in_sheet))
         return lines
 
@@ -179,24 +212,28 @@ class CampaignFigures:
         return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def _rows(n: int) -> str:
-    return f"{n:,} accepted row has" if n == 1 else f"{n:,} accepted rows have"
+OF_ROWS = N_("{share:.1f}% of the rows")
+OF_ACCEPTED = N_("{share:.1f}% of accepted")
+
+
+def _plain(words: str | None) -> str | None:
+    return _(words) if words else words
 
 
 def plain_zalo_error(error: str) -> str:
-    code, _, message = error.partition(" ")
-    return ZALO_ERRORS.get(code) or message or "Zalo gave no reason"
+    code, _space, message = error.partition(" ")
+    return _plain(ZALO_ERRORS.get(code)) or message or _("Zalo gave no reason")
 
 
 def _share(n: int, of: int, what: str) -> str:
     if not of:
         return ""
-    return f"{100 * n / of:.1f}% {what}"
+    return _(what, share=100 * n / of)
 
 
 def _money(value: decimal.Decimal) -> str:
     whole = value.quantize(decimal.Decimal(1)) if value == value.to_integral() else value
-    return f"{whole:,} VND"
+    return _("{amount} VND", amount=shown(whole, ","))
 
 
 def _when(second: int, first: int | None = None) -> str:
@@ -213,8 +250,15 @@ SHOWN_ROWS = 500
 def not_in_sheet_lines(sends: list[Record]) -> list[str]:
     if not sends:
         return []
-    lines = [f"sent earlier, no longer in the sheet: {len(sends):,}"]
+    lines = [_("sent earlier, no longer in the sheet: {n:,}", n=len(sends))]
     for record in sends:
-        smsid = record.smsid or "unknown (accepted as 124)"
-        lines.append(f"  line {record.line} as sent: user_id {record.user_id}, SMSID {smsid}")
+        smsid = record.smsid or _("unknown (accepted as 124)")
+        lines.append(
+            _(
+                "  line {line} as sent: user_id {user_id}, SMSID {smsid}",
+                line=record.line,
+                user_id=record.user_id,
+                smsid=smsid,
+            )
+        )
     return lines

@@ -13,6 +13,7 @@ from batch_sender.delivery.figures import (
     plain_zalo_error,
 )
 from batch_sender.esms.delivery_report import DELIVERED, FAILED, VIETNAM
+from batch_sender.i18n import _, current, number, status_word
 
 BUCKETS = (1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
 
@@ -23,70 +24,81 @@ def _bucket(span: int) -> int:
 
 
 def _per(seconds: int) -> str:
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
+    return _("{s} s", s=seconds) if seconds < 60 else _("{m} min", m=seconds // 60)
 
 
 def html_report(report: CampaignFigures) -> str:
     """One page, no external assets, as wide as the window: the numbers, the reasons, the
     cost, a chart over time, the failed followers and the rows that need attention."""
     e = html.escape
-    title = f"Campaign {report.campaign_id}" if report.campaign_id else "Campaign"
+    title = (
+        _("Campaign {campaign}", campaign=report.campaign_id)
+        if report.campaign_id
+        else _("Campaign")
+    )
     summary = "".join(
-        f"<tr><td>{e(label)}</td><td class=n>{n:,}</td><td>{e(share)}</td></tr>"
+        f"<tr><td>{e(label)}</td><td class=n>{number(n)}</td><td>{e(share)}</td></tr>"
         for label, n, share in report.summary()
     )
+    glance = _("At a glance")
     cards = [
-        f"<section><h2>At a glance</h2><table class=summary>{summary}</table>"
+        f"<section><h2>{e(glance)}</h2><table class=summary>{summary}</table>"
         f"{_rate_bar(report)}<p class=cost>{e(report.cost_line())}</p>"
         + "".join(f"<p class=note>{e(note)}</p>" for note in report.notes())
         + "</section>"
     ]
     for heading, reasons in (
-        ("Why delivery failed", report.failure_reasons()),
-        ("Why eSMS refused rows", report.rejection_reasons()),
+        (_("Why delivery failed"), report.failure_reasons()),
+        (_("Why eSMS refused rows"), report.rejection_reasons()),
     ):
         if reasons:
             body = "".join(
-                f"<tr><td class=n>{n:,}</td><td>{e(words)}</td>"
+                f"<tr><td class=n>{number(n)}</td><td>{e(words)}</td>"
                 f"<td class=code title='{e(own)}'>{e(code)}</td></tr>"
                 for n, words, code, own in reasons
             )
-            cards.append(f"<section><h2>{heading}</h2><table>{body}</table></section>")
+            cards.append(f"<section><h2>{e(heading)}</h2><table>{body}</table></section>")
+    over_time = _("Sends and deliveries over time (Vietnam time)")
+    th_line, why, zalo_code, th_status = (
+        e(_("line")),
+        e(_("why")),
+        e(_("Zalo code")),
+        e(_("status")),
+    )
     sections = [
         f"<div class=cards>{''.join(cards)}</div>",
-        "<section class=wide><h2>Sends and deliveries over time (Vietnam time)</h2>"
-        f"{_chart(report)}</section>",
+        f"<section class=wide><h2>{e(over_time)}</h2>{_chart(report)}</section>",
     ]
     if report.failed_ids:
         rows = "".join(
-            f"<tr><td class=n>{line}</td><td class=id>{e(uid)}</td>"
+            f"<tr><td class=n>{n}</td><td class=id>{e(uid)}</td>"
             f"<td>{e(plain_zalo_error(error))}</td>"
             f"<td class=code>{e(error.partition(' ')[0] or '')}</td></tr>"
-            for line, uid, error in report.failed
+            for n, uid, error in report.failed
         )
         sections.append(
             _listing(
-                f"Followers whose delivery failed ({len(report.failed_ids):,})",
-                "<th>line</th><th>user_id</th><th>why</th><th>Zalo code</th>",
+                _("Followers whose delivery failed ({n:,})", n=len(report.failed_ids)),
+                f"<th>{th_line}</th><th>user_id</th><th>{why}</th><th>{zalo_code}</th>",
                 rows,
                 len(report.failed_ids) - len(report.failed),
-                "--failed-ids writes them all, a list for --exclude",
+                _("--failed-ids writes them all, a list for --exclude"),
             )
         )
     if report.attention_total:
         rows = "".join(
-            f"<tr class=attention><td class=n>{line}</td><td class=id>{e(uid)}</td>"
-            f"<td>{e(status)}</td>"
+            f"<tr class=attention><td class=n>{n}</td><td class=id>{e(uid)}</td>"
+            f"<td>{e(status_word(status))}</td>"
             f"<td>{e(message)}</td></tr>"
-            for line, uid, status, message in report.attention
+            for n, uid, status, message in report.attention
         )
         sections.append(
             _listing(
-                f"Rows that need attention ({report.attention_total:,})",
-                "<th>line</th><th>user_id</th><th>status</th><th>why</th>",
+                _("Rows that need attention ({n:,})", n=report.attention_total),
+                f"<th>{th_line}</th><th>user_id</th><th>{th_status}</th><th>{why}</th>",
                 rows,
                 report.attention_total - len(report.attention),
-                "the result file's status column has every row",
+                _("the result file's status column has every row"),
             )
         )
     if report.not_in_sheet:
@@ -101,10 +113,12 @@ def html_report(report: CampaignFigures) -> str:
             + "</ul></section>"
         )
     body = "\n".join(sections)
+    page_title = _("{title}: campaign report", title=title)
+    sub = _("{name}: {n:,} rows", name=report.name, n=report.rows)
     return f"""<!doctype html>
-<html lang="vi"><head><meta charset="utf-8">
+<html lang="{current()}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)}: campaign report</title>
+<title>{e(page_title)}</title>
 <style>
 * {{ box-sizing: border-box; }}
 body {{ font: 16px/1.5 system-ui, sans-serif; margin: 0; padding: 1.5rem clamp(.8rem, 3vw, 3rem);
@@ -146,11 +160,11 @@ svg.chart text {{ font: 14px system-ui, sans-serif; fill: #3d4752; }}
   table.list thead {{ display: none; }}
   table.list tr {{ display: block; padding: .45rem 0; border-bottom: 1px solid #dde3ea; }}
   table.list td {{ display: inline; border: 0; padding: 0 .4rem 0 0; }}
-  table.list td.n::before {{ content: "line "; color: #5b6673; }}
+  table.list td.n::before {{ content: "{th_line} "; color: #5b6673; }}
 }}
 </style></head><body>
 <h1>{e(title)}</h1>
-<p class=sub>{e(report.name)}: {report.rows:,} rows; {e(report.span())}</p>
+<p class=sub>{e(sub)}; {e(report.span())}</p>
 {body}
 </body></html>
 """
@@ -158,7 +172,13 @@ svg.chart text {{ font: 14px system-ui, sans-serif; fill: #3d4752; }}
 
 def _listing(heading: str, head: str, rows: str, more: int, where: str) -> str:
     """A bounded table: its first rows, and how many more there are (and where)."""
-    tail = f"<p class=more>... and {more:,} more ({html.escape(where)})</p>" if more > 0 else ""
+    tail = (
+        "<p class=more>"
+        + html.escape(_("... and {n:,} more ({where})", n=more, where=where))
+        + "</p>"
+        if more > 0
+        else ""
+    )
     return (
         f"<section class=wide><h2>{html.escape(heading)}</h2><div class=scroll><table class=list>"
         f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>{tail}</section>"
@@ -171,28 +191,28 @@ def _rate_bar(report: CampaignFigures) -> str:
     if not accepted:
         return ""
     parts = (
-        ("ok", report.deliveries.get(DELIVERED, 0), "delivered"),
-        ("bad", report.deliveries.get(FAILED, 0), "delivery failed"),
+        ("ok", report.deliveries.get(DELIVERED, 0), _("delivered")),
+        ("bad", report.deliveries.get(FAILED, 0), _("delivery failed")),
         (
             "wait",
             accepted - report.deliveries.get(DELIVERED, 0) - report.deliveries.get(FAILED, 0),
-            "no final report yet",
+            _("no final report yet"),
         ),
     )
     spans = "".join(
-        f"<span class={kind} style='width:{100 * n / accepted:.2f}%' title='{n:,} {label}'></span>"
+        f"<span class={kind} style='width:{100 * n / accepted:.2f}%' "
+        f"title='{html.escape(number(n))} {html.escape(label)}'></span>"
         for kind, n, label in parts
         if n > 0
     )
     legend = "".join(
-        f"<span style='background:{BAR_COLORS[kind]}'></span>{n:,} {label}"
+        f"<span style='background:{BAR_COLORS[kind]}'></span>{html.escape(number(n))} "
+        f"{html.escape(label)}"
         for kind, n, label in parts
         if n > 0
     )
-    return (
-        f"<div class=bar role=img aria-label='delivery of the accepted messages'>{spans}</div>"
-        f"<p class=legend>{legend}</p>"
-    )
+    label = html.escape(_("delivery of the accepted messages"))
+    return f"<div class=bar role=img aria-label='{label}'>{spans}</div><p class=legend>{legend}</p>"
 
 
 BAR_COLORS = {"ok": "#2e9e5b", "bad": "#d64541", "wait": "#b8c2cc"}
@@ -204,7 +224,7 @@ def _chart(report: CampaignFigures) -> str:
     """Bars per time bucket, accepted beside delivery reports, with both axes labelled."""
     seconds = set(report.sends) | set(report.delivered)
     if not seconds:
-        return "<p>No sends recorded in the journal.</p>"
+        return "<p>" + html.escape(_("No sends recorded in the journal.")) + "</p>"
     size = _bucket(max(seconds) - min(seconds) + 1)
     sends: Counter[int] = Counter()
     delivered: Counter[int] = Counter()
@@ -228,7 +248,7 @@ def _chart(report: CampaignFigures) -> str:
         parts.append(
             f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
             f'stroke="#e3e8ee"/><text x="{left - 8}" y="{y(tick) + 4:.1f}" '
-            f'text-anchor="end">{tick:,}</text>'
+            f'text-anchor="end">{number(tick)}</text>'
         )
     for bucket in range(first, last + 1):
         x = left + (bucket - first) * step + (step - 2 * bar) / 2
@@ -238,7 +258,7 @@ def _chart(report: CampaignFigures) -> str:
                 parts.append(
                     f'<rect x="{x + offset:.1f}" y="{y(n):.1f}" width="{bar:.1f}" '
                     f'height="{top_pad + plot_h - y(n):.1f}" fill="{color}">'
-                    f"<title>{n:,}</title></rect>"
+                    f"<title>{number(n)}</title></rect>"
                 )
     for i in range(5 if span > 1 else 1):
         bucket = first + round(i * (span - 1) / 4) if span > 1 else first
@@ -247,22 +267,26 @@ def _chart(report: CampaignFigures) -> str:
         parts.append(
             f'<text x="{x:.1f}" y="{height - bottom + 20}" text-anchor="middle">{when}</text>'
         )
+    e = html.escape
+    x_axis = _("time (Vietnam), one bar pair per {per}", per=_per(size))
+    y_axis = _("messages per {per}", per=_per(size))
     parts.append(
         f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle">'
-        f"time (Vietnam), one bar pair per {_per(size)}</text>"
+        f"{e(x_axis)}</text>"
         f'<text transform="translate(16 {top_pad + plot_h / 2:.1f}) rotate(-90)" '
-        f'text-anchor="middle">messages per {_per(size)}</text>'
+        f'text-anchor="middle">{e(y_axis)}</text>'
         f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - right}" '
         f'y2="{top_pad + plot_h}" stroke="#888"/>'
     )
+    accepted, reports = _("accepted by eSMS"), _("delivery reports (delivered or failed)")
+    aria = _("sends and deliveries over time")
     return (
-        f'<p class=legend><span style="background:{SENT_COLOR}"></span>accepted by eSMS'
-        f'<span style="background:{REPORTED_COLOR}"></span>delivery reports '
-        "(delivered or failed)</p>"
+        f'<p class=legend><span style="background:{SENT_COLOR}"></span>{e(accepted)}'
+        f'<span style="background:{REPORTED_COLOR}"></span>'
+        f"{e(reports)}</p>"
         f'<div class=scroll><svg class=chart xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="sends and deliveries over time">'
-        + "".join(parts)
-        + "</svg></div>"
+        f'viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{e(aria)}">' + "".join(parts) + "</svg></div>"
     )
 
 

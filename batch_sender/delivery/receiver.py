@@ -28,6 +28,7 @@ that is not kept gets no answer, and eSMS sends it again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import re
 import sqlite3
@@ -41,6 +42,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from batch_sender.esms.delivery_report import BadReport, Delivery, from_report
+from batch_sender.i18n import N_, _
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.store import Journal
 from batch_sender.results.result_file import (
@@ -49,6 +51,13 @@ from batch_sender.results.result_file import (
 )
 
 CALLBACK_PATH = "/esms/callback"
+
+# What the held-back lines are counted by, and named in their summary line.
+CANNOT_STORE = N_("cannot store")
+UNKNOWN_SMSID = N_("unknown SMSID")
+JOURNAL_BUSY = N_("journal busy")
+REPORTS_LOG = N_("reports log")
+CONNECTION_CAP = N_("connection cap")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
 T = TypeVar("T")
 
@@ -104,15 +113,15 @@ class Throttled:
             return
         held = last[1] if last is not None else 0
         if held:
-            line += f" (and {held:,} more like it before)"
+            line += _(" (and {n:,} more like it before)", n=held)
         self._last[cause] = (now, 0)
         self.say(line)
 
     def flush(self) -> None:
         """The counts still held back (at the end)."""
-        for cause, (_, held) in self._last.items():
+        for cause, (_first, held) in self._last.items():
             if held:
-                self.say(f"{cause}: {held:,} more times, not shown")
+                self.say(_("{cause}: {n:,} more times, not shown", cause=_(cause), n=held))
         self._last.clear()
 
 
@@ -158,7 +167,8 @@ class Receiver:
 
     async def in_journal_thread(self, fn: Callable[[], T]) -> T:
         """The journal's one thread: its I/O never blocks the event loop, and never races."""
-        return await asyncio.wrap_future(self._executor.submit(fn))
+        # In the caller's context: what it says there is in the caller's language.
+        return await asyncio.wrap_future(self._executor.submit(contextvars.copy_context().run, fn))
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method == "HEAD":
@@ -173,7 +183,10 @@ class Receiver:
             request_id = await self.in_journal_thread(lambda: self.store(delivery))
         except StoreFailed as exc:
             self.unanswered += 1
-            self.log("cannot store", f"cannot store a report: {printable(exc)}; not answered")
+            self.log(
+                CANNOT_STORE,
+                _("cannot store a report: {reason}; not answered", reason=printable(exc)),
+            )
             return await _no_answer(request, self.limits.hold_unstored)
         self.received += 1
         self.changed = True
@@ -181,9 +194,12 @@ class Receiver:
         if request_id is None:
             self.unknown += 1
             self.log(
-                "unknown SMSID",
-                "a report for a message no send has recorded yet (kept: it joins its row "
-                f"once send records it): SMSID {printable(delivery.smsid)}",
+                UNKNOWN_SMSID,
+                _(
+                    "a report for a message no send has recorded yet (kept: it joins its row "
+                    "once send records it): SMSID {smsid}",
+                    smsid=printable(delivery.smsid),
+                ),
             )
         return web.Response(text="OK\n")
 
@@ -201,19 +217,28 @@ class Receiver:
             self.journal.abandon()
             if not keep:
                 # It may be a stranger's: past the bound, the log too keeps room to spare.
-                raise StoreFailed(f"{exc}; and the disk is nearly full") from None
+                raise StoreFailed(_("{exc}; and the disk is nearly full", exc=exc)) from None
             try:
                 self.journal.deliveries.hold(delivery)
             except OSError as failed:
-                raise StoreFailed(f"{exc}; and its log: {failed.strerror}") from None
+                raise StoreFailed(
+                    _("{exc}; and its log: {reason}", exc=exc, reason=failed.strerror)
+                ) from None
             self.logged += 1
-            self.log("journal busy", f"journal busy ({printable(exc)}): reports kept in its log")
+            self.log(
+                JOURNAL_BUSY,
+                _("journal busy ({reason}): reports kept in its log", reason=printable(exc)),
+            )
             return delivery.request_id or delivery.smsid
         if request_id is None:
             if not keep:
                 raise StoreFailed(
-                    f"for a message no send has recorded yet, and less than "
-                    f"{self.limits.min_free:,} bytes are free beside {self.journal.path.name}"
+                    _(
+                        "for a message no send has recorded yet, and less than "
+                        "{n:,} bytes are free beside {name}",
+                        n=self.limits.min_free,
+                        name=self.journal.path.name,
+                    )
                 )
             assert self._unknown_kept is not None
             self._unknown_kept += 1
@@ -239,7 +264,7 @@ class Receiver:
         except (JournalError, sqlite3.Error):
             return  # still busy: the next round tries again
         except OSError as exc:
-            self.log("reports log", f"cannot read the reports log: {printable(exc)}")
+            self.log(REPORTS_LOG, _("cannot read the reports log: {reason}", reason=printable(exc)))
             return
         if folded:
             self.changed = True

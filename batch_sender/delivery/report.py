@@ -22,6 +22,7 @@ from batch_sender.delivery.figures import (
 )
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import FAILED
+from batch_sender.i18n import _, ngettext
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
@@ -56,8 +57,13 @@ def gather_figures(
             uid_at = _user_id_position(results, inputs, user_id_column)
         if user_id_column is not None and uid_at is None and need_ids:
             raise UsageError(
-                f"{results}: no {user_id_column!r} column for --failed-ids "
-                f"(input columns: {', '.join(repr(h) for h in inputs) or 'none'})"
+                _(
+                    "{results}: no {user_id_column} column for --failed-ids "
+                    "(input columns: {names})",
+                    results=results,
+                    user_id_column=repr(user_id_column),
+                    names=", ".join(repr(h) for h in inputs) or _("none"),
+                )
             )
         report = CampaignFigures(results.name)
         with journal.snapshot() if journal is not None else contextlib.nullcontext():
@@ -71,10 +77,17 @@ def gather_figures(
         if journal is not None:
             journal.close()
     if need_ids and report.failed_without_id:
-        names = ", ".join(repr(h) for h in inputs) or "none"
+        names = ", ".join(repr(h) for h in inputs) or _("none")
         raise UsageError(
-            f"{results}: {report.failed_without_id:,} failed rows have no user_id in the journal "
-            f"or a user_id column; pass --user-id-column (input columns: {names})"
+            ngettext(
+                "{results}: {n:,} failed row has no user_id in the journal or a user_id "
+                "column; pass --user-id-column (input columns: {names})",
+                "{results}: {n:,} failed rows have no user_id in the journal or a user_id "
+                "column; pass --user-id-column (input columns: {names})",
+                report.failed_without_id,
+                results=results,
+                names=names,
+            )
         )
     return report
 
@@ -191,7 +204,14 @@ def _user_id_position(results: Path, inputs: list[str], wanted: str) -> int | No
         return found[0]
     if len(found) > 1:
         names = " and ".join(repr(inputs[i]) for i in found)
-        raise UsageError(f"{results}: {names} both match {wanted!r}; pass --user-id-column")
+        raise UsageError(
+            _(
+                "{results}: {names} both match {wanted}; pass --user-id-column",
+                results=results,
+                names=names,
+                wanted=repr(wanted),
+            )
+        )
     return None
 
 

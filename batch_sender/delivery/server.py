@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from batch_sender.delivery.receiver import (
     CALLBACK_PATH,
+    CONNECTION_CAP,
     TOKEN,
     Limits,
     Receiver,
@@ -25,6 +26,7 @@ from batch_sender.delivery.receiver import (
     printable,
 )
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _, warning
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
@@ -46,7 +48,7 @@ def callback_path(token: str | None) -> str:
     if token is None:
         return CALLBACK_PATH
     if not TOKEN.fullmatch(token):
-        raise UsageError("--token must be 8 to 200 letters, digits, '-' or '_'")
+        raise UsageError(_("--token must be 8 to 200 letters, digits, '-' or '_'"))
     return f"{CALLBACK_PATH}/{token}"
 
 
@@ -63,9 +65,12 @@ def check_token(host: str, token: str | None) -> None:
     """eSMS signs nothing: from beyond this machine, only the token keeps strangers out."""
     if token is None and not is_loopback(host):
         raise UsageError(
-            f"--token is required to listen on {host}: eSMS signs nothing, so without it "
-            "anyone who can reach this port can post reports; pass a long random one, "
-            'e.g. --token "$(openssl rand -hex 16)"'
+            _(
+                "--token is required to listen on {host}: eSMS signs nothing, so without it "
+                "anyone who can reach this port can post reports; pass a long random one, "
+                'e.g. --token "$(openssl rand -hex 16)"',
+                host=host,
+            )
         )
 
 
@@ -107,9 +112,11 @@ class _GuardedServer(web.Server):
             self._open.pop(victim, None)
             victim.force_close()
             self.receiver.log(
-                "connection cap",
-                f"more than {self.limits.max_connections} connections open: "
-                "closing the oldest idle ones",
+                CONNECTION_CAP,
+                _(
+                    "more than {n} connections open: closing the oldest idle ones",
+                    n=self.limits.max_connections,
+                ),
             )
 
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
@@ -223,7 +230,7 @@ async def serve_callbacks(
         finally:
             await runner.cleanup()
             # The last reports, once nothing else can arrive.
-            for _ in range(100):
+            for _attempt in range(100):
                 if await receiver.in_journal_thread(receiver.rewrite):
                     break
                 await asyncio.sleep(0.1)
@@ -248,16 +255,34 @@ async def _serve(
     try:
         await site.start()
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise UsageError(
+            _(
+                "cannot listen on {host}:{port}: {strerror}",
+                host=host,
+                port=port,
+                strerror=exc.strerror,
+            )
+        ) from None
     sockets = getattr(site._server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
     say = receiver.say
-    say(f"receiving eSMS callbacks at http://{host}:{bound}{path}")
-    say(f"results: {receiver.results} (rewritten every {every:g} s while no send runs)")
+    url = f"http://{host}:{bound}{path}"
+    say(_("receiving eSMS callbacks at {url}", url=url))
+    say(
+        _(
+            "results: {path} (rewritten every {every:g} s while no send runs)",
+            path=receiver.results,
+            every=every,
+        )
+    )
     if token is None:
         say(
-            "warning: no --token: any program on this machine can post reports; "
-            "pass --token to take them only at a secret path"
+            warning(
+                _(
+                    "no --token: any program on this machine can post reports; "
+                    "pass --token to take them only at a secret path"
+                )
+            )
         )
     await receiver.in_journal_thread(receiver.fold)  # what a previous receiver kept
     while not stop.is_set():

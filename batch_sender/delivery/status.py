@@ -23,6 +23,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.esms.delivery_report import BadReport, from_report
 from batch_sender.esms.retry import or_stop, post_json_retried
+from batch_sender.i18n import _, ngettext
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.store import Journal
@@ -76,11 +77,20 @@ async def look_up(
         asked = journal.deliveries.unreported()
         outcome.asked = len(asked)
         outcome.without_smsid = journal.deliveries.accepted_without_smsid()
-        say(f"asking eSMS about {len(asked):,} accepted messages with no final report")
+        say(
+            ngettext(
+                "asking eSMS about {n:,} accepted message with no final report",
+                "asking eSMS about {n:,} accepted messages with no final report",
+                len(asked),
+            )
+        )
         if outcome.without_smsid:
             say(
-                f"{outcome.without_smsid:,} accepted rows have no SMSID (accepted through "
-                "124, or eSMS gave none with its 100): eSMS cannot be asked about them"
+                _(
+                    "{n:,} accepted rows have no SMSID (accepted through 124, or eSMS gave "
+                    "none with its 100): eSMS cannot be asked about them",
+                    n=outcome.without_smsid,
+                )
             )
         url = status_base_url.rstrip("/") + esms.GET_CALLBACK_PATH
         limiter = limiter or RateLimiter(esms.GET_CALLBACK_RATE)
@@ -101,7 +111,7 @@ async def look_up(
                 )
                 data = await or_stop(
                     request,
-                    unreachable=f"cannot reach eSMS's status look-up at {url}",
+                    unreachable=_("cannot reach eSMS's status look-up at {url}", url=url),
                     option="{opt:status_base_url}",
                 )
                 for record in records(data):
@@ -136,7 +146,7 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
         folder = path.parent
         if os.access(folder, os.W_OK) and os.access(path, os.W_OK):
             raise
-        readonly = OSError(errno.EROFS, "the folder is read-only", str(folder))
+        readonly = OSError(errno.EROFS, _("the folder is read-only"), str(folder))
         failed = JournalError(path, readonly)
         cause: BaseException = exc
     reader = Journal(path, read_only=True)
@@ -147,8 +157,11 @@ def _open(path: Path, say: Callable[[str], None]) -> Journal | None:
     if left:
         raise failed from cause
     say(
-        "nothing to ask: every accepted message has its final report "
-        f"(read-only, so {path.name} is left as it is)"
+        _(
+            "nothing to ask: every accepted message has its final report "
+            "(read-only, so {name} is left as it is)",
+            name=path.name,
+        )
     )
     return None
 
@@ -159,7 +172,7 @@ def _fold_into(results: Path, journal: Journal, say: Callable[[str], None]) -> N
         try:
             rewrite_deliveries(results, journal)
         except NotRewritable as exc:
-            say(f"{exc}; the reports are kept in the journal")
+            say(_("{reason}; the reports are kept in the journal", reason=exc))
 
 
 def busy(data: dict[str, Any]) -> str | None:
@@ -168,7 +181,7 @@ def busy(data: dict[str, Any]) -> str | None:
     if code != BUSY:
         return None
     message = str(data.get("Message") or "").strip()
-    return f"Code {code} {message}".rstrip() + " (over its limit of 20 calls a second)"
+    return f"Code {code} {message}".rstrip() + _(" (over its limit of 20 calls a second)")
 
 
 def records(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -179,17 +192,20 @@ def records(data: dict[str, Any]) -> list[dict[str, Any]]:
     if code != esms.ACCEPTED:
         message = str(data.get("Message") or "").strip()
         if code == "101":
-            raise AccountError(code, esms.ACCOUNT_CODES[code])
+            raise AccountError(code, _(esms.ACCOUNT_CODES[code]))
+        detail = f"Code {code} {message}".rstrip()
         if code in OAID_CODES:
             raise AccountError(
                 code,
-                f"eSMS's status look-up refused the OAID (Code {code} {message}".rstrip()
-                + "): check {setting:oaid}",
+                _(
+                    "eSMS's status look-up refused the OAID ({detail}): check {setting:oaid}",
+                    detail=detail,
+                ),
             )
-        shown = f"Code {code}" if code else "no Code"
+        shown = detail if code else (_("no Code") + " " + message).rstrip()
         raise AccountError(
             code,
-            f"eSMS's status look-up answered {shown} {message}".rstrip() + ": the look-up stopped",
+            _("eSMS's status look-up answered {shown}: the look-up stopped", shown=shown),
         )
     found = data.get("Data_callback")
     return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []

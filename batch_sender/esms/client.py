@@ -16,6 +16,7 @@ import aiohttp
 import yarl
 
 from batch_sender.esms.protocol import Answer, Verdict, redacted
+from batch_sender.i18n import _
 
 MAX_RETRY_AFTER = 300.0
 
@@ -46,7 +47,15 @@ class HttpRefused(Exception):
     """An HTTP error that retrying will not fix (wrong URL, 4xx other than 429, 3xx)."""
 
     def __init__(self, status: int, reason: str, url: str, detail: str = "") -> None:
-        super().__init__(f"eSMS answered HTTP {status} {reason} at {url}{detail}")
+        super().__init__(
+            _(
+                "eSMS answered HTTP {status} {reason} at {url}{detail}",
+                status=status,
+                reason=reason,
+                url=url,
+                detail=detail,
+            )
+        )
         self.status = status
 
 
@@ -66,7 +75,10 @@ class Redirected(HttpRefused):
             status,
             reason,
             url,
-            f", redirecting to {where or 'nowhere'}: not followed (the keys travel in the body)",
+            _(
+                ", redirecting to {where}: not followed (the keys travel in the body)",
+                where=where or _("nowhere"),
+            ),
         )
         self.location_host = host
 
@@ -113,16 +125,20 @@ async def post_json(
             location = response.headers.get("Location")
             raw = await response.read()
     except TimeoutError:
-        raise Transient(f"no answer within {timeout:g} s", ambiguous=True) from None
+        raise Transient(_("no answer within {s:g} s", s=timeout), ambiguous=True) from None
     except aiohttp.ClientConnectorError as exc:
-        why = exc.os_error.strerror or str(exc.os_error) if exc.os_error else "connection failed"
+        why = exc.os_error.strerror or str(exc.os_error) if exc.os_error else _("connection failed")
         # The request never left this machine: no chance it was accepted.
         raise Transient(
-            f"cannot connect to {exc.host}:{exc.port} ({why})", ambiguous=False, connected=False
+            _("cannot connect to {host}:{port} ({why})", host=exc.host, port=exc.port, why=why),
+            ambiguous=False,
+            connected=False,
         ) from None
     except aiohttp.ClientError as exc:
         name = type(exc).__name__
-        raise Transient(f"connection lost before the answer ({name})", ambiguous=True) from None
+        raise Transient(
+            _("connection lost before the answer ({name})", name=name), ambiguous=True
+        ) from None
     if status == 429:
         raise Transient("HTTP 429 Too Many Requests", ambiguous=False, retry_after=retry_after)
     if status >= 500:
@@ -134,9 +150,13 @@ async def post_json(
     try:
         data = json.loads(raw)
     except ValueError:
-        raise Transient(f"HTTP {status} answer is not JSON", ambiguous=True) from None
+        raise Transient(
+            _("HTTP {status} answer is not JSON", status=status), ambiguous=True
+        ) from None
     if not isinstance(data, dict):
-        raise Transient(f"HTTP {status} answer is not a JSON object", ambiguous=True)
+        raise Transient(
+            _("HTTP {status} answer is not a JSON object", status=status), ambiguous=True
+        )
     # A key of a few characters (a test's "k") is no secret, and replacing it would mangle text.
     secrets = tuple(
         k for k in (body.get("ApiKey"), body.get("SecretKey")) if isinstance(k, str) and len(k) >= 6
@@ -167,7 +187,7 @@ async def send_message(
     if data.get("CodeResult") is None or not str(data["CodeResult"]).strip():
         # Not an answer (a proxy's JSON, a half-built reply): the request may
         # have been accepted, so it is retried with the same RequestId.
-        raise Transient("answer has no CodeResult", ambiguous=True)
+        raise Transient(_("answer has no CodeResult"), ambiguous=True)
     answer = Answer.from_json(data).without(
         str(body.get("ApiKey", "")), str(body.get("SecretKey", ""))
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from batch_sender.i18n import N_
+
 DEFAULT_BASE_URL = "https://rest.esms.vn"
 SEND_PATH = "/MainService.svc/json/SendZaloFollowerMessage_V5_post_json/"
 BALANCE_PATH = "/MainService.svc/json/GetBalance_json"
@@ -36,15 +38,15 @@ RETRYABLE_CODES = frozenset({"105", "160"})
 """Not yet known (105) and over the requests-per-second limit (160): try again later."""
 
 ACCOUNT_CODES: dict[str, str] = {
-    "101": "eSMS refused the ApiKey/SecretKey (101): check {env:api_key} and {env:secret_key}",
-    "102": "the account has no price list (102): ask eSMS to set one up",
-    "103": "the account balance is too low (103): top up the account, then rerun",
-    "104": "eSMS does not know the sender (104): check the account's Zalo OA set-up",
-    "118": "the account may not send this message type (118): ask eSMS to enable Zalo OA",
-    "140": "this machine's IP is not on the account's allow-list (140): add it in eSMS",
-    "143": "the eSMS account is inactive or locked (143): contact eSMS",
-    "204": "the OAID does not exist (204): check {setting:oaid}",
-    "799": "the OAID is inactive, wrong, or not linked to the account (799): check {opt:oaid}",
+    "101": N_("eSMS refused the ApiKey/SecretKey (101): check {env:api_key} and {env:secret_key}"),
+    "102": N_("the account has no price list (102): ask eSMS to set one up"),
+    "103": N_("the account balance is too low (103): top up the account, then rerun"),
+    "104": N_("eSMS does not know the sender (104): check the account's Zalo OA set-up"),
+    "118": N_("the account may not send this message type (118): ask eSMS to enable Zalo OA"),
+    "140": N_("this machine's IP is not on the account's allow-list (140): add it in eSMS"),
+    "143": N_("the eSMS account is inactive or locked (143): contact eSMS"),
+    "204": N_("the OAID does not exist (204): check {setting:oaid}"),
+    "799": N_("the OAID is inactive, wrong, or not linked to the account (799): check {opt:oaid}"),
 }
 """Codes about the account, not the row: every further row would fail the same way."""
 

@@ -22,6 +22,7 @@ from tenacity.wait import wait_base
 
 from batch_sender.errors import AccountError
 from batch_sender.esms.client import HttpRefused, Transient, post_json
+from batch_sender.i18n import _
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -79,11 +80,15 @@ async def or_stop(
     try:
         return await request
     except Busy as exc:
-        raise AccountError("", f"eSMS kept answering {exc.reason}: try again later") from None
+        raise AccountError(
+            "", _("eSMS kept answering {reason}: try again later", reason=exc.reason)
+        ) from None
     except Transient as exc:
-        raise AccountError("", f"{unreachable} ({exc.reason})") from None
+        raise AccountError(
+            "", _("{unreachable} ({reason})", unreachable=unreachable, reason=exc.reason)
+        ) from None
     except HttpRefused as exc:
-        raise AccountError("", f"{exc}: check {option}") from None
+        raise AccountError("", _("{exc}: check {option}", exc=exc, option=option)) from None
 
 
 def retrying(

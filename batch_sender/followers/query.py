@@ -23,6 +23,7 @@ from batch_sender.errors import AccountError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session, post_json
 from batch_sender.esms.retry import Sleep, retrying
+from batch_sender.i18n import N_, _
 from batch_sender.options import SendingPolicy
 from batch_sender.sending.ratelimit import rate_limiter
 
@@ -48,20 +49,33 @@ class AudienceQuery:
     def __post_init__(self) -> None:
         if self.start > self.end:
             raise UsageError(
-                f"--from {self.start:%Y-%m-%d} is after --to {self.end:%Y-%m-%d}: "
-                "give the earlier day first"
+                _(
+                    "--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}: give the earlier day "
+                    "first",
+                    start=self.start,
+                    end=self.end,
+                )
             )
         if self.follower not in (FOLLOWERS, NON_FOLLOWERS, EVERYONE):
-            raise UsageError(f"IsFollower must be 1, 0 or empty, not {self.follower!r}")
+            raise UsageError(
+                _("IsFollower must be 1, 0 or empty, not {follower}", follower=repr(self.follower))
+            )
 
     def describe(self) -> str:
-        who = {FOLLOWERS: "followers", NON_FOLLOWERS: "non-followers", EVERYONE: "users"}
-        text = who[self.follower]
+        text = _(_WHO[self.follower])
         if self.tag:
-            text += f" tagged {self.tag!r}"
+            text += _(" tagged {tag}", tag=repr(self.tag))
         if self.start == self.end:
-            return f"{text} who interacted on {self.start:%d/%m/%Y}"
-        return f"{text} who interacted {self.start:%d/%m/%Y}-{self.end:%d/%m/%Y}"
+            return _("{who} who interacted on {day:%d/%m/%Y}", who=text, day=self.start)
+        return _(
+            "{who} who interacted {start:%d/%m/%Y}-{end:%d/%m/%Y}",
+            who=text,
+            start=self.start,
+            end=self.end,
+        )
+
+
+_WHO = {FOLLOWERS: N_("followers"), NON_FOLLOWERS: N_("non-followers"), EVERYONE: N_("users")}
 
 
 @dataclass(frozen=True)
@@ -73,10 +87,14 @@ class Shortfall:
     total: int
 
     def describe(self) -> str:
-        who = {FOLLOWERS: "followers", NON_FOLLOWERS: "non-followers", EVERYONE: "users"}
-        return (
-            f"{self.day:%d/%m/%Y} has {self.total:,} {who[self.follower]}; eSMS lists at most "
-            f"{QUERY_LIMIT:,} per query, so {self.total - QUERY_LIMIT:,} of them are missing"
+        return _(
+            "{day:%d/%m/%Y} has {total:,} {who}; eSMS lists at most {most:,} per query, "
+            "so {missing:,} of them are missing",
+            day=self.day,
+            total=self.total,
+            who=_(_WHO[self.follower]),
+            most=QUERY_LIMIT,
+            missing=self.total - QUERY_LIMIT,
         )
 
 
@@ -187,10 +205,12 @@ class _Lister:
                         return _page(data)
             except Transient as exc:
                 raise AccountError(
-                    "", f"eSMS cannot be reached ({exc.reason}): rerun later"
+                    "", _("eSMS cannot be reached ({reason}): rerun later", reason=exc.reason)
                 ) from None
             except HttpRefused as exc:
-                raise AccountError("", f"{exc}: check ESMS_BASE_URL (--base-url)") from None
+                raise AccountError(
+                    "", _("{exc}: check ESMS_BASE_URL (--base-url)", exc=exc)
+                ) from None
         raise AssertionError("unreachable: retrying runs at least once")  # pragma: no cover
 
 
@@ -218,15 +238,18 @@ def _page(data: dict[str, Any]) -> _Page:
         raise Transient(f"CodeResult {code} {message}".strip(), ambiguous=False)
     if code == "161":
         raise UsageError(
-            f"eSMS refused the dates (161 {message}); give --from and --to as YYYY-MM-DD"
+            _(
+                "eSMS refused the dates (161 {message}); give --from and --to as YYYY-MM-DD",
+                message=message,
+            )
         )
     if code == "162":
-        raise AccountError(code, f"eSMS refused the paging (162 {message})")
+        raise AccountError(code, _("eSMS refused the paging (162 {message})", message=message))
     if code in esms.ACCOUNT_CODES:
-        raise AccountError(code, esms.ACCOUNT_CODES[code])
+        raise AccountError(code, _(esms.ACCOUNT_CODES[code]))
     if code != esms.ACCEPTED:
         shown = f"{code} {message}".strip() or "no CodeResult"
-        raise AccountError(code, f"eSMS answered QueryListUID with {shown}")
+        raise AccountError(code, _("eSMS answered QueryListUID with {shown}", shown=shown))
     payload = data.get("Data")
     if not isinstance(payload, dict) or not isinstance(payload.get("Users", []), list):
         raise Transient("QueryListUID answer has no Data.Users", ambiguous=False)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import errno
-import os
 import sqlite3
 from pathlib import Path
 
 from batch_sender.errors import BatchSenderError, UsageError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _
 from batch_sender.journal.files import JOURNAL_SUFFIX
 
 
@@ -19,7 +19,9 @@ class WriteFailed(BatchSenderError):
 
     def __init__(self, what: str, path: Path, cause: BaseException) -> None:
         why, advice = _failure(cause)
-        super().__init__(f"cannot write {what}: {why}; {advice}")
+        super().__init__(
+            _("cannot write {what}: {why}; {advice}", what=what, why=why, advice=advice)
+        )
         self.path = path
         self.cause = cause
 
@@ -28,7 +30,7 @@ class JournalError(WriteFailed):
     """The journal cannot be written (disk full, read-only, busy too long): the run stops."""
 
     def __init__(self, path: Path, cause: BaseException) -> None:
-        super().__init__("the journal", path, cause)
+        super().__init__(_("the journal"), path, cause)
 
     @property
     def busy(self) -> bool:
@@ -43,13 +45,21 @@ class JournalDamaged(UsageError):
         results = path.name.removesuffix(JOURNAL_SUFFIX)
         self.detail = detail
         # Only `send` can say it sent nothing; report, status and callbacks never send.
-        sent = "; nothing was sent" if sending else ""
+        sent = _("; nothing was sent") if sending else ""
+        command = f"mv '{path}' '{path}.damaged'"
         super().__init__(
-            f"{path}: the journal is damaged ({detail}){sent}. Move it aside "
-            f"(mv '{path}' '{path}.damaged'), keep {results} (it has the SMSIDs so far) and "
-            "rerun with another -o: rows sent in the last 24 hours keep their RequestIds, so "
-            "eSMS refuses to deliver them twice (124) and the new result file marks them "
-            "for you to check"
+            _(
+                "{path}: the journal is damaged ({detail}){sent}. Move it aside "
+                "({command}), keep {results} (it has the SMSIDs so far) and "
+                "rerun with another -o: rows sent in the last 24 hours keep their RequestIds, "
+                "so eSMS refuses to deliver them twice (124) and the new result file marks "
+                "them for you to check",
+                path=path,
+                detail=detail,
+                sent=sent,
+                command=command,
+                results=results,
+            )
         )
 
 
@@ -63,11 +73,11 @@ def _failure(cause: BaseException) -> tuple[str, str]:
     code = cause.errno if isinstance(cause, OSError) else None
     text = (cause.strerror if isinstance(cause, OSError) else None) or str(cause)
     if code == errno.ENOSPC or "disk is full" in text.lower():
-        return os.strerror(errno.ENOSPC), "free space and rerun"
+        return _("No space left on device"), _("free space and rerun")
     if "disk i/o error" in text.lower():  # what SQLite says when WAL files cannot grow
-        return text, "is the disk full? free space and rerun"
+        return text, _("is the disk full? free space and rerun")
     if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text.lower():
-        return text, "make the folder writable and rerun"
+        return text, _("make the folder writable and rerun")
     if isinstance(cause, sqlite3.Error) and _is_busy(cause):
-        return text, "another program holds it; stop that program, then rerun"
-    return text, "rerun the same command to continue"
+        return text, _("another program holds it; stop that program, then rerun")
+    return text, _("rerun the same command to continue")

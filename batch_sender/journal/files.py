@@ -21,11 +21,22 @@ REPORTS_SUFFIX = "-reports"
 (see `DeliveryStore.hold`)."""
 
 
+LOCK_SUFFIX = "-lock"
+"""The campaign's lock file (flock): held by `send`, briefly by the callback receiver.
+
+It stays when released: a lock file removed while another process waits on it
+would let the next one lock a new file, and two sends run at once."""
+
+
+def lock_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + LOCK_SUFFIX)
+
+
 def journal_path(results: Path) -> Path:
     return results.with_name(results.name + JOURNAL_SUFFIX)
 
 
 def side_files(journal: Path) -> list[Path]:
     """Every file the journal keeps beside itself: none may ever be an output."""
-    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX)
+    suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX, LOCK_SUFFIX)
     return [journal.with_name(journal.name + s) for s in (*suffixes, RESERVE_SUFFIX)]

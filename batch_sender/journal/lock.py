@@ -1,4 +1,12 @@
-"""One `send` per campaign: a lock on the journal file."""
+"""One `send` per campaign: a lock on a file beside the journal, never on the journal.
+
+SQLite locks the journal with fcntl locks, which belong to the process and
+which Linux drops when the process closes any descriptor of that file. A lock
+taken and released on the journal itself (the callback receiver does so for
+every rewrite) would drop the receiver's own SQLite locks, and a send closing
+its connection meanwhile would reset the WAL under it: a damaged journal.
+Nothing here opens the journal file; only SQLite does.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +18,27 @@ from pathlib import Path
 from typing import IO
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
+from batch_sender.journal.files import lock_path
 
 LOCK_WAIT = 5.0
 """Seconds `send` waits for the campaign's lock (others hold it only to replace the result
 file, a rename)."""
 
 
-def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
-    """flock on the journal file, waiting a little (the callback receiver holds it briefly).
+def _open_lock(journal: Path) -> IO[bytes]:
+    """The lock file, created if needed (flock needs a file); OSError if it cannot be."""
+    return lock_path(journal).open("ab")
 
-    SQLite itself uses fcntl locks, which are independent of flock on Linux,
-    so this never blocks SQLite.
-    """
-    handle = path.open("ab")  # creates the file if needed; flock needs it to exist
+
+def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
+    """flock on the journal's lock file, waiting a little (the receiver holds it briefly)."""
+    try:
+        handle = _open_lock(path)
+    except IsADirectoryError:
+        raise UsageError(
+            _("{path} is a directory: move it aside, then rerun", path=lock_path(path))
+        ) from None
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -32,8 +48,11 @@ def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
             if time.monotonic() >= deadline:
                 handle.close()
                 raise UsageError(
-                    f"{path}: another batch-sender is sending this campaign; "
-                    "wait for it to finish (or stop it), then rerun"
+                    _(
+                        "{path}: another batch-sender is sending this campaign; wait for it to "
+                        "finish (or stop it), then rerun",
+                        path=path,
+                    )
                 ) from None
             time.sleep(0.05)
 
@@ -43,10 +62,14 @@ def no_send_running(journal: Path) -> Iterator[bool]:
     """The campaign's lock for the block if no send holds it (True), else False at once.
 
     For a moment only (a rename): a send that starts meanwhile waits that long.
+    No journal, or no lock file to be had (a read-only folder): False.
     """
+    if not journal.exists():
+        yield False
+        return
     try:
-        handle = journal.open("rb")
-    except FileNotFoundError:
+        handle = _open_lock(journal)
+    except OSError:
         yield False
         return
     with handle:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from batch_sender.errors import BatchSenderError
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _
 
 
 class JournalUnreadable(BatchSenderError):
@@ -30,7 +31,7 @@ def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
         return _connect(f"{uri}?mode=ro", timeout)
     except sqlite3.OperationalError as exc:
         if "unable to open" not in str(exc).lower():
-            raise JournalUnreadable(f"{path}: cannot read the journal ({exc})") from None
+            raise JournalUnreadable(_unreadable(path, exc)) from None
     wal = path.with_name(path.name + "-wal")
     try:
         pending = wal.stat().st_size > 0
@@ -38,14 +39,23 @@ def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
         pending = False
     if pending:
         raise JournalUnreadable(
-            f"{path}: its latest changes are in {wal.name}, which cannot be read in this "
-            f"read-only folder without {path.name}-shm beside it; copy the campaign's "
-            "folder somewhere writable and run the command there"
+            _(
+                "{path}: its latest changes are in {wal}, which cannot be read in this "
+                "read-only folder without {name}-shm beside it; copy the campaign's "
+                "folder somewhere writable and run the command there",
+                path=path,
+                wal=wal.name,
+                name=path.name,
+            )
         )
     try:
         return _connect(f"{uri}?immutable=1", timeout)
     except sqlite3.OperationalError as exc:
-        raise JournalUnreadable(f"{path}: cannot read the journal ({exc})") from None
+        raise JournalUnreadable(_unreadable(path, exc)) from None
+
+
+def _unreadable(path: Path, exc: sqlite3.Error) -> str:
+    return _("{path}: cannot read the journal ({reason})", path=path, reason=exc)
 
 
 def _connect(uri: str, timeout: float) -> sqlite3.Connection:

@@ -146,22 +146,40 @@ class RowSends:
 
     def sends(self, row_keys: Iterable[str], oaid: str, sandbox: bool) -> dict[str, Record]:
         """row_key -> its latest request in this scope that was accepted or may have been."""
+        return {r.row_key: r for r in self._reached("row_key", row_keys, oaid, sandbox)}
+
+    def followers_sent(
+        self, user_ids: Iterable[str], oaid: str, sandbox: bool
+    ) -> dict[str, Record]:
+        """user_id -> a request of this scope that reached it or may have, by any row.
+
+        One message per follower per campaign: a row new to the journal is not
+        sent to a follower another row of the campaign already went to.
+        """
+        reached = self._reached("user_id", set(user_ids), oaid, sandbox)
+        return {r.user_id: r for r in reached if r.row_key}
+
+    def _reached(
+        self, column: str, values: Iterable[str], oaid: str, sandbox: bool
+    ) -> list[Record]:
+        """Requests of this scope accepted or that may have been, whose `column` is in `values`.
+
+        Accepted last, the latest last: made into a dict, that one wins.
+        """
         self.writer.flush()
-        found: dict[str, Record] = {}
-        for batch, marks in in_batches(row_keys):
+        found: list[Record] = []
+        for batch, marks in in_batches(values):
             rows = self.writer.execute(
                 f"""
                 SELECT {_COLUMNS} FROM messages
-                WHERE row_key IN ({marks}) AND oaid = ? AND sandbox = ?
+                WHERE {column} IN ({marks}) AND oaid = ? AND sandbox = ?
                   AND (status IN ('accepted', 'sending') OR
                        (status != 'rejected' AND ambiguous_since IS NOT NULL))
                 ORDER BY status = 'accepted', updated_at
                 """,
                 (*batch, oaid, int(sandbox)),
             )
-            for row in rows:
-                record = Record(*row)
-                found[record.row_key] = record  # accepted last, the latest last: it wins
+            found.extend(Record(*row) for row in rows)
         return found
 
     def has_any(self, oaid: str, sandbox: bool) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 from batch_sender.journal.crashlog import CrashLog, answer_entry, intent_entry
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.errors import JournalDamaged, JournalError
@@ -108,6 +109,14 @@ class Journal:
         may touch that log, or a second process could empty it under a
         running send.
         """
+        if path.is_dir():
+            raise UsageError(
+                _(
+                    "{path} is a folder where the campaign's journal belongs: move it aside "
+                    "(or choose another {opt:output}), then rerun",
+                    path=path,
+                )
+            )
         lock = take_lock(path, lock_wait) if sending else None
         try:
             journal = cls(path, **kwargs)  # type: ignore[arg-type]
@@ -120,7 +129,9 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             if lock is not None:
                 lock.close()
-            raise UsageError(f"{path}: cannot use this journal ({exc})") from None
+            raise UsageError(
+                _("{path}: cannot use this journal ({exc})", path=path, exc=exc)
+            ) from None
         except BaseException:
             if lock is not None:
                 lock.close()
@@ -128,9 +139,13 @@ class Journal:
         if known is not None and known != campaign_id:
             journal.close()
             raise UsageError(
-                f"{path} belongs to campaign {known!r}, not {campaign_id!r}: "
-                f"pass {{opt:campaign_id}} {known!r} to continue it, "
-                "or choose another {opt:output}"
+                _(
+                    "{path} belongs to campaign {known}, not {campaign_id}: pass "
+                    "{opt:campaign_id} {known} to continue it, or choose another {opt:output}",
+                    path=path,
+                    known=repr(known),
+                    campaign_id=repr(campaign_id),
+                )
             )
         journal.resumed = known is not None
         if sending:

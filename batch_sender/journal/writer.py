@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from batch_sender.i18n import _
 from batch_sender.journal.crashlog import CrashLog, Write
 from batch_sender.journal.errors import JournalError
 
@@ -152,7 +153,7 @@ class Writer:
 
     def _out_of_room(self) -> None:
         if self.log.is_open and self._no_room is None:
-            self._no_room = JournalError(self.path, OSError(errno.ENOSPC, "disk full"))
+            self._no_room = JournalError(self.path, OSError(errno.ENOSPC, _("disk full")))
             self.failure = self._no_room
 
     def _commit_in_background(self) -> None:

@@ -35,12 +35,20 @@ from batch_sender.check.disposition import MAX_GENERATIONS
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import Checks
 from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.i18n import _, every_language, status_word
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
 from batch_sender.journal.store import Journal
-from batch_sender.results.rows import RESULT_COLUMNS, SENT_TEXT, STALE_MESSAGE, readable
+from batch_sender.results.rows import (
+    DEFINITIVE,
+    NO_ANSWER,
+    RESULT_COLUMNS,
+    SENT_TEXT,
+    STALE_MESSAGE,
+    readable,
+)
 from batch_sender.sheet.reader import Table, open_table
 from batch_sender.sheet.source import Columns, Source
 
@@ -49,11 +57,6 @@ RESULT_FILE = "result_file"
 
 SENT = (ACCEPTED, REJECTED, FAILED)
 """Statuses of rows that went to eSMS (the others were never sent)."""
-
-_DEFINITIVE = "a rerun sends it again under a new RequestId"
-"""How a failed row's ErrorMessage ends when eSMS refused it (nothing may have reached it)."""
-
-_NO_ANSWER = "no answer recorded: rerun to find out"
 
 
 def fingerprint(path: Path) -> str:
@@ -101,7 +104,7 @@ def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator
         # Read as an input: CSV or XLSX, every cell text, ids as written.
         table = open_table(Source(results, Columns("SMSID", None, None), delimiter=","))
     except BatchSenderError as exc:
-        raise _NotAdoptable(f"it cannot be read as a result file ({exc})") from None
+        raise _NotAdoptable(_("it cannot be read as a result file ({exc})", exc=exc)) from None
     header = table.header
     extra = len(RESULT_COLUMNS)
     ours = header[-extra:]
@@ -110,9 +113,9 @@ def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator
     if has_text:
         inputs = inputs[:-1]
     if ours != RESULT_COLUMNS:
-        raise _NotAdoptable("it is not a batch-sender result file (its last columns differ)")
+        raise _NotAdoptable(_("it is not a batch-sender result file (its last columns differ)"))
     if inputs != sheet_header:
-        raise _NotAdoptable("its columns are not the sheet's")
+        raise _NotAdoptable(_("its columns are not the sheet's"))
     at = {name: len(header) - extra + i for i, name in enumerate(RESULT_COLUMNS)}
     text_at = len(inputs) if has_text else None
     for chunk in table.chunks():
@@ -120,7 +123,7 @@ def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator
             cells = [readable(str(v)) for v in values]
             line, attempts = cells[at["row"]], cells[at["attempts"]]
             if not line.isdigit():
-                raise _NotAdoptable(f"its line {number} has no row number")
+                raise _NotAdoptable(_("its line {line} has no row number", line=number))
             yield _Sent(
                 line=int(line),
                 user_id=cells[id_at].strip(),
@@ -146,10 +149,16 @@ class Adoption:
     counts: Counter[str] = dataclasses.field(default_factory=Counter)
 
     def plan_line(self) -> str:
-        parts = ", ".join(f"{n:,} {status}" for status, n in sorted(self.counts.items()))
-        return (
-            f"adopted the sends of {self.path}, whose journal was missing: {parts or 'none'} "
-            f"(kept in a new journal, {journal_path(self.path).name})"
+        parts = ", ".join(
+            _("{n:,} {status}", n=n, status=status_word(status))
+            for status, n in sorted(self.counts.items())
+        )
+        return _(
+            "adopted the sends of {path}, whose journal was missing: {parts} "
+            "(kept in a new journal, {journal})",
+            path=self.path,
+            parts=parts or _("none"),
+            journal=journal_path(self.path).name,
         )
 
 
@@ -164,9 +173,15 @@ def check_result_file(results: Path, journal: Journal, sheet_header: list[str], 
     if strangers is None:
         return
     raise UsageError(
-        f"{results}: was not written by its journal {journal.path.name} ({strangers}); "
-        "nothing was sent. Move it aside to keep it and rerun: the journal holds every "
-        f"send of this campaign and writes {results.name} anew"
+        _(
+            "{results}: was not written by its journal {journal} ({why}); "
+            "nothing was sent. Move it aside to keep it and rerun: the journal holds every "
+            "send of this campaign and writes {name} anew",
+            results=results,
+            journal=journal.path.name,
+            why=strangers,
+            name=results.name,
+        )
     )
 
 
@@ -179,9 +194,9 @@ def not_rewritable(results: Path, journal: Journal, header: list[str]) -> str | 
     only if every send it shows is the journal's, as send itself decides.
     """
     if journal.count() == 0:
-        return (
-            f"its journal {journal.path.name} holds no sends (the next send adopts the "
-            "file's sends or refuses)"
+        return _(
+            "its journal {name} holds no sends (the next send adopts the file's sends or refuses)",
+            name=journal.path.name,
         )
     if journal.meta(RESULT_FILE) == fingerprint(results):
         return None
@@ -189,7 +204,9 @@ def not_rewritable(results: Path, journal: Journal, header: list[str]) -> str | 
     strangers = _not_in_journal(results, journal, header[: -len(RESULT_COLUMNS)], 0)
     if strangers is None:
         return None
-    return f"it was not written by its journal {journal.path.name} ({strangers})"
+    return _(
+        "it was not written by its journal {name} ({why})", name=journal.path.name, why=strangers
+    )
 
 
 def _not_in_journal(
@@ -215,9 +232,9 @@ def _unknown(batch: list[_Sent], journal: Journal) -> str | None:
     for row in batch:
         record = records.get(row.request_id)
         if record is None:
-            return f"line {row.line} shows a send the journal never made"
+            return _("line {line} shows a send the journal never made", line=row.line)
         if row.status == ACCEPTED and row.smsid and record.smsid not in ("", row.smsid):
-            return f"line {row.line} shows another SMSID than the journal's"
+            return _("line {line} shows another SMSID than the journal's", line=row.line)
     return None
 
 
@@ -240,7 +257,7 @@ def adopt(
     if not results.exists() or journal.count() != 0 or journal.meta(RESULT_FILE) is not None:
         return None
     schemes = [journal.rows.request_id_scheme(), LEGACY_SCHEME]
-    why = "none of its RequestIds is one this sheet's rows give"
+    why = _("none of its RequestIds is one this sheet's rows give")
     for scheme in dict.fromkeys(schemes):
         scoped = dataclasses.replace(campaign, scope=send_scope(oaid, sandbox), scheme=scheme)
         try:
@@ -255,11 +272,17 @@ def adopt(
         journal.rows.adopt(records, texts, RESULT_FILE, fingerprint(results))
         return Adoption(results, counts)
     raise UsageError(
-        f"{results}: its journal ({journal_path(results).name}) is missing and it is not a "
-        f"result file of campaign {campaign.id!r} for {table.source.display} ({why}); nothing "
-        "was sent. Put its journal back beside it, or give the sheet and {opt:campaign_id} "
-        "it was sent with; another {opt:output} starts over and may message its followers "
-        "again"
+        _(
+            "{results}: its journal ({journal}) is missing and it is not a result file of "
+            "campaign {campaign} for {sheet} ({why}); nothing was sent. Put its journal back "
+            "beside it, or give the sheet and {opt:campaign_id} it was sent with; another "
+            "{opt:output} starts over and may message its followers again",
+            results=results,
+            journal=journal_path(results).name,
+            campaign=repr(campaign.id),
+            sheet=table.source.display,
+            why=why,
+        )
     )
 
 
@@ -280,7 +303,7 @@ def _match(
     records: list[Record] = []
     texts: dict[str, str] = {}
     counts: Counter[str] = Counter()
-    for _, checked in checked_chunks(table, campaign, checks):
+    for _chunk, checked in checked_chunks(table, campaign, checks):
         lines = checked.index.tolist()
         sheet = dict(
             zip(
@@ -302,9 +325,13 @@ def _match(
                 continue
             found = sheet.get(row.line)
             if found is None or found[0] != row.user_id:
-                raise _NotAdoptable(f"line {row.line} is another follower's in the sheet")
+                raise _NotAdoptable(
+                    _("line {line} is another follower's in the sheet", line=row.line)
+                )
             if not row.request_id.startswith(prefix):
-                raise _NotAdoptable(f"line {row.line} has another campaign's RequestId")
+                raise _NotAdoptable(
+                    _("line {line} has another campaign's RequestId", line=row.line)
+                )
             user_id, base, row_key, text = found
             same = _same_content(campaign, row.request_id, base)
             exact += same
@@ -317,7 +344,7 @@ def _match(
             if sent_text:
                 texts[row.request_id] = sent_text
     if pending is not None and any(r.request_id for r in (pending, *rows)):
-        raise _NotAdoptable(f"line {pending.line} is beyond the sheet's last row")
+        raise _NotAdoptable(_("line {line} is beyond the sheet's last row", line=pending.line))
     if not exact:
         return None, {}, counts
     return records, texts, counts
@@ -346,12 +373,12 @@ def _record(
 ) -> Record:
     """What the journal would hold of the row's last request, as its result row tells."""
     ambiguous = None
-    if row.status == FAILED and not row.message.endswith(_DEFINITIVE):
+    if row.status == FAILED and not row.message.endswith(every_language(DEFINITIVE)):
         # No definitive answer: it may have reached eSMS, at the latest when the file
         # was written; a row held back as stale stays stale.
-        ambiguous = 0.0 if row.message == STALE_MESSAGE else sent_at
+        ambiguous = 0.0 if row.message in every_language(STALE_MESSAGE) else sent_at
     status = row.status
-    if row.message == _NO_ANSWER:
+    if row.message in every_language(NO_ANSWER):
         status = "sending"
     return Record(
         request_id=row.request_id,

@@ -8,6 +8,8 @@ import errno
 import glob
 import os
 import re
+import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,9 +59,32 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
         yield CsvWriter(f)
 
 
+def is_stream(path: Path) -> bool:
+    """Whether `path` is there and neither a file nor a folder: a FIFO, a device, /dev/stdout."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed into place if the block succeeds."""
+    """A temporary path beside `path`, renamed into place if the block succeeds.
+
+    A stream (a FIFO, a device, a shell's `>(...)`) is written into instead,
+    once the block succeeds: renaming over it would replace it by a file
+    nobody reads (or, as root, replace /dev/stdout itself).
+    """
+    if is_stream(path):
+        with _temporary(path, None) as temp:
+            yield temp
+            try:
+                with temp.open("rb") as done, path.open("wb") as stream:
+                    shutil.copyfileobj(done, stream, 1 << 20)
+            except OSError as exc:
+                raise _naming(exc, path) from None
+        return
     with temporary_beside(path) as temp:
         yield temp
         try:
@@ -74,9 +99,16 @@ def temporary_beside(path: Path) -> Iterator[Path]:
 
     Named so that remove_orphans finds it if the process is killed.
     """
+    with _temporary(path, path.parent) as temp:
+        yield temp
+
+
+@contextlib.contextmanager
+def _temporary(path: Path, folder: Path | None) -> Iterator[Path]:
+    """An empty temporary file for `path` in `folder` (None: the system's), gone after."""
     try:
         handle, temp_name = tempfile.mkstemp(
-            dir=path.parent, prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX
+            dir=folder, prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX
         )
     except OSError as exc:
         raise _naming(exc, path) from None

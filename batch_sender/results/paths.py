@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path, side_files
 from batch_sender.journal.store import Journal
-from batch_sender.results.files import temp_name
+from batch_sender.results.files import is_stream, temp_name
 
 
 def is_spreadsheet(path: Path, *, excel: bool) -> bool:
@@ -23,10 +24,21 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
     resumes: `send -o`, whose output is its own campaign's result file.
     """
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"{output}: the output must be a .csv or .xlsx file")
+        raise UsageError(_("{output}: the output must be a .csv or .xlsx file", output=output))
     if output.resolve() == input_path.resolve():
         raise UsageError(
-            f"{output}: {{opt:output}} is the input file; choose another name for the output"
+            _(
+                "{output}: {opt:output} is the input file; choose another name for the output",
+                output=output,
+            )
+        )
+    if resumes and is_stream(output):
+        raise UsageError(
+            _(
+                "{output}: the result file must be a file (reruns, callbacks and status read "
+                "and rewrite it), not a pipe or a device; choose a file name",
+                output=output,
+            )
         )
     check_output(output, what="-o", own_results=output if resumes else None)
 
@@ -47,21 +59,38 @@ def check_output(
     resolved = path.resolve()
     for other in taken:
         if resolved == other.resolve():
-            raise UsageError(f"{path}: {what} would overwrite {other}; choose another name")
+            raise UsageError(
+                _(
+                    "{path}: {what} would overwrite {other}; choose another name",
+                    path=path,
+                    what=what,
+                    other=other,
+                )
+            )
     for candidate in dict.fromkeys((path, resolved)):
         if JOURNAL_SUFFIX in candidate.name:
             raise UsageError(
-                f"{path}: {what} would overwrite a campaign's journal (the record of what "
-                "was sent); choose another name"
+                _(
+                    "{path}: {what} would overwrite a campaign's journal (the record of what was "
+                    "sent); choose another name",
+                    path=path,
+                    what=what,
+                )
             )
         if journal_path(candidate).exists() and (
             own_results is None or own_results.resolve() != resolved
         ):
             raise UsageError(
-                f"{path}: {what} would overwrite the result file of a campaign "
-                f"({journal_path(candidate).name} is beside it); choose another name"
+                _(
+                    "{path}: {what} would overwrite the result file of a campaign ({name} is "
+                    "beside it); choose another name",
+                    path=path,
+                    what=what,
+                    name=journal_path(candidate).name,
+                )
             )
-    _check_folder(path)
+    if not is_stream(path):  # a stream is written into, nothing made beside it
+        _check_folder(path)
 
 
 def campaign_names(results: Path) -> list[str]:
@@ -82,19 +111,33 @@ def check_names(path: Path, names: Iterable[str]) -> None:
     over = [name for name, size in sizes.items() if size > name_max]
     if over:
         name = path.name if path.name in over else max(over, key=sizes.__getitem__)
-        which = "" if name == path.name else f" for the file that goes beside it, {name}"
+        which = (
+            "" if name == path.name else _(" for the file that goes beside it, {name}", name=name)
+        )
         cut = max(sizes[n] for n in over) - name_max  # enough for every file it brings
         raise UsageError(
-            f"{path}: the name is too long{which}: {sizes[name]} bytes where the folder "
-            f"allows {name_max}; shorten it by at least {cut} bytes "
-            "(a Vietnamese letter takes 2 or 3)"
+            _(
+                "{path}: the name is too long{which}: {size} bytes where the folder allows "
+                "{name_max}; shorten it by at least {cut} bytes (a Vietnamese letter takes 2 or 3)",
+                path=path,
+                which=which,
+                size=sizes[name],
+                name_max=name_max,
+                cut=cut,
+            )
         )
     for name in sizes:
         full = len(os.fsencode(str((folder / name).absolute())))
         if full > path_max:
             raise UsageError(
-                f"{path}: the path is too long: {folder / name} would be {full} bytes, "
-                f"at most {path_max}; choose a shorter folder or name"
+                _(
+                    "{path}: the path is too long: {full_path} would be {full} bytes, at most "
+                    "{path_max}; choose a shorter folder or name",
+                    path=path,
+                    full_path=folder / name,
+                    full=full,
+                    path_max=path_max,
+                )
             )
 
 
@@ -108,10 +151,12 @@ def _limit(folder: Path, name: str, default: int) -> int:
 def _check_folder(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
-        what = "is not a folder" if parent.exists() else "does not exist"
-        raise UsageError(f"{path}: the folder {parent} {what}")
+        what = _("is not a folder") if parent.exists() else _("does not exist")
+        raise UsageError(
+            _("{path}: the folder {parent} {what}", path=path, parent=parent, what=what)
+        )
     if not os.access(parent, os.W_OK):
-        raise UsageError(f"{path}: cannot write in the folder {parent}")
+        raise UsageError(_("{path}: cannot write in the folder {parent}", path=path, parent=parent))
 
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx")
@@ -155,9 +200,17 @@ def require_campaign(
         if found.name != JOURNAL_SUFFIX
     )
     if others:
-        hint = f"did you mean {' or '.join(others)}?"
+        hint = _("did you mean {names}?", names=_(" or ").join(others))
     else:
-        hint = f"no campaign in {folder}; `batch-sender send INPUT -o {results}` starts one"
+        command = f"`batch-sender send INPUT -o {results}`"
+        hint = _("no campaign in {folder}; {command} starts one", folder=folder, command=command)
     if may_start:
-        hint += " (to start before send, pass --campaign-id)"
-    raise UsageError(f"{results}: no campaign journal beside it ({journal.name}); {hint}")
+        hint += _(" (to start before send, pass --campaign-id)")
+    raise UsageError(
+        _(
+            "{results}: no campaign journal beside it ({name}); {hint}",
+            results=results,
+            name=journal.name,
+            hint=hint,
+        )
+    )

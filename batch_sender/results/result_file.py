@@ -19,6 +19,7 @@ import pandas as pd
 
 from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
+from batch_sender.i18n import _
 from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import fingerprint, not_rewritable, remember_written
@@ -50,7 +51,7 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
             return False  # a copy now would only be thrown away
     before = _identity(path)
     if (why := not_rewritable(path, journal, result_header(path))) is not None:
-        raise NotRewritable(f"{path}: not rewritten: {why}")
+        raise NotRewritable(_("{path}: not rewritten: {why}", path=path, why=why))
     header, reader = read_result_file(path)
     with reader, temporary_beside(path) as temp:
         if _is_xlsx(path):
@@ -151,17 +152,21 @@ def result_header(path: Path) -> list[str]:
             with path.open(encoding="utf-8-sig", newline="") as f:
                 header = next(csv.reader(f), [])
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such result file; run `batch-sender send` first") from None
+        raise UsageError(
+            _("{path}: no such result file; run `batch-sender send` first", path=path)
+        ) from None
     except (OSError, UnicodeDecodeError, csv.Error, zipfile.BadZipFile, KeyError) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})") from None
+        raise UsageError(_("{path}: cannot read it ({exc})", path=path, exc=exc)) from None
     if header[-len(RESULT_COLUMNS) :] != RESULT_COLUMNS:
-        raise UsageError(f"{path}: not a batch-sender result file (its last columns differ)")
+        raise UsageError(
+            _("{path}: not a batch-sender result file (its last columns differ)", path=path)
+        )
     return header
 
 
 def check_result_suffix(path: Path) -> None:
     if path.suffix.lower() not in RESULT_SUFFIXES:
-        raise UsageError(f"{path}: a result file is a .csv or .xlsx file")
+        raise UsageError(_("{path}: a result file is a .csv or .xlsx file", path=path))
 
 
 def _is_xlsx(path: Path) -> bool:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from batch_sender.check.disposition import HOLD, KEPT, SEND, SKIP, Disposition
+from batch_sender.check.disposition import HOLD, KEPT, REPEAT, SEND, SKIP, Disposition
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
+from batch_sender.i18n import N_, _
 from batch_sender.journal.records import ACCEPTED, FAILED, FINAL, SENDING
 
 RESULT_COLUMNS = [
@@ -97,45 +98,66 @@ def _result_values(
     action, record = disposition.action, disposition.record
     if action == SKIP:
         return (row_status, "", "", "", error, 0)
+    if action == REPEAT and record is not None:
+        return (DUPLICATE, "", "", "", repeat_message(record.line), 0)
     if record is None:
         return (UNSENT, disposition.request_id, "", "", unsent_reason, 0)
     rid = record.request_id
     smsid = record.smsid if record.status == ACCEPTED else ""
     if action == HOLD:
-        return (FAILED, rid, "", record.code, STALE_MESSAGE, record.attempts)
+        return (FAILED, rid, "", record.code, _(STALE_MESSAGE), record.attempts)
     if action == KEPT:
         if record.status == ACCEPTED:
             why = kept_message(record.line)
             if row_status != VALID:  # as the sheet has it now, it could not be sent
-                why = f"sent earlier with different content, line {record.line}; now {error}"
+                why = _(
+                    "sent earlier with different content, line {line}; now {error}",
+                    line=record.line,
+                    error=error,
+                )
             return (ACCEPTED, rid, smsid, record.code, why, record.attempts)
         return (FAILED, rid, "", record.code, kept_unknown_message(record.line), record.attempts)
     if record.status == SENDING:
         # Only a crash leaves this; the rerun resends with the same RequestId.
-        return (FAILED, rid, "", "", "no answer recorded: rerun to find out", record.attempts)
+        return (FAILED, rid, "", "", _(NO_ANSWER), record.attempts)
     if action == SEND and record.status not in FINAL and not record.may_have_reached:
-        message = f"{record.message}; a rerun sends it again under a new RequestId".lstrip("; ")
+        message = "; ".join(filter(None, (record.message, _(DEFINITIVE))))
         return (FAILED, rid, "", record.code, message, record.attempts)
     return (record.status, rid, smsid, record.code, record.message, record.attempts)
 
 
+def repeat_message(line: int) -> str:
+    return _(
+        "this follower got another row's message earlier in this campaign (line {line} "
+        "then); one message per follower per campaign (--allow-repeats sends repeats on purpose)",
+        line=line,
+    )
+
+
 def kept_message(line: int) -> str:
-    return (
-        f"sent earlier with different content, line {line}; --resend-changed sends the new version"
+    return _(
+        "sent earlier with different content, line {line}; --resend-changed sends the new version",
+        line=line,
     )
 
 
 def kept_unknown_message(line: int) -> str:
-    return (
-        f"an earlier version of this row (line {line}) may have reached eSMS and its fate is "
-        "unknown; --resend-changed sends the new version"
+    return _(
+        "an earlier version of this row (line {line}) may have reached eSMS and its fate is "
+        "unknown; --resend-changed sends the new version",
+        line=line,
     )
 
 
-STALE_MESSAGE = (
+# The row messages a rerun reads back from an earlier result file (results/adoption.py),
+# in whichever language that run wrote them.
+STALE_MESSAGE = N_(
     "an earlier request got no answer over 24 hours ago and eSMS no longer blocks a repeat, "
     "so it was not sent again; check whether it arrived, then rerun with --resend-stale"
 )
+NO_ANSWER = N_("no answer recorded: rerun to find out")
+DEFINITIVE = N_("a rerun sends it again under a new RequestId")
+"""How a failed row's ErrorMessage ends when eSMS refused it (nothing may have reached it)."""
 
 
 def output_rows(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _, ngettext, number, status_word
 
 FINE = frozenset({"accepted", "excluded", "valid"})
 STATUS_ORDER = (
@@ -73,33 +74,37 @@ class Tally:
 
     def status_line(self) -> str:
         parts = [
-            f"{self.statuses[s]:,} {s}"
+            _("{n:,} {status}", n=self.statuses[s], status=status_word(s))
             for s in sorted(self.statuses, key=lambda s: status_rank(s))
             if self.statuses[s]
         ]
-        return f"{self.rows:,} rows: " + ", ".join(parts)
+        return _("{n:,} rows: {counts}", n=self.rows, counts=", ".join(parts))
 
     def code_line(self) -> str | None:
         if not self.codes:
             return None
         ordered = sorted(self.codes.items(), key=lambda kv: (-kv[1], kv[0]))
-        return "CodeResult: " + ", ".join(f"{code} x{n:,}" for code, n in ordered)
+        return "CodeResult: " + ", ".join(f"{code} x{number(n)}" for code, n in ordered)
 
     def limit_line(self) -> str | None:
         if not self.left_unsent:
             return None
-        rows = "row" if self.left_unsent == 1 else "rows"
-        return (
-            f"{self.left_unsent:,} {rows} left unsent by --limit {self.limit}: "
-            "run again without --limit to send them"
+        return ngettext(
+            "{n:,} row left unsent by --limit {limit}: run again without --limit to send it",
+            "{n:,} rows left unsent by --limit {limit}: run again without --limit to send them",
+            self.left_unsent,
+            limit=self.limit,
         )
 
     def problem_lines(self) -> list[str]:
-        lines = [f"  line {row}: {status}: {message}" for row, status, message in self.problems]
+        lines = [
+            _("  line {row}: {status}: {message}", row=row, status=status_word(status), message=m)
+            for row, status, m in self.problems
+        ]
         shown = len(self.problems)
         total = sum(n for s, n in self.statuses.items() if s not in FINE) - self.left_unsent
         if total > shown:
-            lines.append(f"  ... and {total - shown:,} more (see the status column)")
+            lines.append(_("  ... and {n:,} more (see the status column)", n=total - shown))
         return lines
 
 
@@ -109,4 +114,9 @@ def status_rank(status: str) -> int:
 
 def rate_line(sent: int, seconds: float) -> str:
     speed = sent / seconds if seconds > 0 else 0.0
-    return f"sent {sent:,} messages in {seconds:.1f} s ({speed:,.1f} messages/s)"
+    return _(
+        "sent {sent:,} messages in {seconds:.1f} s ({speed:,.1f} messages/s)",
+        sent=sent,
+        seconds=seconds,
+        speed=speed,
+    )

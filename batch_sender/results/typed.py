@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 from batch_sender.results.result_file import NUMBER_COLUMNS, read_result_file
 from batch_sender.results.rows import NOT_INERT, RESULT_COLUMNS, readable
 
@@ -65,4 +66,11 @@ def _whole_numbers(path: Path, name: str, values: list[str]) -> pd.api.extension
         return pd.array([int(v) if v != "" else pd.NA for v in values], dtype=pd.Int64Dtype())
     except ValueError:
         bad = next(v for v in values if v != "" and not v.lstrip("-").isdigit())
-        raise UsageError(f"{path}: column {name!r} holds {bad!r}, not a whole number") from None
+        raise UsageError(
+            _(
+                "{path}: column {name} holds {bad}, not a whole number",
+                path=path,
+                name=repr(name),
+                bad=repr(bad),
+            )
+        ) from None

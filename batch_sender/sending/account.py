@@ -10,6 +10,7 @@ from batch_sender.errors import AccountError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Transient, new_session
 from batch_sender.esms.retry import or_stop, post_json_retried
+from batch_sender.i18n import _, warning
 from batch_sender.sending.config import SendConfig
 
 
@@ -31,8 +32,10 @@ async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> s
     """GetBalance_json before the first message: wrong keys stop here, nothing sent."""
     data = await or_stop(
         account_request(session, config, esms.BALANCE_PATH),
-        unreachable=f"cannot reach eSMS at {config.base_url}: check the network and "
-        "{opt:base_url}, then rerun",
+        unreachable=_(
+            "cannot reach eSMS at {url}: check the network and {opt:base_url}, then rerun",
+            url=config.base_url,
+        ),
         option="{opt:base_url}",
     )
     # GetBalance_json answers CodeResponse (its page), not CodeResult.
@@ -43,10 +46,13 @@ async def check_account(session: aiohttp.ClientSession, config: SendConfig) -> s
     if code == esms.ACCEPTED:
         return str(data.get("Balance", ""))
     if code in esms.ACCOUNT_CODES:
-        raise AccountError(code, esms.ACCOUNT_CODES[code])
+        raise AccountError(code, _(esms.ACCOUNT_CODES[code]))
     message = str(data.get("ErrorMessage") or "")
-    shown = f"code {code}" if code else "no CodeResponse"
-    raise AccountError(code, f"eSMS refused the account check: {shown} {message}".strip())
+    shown = _("code {code}", code=code) if code else _("no CodeResponse")
+    raise AccountError(
+        code,
+        _("eSMS refused the account check: {what} {message}", what=shown, message=message).strip(),
+    )
 
 
 async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> list[str]:
@@ -56,27 +62,31 @@ async def oaid_warnings(session: aiohttp.ClientSession, config: SendConfig) -> l
     follower messages, so a miss is a warning (a typo shows here, before
     the first request); eSMS's 799 on the first send still stops the run.
     """
-    unchecked = "warning: the OAID was not checked against the account's OAs (ZNS/GetListZOA"
     try:
         data = await account_request(session, config, esms.LIST_OA_PATH)
     except (Transient, HttpRefused) as exc:
         reason = exc.reason if isinstance(exc, Transient) else str(exc)
-        return [f"{unchecked}: {reason}); sending anyway"]
+        return [_unchecked(reason)]
     code = str(data.get("CodeResult", "")).strip()
     listed = data.get("ZOAList")
     if code != esms.ACCEPTED or not isinstance(listed, list):
         message = str(data.get("ErrorMessage") or "").strip()
-        return [
-            f"{unchecked} answered code {code or 'none'} {message}".rstrip() + "); sending anyway"
-        ]
+        answered = _("answered code {code} {message}", code=code or _("none"), message=message)
+        return [_unchecked(answered.rstrip())]
     oas = [oa for oa in listed if isinstance(oa, dict)]
     if any(str(oa.get("OAID", "")).strip() == config.credentials.oaid for oa in oas):
         return []
-    found = ", ".join(f"{oa.get('OAID', '')} ({oa.get('OAName', '')})" for oa in oas) or "none"
+    found = ", ".join(f"{oa.get('OAID', '')} ({oa.get('OAName', '')})" for oa in oas) or _("none")
     return [
-        f"warning: OAID {config.credentials.oaid} is not among the account's Zalo OAs "
-        f"(ZNS/GetListZOA lists: {found}): check ESMS_OAID / --oaid; sending anyway, "
-        "eSMS stops the run with 799 if it is wrong"
+        warning(
+            _(
+                "OAID {oaid} is not among the account's Zalo OAs "
+                "(ZNS/GetListZOA lists: {found}): check ESMS_OAID / --oaid; sending anyway, "
+                "eSMS stops the run with 799 if it is wrong",
+                oaid=config.credentials.oaid,
+                found=found,
+            )
+        )
     ]
 
 
@@ -93,3 +103,13 @@ async def account_balance(base_url: str, api_key: str, secret_key: str, timeout:
         return await check_account(session, config)
     finally:
         await session.close()
+
+
+def _unchecked(reason: str) -> str:
+    return warning(
+        _(
+            "the OAID was not checked against the account's OAs (ZNS/GetListZOA: {reason}); "
+            "sending anyway",
+            reason=reason,
+        )
+    )

@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from batch_sender.check.chunks import checked_chunks
-from batch_sender.check.disposition import DONE, HOLD, KEPT, Disposition, Rules, decide
+from batch_sender.check.disposition import DONE, HOLD, KEPT, REPEAT, Disposition, Rules, decide
 from batch_sender.check.inputs import input_notes
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID, Checks
 from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
+from batch_sender.i18n import _, ngettext, warning
 from batch_sender.journal.records import ACCEPTED, Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.sending.config import SendConfig
@@ -88,6 +89,7 @@ def job_rules(job: SendJob, plan: Plan | None = None) -> Rules:
         sandbox=options.sandbox,
         resend_stale=job.resend_stale,
         resend_changed=job.resend_changed,
+        allow_repeats=job.checks.allow_repeats,
         earlier_rows=plan is None or plan.earlier_rows,
         in_sheet=_SheetContent(job),
     )
@@ -137,7 +139,6 @@ def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Dispositio
     plan.rows += len(checked)
     plan.valid += int(counts.get(VALID, 0))
     plan.invalid += int(counts.get(INVALID, 0))
-    plan.duplicate += int(counts.get(DUPLICATE, 0))
     plan.excluded += int(counts.get(EXCLUDED, 0))
     for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
         sent = disposition.earlier or disposition.record
@@ -148,9 +149,17 @@ def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Dispositio
             and (disposition.action in (DONE, KEPT) or disposition.changed)
         ):
             plan.shown_sends += 1  # this row of the sheet is still there
+        if status == DUPLICATE:
+            # A follower's other row that an earlier run sent is reported with that send.
+            if disposition.action == DONE:
+                plan.done_before += 1
+            else:
+                plan.duplicate += 1
         if status != VALID:
             continue
-        if disposition.action == DONE:
+        if disposition.action == REPEAT:
+            plan.duplicate += 1
+        elif disposition.action == DONE:
             plan.done_before += 1
         elif disposition.action == HOLD:
             plan.stale += 1
@@ -165,45 +174,76 @@ def describe_plan(job: SendJob, plan: Plan) -> list[str]:
     campaign = job.campaign
     lines = []
     if plan.resumed:
-        line = (
-            f"resuming campaign {campaign.id!r}: {plan.done_before:,} done earlier, "
-            f"{plan.to_send:,} to send{_now(job, plan)}"
-        )
+        line = _(
+            "resuming campaign {campaign}: {done:,} done earlier, {to_send:,} to send",
+            campaign=repr(campaign.id),
+            done=plan.done_before,
+            to_send=plan.to_send,
+        ) + _now(job, plan)
         if plan.stale:
-            line += f", {plan.stale:,} held back (no answer for over 24 hours)"
+            line += _(", {n:,} held back (no answer for over 24 hours)", n=plan.stale)
         lines.append(line)
     else:
-        lines.append(f"campaign {campaign.id!r}: {plan.to_send:,} to send{_now(job, plan)}")
+        lines.append(
+            _("campaign {campaign}: {n:,} to send", campaign=repr(campaign.id), n=plan.to_send)
+            + _now(job, plan)
+        )
     if plan.sandbox_rows:
         lines.append(
-            f"{_rows(plan.sandbox_rows)} went out in sandbox trials earlier: not delivered, "
-            "they do not count as sent"
+            _(
+                "{rows} went out in sandbox trials earlier: not delivered, "
+                "they do not count as sent",
+                rows=_rows(plan.sandbox_rows),
+            )
         )
     if plan.changed_kept:
         lines.append(
-            f"warning: {_rows(plan.changed_kept)} sent earlier with different content: "
-            "the earlier send stands (--resend-changed sends the new version)"
+            warning(
+                _(
+                    "{rows} sent earlier with different content: "
+                    "the earlier send stands (--resend-changed sends the new version)",
+                    rows=_rows(plan.changed_kept),
+                )
+            )
         )
     if plan.changed_resent:
         lines.append(
-            f"{_rows(plan.changed_resent)} sent earlier with different content: sending the "
-            "new version (--resend-changed)"
+            _(
+                "{rows} sent earlier with different content: sending the "
+                "new version (--resend-changed)",
+                rows=_rows(plan.changed_resent),
+            )
         )
     if plan.gone:
         lines.append(
-            f"warning: {_rows(plan.gone)} sent earlier no longer in the sheet: the sends stay "
-            f"in the journal (`batch-sender report {job.output}` lists them)"
+            warning(
+                _(
+                    "{rows} sent earlier no longer in the sheet: the sends stay "
+                    "in the journal (`batch-sender report {output}` lists them)",
+                    rows=_rows(plan.gone),
+                    output=job.output,
+                )
+            )
         )
     skipped = plan.invalid + plan.duplicate
     if skipped:
         lines.append(
-            f"{plan.invalid:,} invalid and {plan.duplicate:,} duplicate rows are not sent "
-            "(run `batch-sender validate` for details)"
+            _(
+                "{invalid:,} invalid and {duplicate:,} duplicate rows are not sent "
+                "(run `batch-sender validate` for details)",
+                invalid=plan.invalid,
+                duplicate=plan.duplicate,
+            )
         )
     listed = plan.excluded - len(job.checks.hidden_skipped)
     if listed:
-        rows = "row is" if listed == 1 else "rows are"
-        lines.append(f"{listed:,} {rows} excluded by the suppression lists")
+        lines.append(
+            ngettext(
+                "{n:,} row is excluded by the suppression lists",
+                "{n:,} rows are excluded by the suppression lists",
+                listed,
+            )
+        )
     lines.extend(input_notes(job.checks))
     return lines
 
@@ -212,11 +252,11 @@ def _now(job: SendJob, plan: Plan) -> str:
     """What --limit lets this run send of the rows still to send."""
     if job.limit is None or job.limit >= plan.to_send:
         return ""
-    return f", {job.limit:,} of them now (--limit {job.limit})"
+    return _(", {n:,} of them now (--limit {limit})", n=job.limit, limit=job.limit)
 
 
 def _rows(n: int) -> str:
-    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+    return ngettext("{n:,} row", "{n:,} rows", n)
 
 
 def for_journal(job: SendJob, journal: Journal) -> SendJob:
@@ -284,9 +324,15 @@ def _all_settled(checked: pd.DataFrame, journal: Journal) -> bool:
 
 def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
     return UsageError(
-        f"{job.table.source.display}: {changes.kept:,} of its {changes.rows:,} rows were sent "
-        f"earlier in campaign {job.campaign.id!r} with other content: this looks like a new "
-        "campaign, and nothing was sent; start it with another {opt:output} (and "
-        "{opt:campaign_id}), or pass {opt:resend_changed} to send the new texts to the same "
-        "followers as part of this campaign"
+        _(
+            "{path}: {kept:,} of its {rows:,} rows were sent earlier in campaign {campaign} "
+            "with other content: this looks like a new campaign, and nothing was sent; start "
+            "it with another {opt:output} (and {opt:campaign_id}), or pass "
+            "{opt:resend_changed} to send the new texts to the same followers as part of "
+            "this campaign",
+            path=job.table.source.display,
+            kept=changes.kept,
+            rows=changes.rows,
+            campaign=repr(job.campaign.id),
+        )
     )

@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from batch_sender.i18n import _
+
 LOGGER = logging.getLogger("batch_sender")
 PROGRESS_EVERY = 10.0
 """Seconds between two progress lines."""
@@ -54,11 +56,16 @@ class ProgressLog:
         done, total = self.done, max(self.total, self.done)
         seconds = now - self.started
         rate = done / seconds if seconds > 0 else 0.0
-        line = f"progress: {done:,}/{total:,} sent ({round(done * 100 / total) if total else 100}%)"
-        line += f", {rate:,.1f} messages/s"
+        line = _(
+            "progress: {done:,}/{total:,} sent ({share}%), {rate:,.1f} messages/s",
+            done=done,
+            total=total,
+            share=round(done * 100 / total) if total else 100,
+            rate=rate,
+        )
         eta = (total - done) / rate if rate > 0 and done < total else None
         if eta is not None:
-            line += f", about {duration(eta)} left"
+            line += _(", about {duration} left", duration=duration(eta))
         self.logged = done
         self.logger.info(
             line,
@@ -76,9 +83,9 @@ def duration(seconds: float) -> str:
     """20 s, 3 min 5 s, 2 h 10 min."""
     whole = round(seconds)
     if whole < 60:
-        return f"{whole} s"
+        return _("{s} s", s=whole)
     minutes, secs = divmod(whole, 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s"
+        return _("{m} min {s} s", m=minutes, s=secs)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return _("{h} h {m} min", h=hours, m=minutes)

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")
 """Vietnam keeps UTC+7 all year (no daylight saving), so no tz database is needed."""
@@ -32,8 +33,11 @@ def send_date(text: str, current: dt.datetime | None = None) -> str:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"{{opt:send_at}} {text!r} is not a date and time; write it as '2026-12-01 09:00' "
-            "(Vietnam time) or with an offset, '2026-12-01T09:00+07:00'"
+            _(
+                "{opt:send_at} {text} is not a date and time; write it as '2026-12-01 09:00' "
+                "(Vietnam time) or with an offset, '2026-12-01T09:00+07:00'",
+                text=repr(text),
+            )
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=VIETNAM)
@@ -42,8 +46,11 @@ def send_date(text: str, current: dt.datetime | None = None) -> str:
     value = when.strftime(SEND_DATE_FORMAT)
     if when <= there:
         raise InThePast(
-            f"{{opt:send_at}} {value} (Vietnam time) is in the past; "
-            f"it is now {there.strftime(SEND_DATE_FORMAT)} there",
+            _(
+                "{opt:send_at} {when} (Vietnam time) is in the past; it is now {now} there",
+                when=value,
+                now=there.strftime(SEND_DATE_FORMAT),
+            ),
             value,
         )
     return value
@@ -51,9 +58,10 @@ def send_date(text: str, current: dt.datetime | None = None) -> str:
 
 def passed_line(send_date: str) -> str:
     """The plan line of a scheduled campaign rerun after its time."""
-    return (
-        f"--send-at {send_date} (Vietnam time) has passed: the campaign continues and "
-        "its rows still to send go out now"
+    return _(
+        "--send-at {when} (Vietnam time) has passed: the campaign continues and "
+        "its rows still to send go out now",
+        when=send_date,
     )
 
 

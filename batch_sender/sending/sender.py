@@ -20,6 +20,7 @@ from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.esms.protocol import Message, Verdict
 from batch_sender.esms.retry import Sleep, retrying
+from batch_sender.i18n import N_, _
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
 from batch_sender.sending.concurrency import Concurrency, Gate
@@ -130,20 +131,9 @@ class Sender:
         if isinstance(exc, BatchSenderError):
             self.stop(Stop(str(exc), outside=True))
             return
-        where = f" at row {message.line}" if message is not None else ""
-        if isinstance(exc, OSError):  # the machine's (a disk's I/O error), not a bug
-            reason = (
-                f"unexpected error{where} ({type(exc).__name__}: {exc}); "
-                "what was sent is recorded: rerun the same command to continue"
-            )
-            self.stop(Stop(reason, outside=True))
-            return
-        # Not the exception's text: it lands in the result file and may hold anything.
-        reason = (
-            f"internal error{where} ({type(exc).__name__}); "
-            "what was sent is recorded: rerun the same command to continue"
-        )
-        self.stop(Stop(reason, outside=True, crash=exc))
+        # An OSError is the machine's (a disk's I/O error), not a bug: no crash details.
+        crash = None if isinstance(exc, OSError) else exc
+        self.stop(Stop(_stop_reason(exc, message), outside=True, crash=crash))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""
@@ -179,14 +169,12 @@ class Sender:
             if last is None:
                 return None
             code = last.answer.code if last.answer else ""
-            return Outcome(
-                FAILED, code=code, message=f"{last.reason}; not retried: the run stopped"
-            )
+            return Outcome(FAILED, code=code, message=f"{last.reason}; {_(NOT_RETRIED)}")
         except Transient as exc:
             why = (
-                "not retried: the run stopped"
+                _(NOT_RETRIED)
                 if self.stop_event.is_set()
-                else f"gave up after {attempts} attempts"
+                else _("gave up after {n} attempts", n=attempts)
             )
             code = exc.answer.code if exc.answer else ""
             return Outcome(FAILED, code=code, message=f"{exc.reason}; {why}")
@@ -275,8 +263,12 @@ class Sender:
         if silent >= self.config.unreachable_after:
             self.stop(
                 Stop(
-                    f"eSMS has not answered for {silent:.0f} s ({exc.reason}): "
-                    "check the network and {opt:base_url}, then rerun",
+                    _(
+                        "eSMS has not answered for {seconds:.0f} s ({reason}): "
+                        "check the network and {opt:base_url}, then rerun",
+                        seconds=silent,
+                        reason=exc.reason,
+                    ),
                     outside=True,
                 )
             )
@@ -298,10 +290,10 @@ class Sender:
         if verdict is Verdict.ACCEPTED:
             # 100 without an SMSID is still eSMS taking the message (sending it again
             # could deliver it twice), but no report can find the row: say so.
-            note = NO_SMSID if answer.code == esms.ACCEPTED and not answer.smsid else ""
+            note = _(NO_SMSID) if answer.code == esms.ACCEPTED and not answer.smsid else ""
             return Outcome(ACCEPTED, answer.code, answer.smsid, answer.message or note)
         if verdict is Verdict.ACCOUNT:
-            reason = esms.ACCOUNT_CODES[answer.code]
+            reason = _(esms.ACCOUNT_CODES[answer.code])
             self.stop(Stop(reason, outside=True, code=answer.code))
             # failed, not rejected: the row itself is fine and a rerun sends it.
             return Outcome(FAILED, answer.code, "", answer.message or reason)
@@ -326,8 +318,27 @@ class Sender:
             and earlier.code not in ("", esms.ALREADY_ACCEPTED)
         )
         if tries.refused or earlier_refused:
-            return Outcome(FAILED, esms.ALREADY_ACCEPTED, "", RESERVED_124)
-        return Outcome(REJECTED, esms.ALREADY_ACCEPTED, "", NOT_OURS_124)
+            return Outcome(FAILED, esms.ALREADY_ACCEPTED, "", _(RESERVED_124))
+        return Outcome(REJECTED, esms.ALREADY_ACCEPTED, "", _(NOT_OURS_124))
+
+
+def _stop_reason(exc: Exception, message: Message | None) -> str:
+    where = _(" at row {line}", line=message.line) if message is not None else ""
+    if isinstance(exc, OSError):
+        error = f"{type(exc).__name__}: {exc}"
+        return _(
+            "unexpected error{where} ({error}); "
+            "what was sent is recorded: rerun the same command to continue",
+            where=where,
+            error=error,
+        )
+    # Not the exception's text: it lands in the result file and may hold anything.
+    return _(
+        "internal error{where} ({error}); "
+        "what was sent is recorded: rerun the same command to continue",
+        where=where,
+        error=type(exc).__name__,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,13 +352,13 @@ class _Tries:
     """eSMS itself refused one that failed (160, 429...)."""
 
 
-NO_SMSID = "eSMS accepted it but gave no SMSID: no delivery report can be matched to this row"
-
-RESERVED_124 = (
+NO_SMSID = N_("eSMS accepted it but gave no SMSID: no delivery report can be matched to this row")
+NOT_RETRIED = N_("not retried: the run stopped")
+RESERVED_124 = N_(
     "not sent: eSMS refused this RequestId earlier and now answers 124 (it keeps refused "
     "RequestIds blocked)"
 )
-NOT_OURS_124 = (
+NOT_OURS_124 = N_(
     "not sent: eSMS already had this RequestId from another run within 24 hours (another "
     "result file, or a lost journal); it may never have been delivered: check that run, or "
     "send it anew with another --campaign-id and -o"

@@ -22,6 +22,7 @@ from batch_sender.check.rules import VALID, user_id_problem
 from batch_sender.errors import InputError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
+from batch_sender.i18n import _
 from batch_sender.journal.files import side_files
 from batch_sender.journal.records import FAILED, Outcome
 from batch_sender.journal.store import Journal
@@ -64,18 +65,18 @@ def check_test_to(user_id: str) -> str:
     uid = user_id.strip()
     problem = user_id_problem(uid)
     if problem is not None:
-        raise UsageError(f"{{opt:test_to}}: {problem}")
+        raise UsageError(_("{opt:test_to}: {problem}", problem=problem))
     return uid
 
 
 def first_valid_row(job: SendJob) -> tuple[int, str, str]:
     """(line, text, url) of the sheet's first valid row, its text personalised as sent."""
-    for _, checked in checked_chunks(job.table, job.campaign, job.checks):
+    for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
         valid = checked[checked["status"] == VALID]
         if len(valid):
             line = int(valid.index[0])
             return line, str(valid["text"].iloc[0]), str(valid["url"].iloc[0])
-    raise InputError(job.table.source.display, "no valid row to send as a test message")
+    raise InputError(job.table.source.display, _("no valid row to send as a test message"))
 
 
 def test_request_id(campaign_id: str, slug: str, user_id: str, count: int) -> str:
@@ -132,5 +133,5 @@ async def send_test(job: SendJob, user_id: str, stop: asyncio.Event | None = Non
         raise asyncio.CancelledError
     if sender.stopped is not None and sender.stopped.crash is not None:
         raise sender.stopped.crash
-    outcome = outcomes[0] if outcomes else Outcome(FAILED, message="not sent: the run stopped")
+    outcome = outcomes[0] if outcomes else Outcome(FAILED, message=_("not sent: the run stopped"))
     return TestSend(line, user_id, message, outcome, sender.stopped, time.monotonic() - started)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import N_, _
 from batch_sender.sheet.cells import (
     drop_blank,
     sized,
@@ -28,13 +29,25 @@ if TYPE_CHECKING:
 
 
 def _encoding(source: Source) -> str:
-    if source.encoding is not None:
+    if source.encoding is not None and not _needs_bom(source.encoding):
         return source.encoding
     try:
         stat = source.path.stat()
     except OSError:
-        return DEFAULT_ENCODING
-    return _sniff_encoding(source.path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return source.encoding or DEFAULT_ENCODING
+    sniffed = _sniff_encoding(source.path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if source.encoding is None:
+        return sniffed
+    # Python's plain utf-16 refuses a file without a BOM; such files are Windows' own
+    # (little-endian) unless the zero bytes say otherwise.
+    return sniffed if sniffed.startswith("utf-16") else "utf-16-le"
+
+
+def _needs_bom(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-16"
+    except LookupError:
+        return False
 
 
 @functools.lru_cache(maxsize=64)
@@ -103,9 +116,9 @@ def csv_header(source: Source, delimiter: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise _decode_error(source, exc) from None
     except csv.Error as exc:
-        raise InputError(source.path, f"cannot read the header: {exc}", line=1) from None
+        raise InputError(source.path, _("cannot read the header: {exc}", exc=exc), line=1) from None
     if not header or all(name == "" for name in header):
-        raise InputError(source.path, "line 1 is empty; the header must be on line 1", line=1)
+        raise InputError(source.path, _("line 1 is empty; the header must be on line 1"), line=1)
     return header
 
 
@@ -127,8 +140,11 @@ def csv_chunks(table: Table) -> Iterator[pd.DataFrame]:
                     # an index column, silently shifting every value one column left.
                     raise InputError(
                         source.path,
-                        f"this row has more fields than the header's {len(table.header)}; "
-                        "quote cells that contain the delimiter",
+                        _(
+                            "this row has more fields than the header's {n}; quote cells that "
+                            "contain the delimiter",
+                            n=len(table.header),
+                        ),
                         line=first_line,
                     )
                 count = len(chunk)
@@ -153,30 +169,51 @@ def _parser_error(source: Source, exc: Exception) -> InputError:
         expected, line, saw = (int(g) for g in m.groups())
         return InputError(
             source.path,
-            f"this row has {saw} fields but the header has {expected}; "
-            "quote cells that contain the delimiter",
+            _(
+                "this row has {saw} fields but the header has {expected}; quote cells that "
+                "contain the delimiter",
+                saw=saw,
+                expected=expected,
+            ),
             line=line,
         )
     if m := _EOF_ERROR.search(text):
         return InputError(
             source.path,
-            'a quoted cell is never closed (a missing `"`)',
+            _('a quoted cell is never closed (a missing `"`)'),
             line=int(m.group(1)) + 1,
         )
-    return InputError(source.path, f"cannot parse the file as CSV: {text.splitlines()[-1]}")
+    return InputError(
+        source.path, _("cannot parse the file as CSV: {reason}", reason=text.splitlines()[-1])
+    )
+
+
+# What Python's decoders say of a bad byte, in the reader's words where known.
+_DECODE_REASONS = {
+    "invalid start byte": N_("invalid start byte"),
+    "invalid continuation byte": N_("invalid continuation byte"),
+    "unexpected end of data": N_("unexpected end of data"),
+    "truncated data": N_("truncated data"),
+    "character maps to <undefined>": N_("character maps to <undefined>"),
+}
 
 
 def _decode_error(source: Source, exc: UnicodeDecodeError) -> InputError:
     encoding = _encoding(source)
     line, column = _locate_undecodable(source.path, encoding)
     hint = (
-        "; pass {opt:encoding} (e.g. {opt:encoding} cp1258 or {opt:encoding} latin-1) to read it"
+        _("; pass {opt:encoding} (e.g. {opt:encoding} cp1258 or {opt:encoding} latin-1) to read it")
         if source.encoding is None
         else ""
     )
     return InputError(
         source.path,
-        f"not valid {encoding.replace('-sig', '').upper()} ({exc.reason}){hint}",
+        _(
+            "not valid {encoding} ({reason}){hint}",
+            encoding=encoding.replace("-sig", "").upper(),
+            reason=_(_DECODE_REASONS[exc.reason]) if exc.reason in _DECODE_REASONS else exc.reason,
+            hint=hint,
+        ),
         line=line,
         column=column,
     )

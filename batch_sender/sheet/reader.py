@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import _
 from batch_sender.sheet.cells import (
     nfc,
 )
@@ -62,13 +63,13 @@ def open_table(source: Source) -> Table:
 def _open_table(source: Source) -> Table:
     path = source.path
     if not path.exists():
-        raise InputError(path, "no such file")
+        raise InputError(path, _("no such file"))
     if path.is_dir():
         if path.suffix.lower() == ".numbers":
-            raise InputError(path, f"this file is {_REFUSED['numbers']}")
-        raise InputError(path, "is a directory, not a spreadsheet")
+            raise InputError(path, _("this file is {what}", what=_(_REFUSED["numbers"])))
+        raise InputError(path, _("is a directory, not a spreadsheet"))
     if path.stat().st_size == 0:
-        raise InputError(path, "the file is empty; it needs a header line and rows")
+        raise InputError(path, _("the file is empty; it needs a header line and rows"))
     sniff_format(path)
     if source.is_excel:
         header = xlsx_header(source)
@@ -101,9 +102,13 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
                 names = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in found)
                 raise InputError(
                     source.path,
-                    f"no column is named exactly {wanted!r}, and {names} match it "
-                    f"when case is ignored; rename one, or pass {{opt:{logical}_column}} "
-                    "with the exact name",
+                    _(
+                        "no column is named exactly {wanted}, and {names} match it when case is "
+                        "ignored; rename one, or pass {opt:{logical}_column} with the exact name",
+                        wanted=repr(wanted),
+                        names=names,
+                        logical=logical,
+                    ),
                     line=1,
                 )
         if not found:
@@ -111,7 +116,13 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
         elif len(found) > 1:
             where = " and ".join(str(i + 1) for i in found)
             raise InputError(
-                source.path, f"column {wanted!r} appears more than once (columns {where})", line=1
+                source.path,
+                _(
+                    "column {wanted} appears more than once (columns {where})",
+                    wanted=repr(wanted),
+                    where=where,
+                ),
+                line=1,
             )
         else:
             fields[logical] = found[0]
@@ -119,7 +130,11 @@ def _find_fields(source: Source, header: list[str]) -> dict[str, int]:
         names = ", ".join(repr(name) for name in header) or "none"
         raise InputError(
             source.path,
-            f"missing column {', '.join(missing)}; columns found: {names}",
+            _(
+                "missing column {missing}; columns found: {names}",
+                missing=", ".join(missing),
+                names=names,
+            ),
             line=1,
         )
     return fields

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import N_, _
 from batch_sender.options import Reading
 
 DELIMITERS = ",;\t|"
@@ -94,17 +95,25 @@ _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
-_SAVE_AS = "save it as .xlsx or .csv (File > Save As) and use that file"
 
 _REFUSED = {
-    "xlsb": f"an Excel binary workbook (.xlsb), which cannot be read; {_SAVE_AS}",
-    "numbers": "an Apple Numbers file; in Numbers, File > Export To > Excel (or CSV), "
-    "and use that file",
-    "pdf": "a PDF document, not a spreadsheet; export the sheet from the program that "
-    "made it as .xlsx or .csv",
-    "odf": f"an OpenDocument file that is not a spreadsheet; {_SAVE_AS}",
-    "docx": "a Word document, not a spreadsheet; put the rows in a sheet and save it as .xlsx",
-    "zip": "a zip archive, not a spreadsheet; unzip it and use the .xlsx or .csv inside",
+    "xlsb": N_(
+        "an Excel binary workbook (.xlsb), which cannot be read; "
+        "save it as .xlsx or .csv (File > Save As) and use that file"
+    ),
+    "numbers": N_(
+        "an Apple Numbers file; in Numbers, File > Export To > Excel (or CSV), and use that file"
+    ),
+    "pdf": N_(
+        "a PDF document, not a spreadsheet; export the sheet from the program that "
+        "made it as .xlsx or .csv"
+    ),
+    "odf": N_(
+        "an OpenDocument file that is not a spreadsheet; "
+        "save it as .xlsx or .csv (File > Save As) and use that file"
+    ),
+    "docx": N_("a Word document, not a spreadsheet; put the rows in a sheet and save it as .xlsx"),
+    "zip": N_("a zip archive, not a spreadsheet; unzip it and use the .xlsx or .csv inside"),
 }
 
 
@@ -116,7 +125,7 @@ def sniff_format(path: Path) -> str:
         return "text"  # open_table says why
     kind = _sniff(path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
     if kind in _REFUSED:
-        raise InputError(path, f"this file is {_REFUSED[kind]}")
+        raise InputError(path, _("this file is {what}", what=_(_REFUSED[kind])))
     return kind
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import _, warning
 from batch_sender.sheet.reader import open_table
 from batch_sender.sheet.source import DELIMITERS, LONG_NUMBER_IDS, Columns, Source, sniff_format
 
@@ -69,14 +70,29 @@ class Suppression:
         for count in self.counts():
             name, ids, matched = Path(str(count["file"])).name, count["ids"], count["matched"]
             if matched:
-                out.append(f"suppression list {name}: {matched:,} of its {ids:,} ids matched a row")
+                out.append(
+                    _(
+                        "suppression list {name}: {matched:,} of its {ids:,} ids matched a row",
+                        name=name,
+                        matched=matched,
+                        ids=ids,
+                    )
+                )
             elif ids:
                 out.append(
-                    f"warning: suppression list {name}: none of its {ids:,} ids matched a row; "
-                    "is it the right list, with the same user_ids as the sheet?"
+                    warning(
+                        _(
+                            "suppression list {name}: none of its {ids:,} ids matched a row; "
+                            "is it the right list, with the same user_ids as the sheet?",
+                            name=name,
+                            ids=ids,
+                        )
+                    )
                 )
             else:
-                out.append(f"warning: suppression list {name} has no ids: it excludes nobody")
+                out.append(
+                    warning(_("suppression list {name} has no ids: it excludes nobody", name=name))
+                )
         return out
 
 
@@ -88,14 +104,14 @@ def load_lists(paths: Iterable[Path], user_id_column: str = "user_id") -> Suppre
 
 def _load(path: Path, user_id_column: str) -> list[Listed]:
     if not path.is_file():
-        raise InputError(path, "no such suppression list ({opt:exclude})")
+        raise InputError(path, _("no such suppression list ({opt:exclude})"))
     if sniff_format(path) != "text":
         return _from_sheet(path, user_id_column)
     try:
         with path.open(encoding="utf-8-sig") as f:
             first = next((s for line in f if (s := line.strip()) and not s.startswith("#")), "")
     except UnicodeDecodeError:
-        raise InputError(path, "the suppression list is not UTF-8 text") from None
+        raise InputError(path, _("the suppression list is not UTF-8 text")) from None
     header = {cell.strip().casefold() for cell in re.split(r"[,;\t|]", first)}
     wanted = user_id_column.strip().casefold()
     # "7,80038E+18" has a comma, yet is one (rounded) id: a plain list's line.

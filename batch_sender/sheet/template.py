@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from batch_sender.errors import UsageError
+from batch_sender.i18n import _
 
 
 @dataclass(frozen=True)
@@ -22,22 +23,25 @@ class Template:
     @classmethod
     def parse(cls, text: str) -> Template:
         if not text.strip():
-            raise UsageError("{opt:template} is empty: give the message text")
+            raise UsageError(_("{opt:template} is empty: give the message text"))
         parts: list[tuple[str, str | None]] = []
         try:
             for literal, name, spec, conversion in string.Formatter().parse(text):
                 if spec or conversion:
                     raise UsageError(
-                        "{opt:template}: "
-                        f"placeholders take no format ('{{{name}:{spec}}}'); "
-                        "write {column} only"
+                        _(
+                            "{opt:template}: placeholders take no format ('{{name}:{spec}}'); "
+                            "write {column} only",
+                            name=name,
+                            spec=spec,
+                        )
                     )
                 if name == "":
-                    raise UsageError("{opt:template}: '{}' names no column; write {column}")
+                    raise UsageError(_("{opt:template}: '{}' names no column; write {column}"))
                 parts.append((literal, name))
         except ValueError as exc:
             raise UsageError(
-                f"{{opt:template}}: {exc}; write {{{{ and }}}} for literal braces"
+                _("{opt:template}: {exc}; write {{ and }} for literal braces", exc=exc)
             ) from None
         return cls(tuple(parts))
 
@@ -55,7 +59,13 @@ class Template:
         if unknown:
             names = ", ".join(repr(h) for h in header)
             listed = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
-            raise UsageError(f"{{opt:template}}: unknown placeholder {listed}; columns: {names}")
+            raise UsageError(
+                _(
+                    "{opt:template}: unknown placeholder {listed}; columns: {names}",
+                    listed=listed,
+                    names=names,
+                )
+            )
         positions = tuple(
             (literal, None if name is None else header.index(nfc(name)))
             for literal, name in self.parts

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from batch_sender.errors import InputError
+from batch_sender.i18n import _, ngettext
 from batch_sender.sheet.cells import (
     cell_text,
     has_value,
@@ -42,11 +43,13 @@ def workbook(source: Source) -> Any:
         return python_calamine.CalamineWorkbook.from_path(str(source.path))
     except python_calamine.PasswordError:
         raise InputError(
-            source.path, "the workbook is password-protected; save a copy without a password"
+            source.path, _("the workbook is password-protected; save a copy without a password")
         ) from None
     except Exception as exc:  # calamine raises its own kinds, zip and XML errors
         kind = FORMAT_NAMES.get(source_format(source), "spreadsheet")
-        raise InputError(source.path, f"cannot open as an {kind} workbook: {exc}") from None
+        raise InputError(
+            source.path, _("cannot open as an {kind} workbook: {exc}", kind=kind, exc=exc)
+        ) from None
 
 
 def pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
@@ -60,13 +63,16 @@ def pick_sheet(source: Source, book: Any) -> tuple[str, list[str]]:
             if nfc(meta.name) == wanted:
                 return meta.name, []
         names = ", ".join(repr(m.name) for m in sheets)
-        raise InputError(source.path, f"no sheet named {source.sheet!r}; sheets: {names}")
+        raise InputError(
+            source.path,
+            _("no sheet named {sheet}; sheets: {names}", sheet=repr(source.sheet), names=names),
+        )
     hidden: list[str] = []
     for meta in sheets:
         if meta.visible == python_calamine.SheetVisibleEnum.Visible:
             return meta.name, hidden
         hidden.append(meta.name)
-    raise InputError(source.path, "the workbook has no visible sheet; pass {opt:sheet} NAME")
+    raise InputError(source.path, _("the workbook has no visible sheet; pass {opt:sheet} NAME"))
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,13 @@ def read_sheet(source: Source) -> _Sheet:
 
     book = workbook(source)
     try:
-        name, _ = pick_sheet(source, book)
+        name, _before = pick_sheet(source, book)
         try:
             rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
         except Exception as exc:  # a damaged part of the file
-            raise InputError(source.path, f"cannot read sheet {name!r}: {exc}") from None
+            raise InputError(
+                source.path, _("cannot read sheet {name}: {exc}", name=repr(name), exc=exc)
+            ) from None
     finally:
         book.close()
     return _Sheet(name, rows, hidden_rows(source.path, source_format(source), name))
@@ -99,7 +107,7 @@ def xlsx_header(source: Source) -> list[str]:
     while header and header[-1] == "":
         header.pop()
     if not header:
-        raise InputError(source.path, "line 1 is empty; the header must be on line 1", line=1)
+        raise InputError(source.path, _("line 1 is empty; the header must be on line 1"), line=1)
     return header
 
 
@@ -118,8 +126,12 @@ def xlsx_chunks(table: Table) -> Iterator[pd.DataFrame]:
         if beyond:
             raise InputError(
                 source.path,
-                f"this row has a value beyond the header's {width} columns "
-                f"(column {beyond[0] + 1}); give that column a header",
+                _(
+                    "this row has a value beyond the header's {width} columns (column {column}); "
+                    "give that column a header",
+                    width=width,
+                    column=beyond[0] + 1,
+                ),
                 line=line,
             )
         cells = list(values[:width]) + [None] * (width - len(values))
@@ -147,12 +159,17 @@ def _hidden_error(source: Source, sheet: _Sheet, first: int) -> InputError:
         for line in sheet.hidden
         if 2 <= line <= len(sheet.rows) and any(has_value(v) for v in sheet.rows[line - 1])
     )
-    rows = "1 row is" if count == 1 else f"{count:,} rows are"
+    rows = ngettext("{n:,} row is", "{n:,} rows are", count)
     return InputError(
         source.path,
-        f"sheet {sheet.name!r}: {rows} hidden (by hand or by a filter), the first on line "
-        f"{first}; show them in the spreadsheet, or pass {{opt:hidden_rows}} skip (not sent, "
-        "listed as excluded) or {opt:hidden_rows} send",
+        _(
+            "sheet {name}: {rows} hidden (by hand or by a filter), the first on line {first}; "
+            "show them in the spreadsheet, or pass {opt:hidden_rows} skip (not sent, listed as "
+            "excluded) or {opt:hidden_rows} send",
+            name=repr(sheet.name),
+            rows=rows,
+            first=first,
+        ),
         line=first,
     )
 
@@ -162,12 +179,12 @@ def parquet_file(source: Source) -> Any:
         import pyarrow.parquet as pq
     except ImportError:
         raise InputError(
-            source.path, "reading .parquet needs pyarrow: pip install pyarrow"
+            source.path, _("reading .parquet needs pyarrow: pip install pyarrow")
         ) from None
     try:
         return pq.ParquetFile(source.path)
     except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError kinds
-        raise InputError(source.path, f"cannot open as Parquet: {exc}") from None
+        raise InputError(source.path, _("cannot open as Parquet: {exc}", exc=exc)) from None
 
 
 def parquet_chunks(table: Table) -> Iterator[pd.DataFrame]:
