@@ -17,7 +17,7 @@ from batch_sender.esms.delivery_report import Delivery
 from batch_sender.journal.files import LOCK_SUFFIX, journal_path, side_files
 from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.records import FINAL, STALE_AFTER, Outcome
-from batch_sender.journal.store import Journal
+from batch_sender.journal.store import Journal, settled
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 
@@ -288,12 +288,10 @@ def test_settled_is_what_a_rerun_never_takes_for_a_row_with_no_current_try(
     journal.commit()
     asked = ["ok", "refused", "cut", "doubt", "no", "never", "moved"]
     journal.sending("moved", 40)
-    settled = journal.settled(asked, (2, 6))
-    assert settled == {"ok", "refused", "cut", "doubt", "moved"}
+    found = settled(journal, asked, (2, 6))
+    assert found == {"ok", "refused", "cut", "doubt", "moved"}
     records = journal.lookup(asked)
-    assert settled == {
-        r for r, rec in records.items() if rec.status in FINAL or rec.may_have_reached
-    }
+    assert found == {r for r, rec in records.items() if rec.status in FINAL or rec.may_have_reached}
     journal.close()
 
 

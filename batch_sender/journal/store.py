@@ -325,27 +325,28 @@ class Journal:
         return found
 
     @in_writer
-    def settled(self, request_ids: Iterable[str], lines: tuple[int, int]) -> set[str]:
-        """Those of these RequestIds whose message is final or may have reached eSMS.
-
-        Such a row's RequestId is its current try (see `decide`): the row is
-        never one whose earlier send stands. No Records: a rerun asks it of every row.
-        """
-        self.writer.flush()
-        wanted = {r for r in request_ids if r}
-        columns = "request_id, status, ambiguous_since"
-        in_range = f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?"
-        rows = list(self.writer.execute(in_range, lines))
-        seen = {row[0] for row in rows}
-        for batch, marks in in_batches(r for r in wanted if r not in seen):
-            by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
-            rows.extend(self.writer.execute(by_id, batch))
-        return {r for r, status, since in rows if r in wanted and is_settled(status, since)}
-
-    @in_writer
     def count(self) -> int:
         self.writer.flush()
         return int(self.writer.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+
+@in_writer
+def settled(journal: Journal, request_ids: Iterable[str], lines: tuple[int, int]) -> set[str]:
+    """Those of these RequestIds whose message is final or may have reached eSMS.
+
+    Such a row's RequestId is its current try (see `decide`): the row is
+    never one whose earlier send stands. No Records: a rerun asks it of every row.
+    """
+    journal.writer.flush()
+    wanted = {r for r in request_ids if r}
+    columns = "request_id, status, ambiguous_since"
+    in_range = f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?"
+    rows = list(journal.writer.execute(in_range, lines))
+    seen = {row[0] for row in rows}
+    for batch, marks in in_batches(r for r in wanted if r not in seen):
+        by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
+        rows.extend(journal.writer.execute(by_id, batch))
+    return {r for r, status, since in rows if r in wanted and is_settled(status, since)}
 
 
 def _connect(path: Path, busy_timeout: float, *, read_only: bool) -> sqlite3.Connection:

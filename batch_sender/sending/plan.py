@@ -20,7 +20,7 @@ from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.i18n import _, ngettext, warning
 from batch_sender.journal.records import ACCEPTED, Outcome
-from batch_sender.journal.store import Journal
+from batch_sender.journal.store import Journal, settled
 from batch_sender.sending.config import SendConfig
 from batch_sender.sheet.reader import Table
 
@@ -294,7 +294,7 @@ def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
     first request, not after the last.
     """
     kept = rows = 0
-    for _, checked in checked_chunks(job.table, job.campaign, job.checks):
+    for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
         if _all_settled(checked, journal):
             # Every row valid and its try final or maybe out: none can be one kept
             # from earlier (decide keeps only rows with no current try), so no need
@@ -318,8 +318,8 @@ def _all_settled(checked: pd.DataFrame, journal: Journal) -> bool:
         return False
     base_ids = checked["RequestId"].tolist()
     lines = (int(checked.index.min()), int(checked.index.max()))
-    settled = journal.settled(base_ids, lines)
-    return all(base in settled for base in base_ids)
+    found = settled(journal, base_ids, lines)
+    return all(base in found for base in base_ids)
 
 
 def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
