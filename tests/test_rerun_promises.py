@@ -173,6 +173,31 @@ def nightly(tmp_path: Path, night: int, changed: int | None = None) -> Path:
     return write_csv(folder / "thang12.csv", rows)
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    ["no account", "output is the input", "a pipe without a campaign id", "a bad --test-to"],
+)
+def test_a_send_refused_at_its_first_checks_replaces_last_night_s_summary(
+    tmp_path: Path, esms: RunningSimulator, refusal: str
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    send = ["send", str(path), "-o", "r.csv", *esms.args]
+    assert run(*send, "--summary-json", "s.json").exit_code == 0
+    again = {
+        "no account": ["send", str(path), "-o", "r.csv", "--base-url", esms.url],
+        "output is the input": ["send", str(path), "-o", str(path), *esms.args],
+        "a pipe without a campaign id": ["send", "/dev/stdin", "-o", "r.csv", *esms.args],
+        "a bad --test-to": [*send, "--test-to", "not-an-id"],
+    }[refusal]
+    refused = CliRunner().invoke(cli, [*again, "--summary-json", "s.json"], input="")
+    assert refused.exit_code == 2, refused.output
+    summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 2, "last night's summary still says all went well"
+    assert summary["error"]
+    assert (summary["statuses"], summary["rows"]) == ({}, 0)
+    assert esms.stats()["requests"] == 3
+
+
 def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:
@@ -186,6 +211,7 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
     assert summary["exit_code"] == 2, "last night's summary still says all went well"
     assert "this looks like a new campaign" in summary["error"]
+    assert (summary["statuses"], summary["rows"]) == ({}, 0)  # a scheduler reads them
     assert esms.stats()["requests"] == 10  # nothing sent
     assert Path("r.csv").read_bytes() == before
     assert again.stderr.strip().splitlines()[-1] == (
