@@ -384,11 +384,44 @@ def test_another_campaign_s_result_file_is_refused_naming_both_files(
     assert refused.exit_code == 2
     assert esms.stats()["requests"] == 5
     assert Path("r.csv").read_bytes() == before
-    assert not list(tmp_path.glob("r.csv.journal.sqlite*"))  # the refused run left nothing
+    # The refused run left no journal; the lock file stays, as every released one does.
+    assert [p.name for p in tmp_path.glob("r.csv.journal.sqlite*")] == ["r.csv.journal.sqlite-lock"]
     line = refused.stderr.strip()
     assert "\n" not in line
     assert line.startswith("Error: r.csv: its journal (r.csv.journal.sqlite) is missing and")
     assert str(path) in line and "nothing was sent" in line
+
+
+def test_a_refused_new_campaign_removes_its_journal_while_it_still_holds_the_lock(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send waiting on the lock must find the journal whole or gone, never half deleted;
+    and the lock file stays, or a third send would lock a new one beside the second."""
+    import fcntl
+
+    other = write_csv(tmp_path / "thang11.csv", message_rows(5, start=100))
+    assert run("send", str(other), "-o", "r.csv", *esms.args).exit_code == 0
+    forget_journal(Path("r.csv"))
+    lock = tmp_path / "r.csv.journal.sqlite-lock"
+    held_while_removed: dict[str, bool] = {}
+    unlink = Path.unlink
+
+    def watched(self: Path, missing_ok: bool = False) -> None:
+        if self.name.startswith("r.csv.journal.sqlite") and self.exists():
+            with lock.open("ab") as probe:  # another open file: flock is refused while held
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held_while_removed[self.name] = False
+                except BlockingIOError:
+                    held_while_removed[self.name] = True
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", watched)
+    path = write_csv(tmp_path / "thang12.csv", message_rows(5))
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 2
+    assert "r.csv.journal.sqlite" in held_while_removed
+    assert held_while_removed == dict.fromkeys(held_while_removed, True), held_while_removed
+    assert lock.exists() and not Path("r.csv.journal.sqlite").exists()
 
 
 @pytest.mark.parametrize("receiver", [False, True], ids=["alone", "after-a-receiver-round"])
