@@ -314,3 +314,18 @@ def test_a_folder_where_the_journal_belongs_is_one_line_exit_2(tmp_path: Path) -
     assert (
         error.startswith("Error: ") and "is a folder where the campaign's journal belongs" in error
     )
+
+
+def test_a_folder_where_the_lock_file_belongs_is_one_line_in_the_same_words(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(2))
+    journal = journal_path(tmp_path / "r.csv")
+    journal.with_name(journal.name + LOCK_SUFFIX).mkdir()
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", str(tmp_path / "r.csv"), "--simulate"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {journal}{LOCK_SUFFIX} is a folder: move it aside, then rerun"
+    )

@@ -479,6 +479,35 @@ def receiver_round(results: Path) -> list[str]:
     return lines
 
 
+def test_the_receiver_s_count_of_lines_held_back_is_in_the_language_chosen(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    import os
+
+    from batch_sender.i18n import speaking
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    other = write_csv(tmp_path / "d.csv", message_rows(3, start=50))
+    assert run("send", str(other), "-o", "d-results.csv", *esms.args).exit_code == 0
+    shutil.copy("d-results.csv", "r.csv")  # not the journal's file: never rewritten
+    lines: list[str] = []
+    journal = Journal(journal_path(Path("r.csv")))
+    with speaking("vi"):
+        receiver = Receiver(Path("r.csv"), journal, lines.append)
+        try:
+            for second in (1, 2, 3):  # the file changes: found again, refused again
+                os.utime("r.csv", ns=(second * 10**9, second * 10**9))
+                receiver.changed = True  # as a report received since does
+                assert receiver.rewrite()
+        finally:
+            receiver.close()
+            journal.close()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("r.csv: chưa ghi lại: ")
+    assert lines[1] == "chưa ghi lại: thêm 2 lần nữa, không hiển thị"
+
+
 @pytest.mark.parametrize("name", ["r.csv", "r.xlsx"])
 def test_a_receiver_started_first_leaves_a_result_file_without_its_journal_to_adopt(
     tmp_path: Path, esms: RunningSimulator, name: str
