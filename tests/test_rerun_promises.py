@@ -17,6 +17,7 @@ import batch_sender
 from batch_sender.cli import cli
 from batch_sender.delivery.receiver import Receiver
 from batch_sender.journal.files import journal_path
+from batch_sender.journal.schema import SCHEMA_VERSION
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import RESULT_FILE
 from batch_sender.sending import schedule
@@ -284,7 +285,7 @@ def test_a_journal_from_before_sent_texts_is_migrated_and_stays_readable(tmp_pat
     conn.commit()
     conn.close()
     journal = Journal.open(path, "c", sending=True)
-    assert journal.meta("schema") == "2"
+    assert journal.meta("schema") == SCHEMA_VERSION
     assert journal.lookup(["c-1"])["c-1"].smsid == "S1"
     assert journal.rows.sent_texts(["c-1"]) == {}
     journal.intend("c-2", 3)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from batch_sender.check.chunks import checked_chunks
-from batch_sender.check.disposition import KEPT, Disposition, Rules, decide
+from batch_sender.check.disposition import KEPT, SEND, Disposition, Rules, decide
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID
 from batch_sender.errors import for_cli
 from batch_sender.i18n import _
@@ -218,7 +218,11 @@ class SheetStream:
 
     def _write_chunk(self, entry: Chunk, unsent: str) -> None:
         chunk, checked = entry.chunk, entry.checked
-        dispositions = decide(checked, self.journal, self.rules, time.time())
+        dispositions = entry.dispositions
+        if any(d.action == SEND for d in dispositions):
+            # Decided again for what happened. A chunk with nothing to send (a finished
+            # campaign's) is as it was read: this run changed none of its rows.
+            dispositions = decide(checked, self.journal, self.rules, time.time())
         extra = result_rows(
             chunk,
             checked,
