@@ -20,7 +20,7 @@ import aioresponses.core
 import pytest
 from click.testing import Result
 
-from batch_sender.i18n import speaking
+from batch_sender.i18n import set_language, speaking
 from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 from batch_sender.simulator.config import Faults, SimulatorConfig
 from batch_sender.simulator.server import Simulator, serve
@@ -225,8 +225,12 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name in ("BATCH_SENDER_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    with speaking(None):
-        yield tmp_path
+    set_language(None)  # what a CLI command run in this process chose is not the next test's
+    try:
+        with speaking(None):
+            yield tmp_path
+    finally:
+        set_language(None)
 
 
 @contextlib.contextmanager
