@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from batch_sender.check.chunks import checked_chunks
-from batch_sender.check.disposition import KEPT, Disposition, Rules, decide
+from batch_sender.check.disposition import KEPT, SEND, Disposition, Rules, decide
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID
 from batch_sender.errors import for_cli
 from batch_sender.i18n import _
@@ -188,7 +189,9 @@ class SheetStream:
 
     def _write(self, entry: Chunk) -> None:
         unsent = unsent_reason(self.job, self.stopped)
-        self.writes.append(self.executor.submit(self._write_rows, entry, unsent))
+        # In the caller's context: the rows' messages are in the language it chose.
+        context = contextvars.copy_context()
+        self.writes.append(self.executor.submit(context.run, self._write_rows, entry, unsent))
 
     def _tell_skipped(self, rows: list[tuple[int, str, str, str]]) -> None:
         """In the event loop's thread, as every other callback the caller gives."""
@@ -213,7 +216,11 @@ class SheetStream:
 
     def _write_chunk(self, entry: Chunk, unsent: str) -> None:
         chunk, checked = entry.chunk, entry.checked
-        dispositions = decide(checked, self.journal, self.rules, time.time())
+        dispositions = entry.dispositions
+        if any(d.action == SEND for d in dispositions):
+            # Decided again for what happened. A chunk with nothing to send (a finished
+            # campaign's) is as it was read: this run changed none of its rows.
+            dispositions = decide(checked, self.journal, self.rules, time.time())
         extra = result_rows(
             chunk,
             checked,

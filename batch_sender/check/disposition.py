@@ -83,7 +83,8 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
     statuses = checked["status"].tolist()
     base_ids = checked["RequestId"].tolist()
     row_keys = checked["row_key"].tolist() if "row_key" in checked else [""] * len(statuses)
-    latest = _latest_tries(base_ids, journal, rules.campaign)
+    lines = (int(checked.index.min()), int(checked.index.max())) if len(checked) else None
+    latest = _latest_tries(base_ids, journal, rules.campaign, lines)
     looked_up = [
         key
         for key, status, base in zip(row_keys, statuses, base_ids, strict=True)
@@ -164,13 +165,17 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
 
 
 def _latest_tries(
-    base_ids: list[str], journal: Journal, campaign: Campaign
+    base_ids: list[str],
+    journal: Journal,
+    campaign: Campaign,
+    lines: tuple[int, int] | None = None,
 ) -> dict[str, tuple[str, Record | None, Record | None]]:
     """Content RequestId -> (RequestId of its current try, that try's record, the one before).
 
     The current try is the first in the chain of derived RequestIds that is
     new, accepted, rejected, or may have reached eSMS; every one before it got
-    only definitive refusals.
+    only definitive refusals. lines: the sheet lines the rows are on (read as
+    one range).
     """
     found: dict[str, tuple[str, Record | None, Record | None]] = {}
     pending = {b: b for b in base_ids if b}
@@ -178,7 +183,7 @@ def _latest_tries(
     for generation in range(MAX_GENERATIONS):
         if not pending:
             break
-        records = journal.lookup(pending.values())
+        records = journal.lookup(pending.values(), lines)
         following: dict[str, str] = {}
         for base, request_id in pending.items():
             record = records.get(request_id)

@@ -139,7 +139,9 @@ class _Reading:
         delivery = chunk[at["delivery"]].tolist()
         error = [readable(e) for e in chunk[at["delivery_error"]].tolist()]
         if self.journal is not None:
-            records = self.journal.lookup(rids)
+            numbers = [int(n) for n in lines if str(n).isdigit()]
+            span = (min(numbers), max(numbers)) if numbers else None
+            records = self.journal.lookup(rids, span)
             reported = self.journal.deliveries.reported(
                 r for r, s in zip(rids, status, strict=True) if s == "accepted"
             )

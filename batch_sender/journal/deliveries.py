@@ -114,6 +114,8 @@ class DeliveryStore:
         """
         self.writer.flush()
         best: dict[str, tuple[int, float, tuple[str, str, str]]] = {}
+        if self.writer.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is None:
+            return {}  # none yet (the first send, a rerun before any report): no look-ups
         for batch, marks in in_batches(request_ids):
             rows = self.writer.execute(
                 f"""

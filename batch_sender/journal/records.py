@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 DUPLICATE_BLOCK_SECONDS = 24 * 3600
 """How long eSMS refuses a repeated RequestId: past it, a resend may deliver twice."""
@@ -77,6 +77,25 @@ class Record:
         """eSMS no longer blocks a repeat: resending could deliver a second time."""
         since = self.unanswered_since()
         return since is not None and now - since > STALE_AFTER
+
+
+def is_settled(status: str, ambiguous_since: float | None) -> bool:
+    """A message with this status is final, or may have been accepted: its RequestId stays."""
+    return status in FINAL or status == SENDING or ambiguous_since is not None
+
+
+_FIELDS = tuple(f.name for f in fields(Record))
+
+
+def record_of(row: tuple[object, ...]) -> Record:
+    """A Record from a row of `_COLUMNS`, at half the cost of Record(*row).
+
+    A rerun reads every row of a big journal; a frozen dataclass's __init__
+    sets each of its fourteen fields through object.__setattr__.
+    """
+    record = object.__new__(Record)
+    record.__dict__.update(zip(_FIELDS, row, strict=True))
+    return record
 
 
 _COLUMNS = (

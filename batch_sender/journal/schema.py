@@ -15,7 +15,7 @@ SCHEMA = "schema"
 """Meta key: the journal's schema version (absent in the first journals: version 1)."""
 
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "4"
 
 
 TABLES = """
@@ -83,7 +83,35 @@ def _to_2(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS sent_texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
 
 
-MIGRATIONS: dict[str, tuple[str, Callable[[sqlite3.Connection], None]]] = {"1": ("2", _to_2)}
+def _to_3(db: sqlite3.Connection) -> None:
+    """Version 3: messages by sheet line, so that a chunk of the sheet is one range read.
+
+    A RequestId is a digest: looking up a chunk's rows one by one reads
+    pages all over a big journal (a rerun of 200,000 rows then costs far
+    more per row than one of 20,000), while their lines are neighbours.
+    Lines only grow as a run sends, so the index costs little to keep.
+    """
+    db.execute("CREATE INDEX IF NOT EXISTS messages_line ON messages (line)")
+
+
+def _to_4(db: sqlite3.Connection) -> None:
+    """Version 4: requests by follower, so that "was this follower sent to" is no scan.
+
+    Each chunk of a rerun asks it for its followers: without an index, a
+    scan of the whole journal each time (1.7 s a chunk at 600,000 sends).
+    Partial, as messages_row_key: only requests identified by their row
+    answer it.
+    """
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS messages_user_id ON messages (user_id) WHERE row_key != ''"
+    )
+
+
+MIGRATIONS: dict[str, tuple[str, Callable[[sqlite3.Connection], None]]] = {
+    "1": ("2", _to_2),
+    "2": ("3", _to_3),
+    "3": ("4", _to_4),
+}
 """Schema version -> (the next version, the step that makes it)."""
 
 

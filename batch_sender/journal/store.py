@@ -29,10 +29,15 @@ from batch_sender.i18n import _
 from batch_sender.journal.crashlog import CrashLog, answer_entry, intent_entry
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.errors import JournalDamaged, JournalError
-from batch_sender.journal.files import INTENTS_SUFFIX, REPORTS_SUFFIX, RESERVE_SUFFIX
+from batch_sender.journal.files import (
+    INTENTS_SUFFIX,
+    REPORTS_SUFFIX,
+    RESERVE_SUFFIX,
+    remove_journal,
+)
 from batch_sender.journal.lock import LOCK_WAIT, take_lock
 from batch_sender.journal.read_only import connect_read_only
-from batch_sender.journal.records import _COLUMNS, Outcome, Record
+from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
 from batch_sender.journal.row_sends import REQUEST_ID_SCHEME, SCHEME, RowSends
 from batch_sender.journal.schema import create_or_migrate
 from batch_sender.journal.statements import AMBIGUOUS, ANSWERED, RECORD, SENDING
@@ -220,11 +225,17 @@ class Journal:
         """Drop what is not committed yet (the receiver keeps it in its reports log)."""
         self.writer.abandon()
 
-    def close(self) -> None:
-        """Commit and close. What cannot be committed stays in the logs when sending."""
+    def close(self, *, remove: bool = False) -> None:
+        """Commit and close. What cannot be committed stays in the logs when sending.
+
+        remove: delete the journal's files too (a campaign refused before it
+        started), while the lock is still held: a send waiting on it then
+        finds the journal whole or gone, never half deleted.
+        """
         committed = False
         try:
-            self.commit()
+            if not remove:
+                self.commit()
             committed = True
         except JournalError:
             if not self.log.is_open:
@@ -232,6 +243,8 @@ class Journal:
         finally:
             self.writer.close()
             self.log.close(committed=committed)
+            if remove:
+                remove_journal(self.path)
             if self._lock is not None:
                 self._lock.close()  # releases the flock
                 self._lock = None
@@ -296,16 +309,31 @@ class Journal:
     # --- reads ----------------------------------------------------------------
 
     @in_writer
-    def lookup(self, request_ids: Iterable[str]) -> dict[str, Record]:
-        """Records for these RequestIds (those the journal has)."""
+    def lookup(
+        self, request_ids: Iterable[str], lines: tuple[int, int] | None = None
+    ) -> dict[str, Record]:
+        """Records for these RequestIds (those the journal has).
+
+        lines: the sheet lines (first, last) these requests are likely for
+        (a chunk's): they are read as one range, in the order they are
+        stored, and only the rest one by one.
+        """
         self.writer.flush()
+        wanted = {r for r in request_ids if r}
         found: dict[str, Record] = {}
-        for batch, marks in in_batches(request_ids):
+        if lines is not None and wanted:
+            for row in self.writer.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE line BETWEEN ? AND ?", lines
+            ):
+                if row[0] in wanted:
+                    found[row[0]] = record_of(row)
+        rest = [r for r in wanted if r not in found] if found else wanted
+        for batch, marks in in_batches(rest):
             for row in self.writer.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE request_id IN ({marks})",
                 batch,
             ):
-                record = Record(*row)
+                record = record_of(row)
                 found[record.request_id] = record
         return found
 
@@ -313,6 +341,25 @@ class Journal:
     def count(self) -> int:
         self.writer.flush()
         return int(self.writer.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+
+@in_writer
+def settled(journal: Journal, request_ids: Iterable[str], lines: tuple[int, int]) -> set[str]:
+    """Those of these RequestIds whose message is final or may have reached eSMS.
+
+    Such a row's RequestId is its current try (see `decide`): the row is
+    never one whose earlier send stands. No Records: a rerun asks it of every row.
+    """
+    journal.writer.flush()
+    wanted = {r for r in request_ids if r}
+    columns = "request_id, status, ambiguous_since"
+    in_range = f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?"
+    rows = list(journal.writer.execute(in_range, lines))
+    seen = {row[0] for row in rows}
+    for batch, marks in in_batches(r for r in wanted if r not in seen):
+        by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
+        rows.extend(journal.writer.execute(by_id, batch))
+    return {r for r, status, since in rows if r in wanted and is_settled(status, since)}
 
 
 def _connect(path: Path, busy_timeout: float, *, read_only: bool) -> sqlite3.Connection:

@@ -20,7 +20,7 @@ from batch_sender.errors import UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.i18n import _, ngettext, warning
 from batch_sender.journal.records import ACCEPTED, Outcome
-from batch_sender.journal.store import Journal
+from batch_sender.journal.store import Journal, settled
 from batch_sender.sending.config import SendConfig
 from batch_sender.sheet.reader import Table
 
@@ -299,6 +299,13 @@ def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
     """
     kept = rows = 0
     for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
+        if _all_settled(checked, journal):
+            # Every row valid and its try final or maybe out: none can be one kept
+            # from earlier (decide keeps only rows with no current try), so no need
+            # to decide them. A finished campaign's rerun reads its sheet twice; this
+            # spares the first reading the records and the decisions.
+            rows += len(checked)
+            continue
         dispositions = decide(checked, journal, rules, time.time())
         for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
             if disposition.action == KEPT:
@@ -307,6 +314,16 @@ def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
             elif status == VALID:
                 rows += 1
     return Changes(kept, rows)
+
+
+def _all_settled(checked: pd.DataFrame, journal: Journal) -> bool:
+    """Every row of the chunk is valid, and its RequestId's message final or maybe out."""
+    if not len(checked) or any(status != VALID for status in checked["status"].tolist()):
+        return False
+    base_ids = checked["RequestId"].tolist()
+    lines = (int(checked.index.min()), int(checked.index.max()))
+    found = settled(journal, base_ids, lines)
+    return all(base in found for base in base_ids)
 
 
 def refuse_new_campaign(job: SendJob, changes: Changes) -> UsageError:
