@@ -248,7 +248,7 @@ def test_a_link_to_a_descriptor_that_is_a_file_is_written_through_never_replaced
     if args == ["--summary-json"]:
         assert json.loads(written)["statuses"] == {"valid": 3}
     else:
-        assert written.splitlines()[0].startswith("user_id,text,url,row,status")
+        assert written.splitlines()[0].startswith("user_id,text,url,sent_text,row,status")
     assert list(tmp_path.glob(".stdout.csv*")) == []
 
 

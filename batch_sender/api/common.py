@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from batch_sender.api.reports import Problem, Progress
 from batch_sender.esms.protocol import Credentials
-from batch_sender.i18n import _
+from batch_sender.i18n import _, is_warning
 from batch_sender.options import Account
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ def counts(statuses: Mapping[str, int]) -> dict[str, int]:
 
 def problems(tally: Tally) -> tuple[Problem, ...]:
     return tuple(Problem(row, status, message) for row, status, message in tally.problems)
+
+
+def run_warnings(plan: list[str], said: list[str]) -> list[str]:
+    """Every warning of a run once: those of the plan (said before the campaign ran) first."""
+    return list(dict.fromkeys([*(line for line in plan if is_warning(line)), *said]))
 
 
 def progress(on_progress: Callable[[Progress], None]) -> Callable[[int, int], None]:

@@ -15,6 +15,7 @@ from batch_sender.api.common import (
     options_of,
     problems,
     progress,
+    run_warnings,
     write_summary,
 )
 from batch_sender.api.reports import Progress, RowResult, SendReport
@@ -280,16 +281,11 @@ async def _send(
         stop_code="" if stopped is None else stopped.code,
         exit_code=run.exit_code,
         plan=plan,
-        warnings=_warnings(plan, run.warnings),
+        warnings=run_warnings(plan, run.warnings),
         tally=tally,
         inputs=input_summary(opened.checks),
         adopted=run.adopted,
     )
-
-
-def _warnings(plan: list[str], said: list[str]) -> list[str]:
-    """Every warning of the run once: those of the plan (said before the campaign ran) first."""
-    return list(dict.fromkeys([*(line for line in plan if is_warning(line)), *said]))
 
 
 async def _send_test(
@@ -320,7 +316,7 @@ async def _send_test(
         stop_code="" if stopped is None else stopped.code,
         exit_code=code,
         plan=plan,
-        warnings=_warnings(plan, []),
+        warnings=run_warnings(plan, []),
         tally=Tally(),
         test=RowResult(
             row=sent.line,
