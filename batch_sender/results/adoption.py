@@ -18,6 +18,9 @@ Adopted sends are what a journal would hold: accepted and rejected rows are
 not sent again; a failed row is retried, with its RequestId if its request
 may have reached eSMS (held back if that was over 23 hours before the file
 was written, as any row in doubt), under a derived one after a refusal.
+A row the file shows under a derived RequestId is adopted with the refused
+RequestIds before it, as its journal held them: its send stays its own (never
+a duplicate of itself), and a retry goes out under the RequestId it shows.
 """
 
 from __future__ import annotations
@@ -333,8 +336,25 @@ def _match(
                     _("line {line} has another campaign's RequestId", line=row.line)
                 )
             user_id, base, row_key, text = found
-            same = _same_content(campaign, row.request_id, base)
+            generation = _generation(campaign, row.request_id, base)
+            same = generation is not None
             exact += same
+            if generation:
+                # The RequestIds before it were refused definitively, as its journal
+                # held: the rerun takes up the row's chain where the file shows it.
+                records.extend(
+                    _refused(
+                        row,
+                        campaign.derived_id(base, g),
+                        user_id,
+                        base,
+                        row_key,
+                        sent_at,
+                        oaid,
+                        sandbox,
+                    )
+                    for g in range(generation)
+                )
             if row.status not in SENT:
                 continue
             counts[row.status] += 1
@@ -350,15 +370,47 @@ def _match(
     return records, texts, counts
 
 
-def _same_content(campaign: Campaign, request_id: str, base: str) -> bool:
-    """The RequestId is this content's, or one derived from it after refusals."""
+def _generation(campaign: Campaign, request_id: str, base: str) -> int | None:
+    """Which try of this content the RequestId is (0: its own, n: derived after n refusals).
+
+    None: it is not this content's (the row changed since it was sent).
+    """
     if not base:
-        return False
+        return None
     if request_id == base:
-        return True
-    return any(
-        campaign.derived_id(base, generation) == request_id
-        for generation in range(1, MAX_GENERATIONS)
+        return 0
+    for generation in range(1, MAX_GENERATIONS):
+        if campaign.derived_id(base, generation) == request_id:
+            return generation
+    return None
+
+
+def _refused(
+    row: _Sent,
+    request_id: str,
+    user_id: str,
+    base: str,
+    row_key: str,
+    sent_at: float,
+    oaid: str,
+    sandbox: bool,
+) -> Record:
+    """An earlier try of the row that eSMS refused definitively (what it answered is lost)."""
+    return Record(
+        request_id=request_id,
+        line=row.line,
+        status=FAILED,
+        code="",
+        smsid="",
+        message="",
+        attempts=1,
+        last_sent_at=sent_at,
+        ambiguous_since=None,
+        row_key=row_key,
+        user_id=user_id,
+        content_id=base,
+        oaid=oaid,
+        sandbox=int(sandbox),
     )
 
 
