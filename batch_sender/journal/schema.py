@@ -15,7 +15,7 @@ SCHEMA = "schema"
 """Meta key: the journal's schema version (absent in the first journals: version 1)."""
 
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 
 TABLES = """
@@ -95,7 +95,20 @@ def _to_3(db: sqlite3.Connection) -> None:
 
 
 def _to_4(db: sqlite3.Connection) -> None:
-    """Version 4: the follower and OA each delivery report names, to find a row eSMS gave no SMSID.
+    """Version 4: requests by follower, so that "was this follower sent to" is no scan.
+
+    Each chunk of a rerun asks it for its followers: without an index, a
+    scan of the whole journal each time (1.7 s a chunk at 600,000 sends).
+    Partial, as messages_row_key: only requests identified by their row
+    answer it.
+    """
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS messages_user_id ON messages (user_id) WHERE row_key != ''"
+    )
+
+
+def _to_5(db: sqlite3.Connection) -> None:
+    """Version 5: the follower and OA each delivery report names, to find a row eSMS gave no SMSID.
 
     A row accepted through 124 (its first request's answer lost to a kill)
     has no SMSID, the only key eSMS's reports carry (their RequestId is
@@ -120,6 +133,7 @@ MIGRATIONS: dict[str, tuple[str, Callable[[sqlite3.Connection], None]]] = {
     "1": ("2", _to_2),
     "2": ("3", _to_3),
     "3": ("4", _to_4),
+    "4": ("5", _to_5),
 }
 """Schema version -> (the next version, the step that makes it)."""
 
