@@ -128,8 +128,8 @@ def test_an_in_doubt_row_under_a_derived_request_id_is_retried_with_that_id(
     # The answer to the derived RequestId's request is lost: the row is in doubt.
     dropping = SimulatorConfig(seed=2, faults=Faults(drop=1.0))
     with simulator_running(dropping) as esms:
-        send = ("send", str(folder / "a.csv"), "-o", str(folder / "r.csv"), "--rate", "0")
-        send += tuple(esms.args)
+        results = str(folder / "r.csv")
+        send = ("send", str(folder / "a.csv"), "-o", results, "--rate", "0", *esms.args)
         assert run(*send, "--max-attempts", "1").exit_code == 1
         rows = read_results(folder / "r.csv")
         assert [r["status"] for r in rows] == ["accepted", "failed", "failed"]
