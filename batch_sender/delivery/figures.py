@@ -222,8 +222,10 @@ class CampaignFigures:
         return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-OF_ROWS = N_("{share:.1f}% of the rows")
-OF_ACCEPTED = N_("{share:.1f}% of accepted")
+# The per cent sign comes with the number: "% o" in a message would read as a printf
+# placeholder to the catalog's checks.
+OF_ROWS = N_("{share} of the rows")
+OF_ACCEPTED = N_("{share} of accepted")
 
 
 def _plain(words: str | None) -> str | None:
@@ -238,7 +240,7 @@ def plain_zalo_error(error: str) -> str:
 def _share(n: int, of: int, what: str) -> str:
     if not of:
         return ""
-    return _(what, share=100 * n / of)
+    return _(what, share=shown(100 * n / of, ".1f") + "%")
 
 
 def _money(value: decimal.Decimal) -> str:
