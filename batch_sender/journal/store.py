@@ -34,6 +34,7 @@ from batch_sender.journal.lock import LOCK_WAIT, take_lock
 from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
 from batch_sender.journal.row_sends import REQUEST_ID_SCHEME, SCHEME, RowSends
+from batch_sender.journal.running import Claim
 from batch_sender.journal.schema import create_or_migrate
 from batch_sender.journal.statements import AMBIGUOUS, ANSWERED, RECORD, SENDING
 from batch_sender.journal.writer import Writer, in_batches, in_writer
@@ -91,6 +92,7 @@ class Journal:
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
         self._lock: IO[bytes] | None = None
+        self._claim: Claim | None = None
 
     @classmethod
     def open(
@@ -150,6 +152,9 @@ class Journal:
         journal.resumed = known is not None
         if sending:
             try:
+                # Before the logs: a send still running (its lock file deleted) owns them.
+                journal._claim = Claim(journal.writer)
+                journal._claim.take(path)
                 journal.fold_intents()
                 journal._open_logs()
             except BaseException:
@@ -230,6 +235,9 @@ class Journal:
             if not self.log.is_open:
                 raise
         finally:
+            if self._claim is not None:
+                self._claim.release()
+                self._claim = None
             self.writer.close()
             self.log.close(committed=committed)
             if self._lock is not None:
