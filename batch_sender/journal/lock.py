@@ -86,7 +86,7 @@ def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
             handle = _locked(path)
         except IsADirectoryError:
             raise UsageError(
-                _("{path} is a directory: move it aside, then rerun", path=lock_path(path))
+                _("{path} is a folder: move it aside, then rerun", path=lock_path(path))
             ) from None
         except OSError as exc:
             if exc.errno != errno.ELOOP:

@@ -177,10 +177,12 @@ class Claim:
             raise
 
     def release(self) -> None:
-        """Stop the heartbeat and remove the record (if still this send's)."""
+        """Stop the heartbeat and remove the record (if still this send's); again: nothing."""
+        if self._thread is None:
+            return
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
+        self._thread = None
         conn = self.writer.conn
 
         def drop() -> None:

@@ -29,7 +29,12 @@ from batch_sender.i18n import _
 from batch_sender.journal.crashlog import CrashLog, answer_entry, intent_entry
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.errors import JournalDamaged, JournalError
-from batch_sender.journal.files import INTENTS_SUFFIX, REPORTS_SUFFIX, RESERVE_SUFFIX
+from batch_sender.journal.files import (
+    INTENTS_SUFFIX,
+    REPORTS_SUFFIX,
+    RESERVE_SUFFIX,
+    remove_journal,
+)
 from batch_sender.journal.lock import LOCK_WAIT, take_lock
 from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
@@ -92,7 +97,7 @@ class Journal:
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
         self._lock: IO[bytes] | None = None
-        self._claim: Claim | None = None
+        self.claim = Claim(self.writer)
 
     @classmethod
     def open(
@@ -109,7 +114,7 @@ class Journal:
         sending=True first takes the campaign's lock (one `send` at a time),
         then folds in the intent log a killed run left: only the lock holder
         may touch that log, or a second process could empty it under a
-        running send.
+        running send (one whose lock file was deleted: `Claim` refuses then).
         """
         if path.is_dir():
             raise UsageError(
@@ -152,9 +157,7 @@ class Journal:
         journal.resumed = known is not None
         if sending:
             try:
-                # Before the logs: a send still running (its lock file deleted) owns them.
-                journal._claim = Claim(journal.writer)
-                journal._claim.take(path)
+                journal.claim.take(path)
                 journal.fold_intents()
                 journal._open_logs()
             except BaseException:
@@ -225,21 +228,27 @@ class Journal:
         """Drop what is not committed yet (the receiver keeps it in its reports log)."""
         self.writer.abandon()
 
-    def close(self) -> None:
-        """Commit and close. What cannot be committed stays in the logs when sending."""
+    def close(self, *, remove: bool = False) -> None:
+        """Commit and close. What cannot be committed stays in the logs when sending.
+
+        remove: delete the journal's files too (a campaign refused before it
+        started), while the lock is still held: a send waiting on it then
+        finds the journal whole or gone, never half deleted.
+        """
         committed = False
         try:
-            self.commit()
+            if not remove:
+                self.commit()
             committed = True
         except JournalError:
             if not self.log.is_open:
                 raise
         finally:
-            if self._claim is not None:
-                self._claim.release()
-                self._claim = None
+            self.claim.release()
             self.writer.close()
             self.log.close(committed=committed)
+            if remove:
+                remove_journal(self.path)
             if self._lock is not None:
                 self._lock.close()  # releases the flock
                 self._lock = None
