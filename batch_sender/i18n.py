@@ -48,12 +48,13 @@ _PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
 
 
 def language_of(value: str | None) -> str | None:
-    """'vi' or 'en' for a language or locale name (vi, vi_VN.UTF-8, en_US), else None."""
+    """'vi' or 'en' for a language or locale name that starts with it (vi, vi_VN.UTF-8,
+    Vietnamese, en_US), whatever its case; else None."""
     if not value:
         return None
     value = value.strip().lower()
     for lang in LANGUAGES:
-        if value == lang or value.startswith((lang + "_", lang + "-", lang + ".")):
+        if value.startswith(lang):
             return lang
     return None
 
