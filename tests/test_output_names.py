@@ -339,3 +339,19 @@ def test_a_summary_fifo_nobody_reads_is_given_up_with_a_warning(
     )
     assert result.exit_code == 0, result.output  # the run's own code
     assert "warning: no reader on the FIFO g.json; summary not written" in result.stderr
+
+
+def test_send_refuses_a_symbolic_link_as_its_result_file(tmp_path: Path) -> None:
+    """A link to a campaign's result file would be a second campaign with its own journal."""
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    first = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", "--simulate", "-q"])
+    assert first.exit_code == 0, first.output
+    (tmp_path / "r2.csv").symlink_to("r.csv")
+    result = CliRunner().invoke(cli, ["send", str(path), "-o", "r2.csv", "--simulate", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: r2.csv is a symbolic link to {tmp_path / 'r.csv'}: the result file must be "
+        f"the campaign's own file, its journal beside it; pass -o {tmp_path / 'r.csv'}\n"
+    )
+    assert (tmp_path / "r2.csv").is_symlink()
+    assert not (tmp_path / "r2.csv.journal.sqlite").exists()
