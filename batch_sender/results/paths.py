@@ -32,6 +32,14 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
                 output=output,
             )
         )
+    if resumes and (is_stream(output) or is_system_name(output)):
+        raise UsageError(
+            _(
+                "{output}: the result file must be a file (reruns, callbacks and status read "
+                "and rewrite it), not a pipe or a device; choose a file name",
+                output=output,
+            )
+        )
     if resumes and output.is_symlink():
         # Its journal would be beside the link: a second campaign over the same file,
         # its rows sent again by the first one's RequestIds (eSMS answers 124).
@@ -41,14 +49,6 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
                 "campaign's own file, its journal beside it; pass {opt:output} {target}",
                 output=output,
                 target=output.resolve(),
-            )
-        )
-    if resumes and (is_stream(output) or is_system_name(output)):
-        raise UsageError(
-            _(
-                "{output}: the result file must be a file (reruns, callbacks and status read "
-                "and rewrite it), not a pipe or a device; choose a file name",
-                output=output,
             )
         )
     check_output(output, what="-o", own_results=output if resumes else None)
