@@ -1,9 +1,9 @@
 """Which rows of a workbook's sheet are hidden, by hand or by a filter.
 
 The cell reader does not say, so the sheet's XML is scanned for it: in XLSX
-a `<row r="N" hidden="1">` (or of height 0, as invisible), in ODS a `<table:table-row>` whose visibility is
-`collapse` or `filter`. Both are streamed: a sheet's XML can be far larger
-than the file. XLS (the binary format) is not scanned.
+a `<row r="N" hidden="1">` (or of height 0, as invisible), in ODS a
+`<table:table-row>` whose visibility is `collapse` or `filter`. Both are
+streamed: a sheet's XML can be far larger than the file. XLS (the binary format) is not scanned.
 
 The standard library's expat parser resolves no external entity and refuses
 entity expansion bombs, so a hostile workbook's XML is parsed safely.
