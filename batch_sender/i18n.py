@@ -44,7 +44,23 @@ _chosen: ContextVar[str | None] = ContextVar("batch_sender_language", default=No
 """The language `speaking` chose for the block running in this context."""
 _process: list[str | None] = [None]
 """The language `set_language` chose for the whole process (None: the default)."""
+_CLI_WORDS: ContextVar[bool] = ContextVar("batch_sender_cli_words", default=False)
+"""Inside `in_cli_words`: messages a run writes for its reader name settings as the CLI does."""
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+
+
+@contextlib.contextmanager
+def in_cli_words() -> Iterator[None]:
+    """What a run writes for its reader (the summary file) names --options, as stderr does."""
+    token = _CLI_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _CLI_WORDS.reset(token)
+
+
+def in_cli() -> bool:
+    return _CLI_WORDS.get()
 
 
 def language_of(value: str | None) -> str | None:

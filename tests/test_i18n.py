@@ -172,7 +172,12 @@ def test_numbers_and_dates_are_written_the_languages_way() -> None:
             "2,5",
             "28/11/2026",
         )
-        assert batch_sender.i18n._("{n:,} rows: {counts}", n=1234, counts="x") == "1.234 dòng: x"
+        assert (
+            batch_sender.i18n.ngettext(
+                "{n:,} row: {counts}", "{n:,} rows: {counts}", 1234, counts="x"
+            )
+            == "1.234 dòng: x"
+        )
     with speaking("en"):
         assert (shown(36600, ","), shown(2.5)) == ("36,600", "2.5")
 

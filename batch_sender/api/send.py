@@ -18,7 +18,7 @@ from batch_sender.api.common import (
     write_summary,
 )
 from batch_sender.api.reports import Progress, RowResult, SendReport
-from batch_sender.errors import BatchSenderError, for_python
+from batch_sender.errors import BatchSenderError, for_python, for_reader
 from batch_sender.i18n import _, is_warning, warning
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
@@ -237,7 +237,7 @@ def _refused(
         "campaign_id": campaign_id,
         "rows": 0,
         "statuses": {},
-        "error": str(exc),
+        "error": for_reader(exc.template),
         "warnings": [line for line in plan if is_warning(line)],
         "exit_code": int(exc.exit_code),
     }
