@@ -106,6 +106,9 @@ async def send_campaign(
     cancelled = False
     try:
         job = for_journal(job, journal)
+        # Reports kept unknown that a row accepted without an SMSID is the follower's of:
+        # the rows done earlier show them from the start.
+        await in_thread(journal.deliveries.claim_by_follower)
         journal.rows.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
         rules = job_rules(job, plan)

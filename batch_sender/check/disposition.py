@@ -140,11 +140,8 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
                 out.append(_SKIP)
         elif not base:
             out.append(_SKIP)
-        elif record is not None and record.status in FINAL:
-            out.append(Disposition(DONE, request_id, record))
-        elif record is not None:  # may have reached eSMS: the same RequestId again
-            stale = not rules.resend_stale and record.is_stale(now)
-            out.append(Disposition(HOLD if stale else SEND, request_id, record))
+        elif record is not None:  # final, or may have reached eSMS: the same RequestId again
+            out.append(_own(record, rules, now))
         else:
             sent = earlier.get(key)
             if sent is not None and sent.content_id != base and edited(sent):
@@ -159,9 +156,23 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
         users = checked["user_id"].tolist()
         sent_to = journal.rows.followers_sent((users[i] for i in new), rules.oaid, rules.sandbox)
         for i in new:
-            if (other := sent_to.get(users[i])) is not None:
+            if (other := sent_to.get(users[i])) is None:
+                continue
+            if other.content_id == base_ids[i]:
+                # The row's own send, under a RequestId its chain did not reach (a journal
+                # that lost the refusals before it): never a duplicate of itself.
+                out[i] = _own(other, rules, now)
+            else:
                 out[i] = Disposition(REPEAT, "", other)
     return out
+
+
+def _own(record: Record, rules: Rules, now: float) -> Disposition:
+    """A row's send that accepted it or may have: final, or the same RequestId again."""
+    if record.status in FINAL:
+        return Disposition(DONE, record.request_id, record)
+    stale = not rules.resend_stale and record.is_stale(now)
+    return Disposition(HOLD if stale else SEND, record.request_id, record)
 
 
 def _latest_tries(

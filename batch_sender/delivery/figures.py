@@ -62,6 +62,8 @@ class CampaignFigures:
     cost: decimal.Decimal = decimal.Decimal(0)
     priced: int = 0
     """Delivery reports that carried a TotalPrice."""
+    priced_unmatched: int = 0
+    """Of those, reports that match no row (no message of the journal has their SMSID)."""
     failed_ids: list[str] = field(default_factory=list)
     not_in_sheet: list[Record] = field(default_factory=list)
     """Sends of rows deleted from the sheet since: in the journal, not the file."""
@@ -149,11 +151,19 @@ class CampaignFigures:
     def cost_line(self) -> str:
         if not self.priced:
             return _("cost: unknown (no delivery report with a TotalPrice yet)")
-        return ngettext(
+        line = ngettext(
             "cost: {cost} (TotalPrice summed over {n:,} delivery report)",
             "cost: {cost} (TotalPrice summed over {n:,} delivery reports)",
             self.priced,
             cost=_money(self.cost),
+        )
+        if not self.priced_unmatched:
+            return line
+        # Paid for, so counted; but the rows' figures above do not include them.
+        return line + ngettext(
+            "; {n:,} of them matches no row of this file",
+            "; {n:,} of them match no row of this file",
+            self.priced_unmatched,
         )
 
     def notes(self) -> list[str]:
@@ -212,8 +222,10 @@ class CampaignFigures:
         return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-OF_ROWS = N_("{share:.1f}% of the rows")
-OF_ACCEPTED = N_("{share:.1f}% of accepted")
+# The per cent sign comes with the number: "% o" in a message would read as a printf
+# placeholder to the catalog's checks.
+OF_ROWS = N_("{share} of the rows")
+OF_ACCEPTED = N_("{share} of accepted")
 
 
 def _plain(words: str | None) -> str | None:
@@ -228,7 +240,7 @@ def plain_zalo_error(error: str) -> str:
 def _share(n: int, of: int, what: str) -> str:
     if not of:
         return ""
-    return _(what, share=100 * n / of)
+    return _(what, share=shown(100 * n / of, ".1f") + "%")
 
 
 def _money(value: decimal.Decimal) -> str:

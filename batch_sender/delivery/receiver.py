@@ -276,6 +276,12 @@ class Receiver:
         False when a send runs or wrote the file meanwhile: the next round tries again.
         """
         self.fold()
+        try:
+            if self.journal.deliveries.claim_by_follower():
+                self.journal.commit()
+                self.changed = True
+        except (JournalError, sqlite3.Error):
+            self.journal.abandon()  # busy: the next round tries again
         if not self.changed:
             return True
         try:

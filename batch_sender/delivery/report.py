@@ -193,6 +193,7 @@ def _add_journal(report: CampaignFigures, results: Path, journal: Journal) -> No
     for price in journal.deliveries.prices():
         report.cost += decimal.Decimal(price)
         report.priced += 1
+    report.priced_unmatched = journal.deliveries.unknown(priced=True)
 
 
 def _user_id_position(results: Path, inputs: list[str], wanted: str) -> int | None:

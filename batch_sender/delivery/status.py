@@ -74,6 +74,8 @@ async def look_up(
     if journal is None:
         return outcome  # a read-only campaign with nothing left to ask
     try:
+        if journal.deliveries.claim_by_follower():
+            journal.commit()  # the SMSIDs learned are asked about too
         asked = journal.deliveries.unreported()
         outcome.asked = len(asked)
         outcome.without_smsid = journal.deliveries.accepted_without_smsid()

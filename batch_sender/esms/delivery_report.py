@@ -40,6 +40,9 @@ class Delivery:
     """When the outcome happened, as eSMS reported it (ISO 8601), or when we heard of it."""
     price: str = ""
     """eSMS's TotalPrice for the message, as it reported it ("" if it did not)."""
+    user_id: str = ""
+    """Its phonenumber: for a message sent by UID, the follower's Zalo user_id."""
+    oaid: str = ""
 
     @property
     def key(self) -> str:
@@ -79,7 +82,14 @@ def from_report(params: Mapping[str, object], now: dt.datetime | None = None) ->
     when = reported_at or (now or dt.datetime.now(VIETNAM)).astimezone(VIETNAM)
     at = when.isoformat(timespec="seconds") if delivery != PENDING else ""
     return Delivery(
-        request_id[:100], smsid[:100], delivery, error[:500], at, _price(fields.get("totalprice"))
+        request_id[:100],
+        smsid[:100],
+        delivery,
+        error[:500],
+        at,
+        _price(fields.get("totalprice")),
+        _text(fields.get("phonenumber"))[:100],
+        _text(fields.get("oaid"))[:100],
     )
 
 

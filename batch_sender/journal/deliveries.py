@@ -19,6 +19,12 @@ from batch_sender.journal.writer import Writer, in_batches, in_writer
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Delivery))
 
+_MATCHES_NO_MESSAGE = """
+    NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = d.request_id)
+    AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.smsid = d.smsid AND m.smsid != '')
+"""
+"""A report `d` that no message of the journal knows, by RequestId or SMSID."""
+
 
 class DeliveryStore:
     """What eSMS reported for each message, kept in the journal's `deliveries` table."""
@@ -56,13 +62,16 @@ class DeliveryStore:
             ).fetchone()
             is not None
         )
+        if not known and delivery.smsid and delivery.user_id:
+            claimed = self._claim(delivery.user_id, delivery.oaid, delivery.smsid)
+            request_id, known = (claimed, True) if claimed else (request_id, known)
         if not known and not keep_unknown:
             return None
         self.writer.write(
             """
             INSERT INTO deliveries
-                (key, request_id, smsid, delivery, error, at, received_at, price)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                (key, request_id, smsid, delivery, error, at, received_at, price, user_id, oaid)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET
                 request_id = CASE WHEN excluded.request_id != '' THEN excluded.request_id
                                   ELSE deliveries.request_id END,
@@ -81,10 +90,82 @@ class DeliveryStore:
                 delivery.at,
                 self.clock(),
                 delivery.price,
+                delivery.user_id,
+                delivery.oaid,
             ),
         )
         # Kept even when unknown: the report can beat send's commit of the answer.
         return request_id if known else None
+
+    def _claim(self, user_id: str, oaid: str, smsid: str) -> str | None:
+        """The follower's one accepted message eSMS gave no SMSID, now known by `smsid`.
+
+        A row accepted through 124 (its first request's answer lost to a kill)
+        has no SMSID, and eSMS's reports carry no RequestId: the report's
+        follower finds it, if that follower has exactly one such message and
+        no other report that matches nothing (then which is whose is unknown).
+        The SMSID learned is recorded: GetCallback can ask for it, and the
+        result file shows it.
+        """
+        self.writer.flush()
+        rows = self.writer.execute(
+            # The WHERE is messages_no_smsid's: only those rare rows are read.
+            """
+            SELECT request_id, oaid FROM messages
+            WHERE user_id = ? AND status = 'accepted' AND smsid = '' AND sandbox = 0
+            """,
+            (user_id,),
+        ).fetchall()
+        found = [str(rid) for rid, of in rows if not oaid or not of or of == oaid]
+        if len(found) != 1:
+            return None
+        others = self.writer.execute(
+            f"""
+            SELECT 1 FROM deliveries d
+            WHERE d.user_id = ? AND d.smsid != ? AND d.smsid != '' AND {_MATCHES_NO_MESSAGE}
+            LIMIT 1
+            """,
+            (user_id, smsid),
+        ).fetchone()
+        if others is not None:
+            return None
+        request_id = found[0]
+        self.writer.write(
+            "UPDATE messages SET smsid = ? WHERE request_id = ? AND smsid = ''", (smsid, request_id)
+        )
+        self.writer.write(
+            "UPDATE deliveries SET request_id = ? WHERE smsid = ? AND request_id = ''",
+            (request_id, smsid),
+        )
+        return request_id
+
+    @in_writer
+    def claim_by_follower(self) -> int:
+        """Match the reports kept unknown to the rows accepted without an SMSID; how many rows.
+
+        A report may come before the rerun whose 124 accepts its row (the
+        first request's answer lost to a kill): this joins them afterwards.
+        """
+        self.writer.flush()
+        followers = self.writer.execute(
+            """
+            SELECT DISTINCT user_id FROM messages
+            WHERE status = 'accepted' AND smsid = '' AND user_id != '' AND sandbox = 0
+            """
+        ).fetchall()
+        claimed = 0
+        for (user_id,) in followers:
+            reports = self.writer.execute(
+                f"""
+                SELECT DISTINCT d.smsid, d.oaid FROM deliveries d
+                WHERE d.user_id = ? AND d.smsid != '' AND {_MATCHES_NO_MESSAGE}
+                """,
+                (user_id,),
+            ).fetchall()
+            if len(reports) == 1:
+                smsid, oaid = reports[0]
+                claimed += self._claim(str(user_id), str(oaid), str(smsid)) is not None
+        return claimed
 
     @in_writer
     def reported(self, request_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
@@ -119,14 +200,13 @@ class DeliveryStore:
         return {rid: found for rid, (_, _, found) in best.items()}
 
     @in_writer
-    def unknown(self) -> int:
-        """Reports kept that no send of this campaign knows (yet)."""
+    def unknown(self, *, priced: bool = False) -> int:
+        """Reports kept that no send of this campaign knows (yet); priced: those with a price."""
         self.writer.flush()
         row = self.writer.execute(
-            """
+            f"""
             SELECT COUNT(*) FROM deliveries d
-            WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = d.request_id)
-              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.smsid = d.smsid AND m.smsid != '')
+            WHERE {_MATCHES_NO_MESSAGE} {"AND d.price != ''" if priced else ""}
             """
         ).fetchone()
         return int(row[0])

@@ -15,7 +15,7 @@ SCHEMA = "schema"
 """Meta key: the journal's schema version (absent in the first journals: version 1)."""
 
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 
 TABLES = """
@@ -107,10 +107,33 @@ def _to_4(db: sqlite3.Connection) -> None:
     )
 
 
+def _to_5(db: sqlite3.Connection) -> None:
+    """Version 5: the follower and OA each delivery report names, to find a row eSMS gave no SMSID.
+
+    A row accepted through 124 (its first request's answer lost to a kill)
+    has no SMSID, the only key eSMS's reports carry (their RequestId is
+    empty); the report's phonenumber is the follower's user_id. The partial
+    index holds only those rows, rare, so looking for them costs nothing.
+    """
+    _add_columns(
+        db,
+        "deliveries",
+        (("user_id", "TEXT NOT NULL DEFAULT ''"), ("oaid", "TEXT NOT NULL DEFAULT ''")),
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS deliveries_user_id ON deliveries (user_id) WHERE user_id != ''"
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS messages_no_smsid ON messages (user_id) "
+        "WHERE status = 'accepted' AND smsid = ''"
+    )
+
+
 MIGRATIONS: dict[str, tuple[str, Callable[[sqlite3.Connection], None]]] = {
     "1": ("2", _to_2),
     "2": ("3", _to_3),
     "3": ("4", _to_4),
+    "4": ("5", _to_5),
 }
 """Schema version -> (the next version, the step that makes it)."""
 

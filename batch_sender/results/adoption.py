@@ -18,6 +18,9 @@ Adopted sends are what a journal would hold: accepted and rejected rows are
 not sent again; a failed row is retried, with its RequestId if its request
 may have reached eSMS (held back if that was over 23 hours before the file
 was written, as any row in doubt), under a derived one after a refusal.
+A row the file shows under a derived RequestId is adopted with the refused
+RequestIds before it, as its journal held them: its send stays its own (never
+a duplicate of itself), and a retry goes out under the RequestId it shows.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import contextlib
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,23 +36,21 @@ from batch_sender.check.chunks import checked_chunks
 from batch_sender.check.disposition import MAX_GENERATIONS
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import Checks
-from batch_sender.errors import BatchSenderError, UsageError
+from batch_sender.errors import UsageError
 from batch_sender.i18n import _, status_word
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
 from batch_sender.journal.store import Journal
+from batch_sender.results.read_back import NotAdoptable, Sent, result_rows
 from batch_sender.results.rows import (
     RESULT_COLUMNS,
-    SENT_TEXT,
     is_definitive,
     is_no_answer,
     is_stale,
-    readable,
 )
-from batch_sender.sheet.reader import Table, open_table
-from batch_sender.sheet.source import Columns, Source
+from batch_sender.sheet.reader import Table
 
 RESULT_FILE = "result_file"
 """Meta key: the fingerprint of the result file this journal wrote last."""
@@ -81,64 +81,6 @@ def remember_written(journal: Journal, written: Path | str) -> None:
             RESULT_FILE, fingerprint(written) if isinstance(written, Path) else written
         )
         journal.commit()
-
-
-@dataclass(frozen=True)
-class _Sent:
-    """One row of a result file, as read back."""
-
-    line: int
-    user_id: str
-    status: str
-    request_id: str
-    smsid: str
-    code: str
-    message: str
-    attempts: int
-    sent_text: str
-
-
-def _result_rows(results: Path, sheet_header: list[str], id_at: int) -> Iterator[_Sent]:
-    """A result file's rows in order; UsageError if it is not a result file of this sheet."""
-    try:
-        # Read as an input: CSV or XLSX, every cell text, ids as written.
-        table = open_table(Source(results, Columns("SMSID", None, None), delimiter=","))
-    except BatchSenderError as exc:
-        raise _NotAdoptable(_("it cannot be read as a result file ({exc})", exc=exc)) from None
-    header = table.header
-    extra = len(RESULT_COLUMNS)
-    ours = header[-extra:]
-    inputs = header[:-extra]
-    has_text = bool(inputs) and inputs[-1] == SENT_TEXT and sheet_header[-1:] != [SENT_TEXT]
-    if has_text:
-        inputs = inputs[:-1]
-    if ours != RESULT_COLUMNS:
-        raise _NotAdoptable(_("it is not a batch-sender result file (its last columns differ)"))
-    if inputs != sheet_header:
-        raise _NotAdoptable(_("its columns are not the sheet's"))
-    at = {name: len(header) - extra + i for i, name in enumerate(RESULT_COLUMNS)}
-    text_at = len(inputs) if has_text else None
-    for chunk in table.chunks():
-        for number, values in zip(chunk.index.tolist(), chunk.itertuples(index=False), strict=True):
-            cells = [readable(str(v)) for v in values]
-            line, attempts = cells[at["row"]], cells[at["attempts"]]
-            if not line.isdigit():
-                raise _NotAdoptable(_("its line {line} has no row number", line=number))
-            yield _Sent(
-                line=int(line),
-                user_id=cells[id_at].strip(),
-                status=cells[at["status"]],
-                request_id=cells[at["RequestId"]],
-                smsid=cells[at["SMSID"]],
-                code=cells[at["CodeResult"]],
-                message=cells[at["ErrorMessage"]],
-                attempts=int(attempts) if attempts.isdigit() else 0,
-                sent_text="" if text_at is None else cells[text_at],
-            )
-
-
-class _NotAdoptable(Exception):
-    """Why a result file is not this campaign's (said in the refusal)."""
 
 
 @dataclass
@@ -214,8 +156,8 @@ def _not_in_journal(
 ) -> str | None:
     """Why the file is not the journal's, or None if every send it shows is the journal's."""
     try:
-        batch: list[_Sent] = []
-        for row in _result_rows(results, sheet_header, id_at):
+        batch: list[Sent] = []
+        for row in result_rows(results, sheet_header, id_at):
             if row.status in SENT and row.request_id:
                 batch.append(row)
             if len(batch) >= 500:
@@ -223,11 +165,11 @@ def _not_in_journal(
                     return why
                 batch = []
         return _unknown(batch, journal)
-    except _NotAdoptable as exc:
+    except NotAdoptable as exc:
         return str(exc)
 
 
-def _unknown(batch: list[_Sent], journal: Journal) -> str | None:
+def _unknown(batch: list[Sent], journal: Journal) -> str | None:
     records = journal.lookup(row.request_id for row in batch)
     for row in batch:
         record = records.get(row.request_id)
@@ -262,7 +204,7 @@ def adopt(
         scoped = dataclasses.replace(campaign, scope=send_scope(oaid, sandbox), scheme=scheme)
         try:
             records, texts, counts = _match(results, table, scoped, checks, oaid, sandbox)
-        except _NotAdoptable as exc:
+        except NotAdoptable as exc:
             why = str(exc)
             break
         if records is None:
@@ -296,7 +238,7 @@ def _match(
 ) -> tuple[list[Record] | None, dict[str, str], Counter[str]]:
     """The records to adopt, if the file's rows are this sheet's rows in this campaign."""
     sent_at = results.stat().st_mtime
-    rows = _result_rows(results, table.header, table.fields["user_id"])
+    rows = result_rows(results, table.header, table.fields["user_id"])
     pending = next(rows, None)
     prefix = f"{campaign.slug}-"
     exact = 0
@@ -325,45 +267,68 @@ def _match(
                 continue
             found = sheet.get(row.line)
             if found is None or found[0] != row.user_id:
-                raise _NotAdoptable(
+                raise NotAdoptable(
                     _("line {line} is another follower's in the sheet", line=row.line)
                 )
             if not row.request_id.startswith(prefix):
-                raise _NotAdoptable(
-                    _("line {line} has another campaign's RequestId", line=row.line)
-                )
+                raise NotAdoptable(_("line {line} has another campaign's RequestId", line=row.line))
             user_id, base, row_key, text = found
-            same = _same_content(campaign, row.request_id, base)
+            generation = _generation(campaign, row.request_id, base)
+            same = generation is not None
             exact += same
+            content_id = base if same else row.request_id
+            adopted = _record(row, user_id, content_id, row_key, sent_at, oaid, sandbox)
+            if generation:
+                # The RequestIds before it were refused definitively, as its journal
+                # held: the rerun takes up the row's chain where the file shows it.
+                records.extend(
+                    _refused(adopted, campaign.derived_id(base, g)) for g in range(generation)
+                )
             if row.status not in SENT:
                 continue
             counts[row.status] += 1
-            content_id = base if same else row.request_id
-            records.append(_record(row, user_id, content_id, row_key, sent_at, oaid, sandbox))
+            records.append(adopted)
             sent_text = text if same else row.sent_text
             if sent_text:
                 texts[row.request_id] = sent_text
     if pending is not None and any(r.request_id for r in (pending, *rows)):
-        raise _NotAdoptable(_("line {line} is beyond the sheet's last row", line=pending.line))
+        raise NotAdoptable(_("line {line} is beyond the sheet's last row", line=pending.line))
     if not exact:
         return None, {}, counts
     return records, texts, counts
 
 
-def _same_content(campaign: Campaign, request_id: str, base: str) -> bool:
-    """The RequestId is this content's, or one derived from it after refusals."""
+def _generation(campaign: Campaign, request_id: str, base: str) -> int | None:
+    """Which try of this content the RequestId is (0: its own, n: derived after n refusals).
+
+    None: it is not this content's (the row changed since it was sent).
+    """
     if not base:
-        return False
+        return None
     if request_id == base:
-        return True
-    return any(
-        campaign.derived_id(base, generation) == request_id
-        for generation in range(1, MAX_GENERATIONS)
+        return 0
+    for generation in range(1, MAX_GENERATIONS):
+        if campaign.derived_id(base, generation) == request_id:
+            return generation
+    return None
+
+
+def _refused(adopted: Record, request_id: str) -> Record:
+    """An earlier try of the adopted row that eSMS refused definitively (its answer lost)."""
+    return dataclasses.replace(
+        adopted,
+        request_id=request_id,
+        status=FAILED,
+        code="",
+        smsid="",
+        message="",
+        attempts=1,
+        ambiguous_since=None,
     )
 
 
 def _record(
-    row: _Sent,
+    row: Sent,
     user_id: str,
     content_id: str,
     row_key: str,
