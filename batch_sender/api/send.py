@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -15,11 +14,11 @@ from batch_sender.api.common import (
     options_of,
     problems,
     progress,
-    write_summary,
 )
 from batch_sender.api.reports import Progress, RowResult, SendReport
-from batch_sender.errors import BatchSenderError, for_python, for_reader
-from batch_sender.i18n import _, is_warning, warning
+from batch_sender.api.summary import refusal_written, refused, summary_written
+from batch_sender.errors import BatchSenderError, for_python
+from batch_sender.i18n import _, is_warning
 from batch_sender.offloop import run_to_end
 from batch_sender.options import (
     Account,
@@ -212,58 +211,14 @@ async def send_async(
         progress_log.finish()
         _log_summary(report)
         if summary_path is not None:
-            report = await _summary_written(summary_path, report, stop, info)
+            report = await summary_written(summary_path, report, stop, info)
     except BatchSenderError as exc:
         if summary_path is not None:
             # Last run's summary must not stand for this one: a scheduler reads it.
             campaign_id = reading.campaign_id if opened is None else opened.campaign.id
-            refusal = _refused(exc, input_path, output_path, campaign_id, plan)
-            from batch_sender.results.files import NoReader
-
-            with contextlib.suppress(OSError, NoReader):
-                await in_thread(write_summary, summary_path, refusal, stop and stop.is_set)
+            refusal = refused(exc, input_path, output_path, campaign_id, plan)
+            await refusal_written(summary_path, refusal, stop)
         raise
-    return report
-
-
-def _refused(
-    exc: BatchSenderError, input: Path, output: Path, campaign_id: str | None, plan: list[str]
-) -> dict[str, Any]:
-    """The summary of a send refused before the end: what it said, its exit code."""
-    return {
-        "command": "send",
-        "input": str(input),
-        "results": str(output),
-        "campaign_id": campaign_id,
-        "rows": 0,
-        "statuses": {},
-        "error": for_reader(exc.template),
-        "warnings": [line for line in plan if is_warning(line)],
-        "exit_code": int(exc.exit_code),
-    }
-
-
-async def _summary_written(
-    path: Path, report: SendReport, stop: asyncio.Event | None, info: Callable[[str], None]
-) -> SendReport:
-    """The report, once its summary is written; interrupted if stopped waiting for a FIFO's
-    reader (the summary a scheduler reads is not there: a rerun writes it)."""
-    from batch_sender.exit_codes import ExitCode
-    from batch_sender.offloop import in_thread
-    from batch_sender.results.files import NoReader
-    from batch_sender.sending.config import INTERRUPTED
-
-    try:
-        await in_thread(write_summary, path, report.as_dict(), stop and stop.is_set)
-    except NoReader:
-        info(warning(_("no reader on the FIFO {path}; summary not written", path=path)))
-        if stop is not None and stop.is_set() and report.stopped is None:
-            return dataclasses.replace(
-                report,
-                exit_code=ExitCode.INTERRUPTED,
-                stopped=INTERRUPTED,
-                stop_template=INTERRUPTED,
-            )
     return report
 
 

@@ -40,13 +40,10 @@ def _open_lock(journal: Path) -> IO[bytes]:
     """
     flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(lock_path(journal), flags, 0o666)
-    handle = os.fdopen(fd, "ab")
-    try:
+    handle = os.fdopen(fd, "ab", buffering=0)  # unbuffered: closing it never writes
+    with contextlib.suppress(OSError):  # a full disk: the lock works without its note
         if os.fstat(fd).st_size == 0:
-            handle.write(NOTE)
-            handle.flush()
-    except OSError:
-        pass  # a full disk: the lock works without its note
+            os.write(fd, NOTE)
     return handle
 
 
