@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from batch_sender.exit_codes import ExitCode
-from batch_sender.i18n import _
+from batch_sender.i18n import _, in_cli
 
 _SETTING = re.compile(r"\{(opt|env|setting):([a-z_]+)\}")
 _CLI_FLAGS = {"output": "-o"}
@@ -44,6 +44,11 @@ def for_cli(text: str) -> str:
         return f"{_env(setting)} / {_flag(setting)}"
 
     return _SETTING.sub(name, text)
+
+
+def for_reader(text: str) -> str:
+    """The message for whoever runs this: the CLI's words inside `in_cli_words`, else Python's."""
+    return for_cli(text) if in_cli() else for_python(text)
 
 
 class BatchSenderError(Exception):

@@ -44,16 +44,33 @@ _chosen: ContextVar[str | None] = ContextVar("batch_sender_language", default=No
 """The language `speaking` chose for the block running in this context."""
 _process: list[str | None] = [None]
 """The language `set_language` chose for the whole process (None: the default)."""
+_CLI_WORDS: ContextVar[bool] = ContextVar("batch_sender_cli_words", default=False)
+"""Inside `in_cli_words`: messages a run writes for its reader name settings as the CLI does."""
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
 
 
+@contextlib.contextmanager
+def in_cli_words() -> Iterator[None]:
+    """What a run writes for its reader (the summary file) names --options, as stderr does."""
+    token = _CLI_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _CLI_WORDS.reset(token)
+
+
+def in_cli() -> bool:
+    return _CLI_WORDS.get()
+
+
 def language_of(value: str | None) -> str | None:
-    """'vi' or 'en' for a language or locale name (vi, vi_VN.UTF-8, en_US), else None."""
+    """'vi' or 'en' for a language or locale name that starts with it (vi, vi_VN.UTF-8,
+    Vietnamese, en_US), whatever its case; else None."""
     if not value:
         return None
     value = value.strip().lower()
     for lang in LANGUAGES:
-        if value == lang or value.startswith((lang + "_", lang + "-", lang + ".")):
+        if value.startswith(lang):
             return lang
     return None
 

@@ -40,6 +40,12 @@ def test_validate_all_valid_exits_0(tmp_path: Path) -> None:
     assert result.stdout == "thang12.csv: 3 rows: 3 valid\n"
 
 
+def test_one_row_is_counted_in_the_singular(tmp_path: Path) -> None:
+    result = run("validate", str(campaign(tmp_path, message_rows(1))))
+    assert result.exit_code == 0
+    assert result.stdout == "thang12.csv: 1 row: 1 valid\n"
+
+
 def test_validate_reports_bad_rows_with_lines_and_exits_1(tmp_path: Path) -> None:
     rows = [*message_rows(2), ["7.80038E+18", "hi", "https://x.vn/a.jpg"], message_rows(1)[0]]
     path = campaign(tmp_path, rows)

@@ -154,6 +154,9 @@ def test_every_marked_text_and_command_help_is_in_the_catalog() -> None:
         ({"LANG": "vi_VN.UTF-8", "BATCH_SENDER_LANG": "en"}, "en"),
         ({"LC_ALL": "C", "BATCH_SENDER_LANG": "vi"}, "vi"),
         ({"LANG": "vi_VN.UTF-8", "BATCH_SENDER_LANG": "klingon"}, "vi"),
+        ({"LANG": "vietnamese"}, "vi"),  # any value that starts with vi, whatever its case
+        ({"LC_ALL": "Vietnamese_Vietnam.1258"}, "vi"),
+        ({"LANG": "VI_VN"}, "vi"),
     ],
 )
 def test_the_language_follows_batch_sender_lang_then_the_locale(
@@ -169,7 +172,12 @@ def test_numbers_and_dates_are_written_the_languages_way() -> None:
             "2,5",
             "28/11/2026",
         )
-        assert batch_sender.i18n._("{n:,} rows: {counts}", n=1234, counts="x") == "1.234 dòng: x"
+        assert (
+            batch_sender.i18n.ngettext(
+                "{n:,} row: {counts}", "{n:,} rows: {counts}", 1234, counts="x"
+            )
+            == "1.234 dòng: x"
+        )
     with speaking("en"):
         assert (shown(36600, ","), shown(2.5)) == ("36,600", "2.5")
 
@@ -181,6 +189,27 @@ def test_the_lang_option_and_the_variable_choose_over_the_locale() -> None:
     assert code == 1 and "12 rows: 8 valid" in shown_en
     _, chosen = run("validate", str(SAMPLE), env={**ENGLISH, "BATCH_SENDER_LANG": "vi"})
     assert chosen == shown_vi
+
+
+def test_lang_after_the_command_chooses_too_and_wins_over_the_groups() -> None:
+    code, shown_vi = run("validate", str(SAMPLE), "--lang", "vi", env=ENGLISH)
+    assert code == 1 and "dòng" in shown_vi
+    code, shown_en = run("--lang", "vi", "validate", "--lang", "en", str(SAMPLE), env=ENGLISH)
+    assert code == 1 and "12 rows: 8 valid" in shown_en
+    code, shown = run("validate", "--lang", "vi", env=ENGLISH)  # even the usage error
+    assert code == 2 and "Thiếu đối số" in shown
+
+
+def test_a_batch_sender_lang_we_do_not_speak_is_said_once_on_stderr() -> None:
+    result = CliRunner().invoke(
+        cli, ["validate", str(SAMPLE)], env={**ENGLISH, "BATCH_SENDER_LANG": "xx"}
+    )
+    assert result.exit_code == 1
+    warned = [line for line in result.stderr.splitlines() if "BATCH_SENDER_LANG" in line]
+    assert warned == [
+        "warning: BATCH_SENDER_LANG='xx' is not a language batch-sender speaks (en, vi); "
+        "it is ignored"
+    ]
 
 
 # --- what a person reads, in each language -------------------------------------------

@@ -433,3 +433,26 @@ def test_a_sheet_from_stdin_is_named_as_given_everywhere(
     test = runner.invoke(cli, [*args, "--test-to", mine, *esms.args], input=invalid)
     assert test.exit_code == 2
     assert test.stderr == "Error: -: no valid row to send as a test message\n"
+
+
+def test_a_row_of_height_zero_is_a_hidden_row(tmp_path: Path, esms: RunningSimulator) -> None:
+    """Excel shows nothing of a row 0 points high: it is not sent without a word."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["user_id", "text", "url"])
+    for row in message_rows(4):
+        sheet.append(row)
+    sheet.row_dimensions[3].height = 0
+    book.save(tmp_path / "c.xlsx")
+    refused = run("send", "c.xlsx", "-o", "r.csv", *esms.args)
+    assert refused.exit_code == 2, refused.output
+    assert "1 row is hidden" in refused.stderr or "rows are hidden" in refused.stderr
+    assert "the first on line 3" in refused.stderr
+    assert esms.stats()["requests"] == 0
+    skipped = run("send", "c.xlsx", "-o", "r.csv", "--hidden-rows", "skip", *esms.args)
+    assert skipped.exit_code == 0, skipped.output
+    rows = read_results(Path("r.csv"))
+    assert [r["status"] for r in rows] == ["accepted", "excluded", "accepted", "accepted"]

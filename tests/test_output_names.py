@@ -275,3 +275,83 @@ def test_send_refuses_a_link_to_its_own_descriptor_as_its_result_file(tmp_path: 
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "not a pipe or a device" in result.stderr
     assert link.is_symlink()
+
+
+def test_sigterm_stops_a_send_whose_summary_fifo_has_no_reader(tmp_path: Path) -> None:
+    """The run is done, the summary waits for the FIFO's reader: SIGTERM ends the wait."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    os.mkfifo(tmp_path / "g.json")
+    command = [sys.executable, "-m", "batch_sender", "send", str(path), "-o", "r.csv"]
+    send = subprocess.Popen(
+        [*command, "--simulate", "-q", "--summary-json", "g.json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "r.csv").exists():  # written before the summary
+        assert send.poll() is None and time.monotonic() < deadline, send.communicate()
+        time.sleep(0.02)
+    send.send_signal(signal.SIGTERM)
+    try:
+        _out, err = send.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        send.kill()
+        send.communicate()
+        raise AssertionError("still waiting for a reader 10 s after SIGTERM") from None
+    assert send.returncode == 130, err
+    assert "warning: no reader on the FIFO g.json; summary not written" in err
+    assert "Traceback" not in err
+
+
+def test_a_summary_fifo_gets_the_summary_once_its_reader_comes(tmp_path: Path) -> None:
+    import json
+    import threading
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    os.mkfifo(tmp_path / "g.json")
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append((tmp_path / "g.json").read_bytes()))
+    reader.start()  # opening blocks until the writer comes: the writer finds it waiting
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", "r.csv", "--simulate", "-q", "--summary-json", "g.json"]
+    )
+    reader.join(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert json.loads(got[0])["statuses"] == {"accepted": 3}
+
+
+def test_a_summary_fifo_nobody_reads_is_given_up_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import batch_sender.results.files as files
+
+    monkeypatch.setattr(files, "FIFO_WAIT", 0.2)
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    os.mkfifo(tmp_path / "g.json")
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", "r.csv", "--simulate", "-q", "--summary-json", "g.json"]
+    )
+    assert result.exit_code == 0, result.output  # the run's own code
+    assert "warning: no reader on the FIFO g.json; summary not written" in result.stderr
+
+
+def test_send_refuses_a_symbolic_link_as_its_result_file(tmp_path: Path) -> None:
+    """A link to a campaign's result file would be a second campaign with its own journal."""
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    first = CliRunner().invoke(cli, ["send", str(path), "-o", "r.csv", "--simulate", "-q"])
+    assert first.exit_code == 0, first.output
+    (tmp_path / "r2.csv").symlink_to("r.csv")
+    result = CliRunner().invoke(cli, ["send", str(path), "-o", "r2.csv", "--simulate", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: r2.csv is a symbolic link to {tmp_path / 'r.csv'}: the result file must be "
+        f"the campaign's own file, its journal beside it; pass -o {tmp_path / 'r.csv'}\n"
+    )
+    assert (tmp_path / "r2.csv").is_symlink()
+    assert not (tmp_path / "r2.csv.journal.sqlite").exists()

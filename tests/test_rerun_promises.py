@@ -282,6 +282,7 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
         "start it with another -o (and --campaign-id), or pass --resend-changed to send the "
         "new texts to the same followers as part of this campaign"
     )
+    assert summary["error"] == again.stderr.strip().splitlines()[-1].removeprefix("Error: ")
     resent = run(*send, "--resend-changed")
     assert resent.exit_code == 0, resent.output
     assert len(delivered(esms)) == 20

@@ -52,12 +52,15 @@ def progress(on_progress: Callable[[Progress], None]) -> Callable[[int, int], No
     return lambda done, total: on_progress(Progress(done, total))
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
+def write_summary(
+    path: Path, summary: dict[str, Any], stopped: Callable[[], bool] | None = None
+) -> None:
+    """stopped: a FIFO's reader is waited for until then (NoReader, see opened_fifo)."""
     import json
 
     from batch_sender.results.files import atomic_text_file
 
-    with atomic_text_file(path) as f:
+    with atomic_text_file(path, stopped=stopped) as f:
         json.dump(summary, f, ensure_ascii=False, indent=2)
         f.write("\n")
 

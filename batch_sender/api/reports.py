@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch_sender.errors import for_cli
+from batch_sender.errors import for_cli, for_reader
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _, status_word
 
@@ -166,7 +166,9 @@ class SendReport(_Counted):
             "sent": self.sent,
             "seconds": round(self.seconds, 3),
             "messages_per_second": self.messages_per_second,
-            "stopped": self.stopped,
+            "stopped": self.stopped
+            if self.stop_template is None
+            else for_reader(self.stop_template),
             **self.inputs,
             **({} if self.test is None else {"test": self._test_dict(self.test)}),
             "warnings": list(self.warnings),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -16,9 +15,9 @@ from batch_sender.api.common import (
     problems,
     progress,
     run_warnings,
-    write_summary,
 )
 from batch_sender.api.reports import Progress, RowResult, SendReport
+from batch_sender.api.summary import refusal_written, refused, summary_written
 from batch_sender.errors import BatchSenderError, for_python
 from batch_sender.i18n import _, is_warning
 from batch_sender.offloop import run_to_end
@@ -215,33 +214,15 @@ async def send_async(
         progress_log.finish()
         _log_summary(report)
         if summary_path is not None:
-            await in_thread(write_summary, summary_path, report.as_dict())
+            report = await summary_written(summary_path, report, stop, info)
     except BatchSenderError as exc:
         if summary_path is not None:
             # Last run's summary must not stand for this one: a scheduler reads it.
             campaign_id = reading.campaign_id if opened is None else opened.campaign.id
-            refusal = _refused(exc, input_path, output_path, campaign_id, plan)
-            with contextlib.suppress(OSError):
-                await in_thread(write_summary, summary_path, refusal)
+            refusal = refused(exc, input_path, output_path, campaign_id, plan)
+            await refusal_written(summary_path, refusal, stop)
         raise
     return report
-
-
-def _refused(
-    exc: BatchSenderError, input: Path, output: Path, campaign_id: str | None, plan: list[str]
-) -> dict[str, Any]:
-    """The summary of a send refused before the end: what it said, its exit code."""
-    return {
-        "command": "send",
-        "input": str(input),
-        "results": str(output),
-        "campaign_id": campaign_id,
-        "rows": 0,
-        "statuses": {},
-        "error": str(exc),
-        "warnings": [line for line in plan if is_warning(line)],
-        "exit_code": int(exc.exit_code),
-    }
 
 
 @options_of(send_async)

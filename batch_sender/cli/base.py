@@ -23,7 +23,7 @@ from batch_sender import (
     user_error,
 )
 from batch_sender.cli.spoken import Group, Option, interrupted_line, option
-from batch_sender.i18n import N_, _, set_language
+from batch_sender.i18n import N_, _
 
 F = TypeVar("F", bound=Callable[..., Any])
 G = TypeVar("G", Account, Reading, SendingPolicy, Listening)
@@ -285,26 +285,9 @@ def account_options(command: F) -> F:
     return command
 
 
-def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:  # over the locale's, which Group.make_context chose
-        set_language(value)
-
-
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     __version__, prog_name="batch-sender", cls=Option, help=N_("Show the version and exit.")
-)
-@option(
-    "--lang",
-    type=click.Choice(["vi", "en"]),
-    default=None,
-    is_eager=True,
-    expose_value=False,
-    callback=_choose_language,
-    help=N_(
-        "Language of what is shown: vi (Vietnamese) or en (English); by default "
-        "BATCH_SENDER_LANG, then the locale (LC_ALL, LC_MESSAGES, LANG)."
-    ),
 )
 def cli() -> None:
     """Send Zalo OA messages with a photo to many followers through eSMS.vn.

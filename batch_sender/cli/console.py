@@ -22,7 +22,7 @@ import click
 
 from batch_sender import ExitCode
 from batch_sender.cli.spoken import interrupted_line
-from batch_sender.i18n import N_, _, is_warning
+from batch_sender.i18n import N_, _, in_cli_words, is_warning
 
 if TYPE_CHECKING:
     import asyncio
@@ -304,7 +304,8 @@ def run_send(
     )
     with interrupts.installed(), progress_lines:
         try:
-            report = asyncio.run(run())
+            with in_cli_words():  # the summary file says --resend-changed, as stderr does
+                report = asyncio.run(run())
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None  # a second signal: handle_errors says so
         finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
 from batch_sender.i18n import (
+    LANGUAGES,
     N_,
     _,
     click_plural,
@@ -15,6 +17,7 @@ from batch_sender.i18n import (
     fill,
     help_text,
     language_from_env,
+    language_of,
     set_language,
 )
 
@@ -67,11 +70,44 @@ class _SpokenCommand(_Spoken):
         return found
 
 
-class Command(_SpokenCommand, click.Command):
+def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:  # over the locale's, which Group.make_context chose
+        set_language(value)
+
+
+def lang_option() -> Option:
+    """--lang, on the group and on every command: `batch-sender validate x.csv --lang vi`.
+
+    Eager, so that even the command's own usage errors are in that language;
+    the command's value comes last, so it wins over the group's.
+    """
+    return Option(
+        ["--lang"],
+        type=click.Choice(["vi", "en"]),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_choose_language,
+        help=N_(
+            "Language of what is shown: vi (Vietnamese) or en (English); by default "
+            "BATCH_SENDER_LANG, then the locale (LC_ALL, LC_MESSAGES, LANG)."
+        ),
+    )
+
+
+class _WithLang(_SpokenCommand):
+    params: list[click.Parameter]
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.params.append(lang_option())
+
+
+class Command(_WithLang, click.Command):
     pass
 
 
-class Group(_SpokenCommand, click.Group):
+class Group(_WithLang, click.Group):
     command_class = Command
 
     def make_context(
@@ -82,8 +118,21 @@ class Group(_SpokenCommand, click.Group):
         **extra: Any,
     ) -> click.Context:
         if parent is None:  # the command line's: the locale's language until --lang is read
+            _warn_unknown_language()
             set_language(language_from_env())
         return super().make_context(info_name, args, parent, **extra)
+
+
+def _warn_unknown_language() -> None:
+    """BATCH_SENDER_LANG naming no language we speak: said, in English (which one to say it in?)."""
+    value = os.environ.get("BATCH_SENDER_LANG")
+    if value and language_of(value) is None:
+        supported = ", ".join(LANGUAGES)
+        click.echo(
+            f"warning: BATCH_SENDER_LANG={value!r} is not a language batch-sender speaks "
+            f"({supported}); it is ignored",
+            err=True,
+        )
 
 
 def option(*decls: str, **attrs: Any) -> Callable[[F], F]:

@@ -39,6 +39,7 @@ from batch_sender.journal.lock import LOCK_WAIT, take_lock
 from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
 from batch_sender.journal.row_sends import REQUEST_ID_SCHEME, SCHEME, RowSends
+from batch_sender.journal.running import Claim
 from batch_sender.journal.schema import create_or_migrate
 from batch_sender.journal.statements import AMBIGUOUS, ANSWERED, RECORD, SENDING
 from batch_sender.journal.writer import Writer, in_batches, in_writer
@@ -96,6 +97,7 @@ class Journal:
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
         self._lock: IO[bytes] | None = None
+        self.claim = Claim(self.writer)
 
     @classmethod
     def open(
@@ -112,7 +114,7 @@ class Journal:
         sending=True first takes the campaign's lock (one `send` at a time),
         then folds in the intent log a killed run left: only the lock holder
         may touch that log, or a second process could empty it under a
-        running send.
+        running send (one whose lock file was deleted: `Claim` refuses then).
         """
         if path.is_dir():
             raise UsageError(
@@ -155,6 +157,7 @@ class Journal:
         journal.resumed = known is not None
         if sending:
             try:
+                journal.claim.take(path)
                 journal.fold_intents()
                 journal._open_logs()
             except BaseException:
@@ -241,6 +244,7 @@ class Journal:
             if not self.log.is_open:
                 raise
         finally:
+            self.claim.release()
             self.writer.close()
             self.log.close(committed=committed)
             if remove:

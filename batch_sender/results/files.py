@@ -11,11 +11,16 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import pandas as pd
+
+from batch_sender.errors import BatchSenderError
+from batch_sender.exit_codes import ExitCode
+from batch_sender.i18n import _
 
 
 def _temp_prefix(path: Path) -> str:
@@ -119,18 +124,56 @@ def own_descriptor(path: Path) -> int | None:
     return None
 
 
+FIFO_WAIT = 10.0
+"""Seconds a FIFO is given to be opened by its reader, once the text for it is ready."""
+
+
+class NoReader(BatchSenderError):
+    """A FIFO nobody opened for reading: nothing was written to it."""
+
+    exit_code = ExitCode.STOPPED
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(_("no reader on the FIFO {path}; nothing written to it", path=path))
+        self.path = path
+
+
+def opened_fifo(
+    path: Path, stopped: Callable[[], bool] | None = None, wait: float | None = None
+) -> IO[bytes]:
+    """The FIFO opened for writing once a reader has it open; NoReader if none comes.
+
+    A plain open would block until a reader comes, if ever, deaf to a stop:
+    this one waits at most `wait` seconds (FIFO_WAIT), and not once `stopped()`.
+    """
+    deadline = time.monotonic() + (FIFO_WAIT if wait is None else wait)
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            if time.monotonic() >= deadline or (stopped is not None and stopped()):
+                raise NoReader(path) from None
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)  # a reader is there: it takes the text at its pace
+        return os.fdopen(fd, "wb")
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, stopped: Callable[[], bool] | None = None) -> Iterator[Path]:
     """A temporary path beside `path`, renamed into place if the block succeeds.
 
     What `written_in_place` names (a link, a FIFO, a device, a shell's
-    `>(...)`, /dev/stdout) is written into instead, once the block succeeds.
+    `>(...)`, /dev/stdout) is written into instead, once the block succeeds
+    (a FIFO once its reader opens it: see `opened_fifo`).
     """
     if written_in_place(path):
         with _temporary(path, None) as temp:
             yield temp
             try:
-                with temp.open("rb") as done, _opened_in_place(path) as stream:
+                with temp.open("rb") as done, _opened_in_place(path, stopped) as stream:
                     shutil.copyfileobj(done, stream, 1 << 20)
             except OSError as exc:
                 raise _naming(exc, path) from None
@@ -143,11 +186,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
             raise _naming(exc, path) from None
 
 
-def _opened_in_place(path: Path) -> IO[bytes]:
+def _opened_in_place(path: Path, stopped: Callable[[], bool] | None) -> IO[bytes]:
     descriptor = own_descriptor(path)
     if descriptor is not None:
         with contextlib.suppress(OSError):  # not open here: the name is opened, and fails so
             return os.fdopen(os.dup(descriptor), "wb")
+    with contextlib.suppress(OSError):
+        if stat.S_ISFIFO(path.stat().st_mode):
+            return opened_fifo(path, stopped)
     return path.open("wb")
 
 
@@ -193,9 +239,11 @@ def _naming(exc: OSError, path: Path) -> OSError:
 
 
 @contextlib.contextmanager
-def atomic_text_file(path: Path, *, bom: bool = False) -> Iterator[IO[str]]:
-    """A text file that appears at `path` complete, or not at all."""
-    with atomic_path(path) as temp:
+def atomic_text_file(
+    path: Path, *, bom: bool = False, stopped: Callable[[], bool] | None = None
+) -> Iterator[IO[str]]:
+    """A text file that appears at `path` complete, or not at all (stopped: see opened_fifo)."""
+    with atomic_path(path, stopped) as temp:
         encoding = "utf-8-sig" if bom else "utf-8"
         with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
             yield f

@@ -40,6 +40,17 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
                 output=output,
             )
         )
+    if resumes and output.is_symlink():
+        # Its journal would be beside the link: a second campaign over the same file,
+        # its rows sent again by the first one's RequestIds (eSMS answers 124).
+        raise UsageError(
+            _(
+                "{output} is a symbolic link to {target}: the result file must be the "
+                "campaign's own file, its journal beside it; pass {opt:output} {target}",
+                output=output,
+                target=output.resolve(),
+            )
+        )
     check_output(output, what="-o", own_results=output if resumes else None)
 
 

@@ -21,6 +21,7 @@ from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
 from batch_sender.i18n import _
 from batch_sender.journal.lock import no_send_running
+from batch_sender.journal.running import running_send
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import fingerprint, not_rewritable, remember_written
 from batch_sender.results.files import CsvWriter, RowWriter, XlsxWriter, temporary_beside
@@ -46,7 +47,7 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
     running and none wrote the file meanwhile (False: try again later).
     NotRewritable when the journal may not write it (see not_rewritable).
     """
-    with no_send_running(journal.path) as free:
+    with no_send_running(journal.path, lambda: running_send(journal.writer)) as free:
         if not free:
             return False  # a copy now would only be thrown away
     before = _identity(path)
@@ -71,7 +72,7 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
             written = fingerprint(temp)  # before the lock: it is held for the rename alone
         except FileNotFoundError:
             return False  # a send starting cleared it away as a killed run's
-        with no_send_running(journal.path) as free:
+        with no_send_running(journal.path, lambda: running_send(journal.writer)) as free:
             if not free or _identity(path) != before:
                 return False
             try:

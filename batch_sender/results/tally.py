@@ -78,7 +78,9 @@ class Tally:
             for s in sorted(self.statuses, key=lambda s: status_rank(s))
             if self.statuses[s]
         ]
-        return _("{n:,} rows: {counts}", n=self.rows, counts=", ".join(parts))
+        return ngettext(
+            "{n:,} row: {counts}", "{n:,} rows: {counts}", self.rows, counts=", ".join(parts)
+        )
 
     def code_line(self) -> str | None:
         if not self.codes:

@@ -1,9 +1,9 @@
 """Which rows of a workbook's sheet are hidden, by hand or by a filter.
 
 The cell reader does not say, so the sheet's XML is scanned for it: in XLSX
-a `<row r="N" hidden="1">`, in ODS a `<table:table-row>` whose visibility is
-`collapse` or `filter`. Both are streamed: a sheet's XML can be far larger
-than the file. XLS (the binary format) is not scanned.
+a `<row r="N" hidden="1">` (or of height 0, as invisible), in ODS a
+`<table:table-row>` whose visibility is `collapse` or `filter`. Both are
+streamed: a sheet's XML can be far larger than the file. XLS (the binary format) is not scanned.
 
 The standard library's expat parser resolves no external entity and refuses
 entity expansion bombs, so a hostile workbook's XML is parsed safely.
@@ -19,6 +19,8 @@ from pathlib import Path
 
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b[^>]*>")
 _HIDDEN = re.compile(rb'\shidden="(?:1|true)"')
+_HEIGHT = re.compile(rb'\sht="([^"]*)"')
+_CUSTOM_HEIGHT = re.compile(rb'\scustomHeight="(?:1|true)"')
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _CHUNK = 1 << 20
 
@@ -71,13 +73,27 @@ def _xlsx_hidden(archive: zipfile.ZipFile, sheet: str) -> frozenset[int]:
                 tag = match.group()
                 found = _ROW_NUMBER.search(tag)
                 number = int(found.group(1)) if found else number + 1
-                if _HIDDEN.search(tag):
+                if _HIDDEN.search(tag) or _no_height(tag):
                     hidden.add(number)
                 end = match.end()
             # Keep an unfinished tag for the next chunk.
             cut = data.rfind(b"<", end)
             rest = data[cut:] if cut >= 0 else b""
     return frozenset(hidden)
+
+
+def _no_height(tag: bytes) -> bool:
+    """A row of height 0: Excel shows nothing of it, as of a hidden row.
+
+    A custom height with no height given is 0 (openpyxl writes `height = 0` so).
+    """
+    height = _HEIGHT.search(tag)
+    if height is None:
+        return _CUSTOM_HEIGHT.search(tag) is not None
+    try:
+        return float(height.group(1)) == 0
+    except ValueError:
+        return False
 
 
 def _ods_hidden(archive: zipfile.ZipFile, sheet: str) -> frozenset[int]:
