@@ -24,7 +24,6 @@ from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import FAILED
 from batch_sender.i18n import _, ngettext
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
 from batch_sender.options import Reading
 from batch_sender.results.result_file import read_result_file
@@ -71,7 +70,7 @@ def gather_figures(
             for chunk in reader:
                 reading.add(chunk)
             if journal is not None:
-                _add_journal(report, results, journal)
+                _add_journal(report, journal, reading.row_keys)
     finally:
         reader.close()  # its file, whatever stops the report here
         if journal is not None:
@@ -108,16 +107,18 @@ class _Reading:
         self.report, self.at, self.uid_at, self.journal = report, at, uid_at, journal
         self.inputs, self.results, self.wanted = inputs, results, wanted
         self.failed_seen: set[str] = set()
+        self.row_keys: set[str] = set()
+        """The rows the file's RequestIds were sent for: other sends left the sheet."""
 
-    def _find_id_column(self, chunk: pd.DataFrame, records: dict[str, Record]) -> None:
+    def _find_id_column(self, chunk: pd.DataFrame, senders: dict[str, tuple[str, str]]) -> None:
         """The input column holding the ids the journal's sends went to, else `user_id`'s."""
         rids = chunk[self.at["RequestId"]].tolist()
         for i, rid in enumerate(rids):
-            record = records.get(rid)
-            if record is None or not record.user_id:
+            user_id = senders.get(rid, ("", ""))[0]
+            if not user_id:
                 continue
             cells = [str(chunk[c].iloc[i]).strip() for c in range(len(self.inputs))]
-            found = [c for c, cell in enumerate(cells) if cell == record.user_id]
+            found = [c for c, cell in enumerate(cells) if cell == user_id]
             if len(found) == 1:
                 self.uid_at = found[0]
                 return
@@ -135,30 +136,31 @@ class _Reading:
         lines = chunk[at["row"]].tolist()
         # A result file written for Excel has them made inert ('=...): shown as eSMS sent them.
         message = [readable(m) for m in chunk[at["ErrorMessage"]].tolist()]
-        records: dict[str, Record] = {}
+        senders: dict[str, tuple[str, str]] = {}
         delivery = chunk[at["delivery"]].tolist()
         error = [readable(e) for e in chunk[at["delivery_error"]].tolist()]
         if self.journal is not None:
             numbers = [int(n) for n in lines if str(n).isdigit()]
             span = (min(numbers), max(numbers)) if numbers else None
-            records = self.journal.lookup(rids, span)
+            senders = self.journal.rows.senders(rids, span)
+            self.row_keys.update(key for _, key in senders.values() if key)
             reported = self.journal.deliveries.reported(
                 r for r, s in zip(rids, status, strict=True) if s == "accepted"
             )
             for i, rid in enumerate(rids):
                 # The journal's snapshot, for every message it knows; the file's
                 # columns only for one it does not (a result file adopted or made by hand).
-                if rid in records:
+                if rid in senders:
                     delivery[i], error[i], _ = reported.get(rid, ("", "", ""))
         if self.uid_at is None and self.wanted != "":
-            self._find_id_column(chunk, records)
+            self._find_id_column(chunk, senders)
         column = chunk[self.uid_at].tolist() if self.uid_at is not None else [""] * len(chunk)
         report.statuses.update(status)
         report.codes.update(c for c in code if c)
         report.deliveries.update(d for d in delivery if d)
         for i, row_status in enumerate(status):
-            record = records.get(rids[i])
-            uid = (record.user_id if record is not None else "") or str(column[i]).strip()
+            sender = senders.get(rids[i])
+            uid = (sender[0] if sender is not None else "") or str(column[i]).strip()
             if row_status not in FINE_STATUSES:
                 report.attention_total += 1
                 if len(report.attention) < SHOWN_ROWS:
@@ -183,9 +185,9 @@ class _Reading:
                     report.no_smsid_100 += 1
 
 
-def _add_journal(report: CampaignFigures, results: Path, journal: Journal) -> None:
+def _add_journal(report: CampaignFigures, journal: Journal, row_keys: set[str]) -> None:
     report.campaign_id = journal.meta("campaign_id") or ""
-    report.not_in_sheet = sends_not_in_results(results, journal)
+    report.not_in_sheet = journal.rows.sends_not_shown(row_keys)
     report.sends.update(int(t) for t in journal.deliveries.accepted_times())
     for outcome, when, received in journal.deliveries.times():
         if outcome != "pending":
@@ -221,17 +223,6 @@ def write_failed_ids(path: Path, report: CampaignFigures) -> None:
 
     with atomic_text_file(path) as f:
         f.writelines(f"{uid}\n" for uid in report.failed_ids)
-
-
-# --- sends of rows deleted from the sheet ---------------------------------------
-
-
-def sends_not_in_results(results: Path, journal: Journal) -> list[Record]:
-    """Accepted sends the result file no longer shows: their rows left the sheet."""
-    header, reader = read_result_file(results)
-    at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
-    with reader:
-        return journal.rows.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
 
 
 def _second(when: str, received: float) -> int:
