@@ -44,6 +44,10 @@ SCHEME = "2"
 """RequestIds that also take in where the message goes: the OAID, and sandbox or not."""
 
 
+TEXTS_REMEMBERED = 4096
+"""Distinct texts whose storing a send remembers, so as not to write them again."""
+
+
 class RowSends:
     """What was sent for which sheet row: written as each request goes out, asked by reruns.
 
@@ -54,7 +58,9 @@ class RowSends:
         self.writer = writer
         self.log = log
         self._texts_written: set[int] = set()
-        """Texts this process has stored already: each is written once, however many rows."""
+        """Texts this process has stored lately: a template's few variants are written once,
+        however many rows (at most TEXTS_REMEMBERED: a campaign whose every row has a text
+        of its own would otherwise hold a key per row for nothing)."""
 
     def request_id_scheme(self) -> str:
         self.writer.flush()
@@ -95,6 +101,8 @@ class RowSends:
             # Not logged: a kill loses at most the texts of the last commit's rows, which
             # then show a blank sent_text if ever kept; logging each costs the send 10%.
             self.writer.write(ADD_TEXT, (key, text))
+            if len(self._texts_written) >= TEXTS_REMEMBERED:
+                self._texts_written.clear()  # INSERT OR IGNORE: a text written again is harmless
             self._texts_written.add(key)
         return key
 
