@@ -16,9 +16,11 @@ library prints nothing, installs no signal handler and never exits the
 process: the CLI (`batch-sender`) owns those. It logs through `logging`
 (logger `batch_sender`).
 
-Messages (errors, report lines, the preview and report pages) are in English,
-or Vietnamese after `set_language("vi")` or under a Vietnamese locale; column
-names, status values, JSON keys and exception fields never change.
+Messages (errors, report lines, log lines, ErrorMessage, the preview and
+report pages) are in English, whatever the locale: Vietnamese after
+`set_language("vi")` (the whole process, every thread) or with
+BATCH_SENDER_LANG=vi. Column names, status values, JSON keys and exception
+fields never change.
 """
 
 import logging

@@ -4,11 +4,15 @@ Only text meant for a person goes through here. Column names, status values,
 JSON keys, log events and exit codes never do: they are the same in every
 language.
 
-The language is a context variable, so that a program serving several
-callers (or a test) can speak to each in its own; unset, it follows
-BATCH_SENDER_LANG, then the POSIX locale variables (LC_ALL, LC_MESSAGES,
-LANG), and is English otherwise. The locale need not be installed: it is
-only read, never passed to setlocale.
+The library speaks English unless BATCH_SENDER_LANG or `set_language`
+chooses: a scheduler's worker under a Vietnamese locale keeps the
+exceptions, warnings and log lines its alert rules match. The CLI reads the
+locale too (LC_ALL, LC_MESSAGES, LANG, as POSIX ranks them), and --lang over
+all; the locale need not be installed: it is only read, never passed to
+setlocale. `set_language` sets the process's language, which every thread
+sees (a notebook may run each cell in another context); `speaking` chooses
+for one block of one context, and the worker threads a call starts inherit
+its context.
 
 Messages are translated when they are made (an error carries its text in the
 language of the caller that raised it) and filled by `_()` itself, which
@@ -37,6 +41,9 @@ DOMAIN = "batch_sender"
 CLICK_DOMAIN = "click"
 
 _chosen: ContextVar[str | None] = ContextVar("batch_sender_language", default=None)
+"""The language `speaking` chose for the block running in this context."""
+_process: list[str | None] = [None]
+"""The language `set_language` chose for the whole process (None: the default)."""
 _PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
 
 
@@ -52,7 +59,7 @@ def language_of(value: str | None) -> str | None:
 
 
 def language_from_env(environ: Mapping[str, str] | None = None) -> str:
-    """BATCH_SENDER_LANG, then the locale as POSIX ranks it; English by default."""
+    """The CLI's default: BATCH_SENDER_LANG, then the locale as POSIX ranks it; else English."""
     env = os.environ if environ is None else environ
     chosen = language_of(env.get("BATCH_SENDER_LANG"))
     if chosen is not None:
@@ -66,25 +73,29 @@ def language_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 def current() -> str:
     """The language text made now is in."""
-    return _chosen.get() or language_from_env()
+    return _chosen.get() or _process[0] or language_of(os.environ.get("BATCH_SENDER_LANG")) or "en"
 
 
 def set_language(lang: str | None) -> None:
-    """Speak `lang` ('vi' or 'en') from now on in this context; None: follow the environment.
+    """Speak `lang` ('vi' or 'en') from now on, in every thread; None: the default again.
 
-    Messages are made in the language chosen when they are made: an exception
-    raised after `set_language("vi")` carries its message in Vietnamese.
+    The default is BATCH_SENDER_LANG, else English (the locale is the CLI's
+    alone). Messages are made in the language chosen when they are made: an
+    exception raised after `set_language("vi")` carries its message in Vietnamese.
     """
+    _check(lang)
+    _process[0] = lang
+
+
+def _check(lang: str | None) -> None:
     if lang is not None and lang not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
-    _chosen.set(lang)
 
 
 @contextlib.contextmanager
 def speaking(lang: str | None) -> Iterator[None]:
-    """`lang` inside the block (None: the environment's), the earlier choice after it."""
-    if lang is not None and lang not in LANGUAGES:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+    """`lang` inside the block, in this context (None: the process's), the earlier after it."""
+    _check(lang)
     token = _chosen.set(lang)
     try:
         yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -46,7 +47,9 @@ def run_to_end(coroutine: Coroutine[Any, Any, _T]) -> _T:
         except BaseException as exc:
             failure.append(exc)
 
-    worker = threading.Thread(target=run, name="batch-sender")
+    # The caller's context (a language chosen with speaking()), as asyncio.to_thread does.
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(run,), name="batch-sender")
     worker.start()
     worker.join()
     if failure:

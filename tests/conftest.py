@@ -20,7 +20,7 @@ import aioresponses.core
 import pytest
 from click.testing import Result
 
-from batch_sender.i18n import speaking
+from batch_sender.i18n import set_language, speaking
 from batch_sender.simulator.accounts import SIMULATOR_API_KEY, SIMULATOR_OAID, SIMULATOR_SECRET_KEY
 from batch_sender.simulator.config import Faults, SimulatorConfig
 from batch_sender.simulator.server import Simulator, serve
@@ -144,7 +144,9 @@ def start_simulator(config: SimulatorConfig) -> Iterator[RunningSimulator]:
     async def main() -> None:
         nonlocal stop
         stop = asyncio.Event()
-        async with serve(simulator) as url:
+        # The test has what it asserts by the time it stops the simulator: an answer
+        # still held back (a slow fault, a long latency) is cut, not waited for.
+        async with serve(simulator, shutdown_timeout=0.1) as url:
             ready.set_result(RunningSimulator(simulator, url, loop))
             await stop.wait()
 
@@ -175,6 +177,18 @@ def faulty_esms() -> Iterator[RunningSimulator]:
     """5% HTTP 500, 5% CodeResult 160, 5% accepted-then-dropped."""
     faults = Faults(http_500=0.05, code_160=0.05, drop=0.05)
     yield from start_simulator(SimulatorConfig(seed=7, faults=faults))
+
+
+@pytest.fixture
+def simulator_process() -> Iterator[str]:
+    """The URL of a simulator answering after 20 ms, for sends run in their own process.
+
+    It runs in a thread here like the others: the send is the process under
+    test, and an interpreter of its own for the simulator only cost a second
+    of CPU per test (the `simulator` command is run by the docs' transcripts).
+    """
+    with simulator_running(SimulatorConfig(faults=Faults(latency=0.02))) as esms:
+        yield esms.url
 
 
 ESMS_VARIABLES = (
@@ -211,8 +225,12 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name in ("BATCH_SENDER_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    with speaking(None):
-        yield tmp_path
+    set_language(None)  # what a CLI command run in this process chose is not the next test's
+    try:
+        with speaking(None):
+            yield tmp_path
+    finally:
+        set_language(None)
 
 
 @contextlib.contextmanager

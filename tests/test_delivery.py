@@ -112,7 +112,11 @@ def test_callbacks_fill_the_delivery_columns_row_for_row(
     )
     with simulator_running(config) as esms:
         result = CliRunner().invoke(
-            cli, ["send", str(path), "-o", "r.csv", "--callback-url", url, *esms.args]
+            cli,
+            [
+                *("send", str(path), "-o", "r.csv", "--rate", "100"),
+                *("--callback-url", url, *esms.args),
+            ],
         )
         assert result.exit_code == 0, result.output
         deadline = time.monotonic() + 20

@@ -33,7 +33,10 @@ def test_secrets_appear_in_no_output_file_or_error(tmp_path: Path) -> None:
     codes: list[int] = []
     for esms in start_simulator(config):
         keys = ["--api-key", API_KEY, "--secret-key", SECRET_KEY, "--oaid", "42"]
-        base = ["--base-url", esms.url, "--backoff", "0.01", "--max-attempts", "2"]
+        base = [
+            *("--base-url", esms.url, "--backoff", "0.01", "--max-attempts", "2"),
+            *("--rate", "0"),
+        ]
         for args in (
             ["send", str(path), "-o", "r.csv", *keys, *base],  # faults, some rows failed
             ["send", str(path), "-o", "r.csv", *keys, *base],  # the rerun

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -303,6 +304,111 @@ def test_a_simulated_send_and_its_report_in_vietnamese_with_the_result_file_unch
     vi, en = rows("vi.csv"), rows("en.csv")
     assert list(vi[0]) == list(en[0])
     assert [r["status"] for r in vi] == [r["status"] for r in en]
+
+
+def test_the_rows_worker_threads_word_follow_the_lang_option_over_the_locale(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """The result rows are made in a thread of their own: they speak --lang too."""
+    from .conftest import message_rows
+
+    first = message_rows(3)
+    path = write_csv(tmp_path / "c.csv", first)
+    args = ("send", str(path), "-o", "r.csv", "--rate", "0", *esms.args)
+    assert run(*args, env=ENGLISH)[0] == 0
+    # A row added above, for a follower sent to already: a duplicate, not sent.
+    write_csv(path, [[first[1][0], "another text", first[1][2]], *first])
+    code, output = run("--lang", "vi", *args, env=ENGLISH)
+    assert code == 1 and english_left(output) == [], output
+    vi = (
+        "người quan tâm này đã nhận tin nhắn của một dòng khác trước đó trong chiến dịch này "
+        "(lúc ấy là dòng 3); mỗi người quan tâm chỉ nhận một tin mỗi chiến dịch "
+        "(--allow-repeats để cố ý gửi lặp)"
+    )
+    assert f"  dòng 2: trùng lặp: {vi}" in output.splitlines()
+    assert rows("r.csv")[0]["ErrorMessage"] == vi
+    code, output = run("--lang", "en", *args, env=VIETNAMESE)
+    assert code == 1 and "dòng" not in output, output
+    en = (
+        "this follower got another row's message earlier in this campaign (line 3 then); "
+        "one message per follower per campaign (--allow-repeats sends repeats on purpose)"
+    )
+    assert f"  line 2: duplicate: {en}" in output.splitlines()
+    assert rows("r.csv")[0]["ErrorMessage"] == en
+    assert esms.stats()["requests"] == 3
+
+
+def test_the_library_speaks_english_under_a_vietnamese_locale_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Airflow worker's LANG must not change the exceptions, warnings and log lines."""
+    bad = write_csv(tmp_path / "bad.csv", [["1", "hi"]], header=["user_id", "text"])
+    monkeypatch.setenv("LANG", "vi_VN.UTF-8")
+    monkeypatch.setenv("LC_ALL", "vi_VN.UTF-8")
+    with pytest.raises(batch_sender.InputError, match="line 1: missing column 'url'"):
+        batch_sender.validate(bad)
+    monkeypatch.setenv("BATCH_SENDER_LANG", "vi")
+    with pytest.raises(batch_sender.InputError, match="dòng 1: thiếu cột 'url'"):
+        batch_sender.validate(bad)
+
+
+def _in_a_notebook(call: Callable[[], object]) -> BaseException:
+    """What `call` raises from inside a running event loop (a notebook cell), in another
+    thread than the one that chose the language (ipykernel may run cells so)."""
+    import asyncio
+    import threading
+
+    raised: list[BaseException] = []
+
+    async def cell() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed back to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=asyncio.run, args=(cell(),))
+    thread.start()
+    thread.join()
+    return raised[0]
+
+
+def test_set_language_holds_for_the_whole_process_and_its_threads() -> None:
+    try:
+        batch_sender.set_language("vi")
+        raised = _in_a_notebook(lambda: batch_sender.send("nosuch.csv", "r.csv", simulate=True))
+    finally:
+        batch_sender.set_language(None)
+    assert str(raised) == "nosuch.csv: không có tệp này"
+    assert isinstance(raised, batch_sender.InputError)
+
+
+def test_a_language_chosen_for_a_block_reaches_the_threads_a_send_works_in(
+    tmp_path: Path,
+) -> None:
+    """speaking() chooses for one context: the rows made in the send's threads speak it too."""
+    import asyncio
+
+    from .conftest import message_rows
+
+    first = message_rows(2)
+    path = write_csv(tmp_path / "c.csv", first)
+    assert batch_sender.send(path, "r.csv", simulate=True, rate=0).exit_code == 0
+    write_csv(path, [[first[1][0], "another text", first[1][2]], *first])
+
+    async def cell() -> None:  # a notebook: send() runs its loop in a thread of its own
+        with speaking("vi"):
+            batch_sender.send(path, "r.csv", simulate=True, rate=0)
+
+    asyncio.run(cell())
+    assert rows("r.csv")[0]["ErrorMessage"].startswith("người quan tâm này đã nhận tin nhắn")
+    with speaking("vi"), pytest.raises(batch_sender.InputError, match="không có tệp này"):
+        asyncio.run(
+            _raise_in_a_loop(lambda: batch_sender.send("nosuch.csv", "r.csv", simulate=True))
+        )
+
+
+async def _raise_in_a_loop(call: Callable[[], object]) -> None:
+    call()
 
 
 def test_the_python_api_raises_in_the_language_chosen_with_the_same_fields(tmp_path: Path) -> None:

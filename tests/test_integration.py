@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -10,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,17 @@ import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
+from batch_sender.simulator.config import Faults, SimulatorConfig
 from batch_sender.simulator.server import STATS_PATH
 
-from .conftest import CREDENTIALS, RunningSimulator, message_rows, read_results, write_csv
+from .conftest import (
+    CREDENTIALS,
+    RunningSimulator,
+    message_rows,
+    read_results,
+    simulator_running,
+    write_csv,
+)
 
 
 def test_2000_rows_with_5_percent_faults_each_way(
@@ -66,30 +72,6 @@ def test_2000_rows_with_5_percent_faults_each_way(
 
 
 # --- subprocesses: the installed command, kill -9 and SIGTERM ------------------------
-
-
-@contextlib.contextmanager
-def simulator_subprocess(*options: str) -> Iterator[str]:
-    """`batch-sender simulator` in its own process; yields its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "batch_sender", "simulator", "--port", "0", *options],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("eSMS simulator listening on "), line
-    try:
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)  # also closes its stdout
-
-
-@pytest.fixture
-def simulator_process() -> Iterator[str]:
-    with simulator_subprocess("--latency", "0.02") as url:
-        yield url
 
 
 def stats_of(url: str) -> dict[str, Any]:
@@ -202,7 +184,8 @@ def test_python_dash_m_and_version() -> None:
 def test_a_second_ctrl_c_quits_at_once_and_the_journal_stays_usable(tmp_path: Path) -> None:
     rows = message_rows(20)
     path = write_csv(tmp_path / "c.csv", rows)
-    with simulator_subprocess("--latency", "5") as url:
+    with simulator_running(SimulatorConfig(faults=Faults(latency=5))) as slow:
+        url = slow.url
         process = send_process(path, url)
         wait_until(lambda: stats_of(url)["requests"] >= 8)  # eight answers 5 s away
         process.send_signal(signal.SIGINT)
@@ -216,7 +199,8 @@ def test_a_second_ctrl_c_quits_at_once_and_the_journal_stays_usable(tmp_path: Pa
         assert time.monotonic() - started < 2.5
         assert process.returncode == 130
 
-    with simulator_subprocess() as fresh:
+    with simulator_running(SimulatorConfig()) as simulator:
+        fresh = simulator.url
         rerun = send_process(path, fresh)
         _, err = rerun.communicate(timeout=60)
         assert rerun.returncode == 0, err

@@ -251,6 +251,30 @@ def test_smsid_look_ups_use_the_smsid_index(tmp_path: Path) -> None:
     journal.close()
 
 
+def test_a_rerun_s_row_and_follower_look_ups_use_their_indexes(tmp_path: Path) -> None:
+    """Each chunk asks which of its rows and followers were sent: never a whole-journal scan
+    (600,000 sends: 3.6 s a chunk, twice per chunk)."""
+    journal = Journal(tmp_path / "j.sqlite")
+    for n in range(50):
+        journal.sending(f"r{n}", n + 2)
+        journal.rows.identify(f"r{n}", f"row-{n}", f"u{n}", f"c{n}", "oa", False)
+        journal.record(f"r{n}", n + 2, Outcome("accepted", "100", f"sms-{n}"))
+    journal.commit()
+    asked: list[str] = []
+    journal.writer.call(lambda: journal.writer.conn.set_trace_callback(asked.append))
+    assert set(journal.rows.sends(["row-3", "row-9", "new"], "oa", False)) == {"row-3", "row-9"}
+    assert set(journal.rows.followers_sent(["u4", "u70"], "oa", False)) == {"u4"}
+    journal.writer.call(lambda: journal.writer.conn.set_trace_callback(None))
+    look_ups = [s for s in asked if s.lstrip().upper().startswith("SELECT")]
+    assert len(look_ups) == 2, asked
+    for sql, index in zip(look_ups, ("messages_row_key", "messages_user_id"), strict=True):
+        plan = journal.writer.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+        steps = [str(step[-1]) for step in plan]
+        assert any(index in s for s in steps), (sql, steps)
+        assert not any(s.startswith("SCAN m") for s in steps), (sql, steps)
+    journal.close()
+
+
 def test_a_chunk_of_the_sheet_is_read_as_one_range_of_lines(tmp_path: Path) -> None:
     """A rerun's look-ups follow the sheet: neighbours on disk, not digests all over it."""
     journal = Journal(tmp_path / "j.sqlite")
@@ -357,4 +381,19 @@ def test_a_folder_where_the_journal_belongs_is_one_line_exit_2(tmp_path: Path) -
     error = result.stderr.splitlines()[-1]
     assert (
         error.startswith("Error: ") and "is a folder where the campaign's journal belongs" in error
+    )
+
+
+def test_a_folder_where_the_lock_file_belongs_is_one_line_in_the_same_words(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(2))
+    journal = journal_path(tmp_path / "r.csv")
+    journal.with_name(journal.name + LOCK_SUFFIX).mkdir()
+    result = CliRunner().invoke(
+        cli, ["send", str(path), "-o", str(tmp_path / "r.csv"), "--simulate"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {journal}{LOCK_SUFFIX} is a folder: move it aside, then rerun"
     )

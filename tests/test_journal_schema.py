@@ -3,7 +3,7 @@
 The samples in fixtures/journals are dumps of journals the earlier versions
 themselves wrote (the same three messages and one delivery report each):
 version 1 as first released, with the price column, with the row columns,
-and version 2.
+version 2 and version 3.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def test_every_older_version_has_a_sample() -> None:
         "schema-1-identity.sql",
         "schema-1-price.sql",
         "schema-2.sql",
+        "schema-3.sql",
     ]
 
 
@@ -60,6 +61,9 @@ def test_an_older_journal_is_migrated_and_keeps_what_it_held(sample: Path, tmp_p
         assert journal.rows.sent_texts(["rid-d"]) == {"rid-d": "Xin chào"}
         assert journal.rows.sends(["u4"], "oa1", False)["u4"].request_id == "rid-d"
         assert "300" in journal.deliveries.prices()
+        assert journal.rows.followers_sent(["u4"], "oa1", False)["u4"].request_id == "rid-d"
+        indexes = {r[0] for r in journal.writer.execute("SELECT name FROM sqlite_master")}
+        assert {"messages_row_key", "messages_user_id", "messages_line"} <= indexes
     finally:
         journal.close()
 

@@ -4,7 +4,7 @@ A file name holds at most 255 bytes, and Vietnamese letters take two or
 three bytes each in UTF-8: a 90-letter campaign name can be too long once
 the journal's own suffixes are added. Every file a command will create is
 checked first: one line naming it, exit 2, nothing sent, nothing left.
-An output that is a pipe or a device is written into, never replaced.
+An output that is a pipe, a device or a link is written into, never replaced.
 """
 
 from __future__ import annotations
@@ -208,3 +208,70 @@ def test_send_refuses_a_fifo_as_its_result_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "not a pipe or a device" in result.stderr
+
+
+def _validate_into_descriptor(tmp_path: Path, args: list[str], target: str) -> Path:
+    """validate in a process whose descriptor 5 is a file in tmp_path, `target` naming it."""
+    import subprocess
+    import sys
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    caught = tmp_path / "caught.out"
+    command = [sys.executable, "-m", "batch_sender", "validate", str(path), *args, target]
+    done = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$@" 5> caught.out', "sh", *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return caught
+
+
+@pytest.mark.parametrize("args", [["--summary-json"], ["-o"]], ids=["summary", "report"])
+def test_a_link_to_a_descriptor_that_is_a_file_is_written_through_never_replaced(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`--summary-json /dev/stdout > out.json`, as root: /dev/stdout must stay a link.
+
+    A link of our own to /proc/self/fd/5 stands for /dev/stdout (never touched
+    here), descriptor 5 for the shell's redirection to a file.
+    """
+    import json
+
+    link = tmp_path / "stdout.csv"
+    link.symlink_to("/proc/self/fd/5")
+    caught = _validate_into_descriptor(tmp_path, args, str(link))
+    assert link.is_symlink() and link.readlink() == Path("/proc/self/fd/5")
+    written = caught.read_text(encoding="utf-8-sig")
+    if args == ["--summary-json"]:
+        assert json.loads(written)["statuses"] == {"valid": 3}
+    else:
+        assert written.splitlines()[0].startswith("user_id,text,url,row,status")
+    assert list(tmp_path.glob(".stdout.csv*")) == []
+
+
+def test_a_link_to_a_file_stays_a_link_and_the_file_gets_the_summary(tmp_path: Path) -> None:
+    import json
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    (tmp_path / "kept").mkdir()
+    real = tmp_path / "kept" / "s.json"
+    real.write_text('{"exit_code": 0, "old": true}', encoding="utf-8")
+    link = tmp_path / "s.json"
+    link.symlink_to(real)
+    result = CliRunner().invoke(cli, ["validate", str(path), "--summary-json", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == real
+    assert json.loads(real.read_text(encoding="utf-8"))["statuses"] == {"valid": 3}
+
+
+def test_send_refuses_a_link_to_its_own_descriptor_as_its_result_file(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    link = tmp_path / "r.csv"
+    link.symlink_to("/proc/self/fd/1")
+    result = CliRunner().invoke(cli, ["send", str(path), "-o", str(link), "--simulate"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "not a pipe or a device" in result.stderr
+    assert link.is_symlink()

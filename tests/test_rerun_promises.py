@@ -174,11 +174,36 @@ def nightly(tmp_path: Path, night: int, changed: int | None = None) -> Path:
     return write_csv(folder / "thang12.csv", rows)
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    ["no account", "output is the input", "a pipe without a campaign id", "a bad --test-to"],
+)
+def test_a_send_refused_at_its_first_checks_replaces_last_night_s_summary(
+    tmp_path: Path, esms: RunningSimulator, refusal: str
+) -> None:
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    send = ["send", str(path), "-o", "r.csv", *esms.args]
+    assert run(*send, "--summary-json", "s.json").exit_code == 0
+    again = {
+        "no account": ["send", str(path), "-o", "r.csv", "--base-url", esms.url],
+        "output is the input": ["send", str(path), "-o", str(path), *esms.args],
+        "a pipe without a campaign id": ["send", "/dev/stdin", "-o", "r.csv", *esms.args],
+        "a bad --test-to": [*send, "--test-to", "not-an-id"],
+    }[refusal]
+    refused = CliRunner().invoke(cli, [*again, "--summary-json", "s.json"], input="")
+    assert refused.exit_code == 2, refused.output
+    summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 2, "last night's summary still says all went well"
+    assert summary["error"]
+    assert (summary["statuses"], summary["rows"]) == ({}, 0)
+    assert esms.stats()["requests"] == 3
+
+
 def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:
     path = nightly(tmp_path, 1)
-    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", *esms.args)
     assert run(*send, "--summary-json", "s.json").exit_code == 0  # last night's summary
     before = Path("r.csv").read_bytes()
     path = nightly(tmp_path, 2)
@@ -187,6 +212,7 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     summary = json.loads(Path("s.json").read_text(encoding="utf-8"))
     assert summary["exit_code"] == 2, "last night's summary still says all went well"
     assert "this looks like a new campaign" in summary["error"]
+    assert (summary["statuses"], summary["rows"]) == ({}, 0)  # a scheduler reads them
     assert esms.stats()["requests"] == 10  # nothing sent
     assert Path("r.csv").read_bytes() == before
     assert again.stderr.strip().splitlines()[-1] == (
@@ -202,7 +228,10 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     assert [r["status"] for r in rows] == ["accepted"] * 10
     assert {r["ErrorMessage"] for r in rows} == {""}  # the new texts went out
     night3 = nightly(tmp_path, 3)
-    new = run("send", str(night3), "-o", "dem3.csv", "--campaign-id", "thang12-dem3", *esms.args)
+    new = run(
+        *("send", str(night3), "-o", "dem3.csv", "--campaign-id", "thang12-dem3"),
+        *("--rate", "0", *esms.args),
+    )
     assert new.exit_code == 0 and len(delivered(esms)) == 30
 
 
@@ -210,7 +239,7 @@ def test_some_rows_changed_keep_their_send_with_the_text_it_had_and_say_so(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:
     path = nightly(tmp_path, 1)
-    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", *esms.args)
     assert run(*send).exit_code == 0
     nightly(tmp_path, 2, changed=3)
     warning = (
@@ -290,7 +319,7 @@ def test_a_result_file_without_its_journal_is_adopted_and_nobody_is_messaged_aga
     tmp_path: Path, esms: RunningSimulator, later: str, name: str
 ) -> None:
     path = write_csv(tmp_path / "c.csv", message_rows(30))
-    send = ("send", str(path), "-o", name, *esms.args)
+    send = ("send", str(path), "-o", name, "--rate", "0", *esms.args)
     assert run(*send).exit_code == 0
     results = Path(name)
     before = read_sends(results)
@@ -359,11 +388,44 @@ def test_another_campaign_s_result_file_is_refused_naming_both_files(
     assert refused.exit_code == 2
     assert esms.stats()["requests"] == 5
     assert Path("r.csv").read_bytes() == before
-    assert not list(tmp_path.glob("r.csv.journal.sqlite*"))  # the refused run left nothing
+    # The refused run left no journal; the lock file stays, as every released one does.
+    assert [p.name for p in tmp_path.glob("r.csv.journal.sqlite*")] == ["r.csv.journal.sqlite-lock"]
     line = refused.stderr.strip()
     assert "\n" not in line
     assert line.startswith("Error: r.csv: its journal (r.csv.journal.sqlite) is missing and")
     assert str(path) in line and "nothing was sent" in line
+
+
+def test_a_refused_new_campaign_removes_its_journal_while_it_still_holds_the_lock(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send waiting on the lock must find the journal whole or gone, never half deleted;
+    and the lock file stays, or a third send would lock a new one beside the second."""
+    import fcntl
+
+    other = write_csv(tmp_path / "thang11.csv", message_rows(5, start=100))
+    assert run("send", str(other), "-o", "r.csv", *esms.args).exit_code == 0
+    forget_journal(Path("r.csv"))
+    lock = tmp_path / "r.csv.journal.sqlite-lock"
+    held_while_removed: dict[str, bool] = {}
+    unlink = Path.unlink
+
+    def watched(self: Path, missing_ok: bool = False) -> None:
+        if self.name.startswith("r.csv.journal.sqlite") and self.exists():
+            with lock.open("ab") as probe:  # another open file: flock is refused while held
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held_while_removed[self.name] = False
+                except BlockingIOError:
+                    held_while_removed[self.name] = True
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", watched)
+    path = write_csv(tmp_path / "thang12.csv", message_rows(5))
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 2
+    assert "r.csv.journal.sqlite" in held_while_removed
+    assert held_while_removed == dict.fromkeys(held_while_removed, True), held_while_removed
+    assert lock.exists() and not Path("r.csv.journal.sqlite").exists()
 
 
 @pytest.mark.parametrize("receiver", [False, True], ids=["alone", "after-a-receiver-round"])
@@ -377,14 +439,15 @@ def test_a_journal_beside_a_result_file_it_did_not_write_refuses(
     shutil.copy("d-results.csv", "r.csv")  # another campaign's result file put in its place
     before = Path("r.csv").read_bytes()
     # A receiver running beside it must not make the stranger look like the journal's.
-    said = receiver_round(Path("r.csv")) if receiver else ["not rewritten"]
+    said = receiver_round(Path("r.csv")) if receiver else []
     refused = run("send", str(path), "-o", "r.csv", *esms.args)
     assert refused.exit_code == 2
     assert Path("r.csv").read_bytes() == before
     line = refused.stderr.strip()
     assert line.startswith("Error: r.csv: was not written by its journal r.csv.journal.sqlite")
     assert esms.stats()["requests"] == 10
-    assert any("not rewritten" in line for line in said), said
+    if receiver:
+        assert any("not rewritten" in line for line in said), said
 
 
 def test_a_result_file_its_journal_wrote_stays_its_own_after_status_rewrote_it(
@@ -418,6 +481,35 @@ def receiver_round(results: Path) -> list[str]:
         receiver.close()
         journal.close()
     return lines
+
+
+def test_the_receiver_s_count_of_lines_held_back_is_in_the_language_chosen(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    import os
+
+    from batch_sender.i18n import speaking
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    assert run("send", str(path), "-o", "r.csv", *esms.args).exit_code == 0
+    other = write_csv(tmp_path / "d.csv", message_rows(3, start=50))
+    assert run("send", str(other), "-o", "d-results.csv", *esms.args).exit_code == 0
+    shutil.copy("d-results.csv", "r.csv")  # not the journal's file: never rewritten
+    lines: list[str] = []
+    journal = Journal(journal_path(Path("r.csv")))
+    with speaking("vi"):
+        receiver = Receiver(Path("r.csv"), journal, lines.append)
+        try:
+            for second in (1, 2, 3):  # the file changes: found again, refused again
+                os.utime("r.csv", ns=(second * 10**9, second * 10**9))
+                receiver.changed = True  # as a report received since does
+                assert receiver.rewrite()
+        finally:
+            receiver.close()
+            journal.close()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("r.csv: chưa ghi lại: ")
+    assert lines[1] == "chưa ghi lại: thêm 2 lần nữa, không hiển thị"
 
 
 @pytest.mark.parametrize("name", ["r.csv", "r.xlsx"])
@@ -454,3 +546,72 @@ def test_a_receiver_still_refreshes_its_journal_s_file_whose_fingerprint_was_los
     again = run("send", str(path), "-o", "r.csv", *esms.args)
     assert again.exit_code == 0, again.output
     assert esms.stats()["requests"] == 3
+
+
+# --- a rerun reads its own earlier words back ------------------------------------------
+
+
+def test_a_stale_row_reworded_by_a_later_release_is_still_held_back_after_adoption(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """The row a journal-less rerun must not resend is told by --resend-stale, not the wording."""
+    import csv
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    send = ("send", str(path), "-o", "r.csv", *esms.args)
+    assert run(*send, "--quiet").exit_code == 0
+    rid = read_results(Path("r.csv"))[1]["RequestId"]
+    journal = Journal(journal_path(Path("r.csv")), clock=lambda: 0.0)
+    journal.sending(rid, 3)  # sent two days ago, never answered
+    journal.close()
+    assert run(*send).exit_code == 1
+    rows = read_results(Path("r.csv"))
+    assert rows[1]["status"] == "failed" and "--resend-stale" in rows[1]["ErrorMessage"]
+    # As a later release might word it, in Vietnamese; then the journal is lost.
+    rows[1]["ErrorMessage"] = (
+        "yêu cầu gửi hơn 24 giờ trước chưa có phản hồi; eSMS không còn chặn gửi lặp nên "
+        "dòng này chưa được gửi lại: kiểm tra tin đã đến chưa rồi chạy lại với --resend-stale"
+    )
+    with Path("r.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    forget_journal(Path("r.csv"))
+    forget_request_ids(esms)  # over 24 hours: eSMS would take the same RequestId again
+
+    again = run(*send)
+    assert esms.stats()["requests"] == 3, again.output  # nobody messaged a second time
+    assert read_results(Path("r.csv"))[1]["status"] == "failed"
+    assert "held back" in again.stderr
+
+
+def test_the_words_a_rerun_reads_back_are_frozen() -> None:
+    """A result file of any release is read by these: a reworded text must be added, never
+    replace the earlier one (a stale row not recognised would be sent a second time)."""
+    from batch_sender.i18n import every_language
+    from batch_sender.results import rows
+
+    assert rows.WRITTEN_STALE[:2] == (
+        "an earlier request got no answer over 24 hours ago and eSMS no longer blocks a repeat, "
+        "so it was not sent again; check whether it arrived, then rerun with --resend-stale",
+        "yêu cầu trước đó đã quá 24 giờ vẫn chưa có phản hồi và eSMS không còn chặn gửi lặp, "
+        "nên chưa gửi lại; hãy kiểm tra xem tin đã đến chưa, rồi chạy lại với --resend-stale",
+    )
+    assert rows.WRITTEN_NO_ANSWER[:2] == (
+        "no answer recorded: rerun to find out",
+        "chưa ghi nhận phản hồi nào: chạy lại để biết kết quả",
+    )
+    assert rows.WRITTEN_DEFINITIVE[:2] == (
+        "a rerun sends it again under a new RequestId",
+        "chạy lại sẽ gửi lại dòng này với RequestId mới",
+    )
+    for message, written in (
+        (rows.STALE_MESSAGE, rows.WRITTEN_STALE),
+        (rows.NO_ANSWER, rows.WRITTEN_NO_ANSWER),
+        (rows.DEFINITIVE, rows.WRITTEN_DEFINITIVE),
+    ):
+        assert set(every_language(message)) <= set(written), "add the new wording to the list"
+    assert all(rows.is_stale(text) for text in rows.WRITTEN_STALE)
+    assert all(rows.STALE_MARK in text for text in every_language(rows.STALE_MESSAGE))
+    assert all(rows.is_definitive(f"160: blocked; {text}") for text in rows.WRITTEN_DEFINITIVE)
+    assert not any(rows.is_stale(text) for text in (*rows.WRITTEN_NO_ANSWER, "160: blocked"))

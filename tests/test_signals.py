@@ -5,19 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import CREDENTIALS, message_rows, read_results, write_csv
-from .test_integration import send_process, simulator_subprocess, stats_of, wait_until
-
-
-@pytest.fixture
-def simulator_process() -> Iterator[str]:
-    with simulator_subprocess("--latency", "0.02") as url:
-        yield url
+from .test_integration import send_process, stats_of, wait_until
 
 
 @pytest.mark.slow

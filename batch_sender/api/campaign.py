@@ -16,7 +16,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from batch_sender.api.chunks import SheetStream
 from batch_sender.check.disposition import SEND
@@ -26,7 +25,7 @@ from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _, is_warning
 from batch_sender.journal.errors import JournalError, WriteFailed
-from batch_sender.journal.files import journal_path, side_files
+from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
@@ -102,9 +101,7 @@ async def send_campaign(
     try:
         adoption = await in_thread(_take_over, for_journal(job, journal), journal)
     except BaseException:
-        journal.close()
-        if created:
-            forget_journal(path)  # refused: no journal of a campaign that did not start
+        journal.close(remove=created)  # refused: no journal of a campaign that did not start
         raise
     cancelled = False
     try:
@@ -348,8 +345,3 @@ async def _messages(
         entry.handed_out = True
         sheet.flush()
         await sheet.keep_up()
-
-
-def forget_journal(path: Path) -> None:
-    for file in (path, *side_files(path)):
-        file.unlink(missing_ok=True)

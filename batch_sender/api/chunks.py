@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,7 +191,9 @@ class SheetStream:
 
     def _write(self, entry: Chunk) -> None:
         unsent = unsent_reason(self.job, self.stopped)
-        self.writes.append(self.executor.submit(self._write_rows, entry, unsent))
+        # In the caller's context: the rows' messages are in the language it chose.
+        context = contextvars.copy_context()
+        self.writes.append(self.executor.submit(context.run, self._write_rows, entry, unsent))
 
     def _tell_skipped(self, rows: list[tuple[int, str, str, str]]) -> None:
         """In the event loop's thread, as every other callback the caller gives."""

@@ -115,41 +115,47 @@ async def send_async(
     )
     from batch_sender.settings import require_account
 
-    check_output_path(output_path, input_path, resumes=True)
-    test_uid = None
-    if test_to is not None:
-        from batch_sender.results.paths import check_names
-        from batch_sender.sending.test_message import check_test_to, test_sends_names
-
-        test_uid = check_test_to(test_to)
-        check_names(output_path, test_sends_names(output_path))
-    if reading.campaign_id is None and is_stream(input_path):
-        # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
-        raise UsageError(
-            _(
-                "the input {name} is a pipe: pass {opt:campaign_id} so that the same command "
-                "rerun continues this campaign and sends nobody twice",
-                name=repr(str(input_path)),
-            )
-        )
-    if not simulate:
-        require_account(
-            account.base_url,
-            account.allow_insecure_http,
-            {"api_key": account.api_key, "secret_key": account.secret_key, "oaid": account.oaid},
-        )
-    send_date_value, passed = None, None
-    if send_at is not None:
-        try:
-            send_date_value = send_date(send_at)
-        except InThePast as exc:
-            passed = exc  # refused unless the campaign is under way (its id is known below)
     if summary_path is not None:
         taken = [input_path, output_path, journal_path(output_path)]
         check_side_file(summary_path, taken=taken, what="{opt:summary_json}")
     opened: Opened | None = None
     plan: list[str] = []
     try:
+        # Inside: a refusal from here on replaces the last run's summary, which a
+        # scheduler would otherwise read as this run's.
+        check_output_path(output_path, input_path, resumes=True)
+        test_uid = None
+        if test_to is not None:
+            from batch_sender.results.paths import check_names
+            from batch_sender.sending.test_message import check_test_to, test_sends_names
+
+            test_uid = check_test_to(test_to)
+            check_names(output_path, test_sends_names(output_path))
+        if reading.campaign_id is None and is_stream(input_path):
+            # A pipe's name (/dev/fd/63) changes from run to run: its RequestIds would too.
+            raise UsageError(
+                _(
+                    "the input {name} is a pipe: pass {opt:campaign_id} so that the same command "
+                    "rerun continues this campaign and sends nobody twice",
+                    name=repr(str(input_path)),
+                )
+            )
+        if not simulate:
+            require_account(
+                account.base_url,
+                account.allow_insecure_http,
+                {
+                    "api_key": account.api_key,
+                    "secret_key": account.secret_key,
+                    "oaid": account.oaid,
+                },
+            )
+        send_date_value, passed = None, None
+        if send_at is not None:
+            try:
+                send_date_value = send_date(send_at)
+            except InThePast as exc:
+                passed = exc  # refused unless the campaign is under way (its id is known below)
         opened = await in_thread(open_input, input_path, reading)
         if passed is not None and not await in_thread(
             campaign_has_sent, journal_path(output_path), opened.campaign.id
@@ -227,6 +233,8 @@ def _refused(
         "input": str(input),
         "results": str(output),
         "campaign_id": campaign_id,
+        "rows": 0,
+        "statuses": {},
         "error": str(exc),
         "warnings": [line for line in plan if is_warning(line)],
         "exit_code": int(exc.exit_code),

@@ -286,7 +286,8 @@ def account_options(command: F) -> F:
 
 
 def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    set_language(value)  # None: the environment's, also after an earlier call chose one
+    if value is not None:  # over the locale's, which Group.make_context chose
+        set_language(value)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

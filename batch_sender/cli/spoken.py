@@ -7,7 +7,16 @@ from typing import Any, TypeVar
 
 import click
 
-from batch_sender.i18n import N_, _, click_plural, click_text, fill, help_text
+from batch_sender.i18n import (
+    N_,
+    _,
+    click_plural,
+    click_text,
+    fill,
+    help_text,
+    language_from_env,
+    set_language,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +73,17 @@ class Command(_SpokenCommand, click.Command):
 
 class Group(_SpokenCommand, click.Group):
     command_class = Command
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if parent is None:  # the command line's: the locale's language until --lang is read
+            set_language(language_from_env())
+        return super().make_context(info_name, args, parent, **extra)
 
 
 def option(*decls: str, **attrs: Any) -> Callable[[F], F]:

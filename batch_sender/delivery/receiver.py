@@ -58,6 +58,7 @@ UNKNOWN_SMSID = N_("unknown SMSID")
 JOURNAL_BUSY = N_("journal busy")
 REPORTS_LOG = N_("reports log")
 CONNECTION_CAP = N_("connection cap")
+NOT_REWRITTEN = N_("not rewritten")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{8,200}")
 T = TypeVar("T")
 
@@ -291,7 +292,7 @@ class Receiver:
         except NotRewritable as exc:
             # Its reports wait in the journal; the next send writes them in.
             self._refused = seen
-            self.log("not rewritten", printable(exc, 400))
+            self.log(NOT_REWRITTEN, printable(exc, 400))
             return True
         self.changed = True
         return False

@@ -36,6 +36,13 @@ def journal_path(results: Path) -> Path:
     return results.with_name(results.name + JOURNAL_SUFFIX)
 
 
+def remove_journal(journal: Path) -> None:
+    """Delete the journal and its side files, all but the lock file (see LOCK_SUFFIX)."""
+    for file in (journal, *side_files(journal)):
+        if file != lock_path(journal):
+            file.unlink(missing_ok=True)
+
+
 def side_files(journal: Path) -> list[Path]:
     """Every file the journal keeps beside itself: none may ever be an output."""
     suffixes = ("-wal", "-shm", INTENTS_SUFFIX, INTENTS_SUFFIX + "-1", REPORTS_SUFFIX, LOCK_SUFFIX)

@@ -37,7 +37,7 @@ def take_lock(path: Path, wait: float = LOCK_WAIT) -> IO[bytes]:
         handle = _open_lock(path)
     except IsADirectoryError:
         raise UsageError(
-            _("{path} is a directory: move it aside, then rerun", path=lock_path(path))
+            _("{path} is a folder: move it aside, then rerun", path=lock_path(path))
         ) from None
     deadline = time.monotonic() + wait
     while True:

@@ -164,15 +164,16 @@ class RowSends:
         One message per follower per campaign: a row new to the journal is not
         sent to a follower another row of the campaign already went to.
         """
-        reached = self._reached("user_id", set(user_ids), oaid, sandbox)
-        return {r.user_id: r for r in reached if r.row_key}
+        return {r.user_id: r for r in self._reached("user_id", set(user_ids), oaid, sandbox)}
 
     def _reached(
         self, column: str, values: Iterable[str], oaid: str, sandbox: bool
     ) -> list[Record]:
         """Requests of this scope accepted or that may have been, whose `column` is in `values`.
 
-        Accepted last, the latest last: made into a dict, that one wins.
+        Accepted last, the latest last: made into a dict, that one wins. Only
+        requests identified by their row (`row_key != ''`, as the partial
+        indexes on row_key and user_id say: SQLite uses them only then).
         """
         self.writer.flush()
         found: list[Record] = []
@@ -180,7 +181,7 @@ class RowSends:
             rows = self.writer.execute(
                 f"""
                 SELECT {_COLUMNS} FROM messages
-                WHERE {column} IN ({marks}) AND oaid = ? AND sandbox = ?
+                WHERE {column} IN ({marks}) AND row_key != '' AND oaid = ? AND sandbox = ?
                   AND (status IN ('accepted', 'sending') OR
                        (status != 'rejected' AND ambiguous_since IS NOT NULL))
                 ORDER BY status = 'accepted', updated_at

@@ -15,7 +15,7 @@ SCHEMA = "schema"
 """Meta key: the journal's schema version (absent in the first journals: version 1)."""
 
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 
 TABLES = """
@@ -94,9 +94,23 @@ def _to_3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS messages_line ON messages (line)")
 
 
+def _to_4(db: sqlite3.Connection) -> None:
+    """Version 4: requests by follower, so that "was this follower sent to" is no scan.
+
+    Each chunk of a rerun asks it for its followers: without an index, a
+    scan of the whole journal each time (1.7 s a chunk at 600,000 sends).
+    Partial, as messages_row_key: only requests identified by their row
+    answer it.
+    """
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS messages_user_id ON messages (user_id) WHERE row_key != ''"
+    )
+
+
 MIGRATIONS: dict[str, tuple[str, Callable[[sqlite3.Connection], None]]] = {
     "1": ("2", _to_2),
     "2": ("3", _to_3),
+    "3": ("4", _to_4),
 }
 """Schema version -> (the next version, the step that makes it)."""
 

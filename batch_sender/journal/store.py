@@ -29,7 +29,12 @@ from batch_sender.i18n import _
 from batch_sender.journal.crashlog import CrashLog, answer_entry, intent_entry
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.errors import JournalDamaged, JournalError
-from batch_sender.journal.files import INTENTS_SUFFIX, REPORTS_SUFFIX, RESERVE_SUFFIX
+from batch_sender.journal.files import (
+    INTENTS_SUFFIX,
+    REPORTS_SUFFIX,
+    RESERVE_SUFFIX,
+    remove_journal,
+)
 from batch_sender.journal.lock import LOCK_WAIT, take_lock
 from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
@@ -220,11 +225,17 @@ class Journal:
         """Drop what is not committed yet (the receiver keeps it in its reports log)."""
         self.writer.abandon()
 
-    def close(self) -> None:
-        """Commit and close. What cannot be committed stays in the logs when sending."""
+    def close(self, *, remove: bool = False) -> None:
+        """Commit and close. What cannot be committed stays in the logs when sending.
+
+        remove: delete the journal's files too (a campaign refused before it
+        started), while the lock is still held: a send waiting on it then
+        finds the journal whole or gone, never half deleted.
+        """
         committed = False
         try:
-            self.commit()
+            if not remove:
+                self.commit()
             committed = True
         except JournalError:
             if not self.log.is_open:
@@ -232,6 +243,8 @@ class Journal:
         finally:
             self.writer.close()
             self.log.close(committed=committed)
+            if remove:
+                remove_journal(self.path)
             if self._lock is not None:
                 self._lock.close()  # releases the flock
                 self._lock = None

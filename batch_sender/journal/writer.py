@@ -11,6 +11,7 @@ it is committed, so a crash, a kill or a full disk loses no mark and no SMSID.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import itertools
 import sqlite3
@@ -89,7 +90,7 @@ class Writer:
         """Run fn in the writer's thread and wait for it."""
         if threading.get_ident() == self._thread:
             return fn()
-        return self._executor.submit(fn).result()
+        return self._executor.submit(contextvars.copy_context().run, fn).result()
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Rows:
         conn = self.conn
@@ -132,7 +133,8 @@ class Writer:
             raise self.failure  # a run that sends stops here (other users call commit())
         if not self._queued and time.monotonic() - self._last_commit >= self.commit_interval:
             self._queued = True
-            self._executor.submit(self._commit_in_background)
+            # The writer's context: a failure's message in the language it chose.
+            self._executor.submit(contextvars.copy_context().run, self._commit_in_background)
 
     def _append(self, entry: str, *, in_flight: bool) -> None:
         """One entry in the active log: a write() the kernel keeps even if the process dies.

@@ -35,18 +35,18 @@ from batch_sender.check.disposition import MAX_GENERATIONS
 from batch_sender.check.request_ids import Campaign, send_scope
 from batch_sender.check.rules import Checks
 from batch_sender.errors import BatchSenderError, UsageError
-from batch_sender.i18n import _, every_language, status_word
+from batch_sender.i18n import _, status_word
 from batch_sender.journal.errors import JournalError
 from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
 from batch_sender.journal.store import Journal
 from batch_sender.results.rows import (
-    DEFINITIVE,
-    NO_ANSWER,
     RESULT_COLUMNS,
     SENT_TEXT,
-    STALE_MESSAGE,
+    is_definitive,
+    is_no_answer,
+    is_stale,
     readable,
 )
 from batch_sender.sheet.reader import Table, open_table
@@ -373,12 +373,12 @@ def _record(
 ) -> Record:
     """What the journal would hold of the row's last request, as its result row tells."""
     ambiguous = None
-    if row.status == FAILED and not row.message.endswith(every_language(DEFINITIVE)):
+    if row.status == FAILED and not is_definitive(row.message):
         # No definitive answer: it may have reached eSMS, at the latest when the file
         # was written; a row held back as stale stays stale.
-        ambiguous = 0.0 if row.message in every_language(STALE_MESSAGE) else sent_at
+        ambiguous = 0.0 if is_stale(row.message) else sent_at
     status = row.status
-    if row.message in every_language(NO_ANSWER):
+    if is_no_answer(row.message):
         status = "sending"
     return Record(
         request_id=row.request_id,

@@ -68,19 +68,69 @@ def is_stream(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+# The kernel's own folders: a name there (/dev/stdout, /proc/self/fd/1) is an
+# open file or a device, whatever the file it leads to is.
+_SYSTEM_FOLDERS = (Path("/dev"), Path("/proc"), Path("/sys"))
+_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/(?:self|thread-self|\d+)/fd)/(\d+)")
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def written_in_place(path: Path) -> bool:
+    """Whether `path` is written into rather than replaced: a link, a stream, a system name.
+
+    A rename would replace the link by a file (as root, /dev/stdout itself
+    for every later process), or a FIFO by a file nobody reads.
+    """
+    return path.is_symlink() or is_stream(path) or is_system_name(path)
+
+
+def is_system_name(path: Path) -> bool:
+    """Whether `path` is in /dev, /proc or /sys, or leads to this process's descriptor."""
+    places = [Path(os.path.normpath(path.absolute()))]
+    with contextlib.suppress(OSError, RuntimeError):
+        places.append(path.resolve())
+    if any(place.is_relative_to(folder) for place in places for folder in _SYSTEM_FOLDERS):
+        return True
+    return own_descriptor(path) is not None
+
+
+def own_descriptor(path: Path) -> int | None:
+    """N when `path` leads to this process's descriptor N (/dev/stdout, a link to /proc/self/fd/N).
+
+    Written through a copy of that descriptor, the text lands where the
+    process's own output goes (after what a redirection's file holds already);
+    opening the name again would truncate that file or write over it.
+    """
+    name = os.path.normpath(path.absolute())
+    for _hop in range(40):  # as many links as the kernel follows
+        if name in _STANDARD:
+            return _STANDARD[name]
+        found = _DESCRIPTOR.fullmatch(name)
+        if found is not None:
+            pid = name.split("/")[2]
+            if name.startswith("/dev/") or not pid.isdigit() or int(pid) == os.getpid():
+                return int(found[1])
+            return None
+        try:
+            target = Path(name).readlink()
+        except OSError:
+            return None
+        name = os.path.normpath(Path(name).parent / target)
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed into place if the block succeeds.
 
-    A stream (a FIFO, a device, a shell's `>(...)`) is written into instead,
-    once the block succeeds: renaming over it would replace it by a file
-    nobody reads (or, as root, replace /dev/stdout itself).
+    What `written_in_place` names (a link, a FIFO, a device, a shell's
+    `>(...)`, /dev/stdout) is written into instead, once the block succeeds.
     """
-    if is_stream(path):
+    if written_in_place(path):
         with _temporary(path, None) as temp:
             yield temp
             try:
-                with temp.open("rb") as done, path.open("wb") as stream:
+                with temp.open("rb") as done, _opened_in_place(path) as stream:
                     shutil.copyfileobj(done, stream, 1 << 20)
             except OSError as exc:
                 raise _naming(exc, path) from None
@@ -91,6 +141,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
             temp.replace(path)
         except OSError as exc:
             raise _naming(exc, path) from None
+
+
+def _opened_in_place(path: Path) -> IO[bytes]:
+    descriptor = own_descriptor(path)
+    if descriptor is not None:
+        with contextlib.suppress(OSError):  # not open here: the name is opened, and fails so
+            return os.fdopen(os.dup(descriptor), "wb")
+    return path.open("wb")
 
 
 @contextlib.contextmanager

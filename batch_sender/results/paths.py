@@ -10,7 +10,7 @@ from batch_sender.errors import UsageError
 from batch_sender.i18n import _
 from batch_sender.journal.files import JOURNAL_SUFFIX, journal_path, side_files
 from batch_sender.journal.store import Journal
-from batch_sender.results.files import is_stream, temp_name
+from batch_sender.results.files import is_stream, is_system_name, temp_name, written_in_place
 
 
 def is_spreadsheet(path: Path, *, excel: bool) -> bool:
@@ -32,7 +32,7 @@ def check_output_path(output: Path, input_path: Path, *, resumes: bool = False) 
                 output=output,
             )
         )
-    if resumes and is_stream(output):
+    if resumes and (is_stream(output) or is_system_name(output)):
         raise UsageError(
             _(
                 "{output}: the result file must be a file (reruns, callbacks and status read "
@@ -89,7 +89,7 @@ def check_output(
                     name=journal_path(candidate).name,
                 )
             )
-    if not is_stream(path):  # a stream is written into, nothing made beside it
+    if not written_in_place(path):  # written into, nothing made beside it
         _check_folder(path)
 
 

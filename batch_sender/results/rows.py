@@ -159,6 +159,36 @@ NO_ANSWER = N_("no answer recorded: rerun to find out")
 DEFINITIVE = N_("a rerun sends it again under a new RequestId")
 """How a failed row's ErrorMessage ends when eSMS refused it (nothing may have reached it)."""
 
+# Every wording these messages have had in a result file, in every language.
+# A wording is only ever added here, never changed or removed: a file written
+# by an earlier release must read the same (tests/test_rerun_promises.py
+# checks that today's catalog adds nothing unlisted).
+WRITTEN_STALE = (
+    STALE_MESSAGE,
+    "yêu cầu trước đó đã quá 24 giờ vẫn chưa có phản hồi và eSMS không còn chặn gửi lặp, "
+    "nên chưa gửi lại; hãy kiểm tra xem tin đã đến chưa, rồi chạy lại với --resend-stale",
+)
+WRITTEN_NO_ANSWER = (NO_ANSWER, "chưa ghi nhận phản hồi nào: chạy lại để biết kết quả")
+WRITTEN_DEFINITIVE = (DEFINITIVE, "chạy lại sẽ gửi lại dòng này với RequestId mới")
+STALE_MARK = "--resend-stale"
+"""In the stale message in every language and wording (an option's name is never
+translated), and in no other row message: a row held back stays held back."""
+
+
+def is_stale(message: str) -> bool:
+    """An earlier run held the row back as stale (never sent again without --resend-stale)."""
+    return STALE_MARK in message or message in WRITTEN_STALE
+
+
+def is_no_answer(message: str) -> bool:
+    """The row's request went out and no answer was recorded (a crash)."""
+    return message in WRITTEN_NO_ANSWER
+
+
+def is_definitive(message: str) -> bool:
+    """eSMS refused the row: nothing of it may have reached a follower."""
+    return message.endswith(WRITTEN_DEFINITIVE)
+
 
 def output_rows(
     chunk: pd.DataFrame,

@@ -258,9 +258,17 @@ def busiest_second(starts: list[float]) -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Run the simulator in this event loop; yields its base URL."""
-    runner = web.AppRunner(simulator.app(), access_log=None, handle_signals=False)
+async def serve(
+    simulator: Simulator, host: str = "127.0.0.1", port: int = 0, *, shutdown_timeout: float = 60.0
+) -> AsyncIterator[str]:
+    """Run the simulator in this event loop; yields its base URL.
+
+    On the way out, answers still in flight (a slow fault, a long latency) get
+    up to shutdown_timeout seconds to finish before they are cut.
+    """
+    runner = web.AppRunner(
+        simulator.app(), access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
