@@ -24,12 +24,14 @@ from batch_sender.errors import UsageError
 from batch_sender.esms.delivery_report import FAILED
 from batch_sender.i18n import _, ngettext
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.records import Record
 from batch_sender.journal.store import Journal
 from batch_sender.options import Reading
-from batch_sender.results.result_file import read_result_file
+from batch_sender.results.result_file import read_result_file, result_header
 from batch_sender.results.rows import RESULT_COLUMNS, readable
 from batch_sender.results.tally import FINE as FINE_STATUSES
+
+FIRST_ROWS = 100
+"""Rows read ahead, all columns, to find which one holds the user_ids."""
 
 
 def gather_figures(
@@ -43,9 +45,10 @@ def gather_figures(
     column is the one given, else the one the journal's sends show the ids
     in (a campaign sent with --user-id-column), else `user_id`.
     """
-    header, reader = read_result_file(results)
+    header = result_header(results)
     journal_file = journal_path(results)
     journal = None
+    reader = None
     try:
         if journal_file.exists():
             journal = Journal(journal_file, read_only=True)  # an archive may be read-only
@@ -68,12 +71,14 @@ def gather_figures(
         report = CampaignFigures(results.name)
         with journal.snapshot() if journal is not None else contextlib.nullcontext():
             reading = _Reading(report, at, uid_at, journal, inputs, results, user_id_column)
+            reader = read_result_file(results, reading.columns())[1]
             for chunk in reader:
                 reading.add(chunk)
             if journal is not None:
-                _add_journal(report, results, journal)
+                _add_journal(report, journal, reading.row_keys)
     finally:
-        reader.close()  # its file, whatever stops the report here
+        if reader is not None:
+            reader.close()  # its file, whatever stops the report here
         if journal is not None:
             journal.close()
     if need_ids and report.failed_without_id:
@@ -108,19 +113,55 @@ class _Reading:
         self.report, self.at, self.uid_at, self.journal = report, at, uid_at, journal
         self.inputs, self.results, self.wanted = inputs, results, wanted
         self.failed_seen: set[str] = set()
+        self.row_keys: set[str] = set()
+        """The rows the file's RequestIds were sent for: other sends left the sheet."""
 
-    def _find_id_column(self, chunk: pd.DataFrame, records: dict[str, Record]) -> None:
-        """The input column holding the ids the journal's sends went to, else `user_id`'s."""
+    def columns(self) -> list[int] | None:
+        """The positions to read: ours and the user_id column's; None: all of them.
+
+        The user_id column is found from the file's first rows when it was not
+        given; while it is not known, the whole first chunk is read for it.
+        """
+        if self.uid_at is None and self.wanted != "":
+            reader = read_result_file(self.results, rows=FIRST_ROWS)[1]
+            with reader:
+                first = next(iter(reader), None)
+            if first is None or first.empty:
+                return None  # no rows: nothing to read, the column is never needed
+            self._find_id_column(first, self._senders(first), whole=len(first) < FIRST_ROWS)
+            if self.wanted != "":
+                return None
+        return [*self.at.values(), *([] if self.uid_at is None else [self.uid_at])]
+
+    def _senders(self, chunk: pd.DataFrame) -> dict[str, tuple[str, str]]:
+        """RequestId -> (user_id, row_key) of the chunk's sends the journal knows."""
+        if self.journal is None:
+            return {}
+        numbers = [int(n) for n in chunk[self.at["row"]].tolist() if str(n).isdigit()]
+        span = (min(numbers), max(numbers)) if numbers else None
+        return self.journal.rows.senders(chunk[self.at["RequestId"]].tolist(), span)
+
+    def _find_id_column(
+        self, chunk: pd.DataFrame, senders: dict[str, tuple[str, str]], *, whole: bool = True
+    ) -> None:
+        """The input column holding the ids the journal's sends went to, else `user_id`'s.
+
+        whole: the chunk is the file's first; else only its first rows, which
+        settle it only if one of them shows the column.
+        """
         rids = chunk[self.at["RequestId"]].tolist()
         for i, rid in enumerate(rids):
-            record = records.get(rid)
-            if record is None or not record.user_id:
+            user_id = senders.get(rid, ("", ""))[0]
+            if not user_id:
                 continue
             cells = [str(chunk[c].iloc[i]).strip() for c in range(len(self.inputs))]
-            found = [c for c, cell in enumerate(cells) if cell == record.user_id]
+            found = [c for c, cell in enumerate(cells) if cell == user_id]
             if len(found) == 1:
                 self.uid_at = found[0]
+                self.wanted = ""
                 return
+        if not whole:
+            return
         if self.wanted is None:
             self.uid_at = _user_id_position(self.results, self.inputs, Reading.user_id_column)
         self.wanted = ""  # looked once
@@ -135,30 +176,29 @@ class _Reading:
         lines = chunk[at["row"]].tolist()
         # A result file written for Excel has them made inert ('=...): shown as eSMS sent them.
         message = [readable(m) for m in chunk[at["ErrorMessage"]].tolist()]
-        records: dict[str, Record] = {}
+        senders: dict[str, tuple[str, str]] = {}
         delivery = chunk[at["delivery"]].tolist()
         error = [readable(e) for e in chunk[at["delivery_error"]].tolist()]
         if self.journal is not None:
-            numbers = [int(n) for n in lines if str(n).isdigit()]
-            span = (min(numbers), max(numbers)) if numbers else None
-            records = self.journal.lookup(rids, span)
+            senders = self._senders(chunk)
+            self.row_keys.update(key for _, key in senders.values() if key)
             reported = self.journal.deliveries.reported(
                 r for r, s in zip(rids, status, strict=True) if s == "accepted"
             )
             for i, rid in enumerate(rids):
                 # The journal's snapshot, for every message it knows; the file's
                 # columns only for one it does not (a result file adopted or made by hand).
-                if rid in records:
+                if rid in senders:
                     delivery[i], error[i], _ = reported.get(rid, ("", "", ""))
         if self.uid_at is None and self.wanted != "":
-            self._find_id_column(chunk, records)
+            self._find_id_column(chunk, senders)
         column = chunk[self.uid_at].tolist() if self.uid_at is not None else [""] * len(chunk)
         report.statuses.update(status)
         report.codes.update(c for c in code if c)
         report.deliveries.update(d for d in delivery if d)
         for i, row_status in enumerate(status):
-            record = records.get(rids[i])
-            uid = (record.user_id if record is not None else "") or str(column[i]).strip()
+            sender = senders.get(rids[i])
+            uid = (sender[0] if sender is not None else "") or str(column[i]).strip()
             if row_status not in FINE_STATUSES:
                 report.attention_total += 1
                 if len(report.attention) < SHOWN_ROWS:
@@ -183,9 +223,9 @@ class _Reading:
                     report.no_smsid_100 += 1
 
 
-def _add_journal(report: CampaignFigures, results: Path, journal: Journal) -> None:
+def _add_journal(report: CampaignFigures, journal: Journal, row_keys: set[str]) -> None:
     report.campaign_id = journal.meta("campaign_id") or ""
-    report.not_in_sheet = sends_not_in_results(results, journal)
+    report.not_in_sheet = journal.rows.sends_not_shown(row_keys)
     report.sends.update(int(t) for t in journal.deliveries.accepted_times())
     for outcome, when, received in journal.deliveries.times():
         if outcome != "pending":
@@ -222,17 +262,6 @@ def write_failed_ids(path: Path, report: CampaignFigures) -> None:
 
     with atomic_text_file(path) as f:
         f.writelines(f"{uid}\n" for uid in report.failed_ids)
-
-
-# --- sends of rows deleted from the sheet ---------------------------------------
-
-
-def sends_not_in_results(results: Path, journal: Journal) -> list[Record]:
-    """Accepted sends the result file no longer shows: their rows left the sheet."""
-    header, reader = read_result_file(results)
-    at = len(header) - len(RESULT_COLUMNS) + RESULT_COLUMNS.index("RequestId")
-    with reader:
-        return journal.rows.sends_not_shown(rid for chunk in reader for rid in chunk[at].tolist())
 
 
 def _second(when: str, received: float) -> int:

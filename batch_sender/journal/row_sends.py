@@ -44,6 +44,10 @@ SCHEME = "2"
 """RequestIds that also take in where the message goes: the OAID, and sandbox or not."""
 
 
+TEXTS_REMEMBERED = 4096
+"""Distinct texts whose storing a send remembers, so as not to write them again."""
+
+
 class RowSends:
     """What was sent for which sheet row: written as each request goes out, asked by reruns.
 
@@ -54,7 +58,9 @@ class RowSends:
         self.writer = writer
         self.log = log
         self._texts_written: set[int] = set()
-        """Texts this process has stored already: each is written once, however many rows."""
+        """Texts this process has stored lately: a template's few variants are written once,
+        however many rows (at most TEXTS_REMEMBERED: a campaign whose every row has a text
+        of its own would otherwise hold a key per row for nothing)."""
 
     def request_id_scheme(self) -> str:
         self.writer.flush()
@@ -95,6 +101,8 @@ class RowSends:
             # Not logged: a kill loses at most the texts of the last commit's rows, which
             # then show a blank sent_text if ever kept; logging each costs the send 10%.
             self.writer.write(ADD_TEXT, (key, text))
+            if len(self._texts_written) >= TEXTS_REMEMBERED:
+                self._texts_written.clear()  # INSERT OR IGNORE: a text written again is harmless
             self._texts_written.add(key)
         return key
 
@@ -219,31 +227,58 @@ class RowSends:
         sandbox, _, oaid = str(row[0]).partition(":")
         return oaid, sandbox == "1"
 
-    def sends_not_shown(self, request_ids: Iterable[str]) -> list[Record]:
-        """Accepted sends (of the last send's scope) of rows none of `request_ids` is for.
+    @in_writer
+    def senders(
+        self, request_ids: Iterable[str], lines: tuple[int, int] | None
+    ) -> dict[str, tuple[str, str]]:
+        """RequestId -> (user_id, row_key) for those of these the journal has.
 
-        `request_ids`: a result file's; what this returns are the sends of
-        rows deleted from the sheet since (they stay in the journal).
+        lines: the sheet lines (first, last) these requests are likely for (a
+        result file's chunk): read as one range, only the rest one by one. Two
+        columns, no Records: `report` asks it of every row of the campaign.
+        """
+        self.writer.flush()
+        wanted = {r for r in request_ids if r}
+        found: dict[str, tuple[str, str]] = {}
+        columns = "request_id, user_id, row_key"
+        if lines is not None and wanted:
+            in_range = f"SELECT {columns} FROM messages WHERE line BETWEEN ? AND ?"
+            for rid, user_id, row_key in self.writer.execute(in_range, lines):
+                if rid in wanted:
+                    found[rid] = (user_id, row_key)
+        for batch, marks in in_batches(r for r in wanted if r not in found):
+            by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
+            for rid, user_id, row_key in self.writer.execute(by_id, batch):
+                found[rid] = (user_id, row_key)
+        return found
+
+    def sends_not_shown(self, row_keys: set[str]) -> list[Record]:
+        """Accepted sends (of the last send's scope) of rows other than `row_keys`.
+
+        `row_keys`: the rows a result file's RequestIds were sent for (see
+        `senders`); what this returns are the sends of rows deleted from the
+        sheet since (they stay in the journal).
         """
         scope = self.last_scope()
-        return [] if scope is None else self.sends_not_in(request_ids, *scope)
+        return [] if scope is None else self.sends_not_in(row_keys, *scope)
 
-    def sends_not_in(self, request_ids: Iterable[str], oaid: str, sandbox: bool) -> list[Record]:
-        """Accepted requests of rows none of `request_ids` was sent for (rows deleted since)."""
+    @in_writer
+    def sends_not_in(self, row_keys: set[str], oaid: str, sandbox: bool) -> list[Record]:
+        """Accepted requests of rows other than `row_keys` (rows deleted since), by line.
+
+        The rows' keys are compared here, not in SQL: a temporary table of a
+        big campaign's keys costs more to fill than the whole look-up.
+        """
         self.writer.flush()
-        self.writer.execute("CREATE TEMP TABLE IF NOT EXISTS shown (request_id TEXT PRIMARY KEY)")
-        self.writer.execute("DELETE FROM shown")
-        self.writer.executemany(
-            "INSERT OR IGNORE INTO shown VALUES (?)", ((r,) for r in request_ids if r)
-        )
-        rows = self.writer.execute(
-            f"""
-            SELECT {_COLUMNS} FROM messages
-            WHERE status = 'accepted' AND row_key != '' AND oaid = ? AND sandbox = ?
-              AND row_key NOT IN (
-                SELECT m.row_key FROM messages m JOIN shown s ON s.request_id = m.request_id)
-            ORDER BY line
-            """,
-            (oaid, int(sandbox)),
-        )
-        return [Record(*row) for row in rows]
+        accepted = "status = 'accepted' AND row_key != '' AND oaid = ? AND sandbox = ?"
+        scope = (oaid, int(sandbox))
+        keys = self.writer.execute(f"SELECT DISTINCT row_key FROM messages WHERE {accepted}", scope)
+        gone = [key for (key,) in keys if key not in row_keys]
+        found: list[Record] = []
+        for batch, marks in in_batches(gone):
+            rows = self.writer.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE {accepted} AND row_key IN ({marks})",
+                (*scope, *batch),
+            )
+            found.extend(Record(*row) for row in rows)
+        return sorted(found, key=lambda record: record.line)
