@@ -157,3 +157,45 @@ def test_the_lock_file_says_what_it_is_and_is_never_followed(tmp_path: Path) -> 
         take_lock(path, wait=0.1)
     assert "is a symbolic link" in str(err.value)
     assert not outside.exists() and not outside.parent.exists()
+
+
+def test_a_send_refused_after_waiting_on_the_lock_keeps_the_journal_it_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sends of a new campaign start together: the one that waited never deletes the other's."""
+    import csv
+
+    import batch_sender.journal.store as store
+
+    path = write_csv(tmp_path / "c.csv", message_rows(3))
+    output = Path("r.csv")
+    real_take_lock = store.take_lock
+
+    with simulator_running(SimulatorConfig(seed=1)) as esms:
+
+        def first_finishes_meanwhile(journal: Path, wait: float = 5.0) -> object:
+            # This send saw no journal; while it waits, the other send does the campaign.
+            assert not journal.exists()
+            first = _send(path, esms, "--campaign-id", "spring")
+            _out, err = first.communicate(timeout=60)
+            assert first.returncode == 0, err
+            with output.open(newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.reader(f))
+            at = rows[0].index("RequestId")
+            rows[1][at] = "someone-elses"  # re-saved with a send the journal never made
+            with output.open("w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows(rows)
+            return real_take_lock(journal, wait)
+
+        monkeypatch.setattr(store, "take_lock", first_finishes_meanwhile)
+        args = ["send", str(path), "-o", "r.csv", "-q", "--campaign-id", "spring", *esms.args]
+        second = CliRunner().invoke(cli, args)
+        assert second.exit_code == 2, second.output
+        assert "was not written by its journal" in second.output
+        monkeypatch.setattr(store, "take_lock", real_take_lock)
+        assert journal_path(output).exists()  # the first send's campaign is still recorded
+        journal = Journal.open(journal_path(output), "spring")
+        assert journal.count() == 3
+        journal.close()
+        sent = _messages_per_user(esms)
+    assert len(sent) == 3 and set(sent.values()) == {1}

@@ -96,12 +96,11 @@ async def send_campaign(
     check_output_path(job.output, job.table.source.path, resumes=True)
     started = time.monotonic()
     path = journal_path(job.output)
-    created = not path.exists()
     journal = await in_thread(Journal.open, path, job.campaign.id, sending=True)
     try:
         adoption = await in_thread(_take_over, for_journal(job, journal), journal)
     except BaseException:
-        journal.close(remove=created)  # refused: no journal of a campaign that did not start
+        journal.close(remove=journal.created)  # refused: no journal of a campaign that did not start
         raise
     cancelled = False
     try:

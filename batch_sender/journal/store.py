@@ -96,6 +96,8 @@ class Journal:
         )
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
+        self.created = False
+        """This open made the journal's file (seen under the lock when sending)."""
         self._lock: IO[bytes] | None = None
         self.claim = Claim(self.writer)
 
@@ -126,8 +128,12 @@ class Journal:
             )
         lock = take_lock(path, lock_wait) if sending else None
         try:
+            # Looked at under the lock: a send that waited on it may find the
+            # journal the lock holder made meanwhile, which is not its to remove.
+            created = not path.exists()
             journal = cls(path, **kwargs)  # type: ignore[arg-type]
             journal._lock = lock
+            journal.created = created
             known = journal.meta("campaign_id")
         except JournalDamaged as exc:
             if lock is not None:
