@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 
 from batch_sender.cli import cli
 from batch_sender.errors import UsageError
+from batch_sender.journal import running
 from batch_sender.journal.files import journal_path, lock_path
 from batch_sender.journal.lock import NOTE, no_send_running, take_lock
 from batch_sender.journal.running import RUNNING, running_send
@@ -165,11 +168,9 @@ def test_a_send_refused_after_waiting_on_the_lock_keeps_the_journal_it_found(
     """Two sends of a new campaign start together: the one that waited never deletes the other's."""
     import csv
 
-    import batch_sender.journal.store as store
-
     path = write_csv(tmp_path / "c.csv", message_rows(3))
     output = Path("r.csv")
-    real_take_lock = store.take_lock
+    real_take_lock = take_lock
 
     with simulator_running(SimulatorConfig(seed=1)) as esms:
 
@@ -187,15 +188,144 @@ def test_a_send_refused_after_waiting_on_the_lock_keeps_the_journal_it_found(
                 csv.writer(f).writerows(rows)
             return real_take_lock(journal, wait)
 
-        monkeypatch.setattr(store, "take_lock", first_finishes_meanwhile)
+        monkeypatch.setattr("batch_sender.journal.store.take_lock", first_finishes_meanwhile)
         args = ["send", str(path), "-o", "r.csv", "-q", "--campaign-id", "spring", *esms.args]
         second = CliRunner().invoke(cli, args)
         assert second.exit_code == 2, second.output
         assert "was not written by its journal" in second.output
-        monkeypatch.setattr(store, "take_lock", real_take_lock)
+        monkeypatch.setattr("batch_sender.journal.store.take_lock", real_take_lock)
         assert journal_path(output).exists()  # the first send's campaign is still recorded
         journal = Journal.open(journal_path(output), "spring")
         assert journal.count() == 3
         journal.close()
         sent = _messages_per_user(esms)
     assert len(sent) == 3 and set(sent.values()) == {1}
+
+
+# --- the heartbeat ---------------------------------------------------------------
+
+
+def _record(journal: Path, **fields: object) -> None:
+    """Leave a running send's record in the journal, as another process would have."""
+    made = Journal.open(journal, "c")
+    made.close()
+    now = time.time()
+    record = {"pid": 1, "host": "elsewhere", "token": "t", "since": now, "beat": now}
+    record.update(fields)
+    with sqlite3.connect(journal) as db:
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (RUNNING, json.dumps(record))
+        )
+    db.close()
+
+
+def _takes_over(journal: Path) -> bool:
+    try:
+        taken = Journal.open(journal, "c", sending=True, lock_wait=0.1)
+    except UsageError as exc:
+        assert "another send of this campaign is running" in str(exc)
+        return False
+    taken.close()
+    return True
+
+
+@pytest.fixture
+def quick_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(running, "HEARTBEAT", 0.05)
+    monkeypatch.setattr(running, "STALE", 0.5)
+
+
+@pytest.mark.usefixtures("quick_heartbeat")
+def test_a_send_on_another_host_holds_the_campaign_while_it_beats(tmp_path: Path) -> None:
+    journal = journal_path(tmp_path / "r.csv")
+    _record(journal, pid=os.getpid())  # its pid means nothing here
+    assert not _takes_over(journal)
+    _record(journal, beat=time.time() - running.STALE - 1)
+    assert _takes_over(journal)
+
+
+@pytest.mark.usefixtures("quick_heartbeat")
+def test_a_running_send_keeps_beating(tmp_path: Path) -> None:
+    journal = journal_path(tmp_path / "r.csv")
+    sender = Journal.open(journal, "c", sending=True)
+    try:
+        first = _recorded(tmp_path / "r.csv")
+        assert first is not None
+        deadline = time.monotonic() + 10
+        while (now := _recorded(tmp_path / "r.csv")) is None or now["beat"] == first["beat"]:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.02)
+        assert now["token"] == first["token"]
+        assert float(str(now["beat"])) > float(str(first["beat"]))
+    finally:
+        sender.close()
+
+
+@pytest.mark.usefixtures("quick_heartbeat")
+def test_a_used_again_pid_does_not_hold_the_campaign(tmp_path: Path) -> None:
+    journal = journal_path(tmp_path / "r.csv")
+    here = {"host": socket.gethostname(), "pidns": running._pid_namespace()}
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            started = running._started_at(other.pid)
+            assert started
+            _record(journal, pid=other.pid, started=started, beat=0.0, **here)
+            assert not _takes_over(journal)  # alive, however old its heartbeat
+            _record(journal, pid=other.pid, started=str(int(started) + 1), **here)
+            assert _takes_over(journal)  # the pid is another process's now
+        finally:
+            other.kill()
+
+
+def test_a_stopped_send_still_holds_the_campaign(tmp_path: Path) -> None:
+    """Ctrl-Z, a laptop asleep: no heartbeat for long, but it sends again once it goes on."""
+    path = write_csv(tmp_path / "c.csv", message_rows(30))
+    quick = (
+        "import sys, batch_sender.journal.running as r; r.HEARTBEAT = 0.05; r.STALE = 0.5; "
+        "from batch_sender.cli import cli; sys.argv[0] = 'batch-sender'; cli()"
+    )
+    with simulator_running(SimulatorConfig(seed=1, faults=Faults(latency=0.02))) as esms:
+        command = [sys.executable, "-c", quick, "send", str(path), "-o", "r.csv", "-q"]
+        first = subprocess.Popen(
+            [*command, "--rate", "20", *esms.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _started(Path("r.csv"), first, esms)
+            _stop_outside_a_write(first, journal_path(Path("r.csv")))
+            deadline = time.monotonic() + 10
+            while time.time() - float(str((_recorded(Path("r.csv")) or {})["beat"])) <= 0.6:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            lock_path(journal_path(Path("r.csv"))).unlink()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(running, "STALE", 0.5)
+                args = ["send", str(path), "-o", "r.csv", "-q", *esms.args]
+                second = CliRunner().invoke(cli, args)
+            assert second.exit_code == 2, second.output
+            assert f"another send of this campaign is running (pid {first.pid}" in second.output
+        finally:
+            first.send_signal(signal.SIGCONT)
+        _out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        sent = _messages_per_user(esms)
+    assert len(sent) == 30 and set(sent.values()) == {1}
+
+
+def _stop_outside_a_write(send: subprocess.Popen[str], journal: Path) -> None:
+    """SIGSTOP the send at a moment it holds no write lock on its journal."""
+    deadline = time.monotonic() + 10
+    while True:
+        send.send_signal(signal.SIGSTOP)
+        db = sqlite3.connect(journal, timeout=0)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            send.send_signal(signal.SIGCONT)
+            assert time.monotonic() < deadline
+        finally:
+            db.close()

@@ -100,7 +100,8 @@ async def send_campaign(
     try:
         adoption = await in_thread(_take_over, for_journal(job, journal), journal)
     except BaseException:
-        journal.close(remove=journal.created)  # refused: no journal of a campaign that did not start
+        # Refused: no journal of a campaign that did not start (made by this send).
+        journal.close(remove=journal.created)
         raise
     cancelled = False
     try:

@@ -6,7 +6,13 @@ sends run at once, each sending what the other has not recorded yet. So a
 send also records itself in the journal (pid, host, a token, when it started,
 a heartbeat refreshed every few seconds by the writer's thread), and a send
 that got the lock refuses to start while that record is alive. A record left
-by a send that was killed (its pid gone, or its heartbeat old) is taken over.
+by a send that was killed is taken over.
+
+Where the pid can be checked (this host, this pid namespace) the pid decides,
+whatever the heartbeat says: a send that is stopped (Ctrl-Z, a laptop asleep)
+or too busy to beat still sends once it goes on. Its start time tells a pid
+used again by another process from the send's own. Elsewhere (another host,
+another container with the same hostname) only the heartbeat tells.
 """
 
 from __future__ import annotations
@@ -40,6 +46,25 @@ STALE = 30.0
 """A heartbeat older than this is a killed (or frozen) send's: its record is taken over."""
 
 
+def _pid_namespace() -> str:
+    """This process's pid namespace ("" where there is none to read)."""
+    try:
+        return str(Path("/proc/self/ns/pid").stat().st_ino)
+    except OSError:
+        return ""
+
+
+def _started_at(pid: int) -> str:
+    """When process `pid` started, in clock ticks since boot ("" if unknown or gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: count after its last ")".
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""  # field 22, starttime
+
+
 @dataclass(frozen=True)
 class RunningSend:
     pid: int
@@ -47,16 +72,33 @@ class RunningSend:
     token: str
     since: float
     beat: float
+    pidns: str = ""
+    """Its pid namespace ("" in records of older versions, or where unknown)."""
+    started: str = ""
+    """Its process's start time, to tell its pid from the same pid used again."""
+
+    @classmethod
+    def mine(cls, token: str, now: float) -> RunningSend:
+        pid = os.getpid()
+        return cls(pid, socket.gethostname(), token, now, now, _pid_namespace(), _started_at(pid))
 
     def alive(self, now: float, *, locked: bool = False) -> bool:
-        """Whether this send still runs: a recent heartbeat, and on this host a live pid.
+        """Whether this send still runs: on this host and pid namespace its pid
+        decides, elsewhere a recent heartbeat.
 
         locked: this process holds the campaign's lock, so a record of its own pid
         is one it left without closing (a library caller's crash), not a send.
         """
+        here = self.host == socket.gethostname()
+        if here and self.pidns and self.pidns == _pid_namespace():
+            if self.started and self.started != _started_at(self.pid):
+                return False  # its process is gone; the pid is another's now
+            if self.pid == os.getpid():
+                return not locked
+            return _pid_alive(self.pid)
         if now - self.beat > STALE:
             return False
-        if self.host != socket.gethostname():
+        if not here or self.pidns:
             return True  # its pid means nothing here: the heartbeat alone tells
         if self.pid == os.getpid():
             return not locked
@@ -64,7 +106,7 @@ class RunningSend:
 
     def refusal(self, journal: Path) -> UsageError:
         since = dt.datetime.fromtimestamp(self.since).strftime("%H:%M")
-        if self.host != socket.gethostname():
+        if self.host != socket.gethostname() or self.pidns not in ("", _pid_namespace()):
             return UsageError(
                 _(
                     "{path}: another send of this campaign is running (pid {pid} on {host} "
@@ -105,6 +147,8 @@ def _parse(value: object) -> RunningSend | None:
             str(data["token"]),
             float(data["since"]),
             float(data["beat"]),
+            str(data.get("pidns", "")),
+            str(data.get("started", "")),
         )
     except (ValueError, KeyError, TypeError):
         return None  # unreadable: no send can be refused on its account
@@ -146,7 +190,7 @@ class Claim:
                 other = _read(conn)
                 if other is not None and other.alive(now, locked=True):
                     raise other.refusal(journal)
-                _write(conn, RunningSend(os.getpid(), socket.gethostname(), self.token, now, now))
+                _write(conn, RunningSend.mine(self.token, now))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -170,7 +214,7 @@ class Claim:
         try:
             mine = _read(conn)
             if mine is not None and mine.token == self.token:
-                _write(conn, RunningSend(mine.pid, mine.host, mine.token, mine.since, time.time()))
+                _write(conn, dataclasses.replace(mine, beat=time.time()))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
