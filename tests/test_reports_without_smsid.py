@@ -143,3 +143,43 @@ def test_a_follower_with_two_rows_without_smsid_keeps_the_report_unmatched(
         journal.commit()
     finally:
         journal.close()
+
+
+def test_a_report_heard_before_the_rows_first_request_is_another_messages(
+    tmp_path: Path,
+) -> None:
+    """Another campaign's report through the same callback URL: it finds no row of this one."""
+    now = [1000.0]
+    journal = Journal(tmp_path / "r.csv.journal.sqlite", clock=lambda: now[0])
+    try:
+        now[0] = 900.0
+        assert journal.deliveries.record(report_for("u1", "sms-other")) is None
+        now[0] = 1000.0
+        journal.sending("c-1", 2)  # killed: its answer never came
+        journal.rows.identify("c-1", "u1", "u1", "c-1", "oa", False)
+        now[0] = 5000.0
+        journal.sending("c-1", 2)  # the rerun
+        journal.record("c-1", 2, Outcome("accepted", "124"))
+        assert journal.deliveries.claim_by_follower() == 0
+        assert journal.lookup(["c-1"])["c-1"].smsid == ""
+    finally:
+        journal.close()
+
+
+def test_a_report_heard_between_the_first_request_and_its_124_finds_its_row(
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    journal = Journal(tmp_path / "r.csv.journal.sqlite", clock=lambda: now[0])
+    try:
+        journal.sending("c-1", 2)  # killed: its answer never came
+        journal.rows.identify("c-1", "u1", "u1", "c-1", "oa", False)
+        now[0] = 2000.0
+        assert journal.deliveries.record(report_for("u1", "sms-1")) is None  # no 124 yet
+        now[0] = 5000.0
+        journal.sending("c-1", 2)  # the rerun
+        journal.record("c-1", 2, Outcome("accepted", "124"))
+        assert journal.deliveries.claim_by_follower() == 1
+        assert journal.lookup(["c-1"])["c-1"].smsid == "sms-1"
+    finally:
+        journal.close()

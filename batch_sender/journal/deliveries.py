@@ -54,6 +54,9 @@ _MATCHES_NO_MESSAGE = """
 """
 """A report `d` that no message of the journal knows, by RequestId or SMSID."""
 
+CLOCK_MARGIN = 60.0
+"""Seconds a report may seem heard before its message went out (the two clocks differ)."""
+
 
 class DeliveryStore:
     """What eSMS reported for each message, kept in the journal's `deliveries` table."""
@@ -93,7 +96,8 @@ class DeliveryStore:
             is not None
         )
         if not known and delivery.smsid and delivery.user_id:
-            claimed = self._claim(delivery.user_id, delivery.oaid, delivery.smsid)
+            heard = self.clock()
+            claimed = self._claim(delivery.user_id, delivery.oaid, delivery.smsid, heard)
             request_id, known = (claimed, True) if claimed else (request_id, known)
         if not known and not keep_unknown:
             return None
@@ -115,7 +119,7 @@ class DeliveryStore:
         # Kept even when unknown: the report can beat send's commit of the answer.
         return request_id if known else None
 
-    def _claim(self, user_id: str, oaid: str, smsid: str) -> str | None:
+    def _claim(self, user_id: str, oaid: str, smsid: str, heard: float) -> str | None:
         """The follower's one accepted message eSMS gave no SMSID, now known by `smsid`.
 
         A row accepted through 124 (its first request's answer lost to a kill)
@@ -123,16 +127,20 @@ class DeliveryStore:
         follower finds it, if that follower has exactly one such message and
         no other report that matches nothing (then which is whose is unknown).
         The SMSID learned is recorded: GetCallback can ask for it, and the
-        result file shows it.
+        result file shows it. A report `heard` before the message's first
+        request went out is another message's (another campaign's, through
+        the same callback URL): it finds no row.
         """
         self.writer.flush()
         rows = self.writer.execute(
             # The WHERE is messages_no_smsid's: only those rare rows are read.
+            # ambiguous_since: the first request's time, kept when 124 accepted it.
             """
             SELECT request_id, oaid FROM messages
             WHERE user_id = ? AND status = 'accepted' AND smsid = '' AND sandbox = 0
+              AND COALESCE(ambiguous_since, last_sent_at, 0) - ? <= ?
             """,
-            (user_id,),
+            (user_id, CLOCK_MARGIN, heard),
         ).fetchall()
         found = [str(rid) for rid, of in rows if not oaid or not of or of == oaid]
         if len(found) != 1:
@@ -175,14 +183,16 @@ class DeliveryStore:
         for (user_id,) in followers:
             reports = self.writer.execute(
                 f"""
-                SELECT DISTINCT d.smsid, d.oaid FROM deliveries d
+                SELECT d.smsid, d.oaid, MIN(d.received_at) FROM deliveries d
                 WHERE d.user_id = ? AND d.smsid != '' AND {_MATCHES_NO_MESSAGE}
+                GROUP BY d.smsid, d.oaid
                 """,
                 (user_id,),
             ).fetchall()
             if len(reports) == 1:
-                smsid, oaid = reports[0]
-                claimed += self._claim(str(user_id), str(oaid), str(smsid)) is not None
+                smsid, oaid, heard = reports[0]
+                claim = self._claim(str(user_id), str(oaid), str(smsid), float(heard))
+                claimed += claim is not None
         return claimed
 
     @in_writer

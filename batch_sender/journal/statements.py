@@ -22,7 +22,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO UPDATE SET
     status = excluded.status, code = excluded.code, smsid = excluded.smsid,
     message = excluded.message, updated_at = excluded.updated_at,
-    ambiguous_since = CASE WHEN excluded.status = 'accepted'
+    -- kept through a 124: when the first request went out, which its report follows
+    ambiguous_since = CASE WHEN excluded.status = 'accepted' AND excluded.code != '124'
                            THEN NULL ELSE ambiguous_since END
 """
 
