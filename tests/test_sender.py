@@ -96,7 +96,9 @@ async def test_dropped_then_124_is_accepted(mocked, journal) -> None:
     assert (outcome.status, outcome.code, outcome.smsid) == ("accepted", "124", "")
     journal.record("c-0000", 2, outcome)
     record = journal.lookup(["c-0000"])["c-0000"]
-    assert record.ambiguous_since is None  # accepted: nothing left in doubt
+    # Accepted: nothing left in doubt (the first request's time stays, for its report).
+    assert not record.may_have_reached and record.unanswered_since() is None
+    assert record.ambiguous_since is not None
 
 
 def refused_connection() -> aiohttp.ClientConnectorError:
