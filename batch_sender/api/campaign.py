@@ -100,7 +100,8 @@ async def send_campaign(
     try:
         adoption = await in_thread(_take_over, for_journal(job, journal), journal)
     except BaseException:
-        # Refused: no journal of a campaign that did not start (made by this send).
+        # Refused: no journal of a campaign that did not start. `created` is seen under
+        # the lock: a send that waited there keeps the journal the other send made.
         journal.close(remove=journal.created)
         raise
     cancelled = False

@@ -60,6 +60,7 @@ class Journal:
     ) -> None:
         """read_only: for commands that only read (report); writes then fail."""
         self.path = path
+        self.created = not path.exists()  # by this open (under the lock: see open)
         self.clock = clock
         conn = _connect(path, busy_timeout, read_only=read_only)
         try:
@@ -96,8 +97,6 @@ class Journal:
         )
         self.resumed = False
         """The journal was there before: this run continues an earlier one."""
-        self.created = False
-        """This open made the journal's file (seen under the lock when sending)."""
         self._lock: IO[bytes] | None = None
         self.claim = Claim(self.writer)
 
@@ -128,12 +127,8 @@ class Journal:
             )
         lock = take_lock(path, lock_wait) if sending else None
         try:
-            # Looked at under the lock: a send that waited on it may find the
-            # journal the lock holder made meanwhile, which is not its to remove.
-            created = not path.exists()
             journal = cls(path, **kwargs)  # type: ignore[arg-type]
             journal._lock = lock
-            journal.created = created
             known = journal.meta("campaign_id")
         except JournalDamaged as exc:
             if lock is not None:
