@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -261,3 +262,20 @@ async def test_never_an_answer_is_failed_in_doubt_not_rejected_with_code_none(
     journal.record("c-0000", 2, outcome)
     assert journal.lookup(["c-0000"])["c-0000"].ambiguous_since is not None
     assert requests_made(mocked) == 3
+
+
+async def test_a_send_whose_campaign_was_taken_over_stops_before_its_next_request(
+    mocked, journal
+) -> None:
+    # Frozen past the heartbeat's STALE (a paused VM), it finds another send's record.
+    from batch_sender.journal.running import RunningSend, _write
+
+    other = RunningSend(4242, "elsewhere", "their-token", time.time(), time.time())
+    journal.writer.call(lambda: _write(journal.writer.conn, other))
+    journal.writer.call(journal.claim._refresh)
+    mocked.post(URL, payload={"CodeResult": "100", "SMSID": "s"})
+    sender, outcome = await deliver(Harness(journal))
+    assert requests_made(mocked) == 0
+    assert outcome is None
+    assert sender.stopped is not None and sender.stopped.outside
+    assert "took it over" in sender.stopped.reason

@@ -134,6 +134,8 @@ class Claim:
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lost = False
+        """Another send took the campaign over (this one was frozen past STALE): stop sending."""
 
     def take(self, journal: Path) -> None:
         """Record this send, in one transaction with the check: UsageError if another runs."""
@@ -171,6 +173,9 @@ class Claim:
             mine = _read(conn)
             if mine is not None and mine.token == self.token:
                 _write(conn, RunningSend(mine.pid, mine.host, mine.token, mine.since, time.time()))
+            elif mine is not None:
+                # Its rows are the other send's now: sending them too would send twice.
+                self.lost = True
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

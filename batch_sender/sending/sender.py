@@ -147,6 +147,8 @@ class Sender:
         async def attempt() -> esms.Answer:
             nonlocal attempts, last, reached, refused
             await self.limiter.acquire()
+            if self.journal.claim.lost:
+                self.stop(Stop(_(TAKEN_OVER), outside=True))
             if self.stop_event.is_set():
                 raise _Stopped
             attempts += 1
@@ -354,6 +356,10 @@ class _Tries:
 
 NO_SMSID = N_("eSMS accepted it but gave no SMSID: no delivery report can be matched to this row")
 NOT_RETRIED = N_("not retried: the run stopped")
+TAKEN_OVER = N_(
+    "another send of this campaign took it over while this one was frozen; "
+    "this one stops so that nobody is sent twice: rerun once the other has finished"
+)
 RESERVED_124 = N_(
     "not sent: eSMS refused this RequestId earlier and now answers 124 (it keeps refused "
     "RequestIds blocked)"
