@@ -3,20 +3,29 @@
 The samples in fixtures/journals are dumps of journals the earlier versions
 themselves wrote (the same three messages and one delivery report each):
 version 1 as first released, with the price column, with the row columns,
-version 2 and version 3.
+versions 2, 3 and 4.
 """
 
 from __future__ import annotations
 
+import csv
+import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from batch_sender.esms.delivery_report import Delivery
+from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import Outcome
 from batch_sender.journal.schema import SCHEMA_VERSION
 from batch_sender.journal.store import Journal
+from batch_sender.results.rows import RESULT_COLUMNS
+
+from .conftest import RunningSimulator
+from .test_delivery_promises import _in_read_only
 
 SAMPLES = sorted((Path(__file__).parent / "fixtures" / "journals").glob("schema-*.sql"))
 
@@ -30,13 +39,9 @@ def _journal_from(sample: Path, tmp_path: Path) -> Path:
 
 
 def test_every_older_version_has_a_sample() -> None:
-    assert [s.name for s in SAMPLES] == [
-        "schema-1-first.sql",
-        "schema-1-identity.sql",
-        "schema-1-price.sql",
-        "schema-2.sql",
-        "schema-3.sql",
-    ]
+    versions = {s.stem.removeprefix("schema-").split("-")[0] for s in SAMPLES}
+    assert versions == {str(v) for v in range(1, int(SCHEMA_VERSION))}
+    assert {"schema-1-first", "schema-1-identity", "schema-1-price"} <= {s.stem for s in SAMPLES}
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.stem)
@@ -81,3 +86,66 @@ def test_a_journal_up_to_date_is_opened_without_a_write(tmp_path: Path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def _archive_from(sample: Path, tmp_path: Path) -> Path:
+    """A campaign's folder as an earlier version left it: the result file and its journal."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    _journal_from(sample, folder)
+    results = folder / "r.csv"
+    with results.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["user_id", *RESULT_COLUMNS])
+        blank = [""] * (len(RESULT_COLUMNS) - 7)
+        out.writerow(["u1", "2", "accepted", "rid-a", "sms-a", "100", "", "1", *blank])
+        out.writerow(["u2", "3", "rejected", "rid-b", "", "160", "bad user", "1", *blank])
+        out.writerow(["u3", "4", "unknown", "rid-c", "", "", "", "1", *blank])
+    return results
+
+
+def _report(results: Path) -> list[str]:
+    return [sys.executable, "-m", "batch_sender", "report", str(results)]
+
+
+def _status(results: Path, esms: RunningSimulator) -> list[str]:
+    command = [sys.executable, "-m", "batch_sender", "status", str(results)]
+    return [*command, "--status-base-url", esms.url, *esms.args[2:]]
+
+
+def _says_the_old_campaign(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 0, done.stderr
+    assert "internal error" not in done.stdout + done.stderr
+    if "campaign spring" in done.stdout:  # report's figures, as the journal holds them
+        assert re.search(r"delivered +1 +100.0% of accepted", done.stdout), done.stdout
+        assert "bad user (eSMS 160)" in done.stdout
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.stem)
+def test_report_and_status_read_an_older_campaign(
+    sample: Path, tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """In its own folder: brought up to date there, as a rerun would."""
+    results = _archive_from(sample, tmp_path)
+    for command in (_report(results), _status(results, esms), _report(results)):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        _says_the_old_campaign(done)
+    db = sqlite3.connect(journal_path(results))
+    try:  # brought up to date in its folder, as a rerun would
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            SCHEMA_VERSION,
+        )
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.stem)
+def test_report_and_status_read_an_older_campaign_archived_read_only(
+    sample: Path, tmp_path: Path, esms: RunningSimulator
+) -> None:
+    """Read-only: read from an up-to-date copy in memory; the archive stays as it was."""
+    results = _archive_from(sample, tmp_path)
+    before = {p.name: p.read_bytes() for p in results.parent.iterdir()}
+    for command in (_report(results), _status(results, esms), _report(results)):
+        _says_the_old_campaign(_in_read_only(results.parent, *command))
+    assert {p.name: p.read_bytes() for p in results.parent.iterdir()} == before

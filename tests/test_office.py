@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner, Result
 
 import batch_sender
 from batch_sender.cli import cli
+from batch_sender.sheet.hidden import hidden_rows
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
 
@@ -435,8 +437,12 @@ def test_a_sheet_from_stdin_is_named_as_given_everywhere(
     assert test.stderr == "Error: -: no valid row to send as a test message\n"
 
 
-def test_a_row_of_height_zero_is_a_hidden_row(tmp_path: Path, esms: RunningSimulator) -> None:
-    """Excel shows nothing of a row 0 points high: it is not sent without a word."""
+def _workbook_with_row_3(path: Path, row_3: bytes, default_height: bytes = b"15") -> None:
+    """openpyxl's workbook of four messages, line 3's <row> tag and the default height as given.
+
+    openpyxl cannot write every row a generator writes: `height = 0` comes out
+    as customHeight="1" with no ht at all.
+    """
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -446,7 +452,51 @@ def test_a_row_of_height_zero_is_a_hidden_row(tmp_path: Path, esms: RunningSimul
     for row in message_rows(4):
         sheet.append(row)
     sheet.row_dimensions[3].height = 0
-    book.save(tmp_path / "c.xlsx")
+    written = path.with_suffix(".openpyxl.xlsx")
+    book.save(written)
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(path, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b'<row r="3" customHeight="1">' in data  # what openpyxl writes
+                data = data.replace(b'<row r="3" customHeight="1">', row_3)
+                data = data.replace(
+                    b'defaultRowHeight="15"', b'defaultRowHeight="' + default_height + b'"'
+                )
+            out.writestr(item.filename, data)
+
+
+@pytest.mark.parametrize(
+    ("row_3", "default_height", "hidden"),
+    [
+        (b'<row r="3" ht="0" customHeight="1">', b"15", True),
+        (b'<row r="3" ht="0">', b"15", True),
+        (b'<row r="3" customHeight="1">', b"15", False),  # openpyxl's height = 0
+        (b'<row r="3" customHeight="1">', b"0", True),
+        (b'<row r="3" ht="20" customHeight="1">', b"0", False),
+        (b'<row r="3">', b"0", False),
+    ],
+)
+def test_a_row_without_a_height_has_the_sheets_default_height(
+    tmp_path: Path, row_3: bytes, default_height: bytes, hidden: bool
+) -> None:
+    """Under ECMA-376 a row's height is its ht, else the sheet's default (as Excel shows it)."""
+    path = tmp_path / "c.xlsx"
+    _workbook_with_row_3(path, row_3, default_height)
+    assert hidden_rows(path, "xlsx", "Sheet") == (frozenset({3}) if hidden else frozenset())
+
+
+def test_a_visible_row_marked_custom_height_is_sent(tmp_path: Path, esms: RunningSimulator) -> None:
+    """A generator marking every row customHeight with no ht: no row is refused as hidden."""
+    _workbook_with_row_3(tmp_path / "c.xlsx", b'<row r="3" customHeight="1">')
+    sent = run("send", "c.xlsx", "-o", "r.csv", *esms.args)
+    assert sent.exit_code == 0, sent.output
+    assert [r["status"] for r in read_results(Path("r.csv"))] == ["accepted"] * 4
+
+
+def test_a_row_of_height_zero_is_a_hidden_row(tmp_path: Path, esms: RunningSimulator) -> None:
+    """Excel shows nothing of a row 0 points high: it is not sent without a word."""
+    _workbook_with_row_3(tmp_path / "c.xlsx", b'<row r="3" ht="0" customHeight="1">')
     refused = run("send", "c.xlsx", "-o", "r.csv", *esms.args)
     assert refused.exit_code == 2, refused.output
     assert "1 row is hidden" in refused.stderr or "rows are hidden" in refused.stderr

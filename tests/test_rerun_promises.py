@@ -677,3 +677,34 @@ def test_the_words_a_rerun_reads_back_are_frozen() -> None:
     assert all(rows.STALE_MARK in text for text in every_language(rows.STALE_MESSAGE))
     assert all(rows.is_definitive(f"160: blocked; {text}") for text in rows.WRITTEN_DEFINITIVE)
     assert not any(rows.is_stale(text) for text in (*rows.WRITTEN_NO_ANSWER, "160: blocked"))
+
+
+@pytest.mark.parametrize("templated", [False, True], ids=["column", "column in the template"])
+def test_renaming_an_extra_column_sends_nobody_again(
+    tmp_path: Path, esms: RunningSimulator, templated: bool
+) -> None:
+    """A column renamed (a sheet's `Status` now refused as one of ours) keeps every row's identity.
+
+    A row is its user_id and which of that user's rows it is, its RequestId
+    its content: neither names a column, so the renamed sheet continues the
+    campaign.
+    """
+    rows = [[*row, f"tier {i % 2}"] for i, row in enumerate(message_rows(4))]
+    results = tmp_path / "r.csv"
+
+    def send(column: str) -> Result:
+        path = write_csv(tmp_path / "c.csv", rows, header=["user_id", "text", "url", column])
+        template = ["--template", f"{{{column}}}: {{text}}"] if templated else []
+        args = ["send", str(path), "-o", str(results), "--rate", "0", *template, *esms.args]
+        return CliRunner().invoke(cli, args)
+
+    first = send("tier")
+    assert first.exit_code == 0, first.output
+    requests = esms.stats()["requests"]
+    again = send("input_tier")
+    assert again.exit_code == 0, again.output
+    assert esms.stats()["requests"] == requests  # nobody is sent to again
+    sent = read_results(results)
+    assert [r["status"] for r in sent] == ["accepted"] * 4
+    if templated:
+        assert sent[1]["sent_text"].startswith("tier 1: Xin chào"), sent[1]

@@ -165,6 +165,11 @@ def create_or_migrate(db: sqlite3.Connection) -> None:
         raise
 
 
+def is_current(db: sqlite3.Connection) -> bool:
+    """The journal needs no step: every query of this version reads it as it is."""
+    return _version(db) == SCHEMA_VERSION
+
+
 def _version(db: sqlite3.Connection) -> str | None:
     """The journal's schema version; None before its tables exist."""
     try:

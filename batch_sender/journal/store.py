@@ -40,7 +40,7 @@ from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
 from batch_sender.journal.row_sends import REQUEST_ID_SCHEME, SCHEME, RowSends
 from batch_sender.journal.running import Claim
-from batch_sender.journal.schema import create_or_migrate
+from batch_sender.journal.schema import create_or_migrate, is_current
 from batch_sender.journal.statements import AMBIGUOUS, ANSWERED, RECORD, SENDING
 from batch_sender.journal.writer import Writer, in_batches, in_writer
 
@@ -70,6 +70,8 @@ class Journal:
                 # the last commits, and those are recoverable (the crash logs).
                 conn.execute("PRAGMA synchronous=NORMAL")
                 create_or_migrate(conn)
+            elif not is_current(conn):
+                conn = _brought_up_to_date(conn, path, busy_timeout)
             _check(conn, path)
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
@@ -377,6 +379,38 @@ def _connect(path: Path, busy_timeout: float, *, read_only: bool) -> sqlite3.Con
     return sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
     )
+
+
+def _brought_up_to_date(
+    conn: sqlite3.Connection, path: Path, busy_timeout: float
+) -> sqlite3.Connection:
+    """A read-only connection to an older journal, in this version's tables.
+
+    This version's queries name columns an older journal lacks. Where the
+    folder allows it, the journal is brought up to date where it lies, as a
+    rerun would; an archive on a read-only disk is copied into memory and the
+    copy brought up to date, the file left as it was.
+    """
+    conn.close()
+    try:
+        writable = _connect(path, busy_timeout, read_only=False)
+        try:
+            create_or_migrate(writable)
+        finally:
+            writable.close()
+    except sqlite3.OperationalError:  # read-only: the folder, the disk or the file
+        source = _connect(path, busy_timeout, read_only=True)
+        copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        try:
+            source.backup(copy)
+            create_or_migrate(copy)
+        except BaseException:
+            copy.close()
+            raise
+        finally:
+            source.close()
+        return copy
+    return _connect(path, busy_timeout, read_only=True)
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:

@@ -1,7 +1,8 @@
 """Which rows of a workbook's sheet are hidden, by hand or by a filter.
 
 The cell reader does not say, so the sheet's XML is scanned for it: in XLSX
-a `<row r="N" hidden="1">` (or of height 0, as invisible), in ODS a
+a `<row r="N" hidden="1">` (or of height 0, as invisible: `ht="0"`, or no
+`ht` in a sheet whose default row height is 0), in ODS a
 `<table:table-row>` whose visibility is `collapse` or `filter`. Both are
 streamed: a sheet's XML can be far larger than the file. XLS (the binary format) is not scanned.
 
@@ -21,6 +22,8 @@ _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b[^>]*>")
 _HIDDEN = re.compile(rb'\shidden="(?:1|true)"')
 _HEIGHT = re.compile(rb'\sht="([^"]*)"')
 _CUSTOM_HEIGHT = re.compile(rb'\scustomHeight="(?:1|true)"')
+_FORMAT_TAG = re.compile(rb"<(?:\w+:)?sheetFormatPr\b[^>]*>")
+_DEFAULT_HEIGHT = re.compile(rb'\sdefaultRowHeight="([^"]*)"')
 _ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
 _CHUNK = 1 << 20
 
@@ -64,16 +67,19 @@ def _xlsx_hidden(archive: zipfile.ZipFile, sheet: str) -> frozenset[int]:
         return frozenset()
     hidden: set[int] = set()
     number = 0  # a <row> without r="" is the one after the previous row
+    default_height: float | None = None  # the sheet's, once its sheetFormatPr is read
     with archive.open(part) as f:
         rest = b""
         while chunk := f.read(_CHUNK):
             data = rest + chunk
             end = 0
+            if default_height is None and (form := _FORMAT_TAG.search(data)):
+                default_height = _height(_DEFAULT_HEIGHT.search(form.group()))
             for match in _ROW_TAG.finditer(data):
                 tag = match.group()
                 found = _ROW_NUMBER.search(tag)
                 number = int(found.group(1)) if found else number + 1
-                if _HIDDEN.search(tag) or _no_height(tag):
+                if _HIDDEN.search(tag) or _no_height(tag, default_height):
                     hidden.add(number)
                 end = match.end()
             # Keep an unfinished tag for the next chunk.
@@ -82,18 +88,28 @@ def _xlsx_hidden(archive: zipfile.ZipFile, sheet: str) -> frozenset[int]:
     return frozenset(hidden)
 
 
-def _no_height(tag: bytes) -> bool:
+def _no_height(tag: bytes, default_height: float | None) -> bool:
     """A row of height 0: Excel shows nothing of it, as of a hidden row.
 
-    A custom height with no height given is 0 (openpyxl writes `height = 0` so).
+    A row with no height of its own has the sheet's default height, even
+    marked customHeight (openpyxl writes `height = 0` so, and Excel and
+    LibreOffice show such a row at the default height): only a default of 0
+    makes it invisible.
     """
-    height = _HEIGHT.search(tag)
+    height = _height(_HEIGHT.search(tag))
     if height is None:
-        return _CUSTOM_HEIGHT.search(tag) is not None
+        return _CUSTOM_HEIGHT.search(tag) is not None and default_height == 0
+    return height == 0
+
+
+def _height(found: re.Match[bytes] | None) -> float | None:
+    """A height attribute's points; None when absent or not a number (not a row to hide)."""
+    if found is None:
+        return None
     try:
-        return float(height.group(1)) == 0
+        return float(found.group(1))
     except ValueError:
-        return False
+        return None
 
 
 def _ods_hidden(archive: zipfile.ZipFile, sheet: str) -> frozenset[int]:
