@@ -59,8 +59,7 @@ class Journal:
         read_only: bool = False,
     ) -> None:
         """read_only: for commands that only read (report); writes then fail."""
-        self.path = path
-        self.created = not path.exists()  # by this open (under the lock: see open)
+        self.path, self.created = path, not path.exists()  # created: under open's lock
         self.clock = clock
         conn = _connect(path, busy_timeout, read_only=read_only)
         try:
