@@ -26,6 +26,7 @@ from typing import IO
 
 from batch_sender.errors import UsageError
 from batch_sender.i18n import _
+from batch_sender.journal.connect import connect, prepared
 from batch_sender.journal.crashlog import CrashLog, answer_entry, intent_entry
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.errors import JournalDamaged, JournalError
@@ -36,11 +37,9 @@ from batch_sender.journal.files import (
     remove_journal,
 )
 from batch_sender.journal.lock import LOCK_WAIT, take_lock
-from batch_sender.journal.read_only import connect_read_only
 from batch_sender.journal.records import _COLUMNS, Outcome, Record, is_settled, record_of
 from batch_sender.journal.row_sends import REQUEST_ID_SCHEME, SCHEME, RowSends
 from batch_sender.journal.running import Claim
-from batch_sender.journal.schema import create_or_migrate, is_current
 from batch_sender.journal.statements import AMBIGUOUS, ANSWERED, RECORD, SENDING
 from batch_sender.journal.writer import Writer, in_batches, in_writer
 
@@ -61,16 +60,9 @@ class Journal:
         """read_only: for commands that only read (report); writes then fail."""
         self.path, self.created = path, not path.exists()  # created: under open's lock
         self.clock = clock
-        conn = _connect(path, busy_timeout, read_only=read_only)
+        conn = connect(path, busy_timeout, read_only=read_only)
         try:
-            if not read_only:
-                conn.execute("PRAGMA journal_mode=WAL")
-                # NORMAL in WAL mode survives a killed process; only power loss can drop
-                # the last commits, and those are recoverable (the crash logs).
-                conn.execute("PRAGMA synchronous=NORMAL")
-                create_or_migrate(conn)
-            elif not is_current(conn):
-                conn = _brought_up_to_date(conn, path, busy_timeout)
+            conn = prepared(conn, path, busy_timeout, read_only=read_only)
             _check(conn, path)
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
@@ -366,50 +358,6 @@ def settled(journal: Journal, request_ids: Iterable[str], lines: tuple[int, int]
         by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
         rows.extend(journal.writer.execute(by_id, batch))
     return {r for r, status, since in rows if r in wanted and is_settled(status, since)}
-
-
-def _connect(path: Path, busy_timeout: float, *, read_only: bool) -> sqlite3.Connection:
-    if read_only:
-        try:
-            return connect_read_only(path, busy_timeout)
-        except sqlite3.DatabaseError as exc:  # "file is not a database"
-            raise JournalDamaged(path, str(exc)) from None
-    # timeout: another process (send, callbacks, status) may hold the write lock a moment.
-    return sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-    )
-
-
-def _brought_up_to_date(
-    conn: sqlite3.Connection, path: Path, busy_timeout: float
-) -> sqlite3.Connection:
-    """A read-only connection to an older journal, in this version's tables.
-
-    This version's queries name columns an older journal lacks. Where the
-    folder allows it, the journal is brought up to date where it lies, as a
-    rerun would; an archive on a read-only disk is copied into memory and the
-    copy brought up to date, the file left as it was.
-    """
-    conn.close()
-    try:
-        writable = _connect(path, busy_timeout, read_only=False)
-        try:
-            create_or_migrate(writable)
-        finally:
-            writable.close()
-    except sqlite3.OperationalError:  # read-only: the folder, the disk or the file
-        source = _connect(path, busy_timeout, read_only=True)
-        copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        try:
-            source.backup(copy)
-            create_or_migrate(copy)
-        except BaseException:
-            copy.close()
-            raise
-        finally:
-            source.close()
-        return copy
-    return _connect(path, busy_timeout, read_only=True)
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:
