@@ -237,11 +237,6 @@ def is_warning(line: str) -> bool:
     return line.startswith((WARNING, _(WARNING)))
 
 
-def every_language(message: str) -> tuple[str, ...]:
-    """`message` as each language writes it: to recognise a text a file may hold in any."""
-    return tuple(dict.fromkeys(catalog(lang).gettext(message) for lang in LANGUAGES))
-
-
 # What each status value (the result file's, which never changes) reads as in a line.
 _STATUS_WORDS = {
     "valid": N_("valid"),

@@ -650,8 +650,11 @@ def test_a_stale_row_reworded_by_a_later_release_is_still_held_back_after_adopti
 def test_the_words_a_rerun_reads_back_are_frozen() -> None:
     """A result file of any release is read by these: a reworded text must be added, never
     replace the earlier one (a stale row not recognised would be sent a second time)."""
-    from batch_sender.i18n import every_language
+    from batch_sender.i18n import LANGUAGES, catalog
     from batch_sender.results import rows
+
+    def every_language(message: str) -> set[str]:
+        return {catalog(lang).gettext(message) for lang in LANGUAGES}
 
     assert rows.WRITTEN_STALE[:2] == (
         "an earlier request got no answer over 24 hours ago and eSMS no longer blocks a repeat, "

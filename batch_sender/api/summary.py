@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch_sender.api.common import write_summary
+from batch_sender.api.common import run_warnings, write_summary
 from batch_sender.api.reports import SendReport
 from batch_sender.errors import BatchSenderError, for_reader
-from batch_sender.i18n import _, is_warning, warning
+from batch_sender.i18n import _, warning
 
 if TYPE_CHECKING:
     import asyncio
@@ -29,7 +29,7 @@ def refused(
         "rows": 0,
         "statuses": {},
         "error": for_reader(exc.template),
-        "warnings": [line for line in plan if is_warning(line)],
+        "warnings": run_warnings(plan, []),
         "exit_code": int(exc.exit_code),
     }
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from batch_sender.api.common import counts, options_of, problems, write_summary
+from batch_sender.api.common import counts, options_of, problems, run_warnings, write_summary
 from batch_sender.api.reports import PreviewReport, ValidateReport
 from batch_sender.errors import UsageError
 from batch_sender.exit_codes import ExitCode
-from batch_sender.i18n import _, is_warning
+from batch_sender.i18n import _
 from batch_sender.offloop import run_to_end
 from batch_sender.options import PathLike, Reading, ReadingKeywords, grouped, refuse_unknown
 
@@ -131,7 +131,7 @@ class _DryRun:
             exit_code=tally.exit_code(),
             tally=tally,
             notes=notes,
-            warnings=[line for line in notes if is_warning(line)],
+            warnings=run_warnings(notes, []),
             inputs=input_summary(opened.checks),
         )
         if self.summary is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import os
-import stat
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from batch_sender.offloop import run_to_end
 from batch_sender.options import Reading
 from batch_sender.settings import DELIMITER_NAMES
 from batch_sender.sheet.reader import Table, open_table
-from batch_sender.sheet.source import HIDDEN_POLICIES, Columns, Source
+from batch_sender.sheet.source import HIDDEN_POLICIES, Columns, Source, is_special_file
 from batch_sender.sheet.suppression import Suppression, load_lists
 from batch_sender.sheet.template import Template
 
@@ -135,13 +134,7 @@ STDIN = Path("-")
 
 def is_stream(path: Path) -> bool:
     """`-` (stdin), a FIFO, `/dev/stdin` or `<(...)`: readable once, and not seekable."""
-    if path == STDIN:
-        return True
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+    return path == STDIN or is_special_file(path)
 
 
 def spool(path: Path) -> Path:

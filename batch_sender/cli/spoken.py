@@ -11,6 +11,7 @@ import click
 from batch_sender.i18n import (
     LANGUAGES,
     N_,
+    WARNING,
     _,
     click_plural,
     click_text,
@@ -129,7 +130,7 @@ def _warn_unknown_language() -> None:
     if value and language_of(value) is None:
         supported = ", ".join(LANGUAGES)
         click.echo(
-            f"warning: BATCH_SENDER_LANG={value!r} is not a language batch-sender speaks "
+            f"{WARNING}BATCH_SENDER_LANG={value!r} is not a language batch-sender speaks "
             f"({supported}); it is ignored",
             err=True,
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -46,8 +47,9 @@ STALE = 30.0
 """A heartbeat older than this is a killed (or frozen) send's: its record is taken over."""
 
 
+@functools.cache
 def _pid_namespace() -> str:
-    """This process's pid namespace ("" where there is none to read)."""
+    """This process's pid namespace ("" where there is none to read); it never changes."""
     try:
         return str(Path("/proc/self/ns/pid").stat().st_ino)
     except OSError:

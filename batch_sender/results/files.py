@@ -21,6 +21,7 @@ import pandas as pd
 from batch_sender.errors import BatchSenderError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _
+from batch_sender.sheet.source import is_special_file
 
 
 def _temp_prefix(path: Path) -> str:
@@ -64,13 +65,8 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
         yield CsvWriter(f)
 
 
-def is_stream(path: Path) -> bool:
-    """Whether `path` is there and neither a file nor a folder: a FIFO, a device, /dev/stdout."""
-    try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError):
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+is_stream = is_special_file
+"""Whether an output is there and neither a file nor a folder: a FIFO, a device, /dev/stdout."""
 
 
 # The kernel's own folders: a name there (/dev/stdout, /proc/self/fd/1) is an

@@ -52,9 +52,10 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
         if not free:
             return False  # a copy now would only be thrown away
     before = _identity(path)
-    if (why := not_rewritable(path, journal, result_header(path))) is not None:
+    header = result_header(path)
+    if (why := not_rewritable(path, journal, header)) is not None:
         raise NotRewritable(_("{path}: not rewritten: {why}", path=path, why=why))
-    header, reader = read_result_file(path)
+    header, reader = read_result_file(path, header=header)
     with reader, temporary_beside(path) as temp:
         if _is_xlsx(path):
             # As send wrote it: a workbook is a spreadsheet, its numbers numbers.
@@ -122,15 +123,20 @@ def _copy_with_deliveries(
 
 
 def read_result_file(
-    path: Path, columns: list[int] | None = None, rows: int | None = None
+    path: Path,
+    columns: list[int] | None = None,
+    rows: int | None = None,
+    *,
+    header: list[str] | None = None,
 ) -> tuple[list[str], Any]:
     """A result file's header and a reader of its rows in chunks (columns by position).
 
     The reader is a context manager; each chunk a DataFrame of str cells.
     columns: the positions a CSV file's chunks need (a workbook's have all);
     the others are never made into strings. rows: the first ones only.
+    header: the file's header, if the caller has just read it (a workbook's costs an open).
     """
-    header = result_header(path)
+    header = result_header(path) if header is None else header
     if _is_xlsx(path):
         return header, _XlsxChunks(path, len(header), rows)
     reader = pd.read_csv(

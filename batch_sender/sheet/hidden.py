@@ -1,8 +1,8 @@
 """Which rows of a workbook's sheet are hidden, by hand or by a filter.
 
 The cell reader does not say, so the sheet's XML is scanned for it: in XLSX
-a `<row r="N" hidden="1">` (or of height 0, as invisible: `ht="0"`, or no
-`ht` in a sheet whose default row height is 0), in ODS a
+a `<row r="N" hidden="1">` (or of height 0, as invisible: `ht="0"`, or a
+customHeight row with no `ht` in a sheet whose default row height is 0), in ODS a
 `<table:table-row>` whose visibility is `collapse` or `filter`. Both are
 streamed: a sheet's XML can be far larger than the file. XLS (the binary format) is not scanned.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,15 @@ HIDDEN_POLICIES = (HIDDEN_REFUSE, HIDDEN_SKIP, HIDDEN_SEND)
 
 # Excel keeps 15 significant digits; a longer number cell has been rounded.
 EXCEL_DIGITS = 15
+
+
+def is_special_file(path: Path) -> bool:
+    """Whether `path` is there and neither a file nor a folder: a FIFO, a device, /dev/stdin."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 @dataclass(frozen=True)
