@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -35,20 +35,23 @@ class Run:
 
 
 def measure(args: list[str], cwd: Path) -> Run:
-    """Run a command; wall time, peak RSS and CPU time of that process alone."""
+    """Run a command; wall time, peak RSS and CPU time of that process alone (bench/launch.py)."""
     started_at = time.monotonic()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        stderr = process.stderr.read() if process.stderr else ""
-        raise SystemExit(f"{' '.join(args)} failed ({code}): {stderr}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return Run(seconds, usage.ru_maxrss / 1024, cpu, code, started_at)
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "usage.json"
+        process = subprocess.run(
+            [PYTHON, str(HERE / "launch.py"), str(report), "--", *args],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        code = process.returncode
+        if code not in (0, 1):
+            raise SystemExit(f"{' '.join(args)} failed ({code}): {process.stderr}")
+        usage = json.loads(report.read_text(encoding="utf-8"))
+    return Run(usage["seconds"], usage["peak_mb"], usage["cpu_seconds"], code, started_at)
 
 
 def median_pair(
