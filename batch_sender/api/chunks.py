@@ -251,10 +251,14 @@ class SheetStream:
             earlier = self.journal.rows.sent_texts(kept)
             texts = checked["text"].tolist()
             sent = checked.assign(
-                text=[
-                    earlier.get(d.request_id, "") if d.action == KEPT else t
-                    for d, t in zip(dispositions, texts, strict=True)
-                ]
+                text=pd.Series(
+                    [
+                        earlier.get(d.request_id, "") if d.action == KEPT else t
+                        for d, t in zip(dispositions, texts, strict=True)
+                    ],
+                    index=checked.index,
+                    dtype=object,  # not pandas' str dtype: see results.rows._texts
+                )
             )
         self.writer.write(output_rows(chunk, extra, sent, spreadsheet=self.spreadsheet))
 

@@ -190,7 +190,11 @@ class Validator:
                 keys[identifiable] = found
         self._mark_duplicates(result, ~invalid & ~excluded, keys)
         if self.request_ids:
-            result["row_key"] = self._row_keys(uids, chunk.index.to_numpy(dtype=np.int64))
+            result["row_key"] = pd.Series(
+                self._row_keys(uids, chunk.index.to_numpy(dtype=np.int64)),
+                index=result.index,
+                dtype=object,
+            )
         return result
 
     def _row_keys(self, uids: list[str], lines: np.ndarray) -> list[str]:

@@ -34,22 +34,23 @@ UNSENT = "unsent"
 def report_rows(chunk: pd.DataFrame, checked: pd.DataFrame) -> pd.DataFrame:
     """validate's RESULT_COLUMNS: status valid / invalid / duplicate, nothing sent."""
     valid = checked["status"] == VALID
-    extra = pd.DataFrame(
+    index = chunk.index
+    blank = _texts([""] * len(index), index)
+    return pd.DataFrame(
         {
-            "row": chunk.index,
-            "status": checked["status"].to_numpy(),
-            "RequestId": checked["RequestId"].where(valid, "").to_numpy(),
-            "SMSID": "",
-            "CodeResult": "",
-            "ErrorMessage": checked["ErrorMessage"].to_numpy(),
+            "row": index,
+            "status": _texts(checked["status"].tolist(), index),
+            "RequestId": _texts(checked["RequestId"].where(valid, "").tolist(), index),
+            "SMSID": blank,
+            "CodeResult": blank,
+            "ErrorMessage": _texts(checked["ErrorMessage"].tolist(), index),
             "attempts": 0,
-            "delivery": "",
-            "delivery_error": "",
-            "delivered_at": "",
+            "delivery": blank,
+            "delivery_error": blank,
+            "delivered_at": blank,
         },
-        index=chunk.index,
+        index=index,
     )
-    return extra
 
 
 def result_rows(
@@ -78,11 +79,11 @@ def result_rows(
     extra = pd.DataFrame(
         {
             "row": chunk.index,
-            "status": status,
-            "RequestId": request_id,
-            "SMSID": smsid,
-            "CodeResult": code,
-            "ErrorMessage": message,
+            "status": _texts(status, chunk.index),
+            "RequestId": _texts(request_id, chunk.index),
+            "SMSID": _texts(smsid, chunk.index),
+            "CodeResult": _texts(code, chunk.index),
+            "ErrorMessage": _texts(message, chunk.index),
             "attempts": attempts,
         },
         index=chunk.index,
@@ -91,8 +92,19 @@ def result_rows(
     none = ("", "", "")
     outcomes = [reported.get(rid, none) if rid else none for rid in request_id]
     for i, column in enumerate(DELIVERY_COLUMNS):
-        extra[column] = [outcome[i] for outcome in outcomes]
+        extra[column] = _texts([outcome[i] for outcome in outcomes], extra.index)
     return extra
+
+
+def _texts(values: list[str], index: pd.Index) -> pd.Series:
+    """A column of strings as plain objects.
+
+    Left to infer, pandas 3 makes a list of strings its str dtype, stored by
+    pyarrow wherever pyarrow is installed (a data team's parquet): every cell
+    then crosses into Arrow and back, and a 200,000-row send took 1.7x the
+    CPU and 263 MB instead of 150.
+    """
+    return pd.Series(values, index=index, dtype=object)
 
 
 def _result_values(
@@ -233,7 +245,7 @@ def sent_text(checked: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
         "" if status in _NOT_SENT else text
         for status, text in zip(extra["status"], checked["text"], strict=True)
     ]
-    return pd.DataFrame({SENT_TEXT: texts}, index=extra.index)
+    return pd.DataFrame({SENT_TEXT: texts}, index=extra.index, dtype=object)
 
 
 def refuse_our_names(path: Path, header: list[str]) -> None:
@@ -320,5 +332,7 @@ def inert_cells(extra: pd.DataFrame) -> pd.DataFrame:
     for name in safe.columns:
         column = safe[name]
         if name not in NOT_INERT and not pd.api.types.is_numeric_dtype(column):
-            safe[name] = pd.Series([inert(v) for v in column.tolist()], index=safe.index)
+            safe[name] = pd.Series(
+                [inert(v) for v in column.tolist()], index=safe.index, dtype=object
+            )
     return safe
