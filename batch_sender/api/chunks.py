@@ -22,7 +22,7 @@ from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
 from batch_sender.results.files import RowWriter
 from batch_sender.results.paths import is_spreadsheet
-from batch_sender.results.rows import UNSENT, output_rows, result_rows
+from batch_sender.results.rows import UNSENT, output_rows, result_rows, texts_column
 from batch_sender.results.tally import Tally
 from batch_sender.sending.config import Stop
 from batch_sender.sending.plan import (
@@ -251,13 +251,12 @@ class SheetStream:
             earlier = self.journal.rows.sent_texts(kept)
             texts = checked["text"].tolist()
             sent = checked.assign(
-                text=pd.Series(
+                text=texts_column(
                     [
                         earlier.get(d.request_id, "") if d.action == KEPT else t
                         for d, t in zip(dispositions, texts, strict=True)
                     ],
-                    index=checked.index,
-                    dtype=object,  # not pandas' str dtype: see results.rows._texts
+                    checked.index,
                 )
             )
         self.writer.write(output_rows(chunk, extra, sent, spreadsheet=self.spreadsheet))

@@ -193,7 +193,7 @@ class Validator:
             result["row_key"] = pd.Series(
                 self._row_keys(uids, chunk.index.to_numpy(dtype=np.int64)),
                 index=result.index,
-                dtype=object,
+                dtype=object,  # not pandas' str dtype (results.rows.texts_column says why)
             )
         return result
 
