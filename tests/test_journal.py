@@ -17,6 +17,7 @@ from batch_sender.esms.delivery_report import Delivery
 from batch_sender.journal.files import LOCK_SUFFIX, journal_path, side_files
 from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.records import FINAL, STALE_AFTER, Outcome
+from batch_sender.journal.statements import text_id
 from batch_sender.journal.store import Journal, settled
 
 from .conftest import RunningSimulator, message_rows, read_results, write_csv
@@ -207,6 +208,39 @@ os._exit(137)
     # if the first one got through, instead of a derived one it would deliver again.
     assert _latest_tries([rid], rerun, campaign)[rid][0] == rid
     rerun.close()
+
+
+def test_a_first_attempt_s_mark_and_row_survive_a_kill_in_one_entry(tmp_path: Path) -> None:
+    """The send logs a first attempt's mark and its row as one entry: both come back."""
+    path = tmp_path / "j.sqlite"
+    Journal.open(path, "c").close()
+    script = f"""
+import os
+from pathlib import Path
+from batch_sender.journal.store import Journal
+j = Journal.open(Path({str(path)!r}), "c", sending=True, commit_interval=3600)
+j.intend("r1", 2, j.rows.identity("row-2", "u2", "c2", "oa", False, "Xin chào"))
+j.intend("r2", 3, j.rows.identity("row-3", "u3", "c3", "oa", True))
+# The same entry cut short by the kill (a full disk's short write): it replays nothing.
+os.write(j.log._fds[j.log._active], b'\\n["s",1,"r3",4,1.5,"row-4","u4"')
+os._exit(137)
+"""
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    rerun = Journal.open(path, "c", sending=True)
+    found = rerun.lookup(["r1", "r2", "r3"])
+    text_ids = dict(rerun.writer.execute("SELECT request_id, text_id FROM messages").fetchall())
+    rerun.close()
+    assert set(found) == {"r1", "r2"}
+    first, second = found["r1"], found["r2"]
+    assert (first.status, first.line, first.row_key, first.user_id) == ("sending", 2, "row-2", "u2")
+    assert (second.status, second.row_key, second.content_id, second.sandbox) == (
+        "sending",
+        "row-3",
+        "c3",
+        1,
+    )
+    # Which text r1 went with (the text itself is not logged: see RowSends._text_key).
+    assert text_ids == {"r1": text_id("Xin chào"), "r2": None}
 
 
 def test_a_definitive_answer_survives_a_kill_before_the_commit(tmp_path: Path) -> None:

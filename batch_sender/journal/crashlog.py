@@ -28,6 +28,7 @@ from batch_sender.journal.statements import (
     IDENTIFY,
     IDENTIFY_TEXT,
     RECORD,
+    SENDING,
 )
 
 _quote = json.encoder.encode_basestring_ascii
@@ -92,7 +93,7 @@ class CrashLog:
 
     def leftovers(self) -> list[Write]:
         """What a killed run logged, in the order it was made: a mark, then its answer."""
-        entries: list[tuple[int, int, Write]] = []
+        entries: list[tuple[int, int, tuple[Write, ...]]] = []
         for path in (*self.paths, self.reserve.path):
             try:
                 raw = path.read_bytes()
@@ -100,11 +101,11 @@ class CrashLog:
                 continue
             # The reserve's unused blocks read as NULs.
             for entry in raw.rstrip(b"\0").decode("utf-8", errors="replace").splitlines():
-                write = _logged(entry)
-                if write is not None:
-                    entries.append((write[0], len(entries), write[1]))
+                logged = _logged(entry)
+                if logged is not None:
+                    entries.append((logged[0], len(entries), logged[1]))
         entries.sort()
-        return [write for _, _, write in entries]
+        return [write for _, _, writes in entries for write in writes]
 
     def forget_leftovers(self) -> None:
         """The leftovers are committed: the files start over."""
@@ -117,6 +118,37 @@ def intent_entry(request_id: str, line: int, at: float) -> str:
     return f'["i",{time.time_ns()},{_quote(request_id)},{int(line)},{float(at)!r}]'
 
 
+Identity = tuple[tuple[str, str, str, str, int], int | None]
+"""A request's row key, user_id, content id, OAID and sandbox-or-not; its text's id."""
+
+
+def identity_write(request_id: str, params: tuple[object, ...], key: int | None) -> Write:
+    if key is None:
+        return IDENTIFY, (*params, request_id)
+    return IDENTIFY_TEXT, (*params, key, request_id)
+
+
+def intent(
+    request_id: str, line: int, at: float, identity: Identity | None
+) -> tuple[tuple[Write, ...], str]:
+    """A request's mark (with a first attempt's identity) as writes, and their one entry.
+
+    One entry, one write() per request: a first attempt's mark and its row
+    are on disk together or not at all (a line cut short replays nothing).
+    """
+    sending: Write = (SENDING, (request_id, line, at, at))
+    if identity is None:
+        return (sending,), intent_entry(request_id, line, at)
+    (row_key, user_id, content_id, oaid, sandbox), key = identity
+    texts = ",".join(_quote(t) for t in (row_key, user_id, content_id, oaid))
+    text_key = "null" if key is None else str(int(key))
+    entry = (
+        f'["s",{time.time_ns()},{_quote(request_id)},{int(line)},{float(at)!r},{texts},'
+        f"{int(sandbox)},{text_key}]"
+    )
+    return (sending, identity_write(request_id, identity[0], key)), entry
+
+
 def answer_entry(
     request_id: str, line: int, status: str, code: str, smsid: str, message: str, at: float
 ) -> str:
@@ -127,8 +159,8 @@ def answer_entry(
     )
 
 
-def _logged(entry: str) -> tuple[int, Write] | None:
-    """A log entry as (when, write), or None for a line cut short by a crash or a full disk."""
+def _logged(entry: str) -> tuple[int, tuple[Write, ...]] | None:
+    """A log entry as (when, writes), or None for a line cut short by a crash or a full disk."""
     if not entry.strip():
         return None
     try:
@@ -137,23 +169,29 @@ def _logged(entry: str) -> tuple[int, Write] | None:
             kind, ns = fields[0], int(fields[1])
             if kind == "i":
                 request_id, line, at = str(fields[2]), int(fields[3]), float(fields[4])
-                return ns, (FOLD_INTENT, (request_id, line, at, at))
+                return ns, ((FOLD_INTENT, (request_id, line, at, at)),)
+            if kind == "s" and len(fields) == 11:
+                request_id, line, at = str(fields[2]), int(fields[3]), float(fields[4])
+                identity = (*(str(f) for f in fields[5:9]), int(fields[9]))
+                key = None if fields[10] is None else int(fields[10])
+                write = identity_write(request_id, identity, key)
+                return ns, ((FOLD_INTENT, (request_id, line, at, at)), write)
             if kind == "a" and len(fields) == 9:
                 request_id, line = str(fields[2]), int(fields[3])
                 status, code, smsid, message = (str(f) for f in fields[4:8])
                 params = (request_id, line, status, code, smsid, message, float(fields[8]))
-                return ns, (RECORD, params)
+                return ns, ((RECORD, params),)
             if kind in _REPLAYED:
                 sql, types = _REPLAYED[kind]
                 values = fields[2:]
                 if len(values) != len(types):
                     return None
-                return ns, (sql, tuple(t(v) for t, v in zip(types, values, strict=True)))
+                return ns, ((sql, tuple(t(v) for t, v in zip(types, values, strict=True))),)
             return None
         # The first format: "request_id<TAB>line<TAB>time", intents only.
         request_id, line_text, at_text = entry.split("\t")
         at = float(at_text)
-        return 0, (FOLD_INTENT, (request_id, int(line_text), at, at))
+        return 0, ((FOLD_INTENT, (request_id, int(line_text), at, at)),)
     except (ValueError, TypeError, IndexError):
         return None
 

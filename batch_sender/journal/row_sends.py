@@ -11,12 +11,10 @@ import dataclasses
 import sqlite3
 from collections.abc import Iterable
 
-from batch_sender.journal.crashlog import CrashLog
+from batch_sender.journal.crashlog import CrashLog, Identity, identity_write
 from batch_sender.journal.records import _COLUMNS, Record
 from batch_sender.journal.statements import (
     ADD_TEXT,
-    IDENTIFY,
-    IDENTIFY_TEXT,
     SENT_WITH,
     text_id,
 )
@@ -83,16 +81,24 @@ class RowSends:
 
         The text is what a row kept from this send shows later in `sent_text`.
         """
-        params = (row_key, user_id, content_id, oaid, int(sandbox))
-        if text is None:
-            # Logged: a rerun finds the row's send by it, a lost one would send the row again.
-            entry = self.log.entry("d", *params, request_id)
-            self.writer.write(IDENTIFY, (*params, request_id), log=entry, in_flight=False)
-            return
-        key = self._text_key(text)
-        with_text = (*params, key, request_id)
-        entry = self.log.entry("e", *with_text)
-        self.writer.write(IDENTIFY_TEXT, with_text, log=entry, in_flight=False)
+        params, key = self.identity(row_key, user_id, content_id, oaid, sandbox, text)
+        texts = () if key is None else (key,)
+        # Logged: a rerun finds the row's send by it, a lost one would send the row again.
+        entry = self.log.entry("d" if key is None else "e", *params, *texts, request_id)
+        self.writer.write(*identity_write(request_id, params, key), log=entry, in_flight=False)
+
+    def identity(
+        self,
+        row_key: str,
+        user_id: str,
+        content_id: str,
+        oaid: str,
+        sandbox: bool,
+        text: str | None = None,
+    ) -> Identity:
+        """What `identify` writes: `Journal.intend` can log it with the mark, in one entry."""
+        key = None if text is None else self._text_key(text)
+        return (row_key, user_id, content_id, oaid, int(sandbox)), key
 
     def _text_key(self, text: str) -> int:
         """The text's key, the text stored under it the first time this process meets it."""

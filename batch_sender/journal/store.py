@@ -27,7 +27,7 @@ from typing import IO
 from batch_sender.errors import UsageError
 from batch_sender.i18n import _
 from batch_sender.journal.connect import connect, prepared
-from batch_sender.journal.crashlog import CrashLog, answer_entry, intent_entry
+from batch_sender.journal.crashlog import CrashLog, Identity, answer_entry, intent
 from batch_sender.journal.deliveries import DeliveryStore
 from batch_sender.journal.errors import JournalDamaged, JournalError
 from batch_sender.journal.files import (
@@ -265,7 +265,7 @@ class Journal:
         now = self.clock()
         self.writer.write(SENDING, (request_id, line, now, now))
 
-    def intend(self, request_id: str, line: int) -> None:
+    def intend(self, request_id: str, line: int, identity: Identity | None = None) -> None:
         """`sending`, made crash-proof before this returns: only then may the request go out.
 
         A mark that a crash lost would let a rerun more than 24 hours later
@@ -274,14 +274,13 @@ class Journal:
         one append to the intent log (a write() the kernel keeps even if the
         process is killed) costs microseconds. Each commit covers every intent
         before it and empties the log; `open` folds what a crash left in it.
+
+        identity: a first attempt's `rows.identity`, in the same entry.
         """
         if not self.log.is_open:
             raise RuntimeError("intend() needs a journal opened for sending")
-        now = self.clock()
-        entry = intent_entry(request_id, line, now)
-        self.writer.write(
-            SENDING, (request_id, line, now, now), log=entry, in_flight=False, mark=True
-        )
+        writes, entry = intent(request_id, line, self.clock(), identity)
+        self.writer.write_all(writes, log=entry, in_flight=False, mark=True)
 
     def ambiguous(self, request_id: str) -> None:
         """The last request got no definitive answer: it may have been accepted."""

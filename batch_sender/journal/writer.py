@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
-import itertools
 import sqlite3
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from batch_sender.i18n import _
+from batch_sender.journal.batching import groups, run
 from batch_sender.journal.crashlog import CrashLog, Write
 from batch_sender.journal.errors import JournalError
 
@@ -109,13 +109,24 @@ class Writer:
         in_flight: bool = True,
         mark: bool = False,
     ) -> None:
-        """Queue a write for the next batch; with `log`, on disk before this returns.
+        """Queue a write for the next batch; with `log`, on disk before this returns."""
+        self.write_all(((sql, params),), log, in_flight=in_flight, mark=mark)
+
+    def write_all(
+        self,
+        writes: tuple[Write, ...],
+        log: str | None = None,
+        *,
+        in_flight: bool = True,
+        mark: bool = False,
+    ) -> None:
+        """Queue writes for the next batch; with `log` (one entry for all), on disk first.
 
         in_flight: the write is about a request already out (its answer), which
         may take the reserve when the disk is full; a request not out yet has
         no claim on it, and stays unsent. mark: the write is the mark of a
-        request about to go out, dropped if it cannot be logged. Batches go to
-        SQLite in executemany groups: a third of the cost of one execute per write.
+        request about to go out, dropped if it cannot be logged. A batch goes
+        to SQLite as a few multi-row statements (journal/batching.py).
         """
         with self._guard:
             # Under the guard: an entry is in the log of the batch it belongs to.
@@ -126,9 +137,9 @@ class Writer:
                 # A mark not on disk: its request must not go out. An answer
                 # not on disk is still committed with its batch if SQLite can.
                 if not mark:
-                    self._pending.append((sql, params))
+                    self._pending.extend(writes)
                 raise
-            self._pending.append((sql, params))
+            self._pending.extend(writes)
         if self.failure is not None and self.log.is_open:
             raise self.failure  # a run that sends stops here (other users call commit())
         if not self._queued and time.monotonic() - self._last_commit >= self.commit_interval:
@@ -171,14 +182,18 @@ class Writer:
             self._last_commit = time.monotonic()
 
     def _commit_pending(self) -> None:
-        """Commit every queued write, batch by batch (the writer's thread only).
+        """Commit every write queued so far, in one batch (the writer's thread only).
 
         A batch is taken together with the log that holds its entries (new
         entries go to the other log meanwhile); that log is emptied only
         once the batch is committed, so the batch's entries are on disk all
         along. A failed batch is retried, before any later one, next time.
+        Writes queued meanwhile wait for the next commit: one transaction per
+        interval, not one per handful of writes (each rewrites the pages it
+        touches into the WAL, which then outgrew a small disk).
         """
-        while True:
+        while True:  # a batch a failed commit left first, then what is queued now
+            fresh = self._stuck is None
             if self._stuck is None:
                 with self._guard:
                     if not self._pending:
@@ -190,6 +205,8 @@ class Writer:
             self.apply(batch)
             self._stuck = None
             self.log.empty(used)
+            if fresh:
+                break
         self.failure = None
         self._last_commit = time.monotonic()
 
@@ -202,8 +219,8 @@ class Writer:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, group in itertools.groupby(batch, key=lambda write: write[0]):
-                    self.conn.executemany(sql, [params for _, params in group])
+                for sql, rows in groups(batch):
+                    run(self.conn, sql, rows)
                 self.conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):

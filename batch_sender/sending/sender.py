@@ -220,18 +220,17 @@ class Sender:
     async def _attempt(
         self, message: Message, body: dict[str, object], first: bool = False
     ) -> esms.Answer:
-        self.journal.intend(message.request_id, message.line)
+        identity = None
         if first:
-            options = self.config.options
-            self.journal.rows.identify(
-                message.request_id,
+            identity = self.journal.rows.identity(
                 message.row_key,
                 message.user_id,
                 message.content_id or message.request_id,
                 self.config.scope_oaid,
-                options.sandbox,
+                self.config.options.sandbox,
                 message.text,
             )
+        self.journal.intend(message.request_id, message.line, identity)
         started = self.clock()
         try:
             answer = await send_message(
