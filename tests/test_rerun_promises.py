@@ -297,6 +297,109 @@ def test_a_sheet_whose_texts_mostly_changed_is_refused_as_a_new_campaign(
     assert new.exit_code == 0 and len(delivered(esms)) == 30
 
 
+@pytest.fixture
+def sheet_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a run starts reading its sheet (one entry per reading)."""
+    from batch_sender.api import chunks
+    from batch_sender.sending import plan
+
+    reads: list[int] = []
+    real = plan.checked_chunks  # type: ignore[attr-defined]
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chunks, "checked_chunks", counted)  # SheetStream's reading
+    monkeypatch.setattr(plan, "checked_chunks", counted)
+    return reads
+
+
+def test_a_finished_campaign_s_rerun_reads_its_sheet_once(
+    tmp_path: Path, esms: RunningSimulator, sheet_reads: list[int]
+) -> None:
+    # Every Airflow retry of a night that went well: nothing to send, and said at the cost
+    # of one reading of the sheet, not two (issue 23: 2x validate at 20k rows, 3.7x at 200k).
+    path = nightly(tmp_path, 1)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", "--chunk-rows", "3", *esms.args)
+    assert run(*send).exit_code == 0
+    before = Path("r.csv").read_bytes()
+    sheet_reads.clear()
+    again = run(*send)
+    assert again.exit_code == 0, again.output
+    assert again.stderr.startswith("resuming campaign 'thang12': 10 done earlier, 0 to send")
+    assert len(sheet_reads) == 1
+    assert Path("r.csv").read_bytes() == before
+    assert esms.stats()["requests"] == 10
+
+
+@pytest.mark.parametrize("log", ["text", "json"])
+def test_a_mostly_changed_sheet_is_refused_without_a_word_of_a_plan_or_a_row(
+    tmp_path: Path, esms: RunningSimulator, log: str
+) -> None:
+    # Refused once the sheet's end is read (text), or before (the JSON log tells each
+    # skipped row as it is written, so that run counts the sheet first).
+    path = nightly(tmp_path, 1)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", "--chunk-rows", "3", *esms.args)
+    assert run(*send).exit_code == 0
+    before = Path("r.csv").read_bytes()
+    rows = message_rows(10)
+    for i, row in enumerate(rows):
+        row[1] = f"Đêm 2: ưu đãi mới cho bạn số {i}"
+    rows.insert(4, ["not-an-id", "Xin chào", "https://cdn.example.vn/a.jpg"])  # invalid
+    write_csv(path, rows)
+    again = run(*send, "--log-format", log)
+    assert again.exit_code == 2
+    lines = again.stderr.strip().splitlines()
+    assert lines == [lines[-1]], "a plan, a row or a warning told before the refusal"
+    assert "10 of its 10 rows were sent earlier in campaign 'thang12'" in lines[-1]
+    assert Path("r.csv").read_bytes() == before
+    assert esms.stats()["requests"] == 10
+
+
+def test_a_mostly_changed_sheet_with_a_new_row_early_on_is_refused_before_its_first_request(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    # The new row is read, and due to go out, long before the sheet's end says the
+    # rest changed: the run counts the whole sheet before the first request.
+    path = nightly(tmp_path, 1)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", "--chunk-rows", "2", *esms.args)
+    assert run(*send).exit_code == 0
+    before = Path("r.csv").read_bytes()
+    rows = message_rows(10)
+    for i, row in enumerate(rows):
+        row[1] = f"Đêm 2: ưu đãi mới cho bạn số {i}"
+    rows.insert(2, message_rows(1, start=50)[0])
+    write_csv(path, rows)
+    again = run(*send)
+    assert again.exit_code == 2
+    assert (
+        again.stderr.strip()
+        .splitlines()[0]
+        .startswith(f"Error: {path}: 10 of its 11 rows were sent earlier in campaign 'thang12'")
+    )
+    assert esms.stats()["requests"] == 10, "the new row went out"
+    assert Path("r.csv").read_bytes() == before
+
+
+def test_a_result_file_without_its_journal_refused_as_a_new_campaign_adopts_nothing_aloud(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    path = nightly(tmp_path, 1)
+    send = ("send", str(path), "-o", "r.csv", "--rate", "0", "--chunk-rows", "3", *esms.args)
+    assert run(*send).exit_code == 0
+    before = Path("r.csv").read_bytes()
+    for side in Path().glob("r.csv.journal.sqlite*"):
+        side.unlink()
+    nightly(tmp_path, 2, changed=6)  # the 4 rows as they were are adopted
+    again = run(*send)
+    assert again.exit_code == 2
+    assert "adopted the sends" not in again.stderr
+    assert "this looks like a new campaign" in again.stderr
+    assert Path("r.csv").read_bytes() == before
+    assert esms.stats()["requests"] == 10
+
+
 def test_some_rows_changed_keep_their_send_with_the_text_it_had_and_say_so(
     tmp_path: Path, esms: RunningSimulator
 ) -> None:

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
 from batch_sender.api.chunks import SheetStream
-from batch_sender.check.disposition import SEND
-from batch_sender.errors import AccountError, InputError
+from batch_sender.check.disposition import SEND, Rules
+from batch_sender.errors import AccountError, InputError, UsageError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import new_session
 from batch_sender.exit_codes import ExitCode
@@ -113,18 +113,28 @@ async def send_campaign(
         journal.rows.remember_scope(job.config.scope_oaid, job.config.options.sandbox)
         plan = await in_thread(new_plan, job, journal)
         rules = job_rules(job, plan)
-        changes = Changes()
-        if plan.sent_rows and plan.earlier_rows and not job.resend_changed:
-            changes = await in_thread(sheet_changes, job, journal, rules)
-            if changes.mostly:
-                raise refuse_new_campaign(job, changes)
         run = CampaignRun(plan=plan, tally=Tally(), sent=0, seconds=0.0)
         if adoption is not None:
             plan.resumed = True
             run.adopted = dict(adoption.counts)
-            say(adoption.plan_line())
+
+        def going_on() -> None:
+            if adoption is not None:
+                say(adoption.plan_line())
+
+        watch = plan.sent_rows > 0 and plan.earlier_rows and not job.resend_changed
+        verdict = _Verdict(watch, going_on)
+        if verdict.pending and job.on_skipped_row is not None:
+            # Rows are told as they are written: a refusal must come before the first.
+            await verdict.count(job, journal, rules)
+        if verdict.refusal is not None:
+            raise verdict.refusal
 
         def whole_sheet_read() -> None:
+            if verdict.pending:
+                verdict.settle(job, plan.changes)
+            if verdict.refusal is not None:
+                return  # not a word of a plan the run will not carry out
             for line in describe_plan(job, plan):
                 say(line)
                 if is_warning(line):
@@ -136,7 +146,7 @@ async def send_campaign(
             with open_output(job.output, bom=job.excel) as writer:
                 sheet = SheetStream(job, journal, rules, plan, writer, whole_sheet_read)
                 try:
-                    cancelled = await _send_and_write(job, journal, sheet, run, say, stop)
+                    cancelled = await _send_and_write(job, journal, sheet, run, say, stop, verdict)
                 except InputError as exc:
                     if run.sent:
                         # The sheet is read as it is sent: a bad line far down comes late.
@@ -191,6 +201,34 @@ def _take_over(job: SendJob, journal: Journal) -> Adoption | None:
     return adoption
 
 
+class _Verdict:
+    """Whether a rerun's sheet is still this campaign's: mostly changed, it is refused.
+
+    Settled from the counts the send makes as it reads, once the sheet's end
+    is read: a finished campaign's rerun reads its sheet once. A row due to
+    go out earlier has the whole sheet counted first. Refused, nothing was
+    sent and the result file is left as it was (it is written beside it).
+    """
+
+    def __init__(self, pending: bool, going_on: Callable[[], None]) -> None:
+        self.pending = pending
+        self.going_on = going_on
+        """Called once the run is known to go on (at once when nothing is pending)."""
+        self.refusal: UsageError | None = None
+        if not pending:
+            going_on()
+
+    def settle(self, job: SendJob, changes: Changes) -> None:
+        self.pending = False
+        if changes.mostly:
+            self.refusal = refuse_new_campaign(job, changes)
+        else:
+            self.going_on()
+
+    async def count(self, job: SendJob, journal: Journal, rules: Rules) -> None:
+        self.settle(job, await in_thread(sheet_changes, job, journal, rules))
+
+
 async def _send_and_write(
     job: SendJob,
     journal: Journal,
@@ -198,13 +236,16 @@ async def _send_and_write(
     run: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
+    verdict: _Verdict,
 ) -> bool:
     """Send, then write the rest of the sheet; True if the task was cancelled (once)."""
     cancelled = False
     if stop is not None and stop.is_set():
         run.stopped = Stop(INTERRUPTED, outside=False)
     else:
-        cancelled = await _send(job, journal, sheet, run, say, stop)
+        cancelled = await _send(job, journal, sheet, run, say, stop, verdict)
+    if verdict.refusal is not None:
+        raise verdict.refusal  # nothing went out; the result file is thrown away
     try:
         await in_thread(journal.commit)
     except JournalError as exc:
@@ -215,7 +256,10 @@ async def _send_and_write(
     sheet.stopped = run.stopped
     # The rest of the sheet is written whatever happens now: a cancellation
     # meanwhile waits for the result file to be whole.
-    return await _to_the_end(sheet.finish()) or cancelled
+    cancelled = await _to_the_end(sheet.finish()) or cancelled
+    if verdict.refusal is not None:
+        raise verdict.refusal  # stopped before the sheet's end was read: nothing went out
+    return cancelled
 
 
 async def _to_the_end(work: Coroutine[object, object, None]) -> bool:
@@ -239,6 +283,7 @@ async def _send(
     run: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
+    verdict: _Verdict,
 ) -> bool:
     """Send the rows still to send; True if the task was cancelled (once) meanwhile."""
     session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
@@ -258,6 +303,11 @@ async def _send(
 
         async def start() -> bool:
             """Before the first message: the account check (wrong keys: nothing is sent)."""
+            if verdict.pending:
+                # Due to go out before the sheet's end is read: the whole sheet is counted.
+                await verdict.count(job, journal, sheet.rules)
+            if verdict.refusal is not None:
+                return False
             try:
                 await check_account(session, job.config)
             except AccountError as exc:

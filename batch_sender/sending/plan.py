@@ -49,6 +49,36 @@ class SendJob:
     """(row, status, RequestId, ErrorMessage) of each row not sent, as it is written."""
 
 
+@dataclass(frozen=True)
+class Changes:
+    """The sheet against the campaign's earlier sends, before anything is sent."""
+
+    kept: int = 0
+    """Rows sent earlier with other content, whose earlier send stands."""
+    rows: int = 0
+    """Rows the campaign sends or has sent: valid ones, and those kept."""
+
+    @property
+    def mostly(self) -> bool:
+        """More than half of them changed: the sheet is not this campaign's any more."""
+        return self.kept * 2 > self.rows
+
+    def __add__(self, other: Changes) -> Changes:
+        return Changes(self.kept + other.kept, self.rows + other.rows)
+
+
+def changes_in(statuses: list[str], dispositions: list[Disposition]) -> Changes:
+    """Rows kept from an earlier send with other content, of the rows the campaign sends."""
+    kept = rows = 0
+    for status, disposition in zip(statuses, dispositions, strict=True):
+        if disposition.action == KEPT:
+            kept += 1
+            rows += 1
+        elif status == VALID:
+            rows += 1
+    return Changes(kept, rows)
+
+
 @dataclass
 class Plan:
     """The input's rows against the journal of earlier runs, counted as they are read."""
@@ -74,6 +104,8 @@ class Plan:
     resumed: bool = False
     earlier_rows: bool = True
     """The journal had sends identified by row before this run (see disposition.Rules)."""
+    changes: Changes = Changes()
+    """The rows read so far against the campaign's earlier sends."""
 
     @property
     def gone(self) -> int:
@@ -136,11 +168,13 @@ def new_plan(job: SendJob, journal: Journal) -> Plan:
 def count_chunk(plan: Plan, checked: pd.DataFrame, dispositions: list[Disposition]) -> None:
     """Add one chunk's rows to the plan's counts."""
     counts = checked["status"].value_counts()
+    statuses = checked["status"].tolist()
+    plan.changes += changes_in(statuses, dispositions)
     plan.rows += len(checked)
     plan.valid += int(counts.get(VALID, 0))
     plan.invalid += int(counts.get(INVALID, 0))
     plan.excluded += int(counts.get(EXCLUDED, 0))
-    for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
+    for status, disposition in zip(statuses, dispositions, strict=True):
         sent = disposition.earlier or disposition.record
         if (
             sent is not None
@@ -274,46 +308,26 @@ def for_journal(job: SendJob, journal: Journal) -> SendJob:
     return dataclasses.replace(job, campaign=campaign)
 
 
-@dataclass(frozen=True)
-class Changes:
-    """The sheet against the campaign's earlier sends, before anything is sent."""
-
-    kept: int = 0
-    """Rows sent earlier with other content, whose earlier send stands."""
-    rows: int = 0
-    """Rows the campaign sends or has sent: valid ones, and those kept."""
-
-    @property
-    def mostly(self) -> bool:
-        """More than half of them changed: the sheet is not this campaign's any more."""
-        return self.kept * 2 > self.rows
-
-
 def sheet_changes(job: SendJob, journal: Journal, rules: Rules) -> Changes:
-    """Read the whole sheet once to see how much of it changed since the campaign sent.
+    """Read the whole sheet to see how much of it changed since the campaign sent.
 
-    Only a rerun of a campaign that sent (and not with --resend-changed) pays
-    for it: a recurring file rewritten with new texts would otherwise
+    Only a rerun of a campaign that sent (and not with --resend-changed)
+    needs to know: a recurring file rewritten with new texts would otherwise
     "accept" every row and send nothing, and that must be known before the
-    first request, not after the last.
+    first request, not after the last. The send counts as it reads (Plan.changes);
+    this reading is for a row due to go out before the sheet's end is read.
     """
-    kept = rows = 0
+    changes = Changes()
     for _chunk, checked in checked_chunks(job.table, job.campaign, job.checks):
         if _all_settled(checked, journal):
             # Every row valid and its try final or maybe out: none can be one kept
             # from earlier (decide keeps only rows with no current try), so no need
-            # to decide them. A finished campaign's rerun reads its sheet twice; this
-            # spares the first reading the records and the decisions.
-            rows += len(checked)
+            # to decide them.
+            changes += Changes(0, len(checked))
             continue
         dispositions = decide(checked, journal, rules, time.time())
-        for status, disposition in zip(checked["status"].tolist(), dispositions, strict=True):
-            if disposition.action == KEPT:
-                kept += 1
-                rows += 1
-            elif status == VALID:
-                rows += 1
-    return Changes(kept, rows)
+        changes += changes_in(checked["status"].tolist(), dispositions)
+    return changes
 
 
 def _all_settled(checked: pd.DataFrame, journal: Journal) -> bool:
