@@ -333,21 +333,34 @@ def test_a_finished_campaign_s_rerun_reads_its_sheet_once(
     assert esms.stats()["requests"] == 10
 
 
+def sent_then_rewritten(
+    tmp_path: Path, esms: RunningSimulator, chunk_rows: int, at: int, extra: list[str]
+) -> tuple[Path, tuple[str, ...], bytes]:
+    """Night 1 sent; the sheet then rewritten with every text new and one more row at `at`.
+
+    Returns the sheet, the send command and the result file's bytes after night 1.
+    """
+    path = nightly(tmp_path, 1)
+    send: tuple[str, ...] = ("send", str(path), "-o", "r.csv", "--rate", "0")
+    send = (*send, "--chunk-rows", str(chunk_rows), *esms.args)
+    assert run(*send).exit_code == 0
+    rows = message_rows(10)
+    for i, row in enumerate(rows):
+        row[1] = f"Đêm 2: ưu đãi mới cho bạn số {i}"
+    rows.insert(at, extra)
+    write_csv(path, rows)
+    return path, send, Path("r.csv").read_bytes()
+
+
 @pytest.mark.parametrize("log", ["text", "json"])
 def test_a_mostly_changed_sheet_is_refused_without_a_word_of_a_plan_or_a_row(
     tmp_path: Path, esms: RunningSimulator, log: str
 ) -> None:
     # Refused once the sheet's end is read (text), or before (the JSON log tells each
     # skipped row as it is written, so that run counts the sheet first).
-    path = nightly(tmp_path, 1)
-    send = ("send", str(path), "-o", "r.csv", "--rate", "0", "--chunk-rows", "3", *esms.args)
-    assert run(*send).exit_code == 0
-    before = Path("r.csv").read_bytes()
-    rows = message_rows(10)
-    for i, row in enumerate(rows):
-        row[1] = f"Đêm 2: ưu đãi mới cho bạn số {i}"
-    rows.insert(4, ["not-an-id", "Xin chào", "https://cdn.example.vn/a.jpg"])  # invalid
-    write_csv(path, rows)
+    _, send, before = sent_then_rewritten(
+        tmp_path, esms, 3, 4, ["not-an-id", "Xin chào", "https://cdn.example.vn/a.jpg"]
+    )
     again = run(*send, "--log-format", log)
     assert again.exit_code == 2
     lines = again.stderr.strip().splitlines()
@@ -362,15 +375,7 @@ def test_a_mostly_changed_sheet_with_a_new_row_early_on_is_refused_before_its_fi
 ) -> None:
     # The new row is read, and due to go out, long before the sheet's end says the
     # rest changed: the run counts the whole sheet before the first request.
-    path = nightly(tmp_path, 1)
-    send = ("send", str(path), "-o", "r.csv", "--rate", "0", "--chunk-rows", "2", *esms.args)
-    assert run(*send).exit_code == 0
-    before = Path("r.csv").read_bytes()
-    rows = message_rows(10)
-    for i, row in enumerate(rows):
-        row[1] = f"Đêm 2: ưu đãi mới cho bạn số {i}"
-    rows.insert(2, message_rows(1, start=50)[0])
-    write_csv(path, rows)
+    path, send, before = sent_then_rewritten(tmp_path, esms, 2, 2, message_rows(1, start=50)[0])
     again = run(*send)
     assert again.exit_code == 2
     assert (
