@@ -323,3 +323,29 @@ def test_a_test_message_logs_no_campaign_summary(
     assert report.exit_code == 0
     logged = [r.getMessage() for r in caplog.records]
     assert not [line for line in logged if "0 rows" in line], logged
+
+
+def test_a_bad_line_late_in_a_sheet_sent_to_a_workbook_is_one_line_and_no_workbook(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    # The workbook being written is thrown away: its rows' stream is closed with it,
+    # not when collected after its file (a traceback besides the one-line error).
+    import subprocess
+    import sys
+
+    path = write_csv(tmp_path / "c.csv", message_rows(10))
+    with path.open("a", encoding="utf-8") as f:
+        f.write("7800378501923859999,two,three,four\n")
+    command = ["send", str(path), "-o", "r.xlsx", "--rate", "0", "--chunk-rows", "3"]
+    sent = subprocess.run(
+        [sys.executable, "-m", "batch_sender", *command, *esms.args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    lines = sent.stderr.strip().splitlines()
+    assert sent.returncode == 2, sent.stderr
+    assert lines[-1].startswith(f"Error: {path}: line 12: this row has 4 fields"), lines
+    assert not any("Traceback" in line or "Exception ignored" in line for line in lines)
+    assert not Path("r.xlsx").exists()

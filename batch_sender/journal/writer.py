@@ -247,7 +247,11 @@ class Writer:
                 self.failure = exc
 
     def commit(self) -> None:
-        """Commit every write made so far; JournalError if it cannot be."""
+        """Commit every write queued before this call; JournalError if it cannot be.
+
+        (A write another thread queues while the batch is applied waits for the
+        next commit; a logged one is in the crash log meanwhile.)
+        """
         self.call(self._commit_pending)
 
     def abandon(self) -> None:

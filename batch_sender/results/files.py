@@ -58,7 +58,11 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
     if path.suffix.lower() == ".xlsx":
         with atomic_path(path) as temp:
             writer = XlsxWriter()
-            yield writer
+            try:
+                yield writer
+            except BaseException:
+                writer.discard()
+                raise
             writer.save(temp)
         return
     with atomic_text_file(path, bom=bom) as f:
@@ -351,3 +355,12 @@ class XlsxWriter:
 
     def save(self, path: Path) -> None:
         self.book.save(path)
+
+    def discard(self) -> None:
+        """A workbook not to be saved (a refusal, a bad line): its rows' stream is closed now.
+
+        Left open, the stream would be closed when collected, after its file,
+        and print a traceback besides the run's one-line error.
+        """
+        with contextlib.suppress(Exception):
+            self.sheet.close()
