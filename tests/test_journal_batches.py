@@ -135,3 +135,13 @@ def test_many_rows_stay_under_sqlite_s_parameter_limit(tmp_path: Path) -> None:
     ).fetchone()
     journal.close()
     assert tuple(rows) == (5_000, 5_000)
+
+
+def test_groups_of_any_size_take_a_few_statement_sizes_only() -> None:
+    # sqlite3 keeps every statement text it prepared: one per group size held 16 MB.
+    seen: set[int] = set()
+    for rows in range(1, 3_000):
+        cut = list(batching.sizes(rows, 128))
+        assert sum(cut) == rows
+        seen.update(cut)
+    assert seen == {1, 2, 4, 8, 16, 32, 64, 128}

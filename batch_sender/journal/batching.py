@@ -127,13 +127,41 @@ def _rounds(segment: list[Write]) -> Iterator[tuple[str, list[Params]]]:
         yield from round_.items()
 
 
+LARGEST = 128
+"""Rows in one statement at most (fewer when SQLite's parameter limit says so)."""
+
+
+def sizes(rows: int, largest: int) -> Iterator[int]:
+    """`rows` as statements of `largest` rows, then of powers of two for the rest.
+
+    A few sizes only: sqlite3 keeps each statement text it prepared (128 of
+    them), and one text per group size held 16 MB of statements at 200,000 rows.
+    """
+    while rows >= largest:
+        yield largest
+        rows -= largest
+    size = largest
+    while rows:
+        size //= 2
+        if rows >= size:
+            yield size
+            rows -= size
+
+
 def run(conn: sqlite3.Connection, sql: str, rows: list[Params]) -> None:
     """One group: as few multi-row statements as SQLite's parameter limit allows."""
     many = _MANY.get(sql)
     if many is None or len(rows) == 1:
         conn.executemany(sql, rows)
         return
-    size = max(1, PARAMETERS // len(rows[0]))
-    for start in range(0, len(rows), size):
+    largest = LARGEST
+    while largest * len(rows[0]) > PARAMETERS:
+        largest //= 2
+    start = 0
+    for size in sizes(len(rows), largest):
         chunk = rows[start : start + size]
-        conn.execute(many(len(chunk)), [value for params in chunk for value in params])
+        start += size
+        if size == 1:
+            conn.execute(sql, chunk[0])
+        else:
+            conn.execute(many(size), [value for params in chunk for value in params])
