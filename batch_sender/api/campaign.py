@@ -14,27 +14,22 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
-from batch_sender.api.chunks import SheetStream
+from batch_sender.api.chunks import Chunk, SheetStream
 from batch_sender.check.disposition import SEND, Rules
-from batch_sender.errors import AccountError, InputError, UsageError
-from batch_sender.esms import protocol as esms
-from batch_sender.esms.client import new_session
+from batch_sender.errors import InputError, UsageError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _, is_warning
 from batch_sender.journal.errors import JournalError, WriteFailed
 from batch_sender.journal.files import journal_path
-from batch_sender.journal.records import Outcome
 from batch_sender.journal.store import Journal
 from batch_sender.offloop import in_thread
 from batch_sender.results.adoption import Adoption, adopt, check_result_file, remember_written
 from batch_sender.results.files import open_output, remove_orphans
 from batch_sender.results.paths import check_output_path
 from batch_sender.results.tally import Tally
-from batch_sender.sending.account import check_account, oaid_warnings
-from batch_sender.sending.concurrency import Concurrency
 from batch_sender.sending.config import INTERRUPTED, Stop
 from batch_sender.sending.plan import (
     Changes,
@@ -47,9 +42,6 @@ from batch_sender.sending.plan import (
     refuse_new_campaign,
     sheet_changes,
 )
-from batch_sender.sending.ratelimit import rate_limiter
-from batch_sender.sending.sender import Sender
-from batch_sender.sending.stopping import run_stoppably
 
 Say = Callable[[str], None]
 
@@ -123,7 +115,7 @@ async def send_campaign(
                 say(adoption.plan_line())
 
         watch = plan.sent_rows > 0 and plan.earlier_rows and not job.resend_changed
-        verdict = _Verdict(watch, going_on)
+        verdict = Verdict(watch, going_on)
         if verdict.pending and job.on_skipped_row is not None:
             # Rows are told as they are written: a refusal must come before the first.
             await verdict.count(job, journal, rules)
@@ -201,7 +193,7 @@ def _take_over(job: SendJob, journal: Journal) -> Adoption | None:
     return adoption
 
 
-class _Verdict:
+class Verdict:
     """Whether a rerun's sheet is still this campaign's: mostly changed, it is refused.
 
     Settled from the counts the send makes as it reads, once the sheet's end
@@ -236,7 +228,7 @@ async def _send_and_write(
     run: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
-    verdict: _Verdict,
+    verdict: Verdict,
 ) -> bool:
     """Send, then write the rest of the sheet; True if the task was cancelled (once)."""
     cancelled = False
@@ -283,118 +275,40 @@ async def _send(
     run: CampaignRun,
     say: Say,
     stop: asyncio.Event | None,
-    verdict: _Verdict,
+    verdict: Verdict,
 ) -> bool:
     """Send the rows still to send; True if the task was cancelled (once) meanwhile."""
-    session = new_session(Concurrency(job.config.rate, job.config.concurrency).ceiling)
-    plan = sheet.plan
-
-    def total() -> int:
-        return plan.to_send if job.limit is None else min(plan.to_send, job.limit)
-
     try:
-        sender = Sender(
-            job.config,
-            session,
-            rate_limiter(job.config.rate),
-            journal,
-            on_done=_row_done(total, job.on_row, job.on_progress, sheet.done),
-        )
+        first = await _first_to_send(sheet, stop)
+    except asyncio.CancelledError:
+        return True  # the rest of the sheet is written, then the caller hears it
+    if first is None:
+        if stop is not None and stop.is_set():
+            run.stopped = Stop(INTERRUPTED, outside=False)
+        return False
+    from batch_sender.api.dispatch import send_rows  # only a run that sends (see its docstring)
 
-        async def start() -> bool:
-            """Before the first message: the account check (wrong keys: nothing is sent)."""
-            if verdict.pending:
-                # Due to go out before the sheet's end is read: the whole sheet is counted.
-                await verdict.count(job, journal, sheet.rules)
-            if verdict.refusal is not None:
-                return False
-            try:
-                await check_account(session, job.config)
-            except AccountError as exc:
-                # Nothing was sent: every row to send is `unsent` in the result file.
-                sender.stop(Stop(exc.template, outside=True, code=exc.code))
-                sheet.stopped = sender.stopped
-                return False
-            if not sheet.at_end:
-                # A sheet longer than a chunk is counted as it is sent: say something first.
-                say(
-                    _(
-                        "campaign {campaign}: sending while the sheet is read "
-                        "({n:,} to send so far; the counts follow once it is read)",
-                        campaign=repr(job.campaign.id),
-                        n=plan.to_send,
-                    )
-                )
-            for warning in await oaid_warnings(session, job.config):
-                run.warnings.append(warning)
-                say(warning)
-            if job.on_progress is not None:
-                job.on_progress(0, total())
-            return True
+    return await send_rows(job, journal, sheet, run, say, stop, verdict, first)
 
+
+async def _first_to_send(sheet: SheetStream, stop: asyncio.Event | None) -> Chunk | None:
+    """Read on, writing the chunks with no row to send; the first chunk with one, if any.
+
+    A finished campaign's rerun reads its whole sheet here, and never needs
+    the HTTP client. What fails here (a bad line, the result file) is kept
+    by the sheet, which raises it when the rest of it is written.
+    """
+    while stop is None or not stop.is_set():
         try:
-            messages = _messages(job, sheet, start, sender.stop_event)
-            cancelled = await run_stoppably(sender, messages, stop)
-        finally:
-            run.sent = sender.sent
-        run.stopped = sender.stopped
-        return cancelled
-    finally:
-        await session.close()
-
-
-def _row_done(
-    total: Callable[[], int],
-    on_row: Callable[[esms.Message, Outcome], None] | None,
-    on_progress: Callable[[int, int], None] | None,
-    written: Callable[[int], None],
-) -> Callable[[esms.Message, Outcome], None]:
-    done = 0
-
-    def row_done(message: esms.Message, outcome: Outcome) -> None:
-        nonlocal done
-        done += 1
-        if on_row is not None:
-            on_row(message, outcome)
-        if on_progress is not None:
-            on_progress(done, total())
-        written(message.line)
-
-    return row_done
-
-
-async def _messages(
-    job: SendJob, sheet: SheetStream, start: Callable[[], Awaitable[bool]], stopping: asyncio.Event
-) -> AsyncIterator[esms.Message]:
-    budget = job.limit
-    started = False
-    while True:
-        await sheet.room(stopping)
-        if (entry := await sheet.next_chunk()) is None:
-            return
-        checked = entry.checked
-        for line, base, user_id, text, url, row_key, disposition in zip(
-            checked.index.tolist(),
-            checked["RequestId"].tolist(),
-            checked["user_id"].tolist(),
-            checked["text"].tolist(),
-            checked["url"].tolist(),
-            checked["row_key"].tolist(),
-            entry.dispositions,
-            strict=True,
-        ):
-            if disposition.action != SEND or not base:
-                continue
-            if budget is not None:
-                if budget == 0:
-                    return  # --limit reached: the rest stay unsent
-                budget -= 1
-            if not started:
-                started = True
-                if not await start():
-                    return
-            entry.outstanding += 1
-            yield esms.Message(int(line), disposition.request_id, user_id, text, url, row_key, base)
-        entry.handed_out = True
-        sheet.flush()
-        await sheet.keep_up()
+            entry = await sheet.next_chunk()
+            if entry is None:
+                return None
+            if any(d.action == SEND and d.request_id for d in entry.dispositions):
+                return entry
+            entry.handed_out = True
+            sheet.flush()
+            await sheet.keep_up()
+        except Exception as exc:
+            sheet.failure = sheet.failure or exc
+            return None
+    return None
