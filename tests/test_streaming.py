@@ -214,3 +214,96 @@ async def test_gate_is_fifo_and_follows_its_limit() -> None:
     assert (gate.active, order) == (4, [0, 1, 2, 3])
     await asyncio.gather(*tasks)
     assert order == list(range(6)) and gate.active == 0
+
+
+def _account(esms: RunningSimulator) -> dict[str, Any]:
+    from batch_sender.options import Reading
+    from batch_sender.simulator.accounts import (
+        SIMULATOR_API_KEY,
+        SIMULATOR_OAID,
+        SIMULATOR_SECRET_KEY,
+    )
+
+    return {
+        "api_key": SIMULATOR_API_KEY,
+        "secret_key": SIMULATOR_SECRET_KEY,
+        "oaid": SIMULATOR_OAID,
+        "base_url": esms.url,
+        "rate": 0,
+        "reading": Reading(chunk_rows=5),
+    }
+
+
+def test_a_rerun_cancelled_while_it_reads_on_writes_every_row(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rerun reads past the rows done earlier before it sends; cancelled meanwhile (a
+    # second signal, a scheduler's kill of the task), it keeps the chunk being read.
+    import threading
+
+    import batch_sender
+    from batch_sender.api import chunks
+
+    from .conftest import write_csv
+
+    rows = message_rows(31)
+    path = write_csv(tmp_path / "c.csv", rows[:30])
+    output = tmp_path / "r.csv"
+    assert batch_sender.send(path, output, **_account(esms)).exit_code == 0
+    write_csv(path, rows)  # one row more, at the end
+    real = chunks.SheetStream._read
+    reads = 0
+
+    async def rerun() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+
+        def read(sheet: chunks.SheetStream) -> Any:
+            nonlocal reads
+            reads += 1
+            if reads == 3:  # cancelled while this chunk is being read
+                cancelled = threading.Event()
+
+                def cancel() -> None:
+                    task.cancel()
+                    cancelled.set()
+
+                loop.call_soon_threadsafe(cancel)
+                cancelled.wait(10)
+            return real(sheet)
+
+        monkeypatch.setattr(chunks.SheetStream, "_read", read)
+        await batch_sender.send_async(path, output, **_account(esms))
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(rerun())
+    results = read_results(output)
+    assert [r["user_id"] for r in results] == [row[0] for row in rows]
+    assert [r["status"] for r in results] == ["accepted"] * 30 + ["unsent"]
+    assert "interrupted" in results[-1]["ErrorMessage"]
+    assert esms.stats()["requests"] == 30
+
+
+def test_a_callback_that_fails_while_a_rerun_reads_on_is_the_run_s_error(
+    tmp_path: Path, esms: RunningSimulator
+) -> None:
+    # Not taken for a failed result file: the file is written whole, the error told.
+    import batch_sender
+
+    from .conftest import write_csv
+
+    path = write_csv(tmp_path / "c.csv", message_rows(30))
+    output = tmp_path / "r.csv"
+    assert batch_sender.send(path, output, **_account(esms)).exit_code == 0
+    written = output.stat().st_mtime_ns
+
+    def on_info(line: str) -> None:
+        if "done earlier" in line:
+            raise OSError(5, "Input/output error")
+
+    report = batch_sender.send(path, output, on_info=on_info, **_account(esms))
+    assert report.exit_code == 3
+    assert report.stopped is not None and "OSError" in str(report.stopped)
+    assert output.stat().st_mtime_ns != written
+    assert [r["status"] for r in read_results(output)] == ["accepted"] * 30

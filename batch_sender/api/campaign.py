@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
@@ -30,7 +31,7 @@ from batch_sender.results.adoption import Adoption, adopt, check_result_file, re
 from batch_sender.results.files import open_output, remove_orphans
 from batch_sender.results.paths import check_output_path
 from batch_sender.results.tally import Tally
-from batch_sender.sending.config import INTERRUPTED, Stop
+from batch_sender.sending.config import INTERRUPTED, Stop, stop_for
 from batch_sender.sending.plan import (
     Changes,
     Plan,
@@ -278,27 +279,44 @@ async def _send(
     verdict: Verdict,
 ) -> bool:
     """Send the rows still to send; True if the task was cancelled (once) meanwhile."""
+    halt = asyncio.Event()
+    reading = asyncio.ensure_future(_first_to_send(sheet, run, stop, halt))
     try:
-        first = await _first_to_send(sheet, stop)
+        first = await asyncio.shield(reading)
     except asyncio.CancelledError:
-        return True  # the rest of the sheet is written, then the caller hears it
+        # As a first Ctrl-C: the chunk being read is kept, the rest written after.
+        halt.set()
+        try:
+            await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise  # cancelled again: quit now, as a send does (sending.stopping)
+        if run.stopped is None:
+            run.stopped = Stop(INTERRUPTED, outside=False)
+        return True
     if first is None:
-        if stop is not None and stop.is_set():
+        if run.stopped is None and stop is not None and stop.is_set():
             run.stopped = Stop(INTERRUPTED, outside=False)
         return False
-    from batch_sender.api.dispatch import send_rows  # only a run that sends (see its docstring)
+    # Only a run that sends loads it (see its docstring), off the event loop: the
+    # import takes a fifth of a second, which the caller's loop must not wait for.
+    await in_thread(importlib.import_module, "batch_sender.api.dispatch")
+    from batch_sender.api.dispatch import send_rows
 
     return await send_rows(job, journal, sheet, run, say, stop, verdict, first)
 
 
-async def _first_to_send(sheet: SheetStream, stop: asyncio.Event | None) -> Chunk | None:
+async def _first_to_send(
+    sheet: SheetStream, run: CampaignRun, stop: asyncio.Event | None, halt: asyncio.Event
+) -> Chunk | None:
     """Read on, writing the chunks with no row to send; the first chunk with one, if any.
 
     A finished campaign's rerun reads its whole sheet here, and never needs
-    the HTTP client. What fails here (a bad line, the result file) is kept
-    by the sheet, which raises it when the rest of it is written.
+    the HTTP client. A bad line or a failed write is kept by the sheet, which
+    raises it when the rest is written; anything else stops the run as it
+    stops a Sender (a bug is raised once the result file is written).
     """
-    while stop is None or not stop.is_set():
+    while not halt.is_set() and (stop is None or not stop.is_set()):
         try:
             entry = await sheet.next_chunk()
             if entry is None:
@@ -309,6 +327,7 @@ async def _first_to_send(sheet: SheetStream, stop: asyncio.Event | None) -> Chun
             sheet.flush()
             await sheet.keep_up()
         except Exception as exc:
-            sheet.failure = sheet.failure or exc
+            if exc is not sheet.failure:
+                run.stopped = stop_for(exc, None)
             return None
     return None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from batch_sender.errors import BatchSenderError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.protocol import Credentials, SendOptions
+from batch_sender.i18n import _
 from batch_sender.options import SendingPolicy
 
 
@@ -56,3 +58,31 @@ class Stop:
     code: str = ""
     crash: Exception | None = field(default=None, compare=False)
     """A bug stopped it: raised to the caller once what was sent is recorded."""
+
+
+def stop_for(exc: Exception, message: esms.Message | None) -> Stop:
+    """Why an error outside the rows stops the run: a journal that cannot be written, a bug."""
+    if isinstance(exc, BatchSenderError):
+        return Stop(str(exc), outside=True)
+    # An OSError is the machine's (a disk's I/O error), not a bug: no crash details.
+    crash = None if isinstance(exc, OSError) else exc
+    return Stop(_stop_reason(exc, message), outside=True, crash=crash)
+
+
+def _stop_reason(exc: Exception, message: esms.Message | None) -> str:
+    where = _(" at row {line}", line=message.line) if message is not None else ""
+    if isinstance(exc, OSError):
+        error = f"{type(exc).__name__}: {exc}"
+        return _(
+            "unexpected error{where} ({error}); "
+            "what was sent is recorded: rerun the same command to continue",
+            where=where,
+            error=error,
+        )
+    # Not the exception's text: it lands in the result file and may hold anything.
+    return _(
+        "internal error{where} ({error}); "
+        "what was sent is recorded: rerun the same command to continue",
+        where=where,
+        error=type(exc).__name__,
+    )

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from batch_sender.errors import BatchSenderError
 from batch_sender.esms import protocol as esms
 from batch_sender.esms.client import HttpRefused, Redirected, Transient, send_message
 from batch_sender.esms.protocol import Message, Verdict
@@ -24,7 +23,7 @@ from batch_sender.i18n import N_, _
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Outcome, Record
 from batch_sender.journal.store import Journal
 from batch_sender.sending.concurrency import Concurrency, Gate
-from batch_sender.sending.config import Limiter, SendConfig, Stop
+from batch_sender.sending.config import Limiter, SendConfig, Stop, stop_for
 
 # HTTP statuses that mean the URL or the account is wrong, not this row.
 _RUN_STOPPING_HTTP = frozenset({401, 403, 404, 405})
@@ -128,12 +127,7 @@ class Sender:
 
         The rows in flight finish and are recorded; the first error is the one reported.
         """
-        if isinstance(exc, BatchSenderError):
-            self.stop(Stop(str(exc), outside=True))
-            return
-        # An OSError is the machine's (a disk's I/O error), not a bug: no crash details.
-        crash = None if isinstance(exc, OSError) else exc
-        self.stop(Stop(_stop_reason(exc, message), outside=True, crash=crash))
+        self.stop(stop_for(exc, message))
 
     async def deliver(self, message: Message) -> Outcome | None:
         """Send one row with retries; None when the run stopped before its first request."""
@@ -321,25 +315,6 @@ class Sender:
         if tries.refused or earlier_refused:
             return Outcome(FAILED, esms.ALREADY_ACCEPTED, "", _(RESERVED_124))
         return Outcome(REJECTED, esms.ALREADY_ACCEPTED, "", _(NOT_OURS_124))
-
-
-def _stop_reason(exc: Exception, message: Message | None) -> str:
-    where = _(" at row {line}", line=message.line) if message is not None else ""
-    if isinstance(exc, OSError):
-        error = f"{type(exc).__name__}: {exc}"
-        return _(
-            "unexpected error{where} ({error}); "
-            "what was sent is recorded: rerun the same command to continue",
-            where=where,
-            error=error,
-        )
-    # Not the exception's text: it lands in the result file and may hold anything.
-    return _(
-        "internal error{where} ({error}); "
-        "what was sent is recorded: rerun the same command to continue",
-        where=where,
-        error=type(exc).__name__,
-    )
 
 
 @dataclass(frozen=True, slots=True)
