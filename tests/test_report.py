@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from batch_sender.cli import cli
@@ -188,3 +189,29 @@ def test_a_100_without_smsid_is_counted_apart_from_124() -> None:
     out = " ".join(CliRunner().invoke(cli, ["report", "r.csv"]).output.split())
     assert "note: 2 accepted rows have no delivery status because eSMS accepted them" in out
     assert "note: 1 accepted row has no delivery status because eSMS's answer (100)" in out
+
+
+def test_a_journal_check_that_fails_beside_the_reading_stops_the_report_before_any_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check runs while the report reads (journal/checks.py): damage its reading
+    # never met is still told, in one line, before a page or a list is written.
+    from batch_sender.journal import checks
+    from batch_sender.journal.errors import JournalDamaged
+    from batch_sender.journal.files import journal_path
+
+    path = write_csv(tmp_path / "c.csv", message_rows(20))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["send", str(path), "-o", "r.csv", "--simulate"]).exit_code == 0
+    assert runner.invoke(cli, ["report", "r.csv"]).exit_code == 0
+
+    def damaged(_conn: object, where: Path) -> None:
+        raise JournalDamaged(where, "Page 7: btreeInitPage() returns error code 11")
+
+    monkeypatch.setattr(checks, "check", damaged)
+    result = runner.invoke(cli, ["report", "r.csv", "--html", "r.html", "--failed-ids", "f.txt"])
+    assert result.exit_code == 2
+    journal = journal_path(Path("r.csv"))
+    assert result.stderr.startswith(f"Error: {journal}: the journal is damaged (Page 7")
+    assert result.stderr.count("\n") == 1
+    assert not Path("r.html").exists() and not Path("f.txt").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +52,8 @@ def gather_figures(
     reader = None
     try:
         if journal_file.exists():
-            journal = Journal(journal_file, read_only=True)  # an archive may be read-only
+            # An archive may be read-only. Checked beside the reading: told before any output.
+            journal = Journal(journal_file, read_only=True, check_beside=True)
         base = len(header) - len(RESULT_COLUMNS)
         at = {name: base + i for i, name in enumerate(RESULT_COLUMNS)}
         inputs = header[:base]
@@ -76,6 +78,10 @@ def gather_figures(
                 reading.add(chunk)
             if journal is not None:
                 _add_journal(report, journal, reading.row_keys)
+        _checked(journal)
+    except sqlite3.DatabaseError:
+        _checked(journal)  # a damaged file: said as such, not as a failed query
+        raise
     finally:
         if reader is not None:
             reader.close()  # its file, whatever stops the report here
@@ -269,3 +275,9 @@ def _second(when: str, received: float) -> int:
         return int(dt.datetime.fromisoformat(when).timestamp())
     except ValueError:
         return int(received)
+
+
+def _checked(journal: Journal | None) -> None:
+    """The verdict of the journal's check, run beside the reading: JournalDamaged if failed."""
+    if journal is not None and journal.checking is not None:
+        journal.checking.result()

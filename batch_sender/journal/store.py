@@ -26,6 +26,7 @@ from typing import IO
 
 from batch_sender.errors import UsageError
 from batch_sender.i18n import _
+from batch_sender.journal.checks import CheckBeside, check
 from batch_sender.journal.connect import connect, prepared
 from batch_sender.journal.crashlog import CrashLog, Identity, answer_entry, intent
 from batch_sender.journal.deliveries import DeliveryStore
@@ -56,14 +57,20 @@ class Journal:
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
         read_only: bool = False,
+        check_beside: bool = False,
     ) -> None:
-        """read_only: for commands that only read (report); writes then fail."""
+        """read_only: for commands that only read (report); writes then fail.
+        check_beside: the file's check runs beside the reading (`checking`)."""
         self.path, self.created = path, not path.exists()  # created: under open's lock
         self.clock = clock
+        self.checking: CheckBeside | None = None
         conn = connect(path, busy_timeout, read_only=read_only)
         try:
             conn = prepared(conn, path, busy_timeout, read_only=read_only)
-            _check(conn, path)
+            if check_beside:
+                self.checking = CheckBeside(path, busy_timeout)
+            else:
+                check(conn, path)
         except sqlite3.OperationalError as exc:
             # Busy, read-only, no room: not damage, and one line for every command
             # that opens a journal (report and status too), never a traceback.
@@ -71,7 +78,7 @@ class Journal:
             raise JournalError(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
             # A garbage header ("file is not a database") fails the first
-            # PRAGMA, before _check: every command that opens a journal says so in one line.
+            # PRAGMA, before the check: every command that opens a journal says so in one line.
             conn.close()
             raise JournalDamaged(self.path, str(exc)) from None
         except BaseException:
@@ -357,18 +364,3 @@ def settled(journal: Journal, request_ids: Iterable[str], lines: tuple[int, int]
         by_id = f"SELECT {columns} FROM messages WHERE request_id IN ({marks})"
         rows.extend(journal.writer.execute(by_id, batch))
     return {r for r, status, since in rows if r in wanted and is_settled(status, since)}
-
-
-def _check(conn: sqlite3.Connection, path: Path) -> None:
-    """A damaged file is found here, once, not as a crash in the middle of a run."""
-    try:
-        rows = conn.execute("PRAGMA quick_check(1)").fetchall()
-    except sqlite3.OperationalError:
-        raise
-    except sqlite3.DatabaseError as exc:
-        raise JournalDamaged(path, str(exc)) from None
-    if rows != [("ok",)]:
-        # SQLite's report is several lines ("*** in database main ***", "Page 15: ...").
-        lines = str(rows[0][0]).splitlines() if rows else []
-        detail = "; ".join(x.strip() for x in lines if x.strip() and "***" not in x)
-        raise JournalDamaged(path, detail or "it fails SQLite's check")
