@@ -196,6 +196,7 @@ def test_a_journal_check_that_fails_beside_the_reading_stops_the_report_before_a
 ) -> None:
     # The check runs while the report reads (journal/checks.py): damage its reading
     # never met is still told, in one line, before a page or a list is written.
+    from batch_sender.delivery import report
     from batch_sender.journal import checks
     from batch_sender.journal.errors import JournalDamaged
     from batch_sender.journal.files import journal_path
@@ -209,9 +210,17 @@ def test_a_journal_check_that_fails_beside_the_reading_stops_the_report_before_a
         raise JournalDamaged(where, "Page 7: btreeInitPage() returns error code 11")
 
     monkeypatch.setattr(checks, "check", damaged)
-    result = runner.invoke(cli, ["report", "r.csv", "--html", "r.html", "--failed-ids", "f.txt"])
-    assert result.exit_code == 2
     journal = journal_path(Path("r.csv"))
-    assert result.stderr.startswith(f"Error: {journal}: the journal is damaged (Page 7")
-    assert result.stderr.count("\n") == 1
-    assert not Path("r.html").exists() and not Path("f.txt").exists()
+    for reading in ("reads well", "reads a value of the wrong type"):
+        if reading != "reads well":
+            # A damaged page that reads as a NULL where a price is: not SQLite's error.
+            def wrong_type(*_: object) -> None:
+                raise TypeError("int() argument must be a string, not 'NoneType'")
+
+            monkeypatch.setattr(report, "_add_journal", wrong_type)
+        args = ["report", "r.csv", "--html", "r.html", "--failed-ids", "f.txt"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, reading
+        assert result.stderr.startswith(f"Error: {journal}: the journal is damaged (Page 7")
+        assert result.stderr.count("\n") == 1
+        assert not Path("r.html").exists() and not Path("f.txt").exists()

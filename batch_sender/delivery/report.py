@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -79,8 +78,10 @@ def gather_figures(
             if journal is not None:
                 _add_journal(report, journal, reading.row_keys)
         _checked(journal)
-    except sqlite3.DatabaseError:
-        _checked(journal)  # a damaged file: said as such, not as a failed query
+    except Exception:
+        # Damaged pages may read as values of the wrong type, not only as SQLite's
+        # errors: a damaged file is said as such, not as a failed query or a bug.
+        _checked(journal)
         raise
     finally:
         if reader is not None:
