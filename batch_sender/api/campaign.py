@@ -321,7 +321,7 @@ async def _first_to_send(
             entry = await sheet.next_chunk()
             if entry is None:
                 return None
-            if any(d.action == SEND and d.request_id for d in entry.dispositions):
+            if any(d.action == SEND for d in entry.dispositions):
                 return entry
             entry.handed_out = True
             sheet.flush()

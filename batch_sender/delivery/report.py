@@ -77,7 +77,6 @@ def gather_figures(
                 reading.add(chunk)
             if journal is not None:
                 _add_journal(report, journal, reading.row_keys)
-        _checked(journal)
     except Exception:
         # Damaged pages may read as values of the wrong type, not only as SQLite's
         # errors: a damaged file is said as such, not as a failed query or a bug.
@@ -88,6 +87,7 @@ def gather_figures(
             reader.close()  # its file, whatever stops the report here
         if journal is not None:
             journal.close()
+    _checked(journal)
     if need_ids and report.failed_without_id:
         names = ", ".join(repr(h) for h in inputs) or _("none")
         raise UsageError(

@@ -50,10 +50,8 @@ class CheckBeside:
                 check(conn, self.path)
             finally:
                 conn.close()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.OperationalError as exc:  # busy: said as Journal() says it
             self._error = JournalError(self.path, exc)
-        except sqlite3.DatabaseError as exc:
-            self._error = JournalDamaged(self.path, str(exc))
         except Exception as exc:  # told by result(), in the reader's thread
             self._error = exc
 
