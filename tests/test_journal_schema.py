@@ -149,3 +149,25 @@ def test_report_and_status_read_an_older_campaign_archived_read_only(
     for command in (_report(results), _status(results, esms), _report(results)):
         _says_the_old_campaign(_in_read_only(results.parent, *command))
     assert {p.name: p.read_bytes() for p in results.parent.iterdir()} == before
+
+
+def test_a_journal_row_reads_as_the_record_of_its_columns(tmp_path: Path) -> None:
+    """A Record is SQLite's row taken as it is: each column must land in its own field."""
+    from batch_sender.journal.records import _COLUMNS, Record, record_of
+
+    assert [c.strip() for c in _COLUMNS.split(",")] == list(Record._fields)
+    journal = Journal.open(tmp_path / "r.csv.journal.sqlite", "c")
+    try:
+        journal.sending("c-1", 7)
+        journal.record("c-1", 7, Outcome("accepted", "100", "SMS-1"))
+        (record,) = journal.lookup(["c-1"]).values()
+    finally:
+        journal.close()
+    assert (record.request_id, record.line, record.status, record.smsid) == (
+        "c-1",
+        7,
+        "accepted",
+        "SMS-1",
+    )
+    assert record.attempts == 1 and record.last_sent_at is not None
+    assert record_of(tuple(record)) == record

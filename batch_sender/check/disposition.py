@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -47,8 +48,9 @@ MAX_GENERATIONS = 100
 """Derived RequestIds tried at most per row (each needs a definitive refusal first)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Disposition:
+class Disposition(NamedTuple):
+    """What a run does with one row (a tuple: a rerun makes one per row of the sheet)."""
+
     action: str
     request_id: str = ""
     record: Record | None = None

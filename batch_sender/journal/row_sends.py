@@ -7,7 +7,6 @@ whose content changed gets a new RequestId, and must still not go out twice.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sqlite3
 from collections.abc import Iterable
 
@@ -125,9 +124,7 @@ class RowSends:
         db = self.writer
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                _ADOPT, [(*dataclasses.astuple(r), r.last_sent_at or 0.0) for r in records]
-            )
+            db.executemany(_ADOPT, [(*r, r.last_sent_at or 0.0) for r in records])
             db.executemany(ADD_TEXT, [(text_id(t), t) for t in set(texts.values())])
             db.executemany(SENT_WITH, [(text_id(t), rid) for rid, t in texts.items()])
             db.execute(

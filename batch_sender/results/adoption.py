@@ -315,8 +315,7 @@ def _generation(campaign: Campaign, request_id: str, base: str) -> int | None:
 
 def _refused(adopted: Record, request_id: str) -> Record:
     """An earlier try of the adopted row that eSMS refused definitively (its answer lost)."""
-    return dataclasses.replace(
-        adopted,
+    return adopted._replace(
         request_id=request_id,
         status=FAILED,
         code="",
