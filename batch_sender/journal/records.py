@@ -95,7 +95,7 @@ _new = tuple.__new__
 
 def record_of(row: tuple[object, ...]) -> Record:
     """A Record from a row of `_COLUMNS` (SQLite's own tuple, taken as it is)."""
-    return _new(Record, row)  # type: ignore[type-var]
+    return _new(Record, row)
 
 
 _COLUMNS = (
