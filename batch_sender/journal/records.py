@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -90,12 +92,12 @@ def is_settled(status: str, ambiguous_since: float | None) -> bool:
     return status in FINAL or status == SENDING or ambiguous_since is not None
 
 
-_new = tuple.__new__
+record_of: Callable[[tuple[object, ...]], Record] = functools.partial(tuple.__new__, Record)
+"""A Record from a row of `_COLUMNS`: SQLite's own tuple, taken as it is.
 
-
-def record_of(row: tuple[object, ...]) -> Record:
-    """A Record from a row of `_COLUMNS` (SQLite's own tuple, taken as it is)."""
-    return _new(Record, row)
+A partial, not a function: a rerun makes one for every row of a big journal,
+and this is no Python call at all.
+"""
 
 
 _COLUMNS = (

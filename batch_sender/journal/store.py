@@ -326,11 +326,10 @@ class Journal:
         wanted = {r for r in request_ids if r}
         found: dict[str, Record] = {}
         if lines is not None and wanted:
-            for row in self.writer.execute(
+            rows = self.writer.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE line BETWEEN ? AND ?", lines
-            ):
-                if row[0] in wanted:
-                    found[row[0]] = record_of(row)
+            ).fetchall()
+            found = {row[0]: record_of(row) for row in rows if row[0] in wanted}
         rest = [r for r in wanted if r not in found] if found else wanted
         for batch, marks in in_batches(rest):
             for row in self.writer.execute(

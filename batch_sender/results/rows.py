@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,20 +65,15 @@ def result_rows(
     deliveries: dict[str, tuple[str, str, str]] | None = None,
 ) -> pd.DataFrame:
     """send's RESULT_COLUMNS: each row's outcome from its disposition (see disposition.py)."""
-    status: list[str] = []
-    request_id: list[str] = []
-    smsid: list[str] = []
-    code: list[str] = []
-    message: list[str] = []
-    attempts: list[int] = []
-    for row_status, error, disposition in zip(
-        checked["status"], checked["ErrorMessage"], dispositions, strict=True
-    ):
-        values = _result_values(row_status, error, disposition, unsent_reason)
-        for column, value in zip(
-            (status, request_id, smsid, code, message, attempts), values, strict=True
-        ):
-            column.append(value)  # type: ignore[attr-defined]
+    values = [
+        _result_values(row_status, error, disposition, unsent_reason)
+        for row_status, error, disposition in zip(
+            checked["status"].tolist(), checked["ErrorMessage"].tolist(), dispositions, strict=True
+        )
+    ]
+    # Column by column in one transpose: a rerun makes them for every row of the sheet.
+    columns: list[tuple[Any, ...]] = list(zip(*values, strict=True)) or [()] * 6
+    status, request_id, smsid, code, message, attempts = columns
     extra = pd.DataFrame(
         {
             "row": chunk.index,
@@ -86,11 +82,16 @@ def result_rows(
             "SMSID": texts_column(smsid, chunk.index),
             "CodeResult": texts_column(code, chunk.index),
             "ErrorMessage": texts_column(message, chunk.index),
-            "attempts": attempts,
+            "attempts": list(attempts),
         },
         index=chunk.index,
     )
     reported = deliveries or {}
+    if not reported:
+        blank = texts_column([""] * len(chunk), chunk.index)
+        for column in DELIVERY_COLUMNS:
+            extra[column] = blank
+        return extra
     none = ("", "", "")
     outcomes = [reported.get(rid, none) if rid else none for rid in request_id]
     for i, column in enumerate(DELIVERY_COLUMNS):
