@@ -119,3 +119,23 @@ def test_writer_writes_the_bytes_the_csv_module_writes(
     writer.writerow(frame.columns)
     writer.writerows(frame.itertuples(index=False))
     assert fast.getvalue() == slow.getvalue()
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(alphabet="ab ,;ạ\x1f", max_size=6), min_size=1, max_size=8))
+def test_a_column_whose_only_special_character_is_a_comma_is_written_as_the_csv_module_does(
+    texts: list[str],
+) -> None:
+    # A campaign's texts hold commas and rarely a quote or a line break: their own fast path.
+    import pandas as pd
+
+    from batch_sender.results.files import CsvWriter
+
+    frame = pd.DataFrame({"text": texts, "sent_text": list(reversed(texts))}, dtype=object)
+    fast = io.StringIO(newline="")
+    CsvWriter(fast).write(frame)
+    slow = io.StringIO(newline="")
+    writer = csv.writer(slow, lineterminator="\r\n")
+    writer.writerow(frame.columns)
+    writer.writerows(frame.itertuples(index=False))
+    assert fast.getvalue() == slow.getvalue()

@@ -87,6 +87,8 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
     row_keys = checked["row_key"].tolist() if "row_key" in checked else [""] * len(statuses)
     lines = (int(checked.index.min()), int(checked.index.max())) if len(checked) else None
     latest = _latest_tries(base_ids, journal, rules.campaign, lines)
+    if (done := _all_done(statuses, base_ids, latest)) is not None:
+        return done
     looked_up = [
         key
         for key, status, base in zip(row_keys, statuses, base_ids, strict=True)
@@ -167,6 +169,24 @@ def decide(checked: pd.DataFrame, journal: Journal, rules: Rules, now: float) ->
             else:
                 out[i] = Disposition(REPEAT, "", other)
     return out
+
+
+def _all_done(
+    statuses: list[str],
+    base_ids: list[str],
+    latest: dict[str, tuple[str, Record | None, Record | None]],
+) -> list[Disposition] | None:
+    """Each row DONE if every row is valid and final under its RequestId: else None.
+
+    What the rows of a finished campaign's rerun come to through `decide`'s
+    loop (each `_own`), in one pass: a rerun decides every row of the sheet.
+    """
+    if any(status != VALID for status in statuses):
+        return None
+    records = [latest[base][1] for base in base_ids]
+    if not all(record is not None and record.status in FINAL for record in records):
+        return None
+    return [Disposition(DONE, r.request_id, r) for r in records if r is not None]
 
 
 def _own(record: Record, rules: Rules, now: float) -> Disposition:

@@ -299,6 +299,9 @@ def csv_fields(values: list[Any]) -> list[str] | None:
         return None  # the csv module's own handling of NUL, whatever the Python version
     if not any(char in joined for char in _SPECIAL):
         return values
+    if '"' not in joined and "\r" not in joined and "\n" not in joined:
+        # Commas only (a text's own): quoted, nothing inside to double.
+        return ['"' + v + '"' if "," in v else v for v in values]
     return [
         '"' + v.replace('"', '""') + '"' if ("," in v or '"' in v or "\r" in v or "\n" in v) else v
         for v in values

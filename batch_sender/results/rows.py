@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from batch_sender.check.disposition import HOLD, KEPT, REPEAT, SEND, SKIP, Disposition
+from batch_sender.check.disposition import DONE, HOLD, KEPT, REPEAT, SEND, SKIP, Disposition
 from batch_sender.check.rules import DUPLICATE, EXCLUDED, INVALID, VALID
 from batch_sender.errors import InputError
 from batch_sender.esms.delivery_report import DELIVERY_COLUMNS
@@ -116,6 +116,11 @@ def _result_values(
 ) -> tuple[str, str, str, str, str, int]:
     """(status, RequestId, SMSID, CodeResult, ErrorMessage, attempts) of one row."""
     action, record = disposition.action, disposition.record
+    if action == DONE and record is not None and record.status in FINAL:
+        # First: every row of a finished campaign's rerun is one.
+        status = record.status
+        smsid = record.smsid if status == ACCEPTED else ""
+        return (status, record.request_id, smsid, record.code, record.message, record.attempts)
     if action == SKIP:
         return (row_status, "", "", "", error, 0)
     if action == REPEAT and record is not None:
