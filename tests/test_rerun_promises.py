@@ -865,3 +865,23 @@ def test_renaming_an_extra_column_sends_nobody_again(
     assert [r["status"] for r in sent] == ["accepted"] * 4
     if templated:
         assert sent[1]["sent_text"].startswith("tier 1: Xin chào"), sent[1]
+
+
+@pytest.mark.parametrize("excel", [False, True], ids=["utf-8", "utf-8 with BOM"])
+def test_the_journal_knows_its_result_file_by_the_bytes_it_wrote(
+    esms: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, excel: bool
+) -> None:
+    # The send digests the result file as it writes it: the fingerprint it keeps must be
+    # the one a later run reads off the file, or that run takes its own file for a stranger's.
+    from batch_sender.results.digest import fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    path = write_csv(tmp_path / "c.csv", message_rows(7))
+    options = ("--excel",) if excel else ()
+    assert run("send", str(path), "-o", "r.csv", *options, *esms.args).exit_code == 0
+    journal = Journal(journal_path(Path("r.csv")))
+    try:
+        assert journal.meta(RESULT_FILE) == fingerprint(Path("r.csv"))
+    finally:
+        journal.close()
+    assert Path("r.csv").read_bytes().startswith(b"\xef\xbb\xbf") == excel

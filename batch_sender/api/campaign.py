@@ -158,7 +158,8 @@ async def send_campaign(
             raise WriteFailed(
                 _("the result file {path}", path=job.output), job.output, exc
             ) from None
-        await in_thread(remember_written, journal, job.output)
+        # The CSV writer digested what it wrote: no reading 100 MB back to learn it.
+        await in_thread(remember_written, journal, writer.fingerprint or job.output)
         run.seconds = sheet.sent_seconds - started
         run.tally = sheet.tally
         if run.stopped is None and (cancelled or (stop is not None and stop.is_set())):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from batch_sender.journal.files import journal_path
 from batch_sender.journal.records import ACCEPTED, FAILED, REJECTED, Record
 from batch_sender.journal.row_sends import LEGACY_SCHEME, REQUEST_ID_SCHEME
 from batch_sender.journal.store import Journal
+from batch_sender.results.digest import fingerprint
 from batch_sender.results.read_back import NotAdoptable, Sent, result_rows
 from batch_sender.results.rows import (
     RESULT_COLUMNS,
@@ -57,17 +57,6 @@ RESULT_FILE = "result_file"
 
 SENT = (ACCEPTED, REJECTED, FAILED)
 """Statuses of rows that went to eSMS (the others were never sent)."""
-
-
-def fingerprint(path: Path) -> str:
-    """Size and digest of a file's bytes: what a journal knows its result file by."""
-    digest = hashlib.blake2b(digest_size=16)
-    size = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return f"{size}:{digest.hexdigest()}"
 
 
 def remember_written(journal: Journal, written: Path | str) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import errno
 import glob
+import io
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import pandas as pd
 from batch_sender.errors import BatchSenderError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _
+from batch_sender.results.digest import Hashing
 from batch_sender.sheet.source import is_special_file
 
 
@@ -49,7 +51,16 @@ def remove_orphans(path: Path) -> None:
 
 
 class RowWriter(Protocol):
+    fingerprint: str | None
+    """The file's as `results.digest` tells it, once written (None: to be read from it)."""
+
     def write(self, rows: pd.DataFrame) -> None: ...
+
+
+class _HashedBy:
+    """Where atomic_text_file leaves the digesting file it wrote through."""
+
+    file: Hashing | None = None
 
 
 @contextlib.contextmanager
@@ -65,8 +76,12 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
                 raise
             writer.save(temp)
         return
-    with atomic_text_file(path, bom=bom) as f:
-        yield CsvWriter(f)
+    hashing = None if written_in_place(path) else _HashedBy()
+    with atomic_text_file(path, bom=bom, hashed=hashing) as f:
+        rows = CsvWriter(f)
+        yield rows
+    if hashing is not None and hashing.file is not None:
+        rows.fingerprint = hashing.file.fingerprint()
 
 
 is_stream = is_special_file
@@ -240,12 +255,25 @@ def _naming(exc: OSError, path: Path) -> OSError:
 
 @contextlib.contextmanager
 def atomic_text_file(
-    path: Path, *, bom: bool = False, stopped: Callable[[], bool] | None = None
+    path: Path,
+    *,
+    bom: bool = False,
+    stopped: Callable[[], bool] | None = None,
+    hashed: _HashedBy | None = None,
 ) -> Iterator[IO[str]]:
-    """A text file that appears at `path` complete, or not at all (stopped: see opened_fifo)."""
+    """A text file that appears at `path` complete, or not at all (stopped: see opened_fifo).
+
+    hashed: digest its bytes as they are written (a result file's fingerprint).
+    """
     with atomic_path(path, stopped) as temp:
         encoding = "utf-8-sig" if bom else "utf-8"
-        with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
+        if hashed is None:
+            f = temp.open("w", encoding=encoding, newline="", buffering=1 << 20)
+        else:
+            hashed.file = Hashing(temp.open("wb", buffering=0))
+            buffered = io.BufferedWriter(hashed.file, 1 << 20)
+            f = io.TextIOWrapper(buffered, encoding=encoding, newline="", write_through=True)
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -260,6 +288,7 @@ class CsvWriter:
         # too, which a "\n" terminator would leave bare, splitting the row.
         self.writer = csv.writer(f, lineterminator="\r\n")
         self.header_written = False
+        self.fingerprint: str | None = None
 
     def write(self, rows: pd.DataFrame) -> None:
         if not self.header_written:
@@ -330,6 +359,7 @@ class XlsxWriter:
         self.book = Workbook(write_only=True)
         self.sheet = self.book.create_sheet("results")
         self.header_written = False
+        self.fingerprint: str | None = None
 
     def write(self, rows: pd.DataFrame) -> None:
         from openpyxl.cell import WriteOnlyCell

@@ -24,7 +24,8 @@ from batch_sender.i18n import _
 from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.running import running_send
 from batch_sender.journal.store import Journal
-from batch_sender.results.adoption import fingerprint, not_rewritable, remember_written
+from batch_sender.results.adoption import not_rewritable, remember_written
+from batch_sender.results.digest import fingerprint
 from batch_sender.results.files import CsvWriter, RowWriter, XlsxWriter, temporary_beside
 from batch_sender.results.rows import RESULT_COLUMNS, inert
 

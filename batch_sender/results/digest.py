@@ -1,0 +1,69 @@
+"""What a journal knows its result file by: the size and digest of its bytes.
+
+Taken as the file is written (`Hashing`), so a rerun does not read a
+100 MB result file back just to learn what it wrote; or read from a file on
+disk (`fingerprint`). Both give the same text for the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import IO, Any
+
+
+def _digest() -> Any:
+    return hashlib.blake2b(digest_size=16)
+
+
+def _text(size: int, digest: Any) -> str:
+    return f"{size}:{digest.hexdigest()}"
+
+
+def fingerprint(path: Path) -> str:
+    """Size and digest of a file's bytes."""
+    digest = _digest()
+    size = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return _text(size, digest)
+
+
+class Hashing(io.RawIOBase):
+    """A file opened for writing whose bytes are digested as they go out."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self.raw = raw
+        self.size = 0
+        self._digest = _digest()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        written = self.raw.write(data)
+        if written:
+            # Only what reached the file: a short write sends the rest again.
+            self._digest.update(memoryview(data).cast("B")[:written])
+            self.size += written
+        return written or 0
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def flush(self) -> None:
+        if not self.raw.closed:
+            self.raw.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()  # flushes first, as every file does
+            self.raw.close()
+
+    def fingerprint(self) -> str:
+        """What `fingerprint` says of the bytes written so far."""
+        return _text(self.size, self._digest)
