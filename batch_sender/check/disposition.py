@@ -186,6 +186,7 @@ def _all_done(
     records = [latest[base][1] for base in base_ids]
     if not all(record is not None and record.status in FINAL for record in records):
         return None
+    # Every record is there (checked above); the test is for the type checker.
     return [Disposition(DONE, r.request_id, r) for r in records if r is not None]
 
 

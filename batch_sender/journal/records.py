@@ -93,7 +93,10 @@ def is_settled(status: str, ambiguous_since: float | None) -> bool:
 
 
 record_of: Callable[[tuple[object, ...]], Record] = functools.partial(tuple.__new__, Record)
-"""A Record from a row of `_COLUMNS`: SQLite's own tuple, taken as it is.
+"""A Record from a row of exactly `_COLUMNS`: SQLite's own tuple, taken as it is.
+
+Nothing checks the row's length or fills in defaults (a test holds `_COLUMNS`
+to the Record's fields): only rows selected with `_COLUMNS` come here.
 
 A partial, not a function: a rerun makes one for every row of a big journal,
 and this is no Python call at all.

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
-def _digest() -> Any:
+def _digest() -> hashlib.blake2b:
     return hashlib.blake2b(digest_size=16)
 
 
-def _text(size: int, digest: Any) -> str:
+def _text(size: int, digest: hashlib.blake2b) -> str:
     return f"{size}:{digest.hexdigest()}"
 
 
@@ -44,13 +47,13 @@ class Hashing(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: Any) -> int:
+    def write(self, data: ReadableBuffer) -> int | None:
         written = self.raw.write(data)
         if written:
             # Only what reached the file: a short write sends the rest again.
             self._digest.update(memoryview(data).cast("B")[:written])
             self.size += written
-        return written or 0
+        return written
 
     def fileno(self) -> int:
         return self.raw.fileno()
@@ -67,3 +70,10 @@ class Hashing(io.RawIOBase):
     def fingerprint(self) -> str:
         """What `fingerprint` says of the bytes written so far."""
         return _text(self.size, self._digest)
+
+
+def hashed_text(path: Path, encoding: str) -> tuple[IO[str], Hashing]:
+    """`path` opened for text as `open(path, "w", newline="")` would, digested as it is written."""
+    digest = Hashing(path.open("wb", buffering=0))
+    buffered = io.BufferedWriter(digest, 1 << 20)
+    return io.TextIOWrapper(buffered, encoding=encoding, newline="", write_through=True), digest

@@ -6,7 +6,6 @@ import contextlib
 import csv
 import errno
 import glob
-import io
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import pandas as pd
 from batch_sender.errors import BatchSenderError
 from batch_sender.exit_codes import ExitCode
 from batch_sender.i18n import _
-from batch_sender.results.digest import Hashing
+from batch_sender.results.digest import hashed_text
 from batch_sender.sheet.source import is_special_file
 
 
@@ -57,12 +56,6 @@ class RowWriter(Protocol):
     def write(self, rows: pd.DataFrame) -> None: ...
 
 
-class _HashedBy:
-    """Where atomic_text_file leaves the digesting file it wrote through."""
-
-    file: Hashing | None = None
-
-
 @contextlib.contextmanager
 def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
     """A result (or report) writer by the file's extension, written whole or not at all."""
@@ -76,12 +69,15 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
                 raise
             writer.save(temp)
         return
-    hashing = None if written_in_place(path) else _HashedBy()
-    with atomic_text_file(path, bom=bom, hashed=hashing) as f:
+    rows: CsvWriter | None = None
+
+    def written(fingerprint: str) -> None:
+        if rows is not None:
+            rows.fingerprint = fingerprint
+
+    with atomic_text_file(path, bom=bom, digested=written) as f:
         rows = CsvWriter(f)
         yield rows
-    if hashing is not None and hashing.file is not None:
-        rows.fingerprint = hashing.file.fingerprint()
 
 
 is_stream = is_special_file
@@ -259,24 +255,27 @@ def atomic_text_file(
     *,
     bom: bool = False,
     stopped: Callable[[], bool] | None = None,
-    hashed: _HashedBy | None = None,
+    digested: Callable[[str], None] | None = None,
 ) -> Iterator[IO[str]]:
     """A text file that appears at `path` complete, or not at all (stopped: see opened_fifo).
 
-    hashed: digest its bytes as they are written (a result file's fingerprint).
+    digested: told the file's fingerprint once it is in place, from the bytes as
+    they were written (not for what is written into in place: see atomic_path).
     """
+    hashing = digested is not None and not written_in_place(path)
+    encoding = "utf-8-sig" if bom else "utf-8"
     with atomic_path(path, stopped) as temp:
-        encoding = "utf-8-sig" if bom else "utf-8"
-        if hashed is None:
-            f = temp.open("w", encoding=encoding, newline="", buffering=1 << 20)
-        else:
-            hashed.file = Hashing(temp.open("wb", buffering=0))
-            buffered = io.BufferedWriter(hashed.file, 1 << 20)
-            f = io.TextIOWrapper(buffered, encoding=encoding, newline="", write_through=True)
+        f, digest = hashed_text(temp, encoding) if hashing else (_text(temp, encoding), None)
         with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+    if digested is not None and digest is not None:
+        digested(digest.fingerprint())
+
+
+def _text(temp: Path, encoding: str) -> IO[str]:
+    return temp.open("w", encoding=encoding, newline="", buffering=1 << 20)
 
 
 class CsvWriter:
