@@ -885,3 +885,29 @@ def test_the_journal_knows_its_result_file_by_the_bytes_it_wrote(
     finally:
         journal.close()
     assert Path("r.csv").read_bytes().startswith(b"\xef\xbb\xbf") == excel
+
+
+def test_a_result_file_showing_sends_accepted_that_its_journal_has_refused_is_not_overwritten(
+    tmp_path: Path, esms: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two folders sent the same campaign: the second journal heard 124 for every row.
+    # The first folder's result file copied over the second's holds the SMSIDs, the
+    # proof of delivery; the second journal must not write its refusals over them.
+    sheet = write_csv(tmp_path / "c.csv", message_rows(4))
+    campaign = ("--campaign-id", "thang12")
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        assert run("send", str(sheet), "-o", "r.csv", *campaign, *esms.args).exit_code in (0, 1)
+    assert {r["status"] for r in read_results(tmp_path / "a" / "r.csv")} == {"accepted"}
+    assert {r["status"] for r in read_results(tmp_path / "b" / "r.csv")} == {"rejected"}
+    shutil.copy(tmp_path / "a" / "r.csv", "r.csv")
+    before = Path("r.csv").read_bytes()
+    refused = run("send", str(sheet), "-o", "r.csv", *campaign, *esms.args)
+    assert refused.exit_code == 2, refused.output
+    assert Path("r.csv").read_bytes() == before
+    assert refused.stderr.strip().startswith(
+        "Error: r.csv: was not written by its journal r.csv.journal.sqlite (line 2 shows a "
+        "send accepted that the journal has as rejected)"
+    ), refused.stderr
+    assert esms.stats()["accepted"] == 4

@@ -166,6 +166,15 @@ def _unknown(batch: list[Sent], journal: Journal) -> str | None:
             return _("line {line} shows a send the journal never made", line=row.line)
         if row.status == ACCEPTED and row.smsid and record.smsid not in ("", row.smsid):
             return _("line {line} shows another SMSID than the journal's", line=row.line)
+        if row.status == ACCEPTED and record.status != ACCEPTED:
+            # The journal never writes a send accepted that it has not: the file knows
+            # of a delivery (another run's, a journal restored from before it) that a
+            # rewrite would lose.
+            return _(
+                "line {line} shows a send accepted that the journal has as {status}",
+                line=row.line,
+                status=status_word(record.status),
+            )
     return None
 
 
