@@ -69,11 +69,10 @@ def open_output(path: Path, *, bom: bool = False) -> Iterator[RowWriter]:
                 raise
             writer.save(temp)
         return
-    rows: CsvWriter | None = None
+    rows: CsvWriter  # told its fingerprint only once written, so always there by then
 
     def written(fingerprint: str) -> None:
-        if rows is not None:
-            rows.fingerprint = fingerprint
+        rows.fingerprint = fingerprint
 
     with atomic_text_file(path, bom=bom, digested=written) as f:
         rows = CsvWriter(f)
@@ -265,7 +264,7 @@ def atomic_text_file(
     hashing = digested is not None and not written_in_place(path)
     encoding = "utf-8-sig" if bom else "utf-8"
     with atomic_path(path, stopped) as temp:
-        f, digest = hashed_text(temp, encoding) if hashing else (_text(temp, encoding), None)
+        f, digest = hashed_text(temp, encoding) if hashing else (_plain_text(temp, encoding), None)
         with f:
             yield f
             f.flush()
@@ -274,7 +273,7 @@ def atomic_text_file(
         digested(digest.fingerprint())
 
 
-def _text(temp: Path, encoding: str) -> IO[str]:
+def _plain_text(temp: Path, encoding: str) -> IO[str]:
     return temp.open("w", encoding=encoding, newline="", buffering=1 << 20)
 
 

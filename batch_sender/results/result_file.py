@@ -25,7 +25,7 @@ from batch_sender.journal.lock import no_send_running
 from batch_sender.journal.running import running_send
 from batch_sender.journal.store import Journal
 from batch_sender.results.adoption import not_rewritable, remember_written
-from batch_sender.results.digest import fingerprint
+from batch_sender.results.digest import Hashing, fingerprint, hashed_text
 from batch_sender.results.files import CsvWriter, RowWriter, XlsxWriter, temporary_beside
 from batch_sender.results.rows import RESULT_COLUMNS, inert
 
@@ -57,6 +57,7 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
     if (why := not_rewritable(path, journal, header)) is not None:
         raise NotRewritable(_("{path}: not rewritten: {why}", path=path, why=why))
     header, reader = read_result_file(path, header=header)
+    digest: Hashing | None = None
     with reader, temporary_beside(path) as temp:
         if _is_xlsx(path):
             # As send wrote it: a workbook is a spreadsheet, its numbers numbers.
@@ -66,13 +67,14 @@ def rewrite_deliveries(path: Path, journal: Journal) -> bool:
         else:
             with path.open("rb") as raw:
                 bom = raw.read(3) == b"\xef\xbb\xbf"
-            encoding = "utf-8-sig" if bom else "utf-8"
-            with temp.open("w", encoding=encoding, newline="", buffering=1 << 20) as f:
+            f, digest = hashed_text(temp, "utf-8-sig" if bom else "utf-8")
+            with f:
                 _copy_with_deliveries(header, reader, CsvWriter(f), journal, bom=bom)
                 f.flush()
                 os.fsync(f.fileno())
         try:
-            written = fingerprint(temp)  # before the lock: it is held for the rename alone
+            # Before the lock: it is held for the rename alone.
+            written = digest.fingerprint() if digest is not None else fingerprint(temp)
         except FileNotFoundError:
             return False  # a send starting cleared it away as a killed run's
         with no_send_running(journal.path, lambda: running_send(journal.writer)) as free:
